@@ -1,0 +1,155 @@
+import { hostname, networkInterfaces } from 'node:os';
+import { Invalid } from '../errors.js';
+import { parseAddress, quote } from '../ipam/address.js';
+import { parseCidr } from '../ipam/cidr.js';
+
+/** How one option's text becomes a value; throws with a message naming the option. */
+type Parser<T> = (text: string, name: string) => T;
+
+export interface OptionSpec<T = unknown> {
+  section: 'DEFAULT' | 'database' | 'api';
+  parse: Parser<T>;
+  /** Text default, parsed like user input (so `$my_ip` interpolation applies). */
+  default: string | undefined;
+  help: string;
+}
+
+export const MODES = ['flat', 'flatdhcp', 'vlan'] as const;
+export type Mode = (typeof MODES)[number];
+
+const MANAGER_CLASSES: Record<string, Mode> = {
+  'nova.network.manager.FlatManager': 'flat',
+  'nova.network.manager.FlatDHCPManager': 'flatdhcp',
+  'nova.network.manager.VlanManager': 'vlan',
+};
+
+const text: Parser<string> = (value) => value;
+
+const optionalText: Parser<string | undefined> = (value) => (value === '' ? undefined : value);
+
+function integer(min: number, max: number): Parser<number> {
+  return (value, name) => {
+    if (!/^-?\d+$/.test(value.trim())) throw new Invalid(`${name} must be an integer, got ${quote(value)}`);
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new Invalid(`${name} must be between ${min} and ${max}, got ${quote(value)}`);
+    }
+    return parsed;
+  };
+}
+
+/** oslo.config's spellings of true and false. */
+export const boolean: Parser<boolean> = (value, name) => {
+  const lowered = value.trim().toLowerCase();
+  if (['true', 't', 'yes', 'y', 'on', '1'].includes(lowered)) return true;
+  if (['false', 'f', 'no', 'n', 'off', '0'].includes(lowered)) return false;
+  throw new Invalid(`${name} must be true or false, got ${quote(value)}`);
+};
+
+const ipv4: Parser<string> = (value, name) => {
+  parseAddress(value, name, 4);
+  return value.trim();
+};
+
+const optionalIpv4: Parser<string | undefined> = (value, name) =>
+  value.trim() === '' ? undefined : ipv4(value, name);
+
+function list<T>(item: Parser<T>): Parser<T[]> {
+  return (value, name) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== '')
+      .map((part) => item(part, name));
+}
+
+const cidrText: Parser<string> = (value, name) => {
+  parseCidr(value, name);
+  return value.trim();
+};
+
+/** Interface and bridge names reach `ip` command lines: keep them to the kernel's rules. */
+export const interfaceName: Parser<string> = (value, name) => {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(value)) {
+    throw new Invalid(
+      `${name} must be an interface name of 1-15 letters, digits, '_', '.' or '-', got ${quote(value)}`,
+    );
+  }
+  return value;
+};
+
+const optionalInterface: Parser<string | undefined> = (value, name) =>
+  value === '' ? undefined : interfaceName(value, name);
+
+const manager: Parser<Mode> = (value, name) => {
+  const lowered = value.trim().toLowerCase();
+  const mode = MODES.find((candidate) => candidate === lowered) ?? MANAGER_CLASSES[value.trim()];
+  if (mode === undefined) {
+    throw new Invalid(
+      `${name} must be one of flat, flatdhcp, vlan or a nova class path (${Object.keys(MANAGER_CLASSES).join(', ')}), got ${quote(value)}`,
+    );
+  }
+  return mode;
+};
+
+const rootHelper: Parser<string[]> = (value) => value.split(/\s+/).filter((part) => part !== '');
+
+/** The first non-internal IPv4 address, nova's guess for my_ip. */
+function guessMyIp(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const found = addresses?.find((address) => address.family === 'IPv4' && !address.internal);
+    if (found) return found.address;
+  }
+  return '127.0.0.1';
+}
+
+/**
+ * Every option novanet reads, with nova's names and defaults. The table is the
+ * validation: unknown keys warn, known keys are parsed by their entry.
+ */
+export const OPTIONS = {
+  network_manager: { section: 'DEFAULT', parse: manager, default: 'vlan', help: 'flat, flatdhcp or vlan (or nova class path)' },
+  host: { section: 'DEFAULT', parse: text, default: hostname(), help: 'name of this host' },
+  my_ip: { section: 'DEFAULT', parse: ipv4, default: guessMyIp(), help: "this host's IPv4 address" },
+  state_path: { section: 'DEFAULT', parse: text, default: '/var/lib/novanet', help: 'directory for state files' },
+  root_helper: { section: 'DEFAULT', parse: rootHelper, default: '', help: 'command prefix for privileged commands' },
+  flat_network_bridge: { section: 'DEFAULT', parse: interfaceName, default: 'br100', help: 'bridge of flat networks' },
+  flat_interface: { section: 'DEFAULT', parse: optionalInterface, default: '', help: 'interface enslaved to flat bridges' },
+  flat_injected: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'inject network config into flat instances' },
+  flat_network_dns: { section: 'DEFAULT', parse: ipv4, default: '8.8.4.4', help: 'DNS server of flat networks' },
+  public_interface: { section: 'DEFAULT', parse: interfaceName, default: 'eth0', help: 'interface of floating IPs and SNAT' },
+  vlan_interface: { section: 'DEFAULT', parse: optionalInterface, default: '', help: 'interface VLANs are created on' },
+  vlan_start: { section: 'DEFAULT', parse: integer(1, 4094), default: '100', help: 'first VLAN id' },
+  vpn_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'public address of cloudpipe VPNs' },
+  vpn_start: { section: 'DEFAULT', parse: integer(1, 65535), default: '1000', help: 'first VPN public port' },
+  cnt_vpn_clients: { section: 'DEFAULT', parse: integer(0, 65535), default: '0', help: 'addresses reserved for VPN clients' },
+  network_size: { section: 'DEFAULT', parse: integer(4, 2 ** 24), default: '256', help: 'addresses per network' },
+  num_networks: { section: 'DEFAULT', parse: integer(1, 4094), default: '1', help: 'networks per create' },
+  fixed_range_v6: { section: 'DEFAULT', parse: cidrText, default: 'fd00::/48', help: 'IPv6 range of fixed networks' },
+  use_ipv6: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'give networks IPv6 subnets' },
+  dhcp_lease_time: { section: 'DEFAULT', parse: integer(120, 2 ** 31 - 1), default: '86400', help: 'DHCP lease seconds' },
+  fixed_ip_disassociate_timeout: { section: 'DEFAULT', parse: integer(0, 2 ** 31 - 1), default: '600', help: 'seconds before a released IP is reused' },
+  force_dhcp_release: { section: 'DEFAULT', parse: boolean, default: 'true', help: 'dhcp_release on deallocate' },
+  send_arp_for_ha: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'gratuitous ARP for floating IPs' },
+  send_arp_for_ha_count: { section: 'DEFAULT', parse: integer(1, 100), default: '3', help: 'gratuitous ARPs to send' },
+  auto_assign_floating_ip: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'give every instance a floating IP' },
+  default_floating_pool: { section: 'DEFAULT', parse: text, default: 'nova', help: 'pool of auto-assigned floating IPs' },
+  quota_floating_ips: { section: 'DEFAULT', parse: integer(-1, 2 ** 31 - 1), default: '10', help: 'floating IPs per project (-1 unlimited)' },
+  multi_host: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'default for new networks' },
+  dmz_cidr: { section: 'DEFAULT', parse: list(cidrText), default: '', help: 'destinations exempt from SNAT' },
+  routing_source_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'SNAT source address' },
+  metadata_host: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'metadata service address' },
+  metadata_port: { section: 'DEFAULT', parse: integer(1, 65535), default: '8775', help: 'metadata service port' },
+  dhcp_domain: { section: 'DEFAULT', parse: text, default: 'novalocal', help: 'DHCP domain' },
+  dns_server: { section: 'DEFAULT', parse: list(ipv4), default: '', help: 'DNS servers given to dnsmasq' },
+  dhcpbridge: { section: 'DEFAULT', parse: optionalText, default: '', help: 'path of novanet-dhcpbridge' },
+  connection: { section: 'database', parse: text, default: 'sqlite:///$state_path/novanet.sqlite', help: 'database URL' },
+  max_pool_size: { section: 'database', parse: integer(1, 256), default: '4', help: 'database connections per process' },
+} satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** The loaded configuration: one typed value per option. */
+export type Config = {
+  [K in OptionName]: ReturnType<(typeof OPTIONS)[K]['parse']>;
+};

@@ -1,0 +1,410 @@
+import type { Config, Mode } from '../config/options.js';
+import type { Database } from '../db/connection.js';
+import * as fixedIps from '../db/fixedIps.js';
+import * as networks from '../db/networks.js';
+import type { Network } from '../db/networks.js';
+import { withRetry } from '../db/retry.js';
+import { isDuplicateKey, type Queryable } from '../db/rows.js';
+import * as vifs from '../db/virtualInterfaces.js';
+import {
+  Conflict, FixedIpNotFound, Invalid, NetworkHasProject, NetworkInUse, NoMoreNetworks, NotFound,
+} from '../errors.js';
+import { addressText, parseCidr } from '../ipam/cidr.js';
+import { isMac, randomMac } from '../ipam/mac.js';
+import { buildNetworkInfo, injectedInterfaces } from './networkInfo.js';
+import { CreateRules, ModeFields, planNetworks } from './plan.js';
+import type {
+  AllocateRequest, Capabilities, CreateNetworksRequest, FixedIpListing, HostChange, HostLayer,
+  InstanceNetworkInfo, ModifyNetworkRequest, NetworkManager, NetworkSelector, RequestedNetwork,
+} from './types.js';
+import {
+  addressField, hostnameField, newUuid, projectIdField, uuidField,
+} from './validate.js';
+
+/** What every manager needs; clock, ids and MACs are injectable for tests. */
+export interface ManagerDeps {
+  db: Database;
+  config: Config;
+  host: HostLayer;
+  now?: () => Date;
+  newUuid?: () => string;
+  newMac?: () => string;
+  log?: (message: string) => void;
+}
+
+/**
+ * The shared logic of all three modes. A mode supplies its capabilities, its create
+ * rules and mode fields, and how an instance's networks are chosen; nothing else.
+ */
+export abstract class BaseNetworkManager implements NetworkManager {
+  abstract readonly mode: Mode;
+  abstract readonly capabilities: Capabilities;
+  protected abstract readonly createRules: CreateRules;
+
+  protected readonly db: Database;
+  protected readonly config: Config;
+  protected readonly host: HostLayer;
+  protected readonly now: () => Date;
+  protected readonly newUuid: () => string;
+  protected readonly newMac: () => string;
+  protected readonly log: (message: string) => void;
+
+  constructor(deps: ManagerDeps) {
+    this.db = deps.db;
+    this.config = deps.config;
+    this.host = deps.host;
+    this.now = deps.now ?? (() => new Date());
+    this.newUuid = deps.newUuid ?? newUuid;
+    this.newMac = deps.newMac ?? (() => randomMac());
+    this.log = deps.log ?? ((message) => process.stderr.write(`${message}\n`));
+  }
+
+  /** Mode fields of new networks (bridge, VLAN, VPN); may read the database. */
+  protected abstract modeFields(request: CreateNetworksRequest, count: number, q: Queryable): Promise<ModeFields>;
+
+  /** The networks an instance gets when it names none. */
+  protected abstract defaultNetworks(q: Queryable, projectId: string): Promise<Network[]>;
+
+  /** Whether `projectId` may put an instance on `network`. */
+  protected abstract mayUse(network: Network, projectId: string): boolean;
+
+  // ---- networks -------------------------------------------------------------
+
+  async createNetworks(request: CreateNetworksRequest): Promise<Network[]> {
+    const now = this.now();
+    const created = await this.transaction(async (trx) => {
+      const existing = await networks.listNetworks(trx);
+      const count = request.numNetworks ?? this.config.num_networks;
+      const fields = await this.modeFields(request, count, trx);
+      const planned = planNetworks(request, { config: this.config, existing, rules: this.createRules }, fields);
+      const total = planned.reduce((sum, plan) => sum + plan.size, 0);
+      let written = 0;
+      const result: Network[] = [];
+      for (const plan of planned) {
+        const id = await networks.insertNetwork(trx, plan.network, now);
+        const before = written;
+        await fixedIps.insertFixedIps(trx, id, plan.addresses(), now, (inserted) => {
+          written = before + inserted;
+          request.onProgress?.(written, total);
+        });
+        result.push({ ...plan.network, id, createdAt: now, updatedAt: now });
+      }
+      return result;
+    }, (error) => {
+      // Two creates raced for the same space: the database's unique keys decided.
+      if (isDuplicateKey(error)) return new Conflict(`another network took part of this range or VLAN meanwhile; nothing was created (${(error as Error).message.slice(0, 120)})`);
+      return undefined;
+    });
+    await this.notify(created.map((network) => ({ kind: 'network-updated', networkId: network.id })));
+    return created;
+  }
+
+  listNetworks(filter: { projectId?: string } = {}): Promise<Network[]> {
+    return networks.listNetworks(this.db.knex, filter.projectId === undefined ? {} : { projectId: filter.projectId });
+  }
+
+  getNetwork(selector: NetworkSelector): Promise<Network> {
+    return networks.getNetwork(this.db.knex, this.normalise(selector));
+  }
+
+  async deleteNetwork(selector: NetworkSelector): Promise<Network> {
+    const network = await this.transaction(async (trx) => {
+      const found = await networks.getNetwork(trx, this.normalise(selector));
+      if (found.projectId !== null) {
+        throw new NetworkHasProject(`network ${found.cidr ?? found.uuid} is associated with project ${found.projectId}; disassociate it first (network modify --disassociate-project or project scrub)`);
+      }
+      await this.assertUnused(trx, found);
+      await fixedIps.deleteFixedIps(trx, found.id);
+      await networks.softDeleteNetwork(trx, found.id, this.now());
+      return found;
+    });
+    await this.notify([{ kind: 'network-deleted', network }]);
+    return network;
+  }
+
+  async modifyNetwork(selector: NetworkSelector, request: ModifyNetworkRequest): Promise<Network> {
+    if (request.project !== undefined && request.disassociateProject) {
+      throw new Invalid('--project and --disassociate-project contradict each other');
+    }
+    if (request.host !== undefined && request.disassociateHost) {
+      throw new Invalid('--host and --disassociate-host contradict each other');
+    }
+    const project = request.project === undefined ? undefined : projectIdField(request.project, 'project');
+    const host = request.host === undefined ? undefined : hostnameField(request.host, 'host');
+    if (project === undefined && host === undefined && !request.disassociateProject && !request.disassociateHost) {
+      throw new Invalid('nothing to modify: give --project, --host, --disassociate-project or --disassociate-host');
+    }
+    const updated = await this.transaction(async (trx) => {
+      const network = await networks.getNetwork(trx, this.normalise(selector));
+      const patch: Partial<Network> = {};
+      if (project !== undefined && network.projectId !== project) {
+        if (network.projectId !== null) {
+          throw new NetworkHasProject(`network ${network.cidr} already belongs to project ${network.projectId}; disassociate it first`);
+        }
+        patch.projectId = project;
+      }
+      if (request.disassociateProject && network.projectId !== null) {
+        await this.assertUnused(trx, network);
+        patch.projectId = null;
+      }
+      if (host !== undefined) patch.host = host;
+      if (request.disassociateHost) patch.host = null;
+      await networks.updateNetwork(trx, network.id, patch, this.now());
+      return { ...network, ...patch };
+    });
+    await this.notify([{ kind: 'network-updated', networkId: updated.id }]);
+    return updated;
+  }
+
+  async scrubProject(projectId: string): Promise<Network[]> {
+    projectIdField(projectId, 'project');
+    const scrubbed = await this.transaction(async (trx) => {
+      const owned = await networks.listNetworks(trx, { projectId });
+      for (const network of owned) await this.assertUnused(trx, network);
+      for (const network of owned) await networks.updateNetwork(trx, network.id, { projectId: null }, this.now());
+      return owned;
+    });
+    await this.notify(scrubbed.map((network) => ({ kind: 'network-updated', networkId: network.id })));
+    return scrubbed;
+  }
+
+  // ---- instances ------------------------------------------------------------
+
+  async allocateForInstance(request: AllocateRequest): Promise<InstanceNetworkInfo> {
+    const instanceUuid = uuidField(request.instanceUuid, 'instance_uuid');
+    const projectId = projectIdField(request.projectId);
+    const host = hostnameField(request.host, 'host');
+    const hostname = request.hostname === undefined ? null : hostnameField(request.hostname);
+    const requested = this.checkRequested(request.requestedNetworks);
+
+    const existing = await vifs.listVirtualInterfaces(this.db.knex, { instanceUuid });
+    if (existing.length > 0) return this.getInstanceNwInfo(instanceUuid);
+
+    const chosen = requested === undefined
+      ? await this.defaultNetworks(this.db.knex, projectId)
+      : await this.requestedNetworks(requested, projectId);
+    if (chosen.length === 0) {
+      throw new NoMoreNetworks(`no network is available to project ${projectId}; create one with novanet-manage network create`);
+    }
+    const now = this.now();
+    try {
+      await withRetry(() => this.transaction(async (trx) => {
+        for (const network of chosen) {
+          const vif = await vifs.insertVirtualInterface(trx, {
+            uuid: this.newUuid(), networkId: network.id, instanceUuid, hostname, host,
+          }, this.newMac, now);
+          const address = requested?.find((entry) => entry.networkUuid === network.uuid)?.address;
+          await fixedIps.allocateFixedIp(trx, { networkId: network.id, instanceUuid, virtualInterfaceId: vif.id, address, now });
+        }
+      }));
+    } catch (error) {
+      // A concurrent call for the same instance won the unique (instance, network) key.
+      if (!isDuplicateKey(error)) throw error;
+    }
+    for (const network of chosen) {
+      if (!network.multiHost && network.host === null) await networks.claimNetworkHost(this.db.knex, network.id, this.config.host, now);
+    }
+    await this.notify(chosen.map((network) => ({ kind: 'network-updated', networkId: network.id })));
+    return this.getInstanceNwInfo(instanceUuid);
+  }
+
+  async deallocateForInstance(instanceUuid: string): Promise<void> {
+    const uuid = uuidField(instanceUuid, 'instance_uuid');
+    const changes: HostChange[] = [];
+    await withRetry(() => this.transaction(async (trx) => {
+      changes.length = 0;
+      const found = await vifs.listVirtualInterfaces(trx, { instanceUuid: uuid });
+      if (found.length === 0) return;
+      const ids = found.map((vif) => vif.id);
+      const held = await fixedIps.listFixedIps(trx, { virtualInterfaceIds: ids });
+      await fixedIps.deallocateFixedIps(trx, ids, { disassociate: !this.capabilities.dhcp, now: this.now() });
+      await vifs.deleteVirtualInterfaces(trx, ids);
+      const macOf = new Map(found.map((vif) => [vif.id, vif.address]));
+      for (const networkId of new Set(found.map((vif) => vif.networkId))) changes.push({ kind: 'network-updated', networkId });
+      if (this.capabilities.dhcp && this.config.force_dhcp_release) {
+        for (const fixed of held) {
+          changes.push({ kind: 'release-lease', networkId: fixed.networkId, address: fixed.address, mac: macOf.get(fixed.virtualInterfaceId ?? -1) ?? '' });
+        }
+      }
+    }));
+    await this.notify(changes);
+  }
+
+  async getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo> {
+    const uuid = uuidField(instanceUuid, 'instance_uuid');
+    const q = this.db.knex;
+    const found = await vifs.listVirtualInterfaces(q, { instanceUuid: uuid });
+    const used = found.length === 0 ? [] : await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] });
+    const held = found.length === 0 ? [] : await fixedIps.listFixedIps(q, { virtualInterfaceIds: found.map((vif) => vif.id) });
+    const info = buildNetworkInfo(found, new Map(used.map((network) => [network.id, network])), held, this.capabilities);
+    const result: InstanceNetworkInfo = { instance_uuid: uuid, network_info: info };
+    if (used.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
+    return result;
+  }
+
+  // ---- DHCP leases ----------------------------------------------------------
+
+  async leaseFixedIp(address: string, mac?: string): Promise<void> {
+    const fixed = await this.leaseTarget(address, mac);
+    if (!fixed) return;
+    if (!fixed.allocated) this.log(`lease of ${fixed.address} reported, but it is not allocated to an instance`);
+    await fixedIps.setLeased(this.db.knex, fixed.id, true, this.now());
+    await this.notify([{ kind: 'network-updated', networkId: fixed.networkId }]);
+  }
+
+  async releaseFixedIp(address: string, mac?: string): Promise<void> {
+    const fixed = await this.leaseTarget(address, mac);
+    if (!fixed) return;
+    const now = this.now();
+    await this.transaction(async (trx) => {
+      await fixedIps.setLeased(trx, fixed.id, false, now);
+      if (!fixed.allocated) await fixedIps.disassociateFixedIp(trx, fixed.id, now);
+    });
+    await this.notify([{ kind: 'network-updated', networkId: fixed.networkId }]);
+  }
+
+  async disassociateStaleFixedIps(): Promise<number> {
+    if (!this.capabilities.dhcp) return 0;
+    const now = this.now();
+    const olderThan = new Date(now.getTime() - this.config.fixed_ip_disassociate_timeout * 1000);
+    const all = await networks.listNetworks(this.db.knex);
+    return fixedIps.disassociateStale(this.db.knex, all.map((network) => network.id), olderThan, now);
+  }
+
+  // ---- fixed IPs ------------------------------------------------------------
+
+  async listFixedIps(filter: { host?: string } = {}): Promise<FixedIpListing[]> {
+    const q = this.db.knex;
+    const all = await networks.listNetworks(q);
+    const byId = new Map(all.map((network) => [network.id, network]));
+    const rows = await fixedIps.listFixedIps(q, { networkIds: all.map((network) => network.id) });
+    const vifIds = rows.flatMap((row) => (row.virtualInterfaceId === null ? [] : [row.virtualInterfaceId]));
+    const vifById = new Map((await vifs.listVirtualInterfaces(q, { ids: vifIds })).map((vif) => [vif.id, vif]));
+    const listing = rows.map((row) => {
+      const vif = row.virtualInterfaceId === null ? undefined : vifById.get(row.virtualInterfaceId);
+      const network = byId.get(row.networkId);
+      return {
+        network: network?.cidr ?? String(row.networkId),
+        address: row.address,
+        hostname: vif?.hostname ?? null,
+        host: vif?.host ?? row.host ?? (row.instanceUuid ? network?.host ?? null : null),
+        instanceUuid: row.instanceUuid,
+        reserved: row.reserved,
+        allocated: row.allocated,
+        leased: row.leased,
+      };
+    });
+    return filter.host === undefined ? listing : listing.filter((row) => row.host === filter.host);
+  }
+
+  async reserveFixedIp(address: string): Promise<fixedIps.FixedIp> {
+    return this.setReserved(address, true);
+  }
+
+  async unreserveFixedIp(address: string): Promise<fixedIps.FixedIp> {
+    return this.setReserved(address, false);
+  }
+
+  // ---- shared helpers -------------------------------------------------------
+
+  private async setReserved(address: string, reserved: boolean): Promise<fixedIps.FixedIp> {
+    const canonical = addressField(address, 'address');
+    const result = await this.transaction(async (trx) => {
+      const fixed = await fixedIps.findFixedIp(trx, canonical);
+      if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found in any network`);
+      if (reserved && fixed.instanceUuid !== null) {
+        throw new Conflict(`fixed IP ${canonical} is in use by instance ${fixed.instanceUuid}; deallocate it first`);
+      }
+      if (!reserved) {
+        const network = await networks.getNetwork(trx, { id: fixed.networkId });
+        const structural = this.structuralAddresses(network);
+        if (structural.has(canonical)) {
+          throw new Conflict(`fixed IP ${canonical} is the ${structural.get(canonical)} of network ${network.cidr}; it stays reserved`);
+        }
+      }
+      await fixedIps.setReserved(trx, fixed.id, reserved, this.now());
+      return { ...fixed, reserved };
+    });
+    await this.notify([{ kind: 'network-updated', networkId: result.networkId }]);
+    return result;
+  }
+
+  /** Addresses instances must never get, whatever an operator unreserves. */
+  private structuralAddresses(network: Network): Map<string, string> {
+    const found = new Map<string, string>();
+    if (network.cidr) {
+      const cidr = parseCidr(network.cidr, 'cidr');
+      found.set(addressText(cidr, 0n), 'network address');
+      found.set(addressText(cidr, -1n), 'broadcast address');
+    }
+    if (network.gateway) found.set(network.gateway, 'gateway');
+    if (network.dhcpServer) found.set(network.dhcpServer, 'DHCP server');
+    if (network.vpnPrivateAddress) found.set(network.vpnPrivateAddress, 'VPN address');
+    return found;
+  }
+
+  private async assertUnused(q: Queryable, network: Network): Promise<void> {
+    const usage = await fixedIps.networkUsage(q, network.id);
+    if (usage.associated > 0) {
+      throw new NetworkInUse(`network ${network.cidr ?? network.uuid} still has ${usage.associated} fixed IP(s) held by instances (${usage.allocated} allocated); deallocate them first`);
+    }
+  }
+
+  private async leaseTarget(address: string, mac: string | undefined): Promise<fixedIps.FixedIp | undefined> {
+    const canonical = addressField(address, 'address');
+    if (mac !== undefined && !isMac(mac.toLowerCase())) throw new Invalid(`MAC must look like fa:16:3e:00:00:01, got ${JSON.stringify(mac.slice(0, 40))}`);
+    const fixed = await fixedIps.findFixedIp(this.db.knex, canonical);
+    if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found`);
+    if (mac !== undefined && fixed.virtualInterfaceId !== null) {
+      const [vif] = await vifs.listVirtualInterfaces(this.db.knex, { ids: [fixed.virtualInterfaceId] });
+      // The address now belongs to another instance's VIF: this report is about the old one.
+      if (vif && vif.address !== mac.toLowerCase()) {
+        this.log(`lease report for ${canonical} from ${mac} ignored: the address now belongs to ${vif.address}`);
+        return undefined;
+      }
+    }
+    return fixed;
+  }
+
+  private checkRequested(requested: RequestedNetwork[] | undefined): RequestedNetwork[] | undefined {
+    if (requested === undefined) return undefined;
+    const seen = new Set<string>();
+    return requested.map((entry, index) => {
+      const networkUuid = uuidField(entry.networkUuid, `requested_networks[${index}].uuid`);
+      if (seen.has(networkUuid)) throw new Invalid(`requested_networks names network ${networkUuid} twice`);
+      seen.add(networkUuid);
+      const address = entry.address === undefined ? undefined : addressField(entry.address, `requested_networks[${index}].fixed_ip`, 4);
+      return { networkUuid, address };
+    });
+  }
+
+  private async requestedNetworks(requested: RequestedNetwork[], projectId: string): Promise<Network[]> {
+    const found = await networks.listNetworks(this.db.knex, { uuids: requested.map((entry) => entry.networkUuid) });
+    return requested.map((entry) => {
+      const network = found.find((candidate) => candidate.uuid === entry.networkUuid);
+      if (!network || !this.mayUse(network, projectId)) {
+        throw new NotFound(`network ${entry.networkUuid} not found for project ${projectId}`);
+      }
+      return network;
+    });
+  }
+
+  private normalise(selector: NetworkSelector): NetworkSelector {
+    if ('uuid' in selector) return { uuid: uuidField(selector.uuid, 'uuid') };
+    if ('cidr' in selector) return { cidr: selector.cidr.trim() };
+    return selector;
+  }
+
+  /** Runs `work` in one transaction; `mapError` may turn a driver error into a domain one. */
+  protected async transaction<T>(work: (trx: Queryable) => Promise<T>, mapError?: (error: unknown) => Error | undefined): Promise<T> {
+    try {
+      return await this.db.knex.transaction(work);
+    } catch (error) {
+      throw mapError?.(error) ?? error;
+    }
+  }
+
+  protected async notify(changes: HostChange[]): Promise<void> {
+    if (changes.length > 0) await this.host.apply(changes);
+  }
+}

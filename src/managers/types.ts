@@ -1,0 +1,167 @@
+import type { Mode } from '../config/options.js';
+import type { FixedIp } from '../db/fixedIps.js';
+import type { Network } from '../db/networks.js';
+
+/** What a mode can do; the API and CLI check these instead of comparing mode names. */
+export interface Capabilities {
+  /** dnsmasq serves the network; addresses stay held until the lease is released. */
+  dhcp: boolean;
+  /** novanet builds the bridge (Flat uses the admin's). */
+  createsBridge: boolean;
+  /** Networks have a VLAN and belong to one project. */
+  vlan: boolean;
+  floatingIps: boolean;
+}
+
+/** `network create`, as nova-manage took it; values are already typed by the caller. */
+export interface CreateNetworksRequest {
+  label: string;
+  fixedRangeV4?: string | undefined;
+  numNetworks?: number | undefined;
+  networkSize?: number | undefined;
+  vlan?: number | undefined;
+  vlanStart?: number | undefined;
+  vpnStart?: number | undefined;
+  fixedRangeV6?: string | undefined;
+  gateway?: string | undefined;
+  gatewayV6?: string | undefined;
+  bridge?: string | undefined;
+  bridgeInterface?: string | undefined;
+  multiHost?: boolean | undefined;
+  dns1?: string | undefined;
+  dns2?: string | undefined;
+  uuid?: string | undefined;
+  fixedCidr?: string | undefined;
+  projectId?: string | undefined;
+  priority?: number | undefined;
+  mtu?: number | undefined;
+  dhcpServer?: string | undefined;
+  enableDhcp?: boolean | undefined;
+  shareAddress?: boolean | undefined;
+  /** Called as rows are written (bulk insert of fixed IPs), for progress on a terminal. */
+  onProgress?: ((written: number, total: number) => void) | undefined;
+}
+
+export type NetworkSelector = { uuid: string } | { cidr: string } | { id: number };
+
+export interface RequestedNetwork {
+  networkUuid: string;
+  /** A specific fixed IP in that network. */
+  address?: string | undefined;
+}
+
+export interface AllocateRequest {
+  instanceUuid: string;
+  projectId: string;
+  /** The compute host of the instance. */
+  host: string;
+  hostname?: string | undefined;
+  requestedNetworks?: RequestedNetwork[] | undefined;
+}
+
+export interface ModifyNetworkRequest {
+  project?: string | undefined;
+  host?: string | undefined;
+  disassociateProject?: boolean | undefined;
+  disassociateHost?: boolean | undefined;
+}
+
+/** nova's network_info model: a list of VIFs, each with its network, subnets and IPs. */
+export interface VifModel {
+  id: string;
+  address: string;
+  type: 'bridge';
+  devname: string;
+  network: {
+    id: string;
+    bridge: string | null;
+    label: string;
+    subnets: SubnetModel[];
+    meta: {
+      tenant_id: string | null;
+      injected: boolean;
+      multi_host: boolean;
+      should_create_bridge: boolean;
+      should_create_vlan: boolean;
+      bridge_interface: string | null;
+      vlan: number | null;
+      mtu: number | null;
+    };
+  };
+  meta: Record<string, unknown>;
+}
+
+export interface IpModel {
+  address: string;
+  type: 'fixed' | 'floating' | 'gateway' | 'dns';
+  version: 4 | 6;
+  meta: Record<string, unknown>;
+  floating_ips?: IpModel[];
+}
+
+export interface SubnetModel {
+  cidr: string;
+  version: 4 | 6;
+  gateway: IpModel | null;
+  dns: IpModel[];
+  ips: IpModel[];
+  routes: unknown[];
+  meta: { dhcp_server?: string };
+}
+
+export interface InstanceNetworkInfo {
+  instance_uuid: string;
+  network_info: VifModel[];
+  /** With flat_injected: the Debian /etc/network/interfaces the image should get. */
+  injected_config?: string;
+}
+
+/** One row of `fixed list`. */
+export interface FixedIpListing {
+  network: string;
+  address: string;
+  hostname: string | null;
+  host: string | null;
+  instanceUuid: string | null;
+  reserved: boolean;
+  allocated: boolean;
+  leased: boolean;
+}
+
+/** The operations every mode offers; each mode differs only in a few hooks of the base. */
+export interface NetworkManager {
+  readonly mode: Mode;
+  readonly capabilities: Capabilities;
+
+  createNetworks(request: CreateNetworksRequest): Promise<Network[]>;
+  listNetworks(filter?: { projectId?: string }): Promise<Network[]>;
+  getNetwork(selector: NetworkSelector): Promise<Network>;
+  deleteNetwork(selector: NetworkSelector): Promise<Network>;
+  modifyNetwork(selector: NetworkSelector, request: ModifyNetworkRequest): Promise<Network>;
+  scrubProject(projectId: string): Promise<Network[]>;
+
+  allocateForInstance(request: AllocateRequest): Promise<InstanceNetworkInfo>;
+  deallocateForInstance(instanceUuid: string): Promise<void>;
+  getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo>;
+
+  /** dnsmasq's script reports a lease (`add`/`old`). */
+  leaseFixedIp(address: string, mac?: string): Promise<void>;
+  /** dnsmasq's script reports a lease gone (`del`). */
+  releaseFixedIp(address: string, mac?: string): Promise<void>;
+  /** Periodic: addresses whose release never came are freed after the timeout. */
+  disassociateStaleFixedIps(): Promise<number>;
+
+  listFixedIps(filter?: { host?: string }): Promise<FixedIpListing[]>;
+  reserveFixedIp(address: string): Promise<FixedIp>;
+  unreserveFixedIp(address: string): Promise<FixedIp>;
+}
+
+/** What the managers tell the host layer; the reconciler turns these into kernel work. */
+export type HostChange =
+  | { kind: 'network-updated'; networkId: number }
+  | { kind: 'network-deleted'; network: Network }
+  | { kind: 'release-lease'; networkId: number; address: string; mac: string };
+
+export interface HostLayer {
+  apply(changes: HostChange[]): Promise<void>;
+}
