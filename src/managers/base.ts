@@ -15,7 +15,7 @@ import { buildNetworkInfo, injectedInterfaces } from './networkInfo.js';
 import { CreateRules, ModeFields, planNetworks } from './plan.js';
 import type {
   AllocateRequest, Capabilities, CreateNetworksRequest, FixedIpListing, HostChange, HostLayer,
-  InstanceNetworkInfo, ModifyNetworkRequest, NetworkManager, NetworkSelector, RequestedNetwork,
+  InstanceNetworkInfo, Lease, ModifyNetworkRequest, NetworkManager, NetworkSelector, RequestedNetwork,
 } from './types.js';
 import {
   addressField, hostnameField, newUuid, projectIdField, uuidField,
@@ -261,6 +261,18 @@ export abstract class BaseNetworkManager implements NetworkManager {
       if (!fixed.allocated) await fixedIps.disassociateFixedIp(trx, fixed.id, now);
     });
     await this.notify([{ kind: 'network-updated', networkId: fixed.networkId }]);
+  }
+
+  async listLeases(networkId: number): Promise<Lease[]> {
+    const q = this.db.knex;
+    const leased = (await fixedIps.listFixedIps(q, { networkIds: [networkId] })).filter((fixed) => fixed.leased && fixed.virtualInterfaceId !== null);
+    const byId = new Map((await vifs.listVirtualInterfaces(q, { ids: leased.map((fixed) => fixed.virtualInterfaceId!) })).map((vif) => [vif.id, vif]));
+    return leased.flatMap((fixed) => {
+      const vif = byId.get(fixed.virtualInterfaceId!);
+      if (!vif) return [];
+      const renewed = fixed.updatedAt ?? this.now();
+      return [{ expiresAt: new Date(renewed.getTime() + this.config.dhcp_lease_time * 1000), mac: vif.address, address: fixed.address, hostname: vif.hostname }];
+    });
   }
 
   async disassociateStaleFixedIps(): Promise<number> {

@@ -116,6 +116,14 @@ export interface InstanceNetworkInfo {
   injected_config?: string;
 }
 
+/** A DHCP lease as dnsmasq's lease file has it. */
+export interface Lease {
+  expiresAt: Date;
+  mac: string;
+  address: string;
+  hostname: string | null;
+}
+
 /** One row of `fixed list`. */
 export interface FixedIpListing {
   network: string;
@@ -148,6 +156,8 @@ export interface NetworkManager {
   leaseFixedIp(address: string, mac?: string): Promise<void>;
   /** dnsmasq's script reports a lease gone (`del`). */
   releaseFixedIp(address: string, mac?: string): Promise<void>;
+  /** The network's current leases, for dnsmasq's `init` (the DB is the lease store). */
+  listLeases(networkId: number): Promise<Lease[]>;
   /** Periodic: addresses whose release never came are freed after the timeout. */
   disassociateStaleFixedIps(): Promise<number>;
 

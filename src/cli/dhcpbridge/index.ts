@@ -1,0 +1,43 @@
+import { Invalid } from '../../errors.js';
+import { UsageError } from '../args.js';
+import { runCommand, withContext, type Io } from '../run.js';
+
+const USAGE = 'usage: novanet-dhcpbridge [--config-file=FILE] add|old|del MAC IP [HOSTNAME] | init';
+
+/**
+ * dnsmasq's --dhcp-script (nova-dhcpbridge's successor). The database is the lease
+ * store (dnsmasq runs with --leasefile-ro): `add`/`old` mark the address leased,
+ * `del` releases it, `init` prints the network's leases in dnsmasq's lease-file form
+ * so they survive a dnsmasq restart. NETWORK_ID comes from dnsmasq's environment.
+ */
+export async function dhcpbridge(argv: string[], io: Io): Promise<number> {
+  return runCommand(io, async () => {
+    let configFile: string | undefined;
+    const args = [...argv];
+    const flag = args.findIndex((arg) => /^--config[-_]file/.test(arg));
+    if (flag !== -1) {
+      const [option] = args.splice(flag, 1);
+      configFile = option!.includes('=') ? option!.slice(option!.indexOf('=') + 1) : args.splice(flag, 1)[0];
+      if (!configFile) throw new UsageError(`--config-file needs a value\n${USAGE}`);
+    }
+    const [action, mac, ip] = args;
+    if (action === 'init') {
+      if (args.length !== 1) throw new UsageError(USAGE);
+      const networkId = Number(io.env.NETWORK_ID);
+      if (!Number.isSafeInteger(networkId) || networkId <= 0) throw new Invalid('init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)');
+      return withContext(configFile, io, async ({ manager }) => {
+        for (const lease of await manager.listLeases(networkId)) {
+          io.stdout(`${Math.floor(lease.expiresAt.getTime() / 1000)} ${lease.mac} ${lease.address} ${lease.hostname ?? '*'} *\n`);
+        }
+      });
+    }
+    if (!['add', 'old', 'del'].includes(action ?? '') || mac === undefined || ip === undefined || args.length > 4) {
+      throw new UsageError(USAGE);
+    }
+    return withContext(configFile, io, async ({ manager }) => {
+      // `old` is a renewal or dnsmasq re-reading a lease at start: the lease is live.
+      if (action === 'del') await manager.releaseFixedIp(ip, mac);
+      else await manager.leaseFixedIp(ip, mac);
+    });
+  });
+}
