@@ -12,7 +12,7 @@ SHELL := /bin/bash
 .NOTPARALLEL:
 
 APT_PACKAGES := mariadb-server mariadb-client iproute2 iptables dnsmasq-base \
-                iputils-arping busybox conntrack procps
+                iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils
 
 .PHONY: all deps apt-deps npm-deps build test bench
 

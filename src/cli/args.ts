@@ -125,6 +125,17 @@ export function boolOption(parsed: Parsed, name: string): boolean | undefined {
   return typeof value === 'boolean' ? value : undefined;
 }
 
+/**
+ * nova-manage took the object of a command as an option or as the one positional
+ * (`fixed reserve --address=IP` or `fixed reserve IP`): exactly one of them.
+ */
+export function optionOrPositional(parsed: Parsed, option: string, meta: string, command: string): string {
+  noMorePositionals(parsed, 1, command);
+  const given = [stringOption(parsed, option), parsed.positionals[0]].filter((value) => value !== undefined);
+  if (given.length !== 1) throw new UsageError(`${command}: give the ${option} once, as --${option}=${meta}`);
+  return given[0]!;
+}
+
 /** Refuses positionals a command does not take. */
 export function noMorePositionals(parsed: Parsed, max: number, command: string): void {
   if (parsed.positionals.length > max) {

@@ -78,10 +78,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   const raw = new Map<OptionName, string>();
   for (const [name, spec] of entries()) {
-    const value = sections.get(spec.section)?.get(name) ?? env[envName(name)] ?? spec.default;
+    // The environment overrides the file (containers and tests set single options this way).
+    const value = env[envName(name)] ?? sections.get(spec.section)?.get(name) ?? spec.default;
     if (value !== undefined) raw.set(name, value);
   }
+  const knownSections = new Set(entries().map(([, spec]) => spec.section));
   for (const [section, values] of sections) {
+    // nova.conf carries other services' sections ([keystone_authtoken], ...): one line each.
+    if (!knownSections.has(section as OptionSpec['section'])) {
+      if (values.size > 0) warn(`section [${section}] of ${file} is not novanet's (ignored)`);
+      continue;
+    }
     for (const key of values.keys()) {
       const spec = (OPTIONS as Record<string, OptionSpec>)[key];
       if (spec === undefined || spec.section !== section) warn(`unknown option [${section}] ${key} in ${file} (ignored)`);
@@ -103,7 +110,9 @@ function entries(): [OptionName, OptionSpec][] {
 
 function interpolate(value: string, raw: Map<OptionName, string>, label: string, depth = 0): string {
   if (depth > 8) throw new Invalid(`${label}: $references nest too deeply (a loop?)`);
-  return value.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_match, name: string) => {
+  // `$$` is a literal `$` (oslo.config's escape), e.g. in a database password.
+  return value.replace(/\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_match, name: string | undefined) => {
+    if (name === undefined) return '$';
     const referenced = raw.get(name as OptionName);
     if (referenced === undefined) throw new Invalid(`${label} refers to unknown option $${name}`);
     return interpolate(referenced, raw, label, depth + 1);

@@ -14,7 +14,7 @@ export interface Database {
 }
 
 export interface OpenOptions {
-  /** Connections per process; allocation queues here rather than in the server (see README). */
+  /** Connections per process (default 4): callers queue in the service rather than in the server (docs/decisions.md, Allocation). */
   maxPoolSize?: number;
 }
 
@@ -32,7 +32,8 @@ export function parseConnectionUrl(url: string, options: OpenOptions = {}): Pars
   const trimmed = url.trim();
   if (trimmed.startsWith('sqlite://')) {
     const rest = trimmed.slice('sqlite://'.length);
-    const filename = rest === ':memory:' || rest === '/:memory:' ? ':memory:' : rest;
+    // `sqlite:///$state_path/x` with an absolute state_path gives `//var/...`: one slash.
+    const filename = rest === ':memory:' || rest === '/:memory:' ? ':memory:' : rest.replace(/^\/+/, '/');
     if (filename !== ':memory:' && !filename.startsWith('/')) {
       throw new Invalid(`[database] connection: SQLite path must be absolute (sqlite:///path/to/file), got ${quote(url)}`);
     }

@@ -1,5 +1,5 @@
 import { NetworkNotFound } from '../errors.js';
-import { Queryable, claimOne, toBool, toDate } from './rows.js';
+import { Queryable, dialectOf, toBool, toDate } from './rows.js';
 
 /** A network as the domain sees it (nova's columns, camelCased). */
 export interface Network {
@@ -122,15 +122,22 @@ export async function updateNetwork(q: Queryable, id: number, patch: Partial<New
   await live(q).where('id', id).update({ ...toRow(patch), updated_at: now });
 }
 
-/** Hands the first unowned network to `projectId` (VLAN mode's first use); undefined when none is left. */
-export async function claimNetworkForProject(q: Queryable, projectId: string, now: Date): Promise<number | undefined> {
-  return claimOne(q, {
-    table: 'networks',
-    set: { project_id: projectId, updated_at: now },
-    where: 'deleted = 0 AND project_id IS NULL',
-    bindings: [],
-    orderBy: 'id',
-  });
+/**
+ * VLAN mode's first use (nova's network_associate): the project's networks, handing it
+ * the first unowned one if it has none; empty when none is left. Call inside a
+ * transaction. Every claimer first locks the lowest unowned network, so two claims
+ * for the same project run one after the other and the second finds the first one's
+ * network instead of taking a second (a plain conditional UPDATE cannot see an
+ * uncommitted claim under READ COMMITTED). On SQLite the transaction itself serialises.
+ */
+export async function claimNetworkForProject(trx: Queryable, projectId: string, now: Date): Promise<Network[]> {
+  const free = live(trx).whereNull('project_id').orderBy('id').first('id');
+  if (dialectOf(trx) === 'mysql') free.forUpdate();
+  const candidate = (await free) as { id: number } | undefined;
+  const owned = await listNetworks(trx, { projectId });
+  if (owned.length > 0 || candidate === undefined) return owned;
+  await live(trx).where('id', candidate.id).update({ project_id: projectId, updated_at: now });
+  return listNetworks(trx, { ids: [candidate.id] });
 }
 
 /** Sets the network host only if none is set yet; returns the host now in charge. */
@@ -142,4 +149,10 @@ export async function claimNetworkHost(q: Queryable, id: number, host: string, n
 
 export async function softDeleteNetwork(q: Queryable, id: number, now: Date): Promise<void> {
   await live(q).where('id', id).update({ deleted: id, deleted_at: now, updated_at: now });
+}
+
+/** Deleted networks, newest first: the host layer tears down what they left behind. */
+export async function listDeletedNetworks(q: Queryable): Promise<Network[]> {
+  const rows = (await q('networks').whereNot('deleted', 0).orderBy('deleted_at', 'desc')) as Row[];
+  return rows.map(fromRow);
 }

@@ -37,6 +37,13 @@ export interface NewVirtualInterface {
 
 /** nova tried five MACs before giving up; with 2^24 MACs a sixth collision means a bug. */
 const MAC_ATTEMPTS = 5;
+const MAC_KEY = /uniq_virtual_interfaces_address|virtual_interfaces\.address\b/;
+const INSTANCE_NETWORK_KEY = /uniq_virtual_interfaces_instance_network|virtual_interfaces\.instance_uuid, virtual_interfaces\.network_id/;
+
+/** The instance already has a VIF on that network: a concurrent allocate for it won. */
+export function isDuplicateInstanceVif(error: unknown): boolean {
+  return isDuplicateKey(error) && INSTANCE_NETWORK_KEY.test(String((error as Error).message));
+}
 
 /** Inserts a VIF with a fresh MAC from `newMac`, trying again when the MAC is taken. */
 export async function insertVirtualInterface(
@@ -45,22 +52,47 @@ export async function insertVirtualInterface(
   newMac: () => string,
   now: Date,
 ): Promise<VirtualInterface> {
+  const [inserted] = await insertVirtualInterfaces(q, [{ ...vif, createdAt: now }], newMac);
+  return inserted!;
+}
+
+/**
+ * Inserts VIFs in one multi-row INSERT, each with a fresh MAC from `newMac`, trying
+ * again with new MACs when one is taken; returns them with their ids, in order.
+ * A VIF that already exists (same uuid, or same instance and network) fails the call.
+ */
+export async function insertVirtualInterfaces(
+  q: Queryable,
+  vifs: (NewVirtualInterface & { createdAt: Date })[],
+  newMac: () => string,
+): Promise<VirtualInterface[]> {
+  if (vifs.length === 0) return [];
   for (let attempt = 1; attempt <= MAC_ATTEMPTS; attempt++) {
-    const address = newMac();
+    const addresses = vifs.map(() => newMac());
     try {
-      const [id] = await q('virtual_interfaces').insert({
+      const [firstId] = await q('virtual_interfaces').insert(vifs.map((vif, index) => ({
         uuid: vif.uuid,
-        address,
+        address: addresses[index],
         network_id: vif.networkId,
         instance_uuid: vif.instanceUuid,
         hostname: vif.hostname,
         host: vif.host,
-        created_at: now,
-        updated_at: now,
-      });
-      return { id: Number(id), address, ...vif, createdAt: now };
+        created_at: vif.createdAt,
+        updated_at: vif.createdAt,
+      })));
+      // One row: the driver's insert id is its id. Several: ids need not be
+      // consecutive (auto_increment_increment on Galera, interleaved auto-inc locks),
+      // so read them back by uuid.
+      const ids = vifs.length === 1
+        ? new Map([[vifs[0]!.uuid, Number(firstId)]])
+        : new Map(((await q('virtual_interfaces').select('id', 'uuid').whereIn('uuid', vifs.map((vif) => vif.uuid))) as Row[])
+          .map((row) => [String(row.uuid), Number(row.id)]));
+      return vifs.map((vif, index) => ({ ...vif, id: ids.get(vif.uuid)!, address: addresses[index]! }));
     } catch (error) {
-      if (!isDuplicateKey(error) || String((error as Error).message).includes('uuid')) throw error;
+      // Only a taken MAC is worth another try. knex puts the SQL (which names the uuid
+      // columns) into every message, so match the MAC key itself: MySQL names the index,
+      // SQLite the column.
+      if (!isDuplicateKey(error) || !MAC_KEY.test(String((error as Error).message))) throw error;
     }
   }
   throw new Conflict(`could not find an unused MAC address in ${MAC_ATTEMPTS} attempts`);

@@ -55,5 +55,17 @@ export function planSubnetsV6(range: Cidr, count: number, existing: ExistingSubn
   if (range.prefix > 64) {
     throw new Invalid(`fixed_range_v6 ${cidrText(range)} must be /64 or larger (SLAAC needs a /64 per network)`);
   }
-  return planSubnets(range, count, 2 ** 64, existing, 'fixed_range_v6');
+  const room = 2 ** Math.min(40, 64 - range.prefix);
+  if (count > room) {
+    throw new Invalid(`fixed_range_v6 ${cidrText(range)} has room for ${room} /64 network(s); ${count} requested`);
+  }
+  try {
+    return planSubnets(range, count, 2 ** 64, existing, 'fixed_range_v6');
+  } catch (error) {
+    // planSubnets counts addresses; for IPv6 the operator thinks in /64s.
+    if (error instanceof CidrConflict && /has room for only/.test(error.message)) {
+      throw new CidrConflict(`fixed_range_v6 ${cidrText(range)} has no room for ${count} more /64 network(s)`);
+    }
+    throw error;
+  }
 }

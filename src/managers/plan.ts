@@ -1,7 +1,7 @@
 import type { Config } from '../config/options.js';
 import type { NewFixedIp } from '../db/fixedIps.js';
 import type { Network, NewNetwork } from '../db/networks.js';
-import { Invalid } from '../errors.js';
+import { Conflict, Invalid } from '../errors.js';
 import { Address, formatAddress } from '../ipam/address.js';
 import {
   Cidr, broadcastText, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr,
@@ -33,6 +33,8 @@ export interface PlannedNetwork {
 
 export interface PlanContext {
   config: Config;
+  /** Network uuids; injectable so tests can predict them. */
+  newUuid?: () => string;
   existing: Network[];
   rules: CreateRules;
 }
@@ -68,7 +70,8 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
   single('--dhcp_server', request.dhcpServer);
   const uuid = request.uuid === undefined ? undefined : uuidField(request.uuid, 'uuid');
   if (uuid !== undefined && existing.some((network) => network.uuid === uuid)) {
-    throw new Invalid(`uuid ${uuid} is already used by network ${JSON.stringify(existing.find((n) => n.uuid === uuid)?.label)}`);
+    // A clash with the current state, not a malformed request (errors.ts): Conflict.
+    throw new Conflict(`uuid ${uuid} is already used by network ${JSON.stringify(existing.find((n) => n.uuid === uuid)?.label)}`);
   }
   const projectId = request.projectId === undefined ? null : projectIdField(request.projectId);
   const priority = request.priority === undefined ? null : integerField(request.priority, 'priority', 0, 2 ** 31 - 1);
@@ -123,14 +126,19 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
       next++;
       while (taken.has(at(next))) next++;
     }
+    // With --fixed_cidr, instances (and so dnsmasq's range) start inside it.
+    while (fixedCidr !== undefined && next < subnetSize - rules.topReserved && (!containsAddress(fixedCidr, { version: 4, value: at(next) }) || taken.has(at(next)))) next++;
     const dhcpStartOffset = next;
+    if (fixedCidr !== undefined && dhcpStartOffset >= subnetSize - rules.topReserved) {
+      throw new Invalid(`fixed_cidr ${cidrText(fixedCidr)} leaves no address for instances in ${cidrText(subnet)}`);
+    }
     if (dhcpStartOffset >= subnetSize - rules.topReserved) {
       throw new Invalid(`network_size ${size} is too small: no address is left for instances in ${cidrText(subnet)}`);
     }
     const text = (value: bigint) => formatAddress({ version: 4, value });
     const topStart = subnetSize - rules.topReserved;
     const network: NewNetwork = {
-      uuid: uuid ?? newUuid(),
+      uuid: uuid ?? (context.newUuid ?? newUuid)(),
       label: count > 1 ? `${label}_${index}` : label,
       injected: config.flat_injected,
       cidr: cidrText(subnet),

@@ -14,11 +14,15 @@ export async function dhcpbridge(argv: string[], io: Io): Promise<number> {
   return runCommand(io, async () => {
     let configFile: string | undefined;
     const args = [...argv];
-    const flag = args.findIndex((arg) => /^--config[-_]file/.test(arg));
+    // Exactly --config-file or --config-file=...: a prefix match took --config-filename=x.
+    const isConfigFile = (arg: string) => /^--config[-_]file(=|$)/.test(arg);
+    const flag = args.findIndex(isConfigFile);
     if (flag !== -1) {
       const [option] = args.splice(flag, 1);
       configFile = option!.includes('=') ? option!.slice(option!.indexOf('=') + 1) : args.splice(flag, 1)[0];
       if (!configFile) throw new UsageError(`--config-file needs a value\n${USAGE}`);
+      // A second one would otherwise pass silently as the HOSTNAME argument.
+      if (args.some(isConfigFile)) throw new UsageError(`--config-file given more than once\n${USAGE}`);
     }
     const [action, mac, ip] = args;
     if (action === 'init') {

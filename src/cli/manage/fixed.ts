@@ -1,14 +1,6 @@
-import { UsageError, noMorePositionals, stringOption, type Parsed } from '../args.js';
+import { noMorePositionals, optionOrPositional, stringOption } from '../args.js';
 import { formatTable } from '../table.js';
 import type { Category } from './command.js';
-
-/** `--address=IP` or one positional address. */
-function address(parsed: Parsed, command: string): string {
-  noMorePositionals(parsed, 1, command);
-  const given = [stringOption(parsed, 'address'), parsed.positionals[0]].filter((value) => value !== undefined);
-  if (given.length !== 1) throw new UsageError(`${command}: give the address once, as --address=IP`);
-  return given[0]!;
-}
 
 const ADDRESS = { address: { type: 'string', meta: 'IP', help: 'the fixed IP' } } as const;
 
@@ -33,7 +25,7 @@ export const fixedCommands: Category = {
     summary: 'Keep a fixed IP from being handed out.',
     options: ADDRESS,
     async run(parsed, { manager }, io) {
-      const fixed = await manager.reserveFixedIp(address(parsed, 'fixed reserve'));
+      const fixed = await manager.reserveFixedIp(optionOrPositional(parsed, 'address', 'IP', 'fixed reserve'));
       io.stdout(`reserved ${fixed.address}\n`);
     },
   },
@@ -42,7 +34,7 @@ export const fixedCommands: Category = {
     summary: 'Let a reserved fixed IP be handed out again.',
     options: ADDRESS,
     async run(parsed, { manager }, io) {
-      const fixed = await manager.unreserveFixedIp(address(parsed, 'fixed unreserve'));
+      const fixed = await manager.unreserveFixedIp(optionOrPositional(parsed, 'address', 'IP', 'fixed unreserve'));
       io.stdout(`unreserved ${fixed.address}\n`);
     },
   },

@@ -47,8 +47,13 @@ export async function manage(argv: string[], io: Io): Promise<number> {
     const { configFile, rest } = extractConfigFile(argv);
     const [categoryName, actionName, ...args] = rest;
     if (categoryName === undefined || categoryName === '--help' || categoryName === '-h' || categoryName === 'help') {
+      // Asked for: stdout, status 0. Nothing given: a usage error, so stderr and 2.
+      if (categoryName === undefined) {
+        io.stderr(overview());
+        return EXIT_USAGE;
+      }
       io.stdout(overview());
-      return categoryName === undefined ? EXIT_USAGE : 0;
+      return 0;
     }
     const category = CATEGORIES[categoryName];
     if (!category) throw new UsageError(`unknown category ${JSON.stringify(categoryName.slice(0, 40))}; categories are ${Object.keys(CATEGORIES).join(', ')}`);

@@ -85,6 +85,8 @@ export const networkCommands: Category = {
         throw new UsageError('network create: --fixed_range_v4 is required (or the positional form CIDR NUM_NETWORKS NETWORK_SIZE)');
       }
       let lastShown = 0;
+      // A failure after some progress must still print its error on a line of its own.
+      let progressOpen = false;
       const created = await manager.createNetworks({
         label,
         fixedRangeV4: stringOption(parsed, 'fixed_range_v4') ?? positional.fixedRangeV4,
@@ -114,9 +116,12 @@ export const networkCommands: Category = {
               const now = Date.now();
               if (now - lastShown < 200 && written < total) return;
               lastShown = now;
+              progressOpen = written < total;
               io.stderr(`\rwriting fixed IPs: ${written}/${total} (${Math.floor((100 * written) / total)}%)${written === total ? '\n' : ''}`);
             }
           : undefined,
+      }).finally(() => {
+        if (progressOpen) io.stderr('\n');
       });
       for (const network of created) {
         io.stdout(`created network ${network.label} ${network.cidr}${network.vlan === null ? '' : ` vlan ${network.vlan}`} ${network.uuid}\n`);

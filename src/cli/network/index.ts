@@ -48,7 +48,6 @@ export async function startService(argv: string[], io: Io, signals: NodeJS.Proce
       log('fixed_ips.disassociate_failed', { error: (error as Error).message });
     }
   }, { name: 'disassociate-stale-fixed-ips', noOverlap: true });
-  log('service.started', { host: config.host, mode: config.network_manager, schema: version });
 
   let finish: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => { finish = resolve; });
@@ -63,6 +62,9 @@ export async function startService(argv: string[], io: Io, signals: NodeJS.Proce
     return stopped;
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) signals?.once(signal, () => void stop());
+  // Only now: whoever waits for this line may send SIGTERM at once, and before the
+  // handlers exist that signal kills the process instead of stopping it.
+  log('service.started', { host: config.host, mode: config.network_manager, schema: version });
   return { stopped, stop };
 }
 

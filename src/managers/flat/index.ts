@@ -2,6 +2,7 @@ import type { Network } from '../../db/networks.js';
 import * as networks from '../../db/networks.js';
 import type { Queryable } from '../../db/rows.js';
 import { interfaceName } from '../../config/options.js';
+import { Invalid } from '../../errors.js';
 import { BaseNetworkManager } from '../base.js';
 import type { CreateRules, ModeFields } from '../plan.js';
 import type { Capabilities, CreateNetworksRequest } from '../types.js';
@@ -19,6 +20,9 @@ export class FlatManager extends BaseNetworkManager {
   protected readonly createRules = FLAT_CREATE_RULES;
 
   protected async modeFields(request: CreateNetworksRequest): Promise<ModeFields> {
+    for (const [option, given] of [['--vlan', request.vlan], ['--vlan_start', request.vlanStart], ['--vpn', request.vpnStart]] as const) {
+      if (given !== undefined) throw new Invalid(`${option} applies to VLAN mode only; this service runs network_manager=${this.mode}`);
+    }
     const bridge = interfaceName(request.bridge ?? this.config.flat_network_bridge, 'bridge');
     const bridgeInterface = request.bridgeInterface ?? this.config.flat_interface;
     const fields = {

@@ -1,6 +1,7 @@
 import { interfaceName } from '../../config/options.js';
 import type { Network } from '../../db/networks.js';
 import * as networks from '../../db/networks.js';
+import { withRetry } from '../../db/retry.js';
 import type { Queryable } from '../../db/rows.js';
 import { DuplicateVlan, Invalid, NoMoreNetworks } from '../../errors.js';
 import { BaseNetworkManager } from '../base.js';
@@ -85,9 +86,9 @@ export class VlanManager extends BaseNetworkManager {
   protected async defaultNetworks(q: Queryable, projectId: string): Promise<Network[]> {
     const owned = await networks.listNetworks(q, { projectId });
     if (owned.length > 0) return owned;
-    const claimed = await networks.claimNetworkForProject(q, projectId, this.now());
-    if (claimed === undefined) throw new NoMoreNetworks(`no unassociated network is left for project ${projectId}; create more with novanet-manage network create`);
-    return networks.listNetworks(q, { ids: [claimed] });
+    const claimed = await withRetry(() => this.transaction((trx) => networks.claimNetworkForProject(trx, projectId, this.now())));
+    if (claimed.length === 0) throw new NoMoreNetworks(`no unassociated network is left for project ${projectId}; create more with novanet-manage network create`);
+    return claimed;
   }
 
   protected mayUse(network: Network, projectId: string): boolean {

@@ -1,0 +1,75 @@
+/**
+ * novanet-network, the service, run as the built program: it refuses an unsynced
+ * database, logs JSON lines on stderr, and stops cleanly on SIGTERM.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../support/databases.js';
+import { cliDatabase, expectError, run, start, type CliDatabase } from './helpers.js';
+
+/** The JSON log lines of a service's stderr. */
+function events(stderr: string): Record<string, unknown>[] {
+  return stderr.trimEnd().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend) => {
+  let unsynced: CliDatabase;
+  let synced: CliDatabase;
+  let service: ReturnType<typeof start> | undefined;
+
+  beforeAll(async () => {
+    [unsynced, synced] = await Promise.all([cliDatabase(backend), cliDatabase(backend, { sync: true })]);
+  });
+
+  afterEach(() => {
+    // Only ever the child this file spawned, and only if a failed test left it running.
+    if (service && service.exitCode === null && service.signalCode === null) service.kill('SIGKILL');
+    service = undefined;
+  });
+
+  afterAll(async () => {
+    await unsynced?.close();
+    await synced?.close();
+  });
+
+  it.sequential('refuses to start on a database without the schema, naming novanet-manage db sync', async () => {
+    const config = unsynced.config('novanet.conf');
+    const result = await run('network', ['--config-file', config]);
+    expectError(result, 'database schema is at version 0, this release needs 1; run: novanet-manage db sync', 1);
+  });
+
+  it.sequential('refuses an unknown option', async () => {
+    const config = synced.config('novanet.conf');
+    expectError(await run('network', ['--config-file', config, '--bogus']), 'novanet-network: unknown option --bogus');
+    expectError(await run('network', [`--config-fil=${config}`]), 'novanet-network: unknown option --config-fil; did you mean --config_file?');
+  });
+
+  it.sequential('starts on a synced database (service.started) and exits 0 on SIGTERM (service.stopped)', async () => {
+    const config = synced.config('novanet.conf', { network_manager: 'vlan', vlan_interface: 'eth1' });
+    const child = start('network', ['--config-file', config]);
+    service = child;
+    let stderr = '';
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve([code, signal]));
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('"event":"service.started"')) resolve();
+      });
+      void exited.then(([code, signal]) => reject(new Error(`novanet-network exited (${code ?? signal}) before starting: ${stderr}`)));
+    });
+
+    const [started] = events(stderr);
+    expect(started).toMatchObject({ event: 'service.started', host: 'nethost', mode: 'vlan', schema: 1 });
+    expect(Number.isNaN(Date.parse(String(started!.time)))).toBe(false);
+
+    expect(child.kill('SIGTERM')).toBe(true);
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(events(stderr).map((event) => event.event)).toEqual(['service.started', 'service.stopped']);
+    expect(stdout).toBe('');
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * Allocation under real concurrency on MariaDB: two OS processes, each with its own
+ * manager and knex pool and 32 concurrent async workers (test/support/allocationWorker.ts),
+ * race for the same rows; afterwards the database itself is checked for doubles and
+ * losses. This is what DESIGN.md promises: two services on one database never hand
+ * out the same address, and no update is lost.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Knex } from 'knex';
+import { createManager } from '../../src/managers/registry.js';
+import type { AllocationJob, WorkerReport, WorkerSpec } from '../support/allocationWorker.js';
+import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { RecordingHost } from '../support/recordingHost.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const WORKER = fileURLToPath(new URL('../support/allocationWorker.ts', import.meta.url));
+const PROCESSES = 2;
+const WORKERS_PER_PROCESS = 32;
+/** Pool per process: the service queues its callers rather than the database (connection.ts). */
+const POOL_SIZE = 4;
+/** A worker stops starting jobs after this, and is killed if it runs much longer. */
+const WORKER_DEADLINE_MS = 25_000;
+const WORKER_KILL_MS = 40_000;
+
+/** Runs one worker process to completion; resolves with its JSON report. */
+function runWorker(spec: WorkerSpec): Promise<WorkerReport> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_KILL_MS);
+    child.on('error', (error) => { clearTimeout(timer); reject(error); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) {
+        reject(new Error(`allocation worker ${child.pid} ended with ${signal ?? `exit ${code}`}:\n${stderr}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout) as WorkerReport);
+      } catch {
+        reject(new Error(`allocation worker ${child.pid} printed no report:\n${stdout.slice(0, 2000)}\n${stderr}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(spec));
+  });
+}
+
+/** Splits the jobs round-robin between the processes and runs them all at once. */
+async function race(url: string, config: Record<string, string>, jobs: AllocationJob[]): Promise<WorkerReport[]> {
+  const shares = Array.from({ length: PROCESSES }, (_, p) => jobs.filter((_, index) => index % PROCESSES === p));
+  return Promise.all(shares.map((share) => runWorker({
+    url, config, poolSize: POOL_SIZE, concurrency: WORKERS_PER_PROCESS, jobs: share, deadlineMs: WORKER_DEADLINE_MS,
+  })));
+}
+
+const instanceUuid = (index: number) => `00000000-0000-4000-8000-${index.toString(16).padStart(12, '0')}`;
+
+type FixedRow = { address: string; instance_uuid: string | null; allocated: number; virtual_interface_id: number | null };
+type VifRow = { id: number; instance_uuid: string; network_id: number };
+
+async function snapshot(knex: Knex) {
+  const fixed = (await knex('fixed_ips').select('address', 'instance_uuid', 'allocated', 'virtual_interface_id')) as FixedRow[];
+  const vifs = (await knex('virtual_interfaces').select('id', 'instance_uuid', 'network_id')) as VifRow[];
+  return { fixed, vifs, allocated: fixed.filter((row) => Number(row.allocated) === 1) };
+}
+
+/**
+ * The invariants every allocation case shares: `live` instances hold exactly one
+ * allocated address each, through their own VIF, and it is the address they were
+ * told; `gone` instances hold no allocated address and no VIF; nothing else is allocated.
+ */
+async function expectAllocations(knex: Knex, reports: WorkerReport[], live: Set<string>, gone: Set<string>) {
+  const { vifs, allocated } = await snapshot(knex);
+  expect(vifs).toHaveLength(live.size);
+  expect(new Set(vifs.map((vif) => vif.instance_uuid))).toEqual(live);
+  expect(allocated).toHaveLength(live.size);
+  const byInstance = new Map(allocated.map((row) => [row.instance_uuid, row]));
+  expect(byInstance.size).toBe(live.size);
+  const vifOf = new Map(vifs.map((vif) => [vif.instance_uuid, vif.id]));
+  for (const row of allocated) {
+    expect(live.has(row.instance_uuid!), `${row.address} is allocated to ${row.instance_uuid}, which should hold nothing`).toBe(true);
+    expect(row.virtual_interface_id, `${row.address} is not on its instance's VIF`).toBe(vifOf.get(row.instance_uuid!));
+  }
+  for (const instance of gone) expect(byInstance.has(instance)).toBe(false);
+  // What each instance was told is what the database holds, and no address was told twice.
+  const told = new Map<string, string>();
+  for (const entry of reports.flatMap((report) => report.allocated)) {
+    expect(entry.addresses).toHaveLength(1);
+    if (live.has(entry.instanceUuid)) expect(byInstance.get(entry.instanceUuid)?.address).toBe(entry.addresses[0]);
+    told.set(entry.instanceUuid, entry.addresses[0]!);
+  }
+  expect(told.size).toBe(live.size + gone.size);
+  const liveAddresses = [...live].map((instance) => told.get(instance));
+  expect(new Set(liveAddresses).size).toBe(live.size);
+}
+
+describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
+  let database: TestDatabase | undefined;
+  afterEach(async () => {
+    await database?.close();
+    database = undefined;
+  });
+
+  async function networkOf(mode: string, request: { fixedRangeV4: string; networkSize?: number; numNetworks?: number }) {
+    const config = { network_manager: mode, flat_interface: 'eth1', vlan_interface: 'eth1' };
+    database = await freshDatabase('mariadb');
+    const manager = createManager({ db: database.db, config: testConfig(config), host: new RecordingHost() });
+    const created = await manager.createNetworks({ label: 'race', ...request });
+    return { config, url: database.url, knex: database.db.knex, created };
+  }
+
+  it('FlatDHCP: 2,000 instances get one address each; no address twice, none lost', async () => {
+    const { config, url, knex } = await networkOf('flatdhcp', { fixedRangeV4: '10.16.0.0/20', networkSize: 4096 });
+    const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo' }));
+
+    const reports = await race(url, config, jobs);
+
+    expect(reports.flatMap((report) => report.errors)).toEqual([]);
+    expect(new Set(reports.map((report) => report.pid)).size).toBe(PROCESSES);
+    await expectAllocations(knex, reports, new Set(jobs.map((job) => job.instanceUuid)), new Set());
+    const { fixed } = await snapshot(knex);
+    expect(fixed.filter((row) => row.instance_uuid !== null)).toHaveLength(2000);
+  });
+
+  it('FlatDHCP with every third instance deallocated meanwhile: the rest hold exactly one each', async () => {
+    const { config, url, knex } = await networkOf('flatdhcp', { fixedRangeV4: '10.32.0.0/20', networkSize: 4096 });
+    const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo', deallocate: index % 3 === 2 }));
+
+    const reports = await race(url, config, jobs);
+
+    expect(reports.flatMap((report) => report.errors)).toEqual([]);
+    const gone = new Set(jobs.filter((job) => job.deallocate).map((job) => job.instanceUuid));
+    expect(new Set(reports.flatMap((report) => report.deallocated))).toEqual(gone);
+    const live = new Set(jobs.filter((job) => !job.deallocate).map((job) => job.instanceUuid));
+    await expectAllocations(knex, reports, live, gone);
+    // DHCP modes keep a deallocated address associated until dnsmasq reports the lease
+    // gone, so no address of a deallocated instance went to anyone else either.
+    const { fixed } = await snapshot(knex);
+    const associated = fixed.filter((row) => row.instance_uuid !== null);
+    expect(associated).toHaveLength(2000);
+    expect(new Set(associated.map((row) => row.instance_uuid)).size).toBe(2000);
+  });
+
+  it('Flat: 2,000 allocations through a 1,021-address pool reuse freed addresses without doubles', async () => {
+    // Two of every three instances are deallocated at once, so the pool runs through its
+    // never-used addresses and then hands out freed ones while others free theirs.
+    const { config, url, knex } = await networkOf('flat', { fixedRangeV4: '10.48.0.0/22', networkSize: 1024 });
+    const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo', deallocate: index % 3 !== 0 }));
+
+    const reports = await race(url, config, jobs);
+
+    expect(reports.flatMap((report) => report.errors)).toEqual([]);
+    const gone = new Set(jobs.filter((job) => job.deallocate).map((job) => job.instanceUuid));
+    const live = new Set(jobs.filter((job) => !job.deallocate).map((job) => job.instanceUuid));
+    await expectAllocations(knex, reports, live, gone);
+    const { fixed } = await snapshot(knex);
+    // Flat lets an address go at deallocation: only live instances are associated.
+    expect(new Set(fixed.flatMap((row) => (row.instance_uuid === null ? [] : [row.instance_uuid])))).toEqual(live);
+    const told = reports.flatMap((report) => report.allocated.map((entry) => entry.addresses[0]));
+    expect(new Set(told).size).toBeLessThan(told.length); // freed addresses really were reused
+  });
+
+  it('VLAN: 16 free networks, 40 projects racing from both processes: 16 get one network each, 24 get NoMoreNetworks', async () => {
+    const { config, url, knex, created } = await networkOf('vlan', { fixedRangeV4: '10.64.0.0/24', numNetworks: 16, networkSize: 16 });
+    expect(created).toHaveLength(16);
+    // Each project boots two instances, one in each process, so the processes race
+    // each other for the free networks and for the same project.
+    const projects = Array.from({ length: 40 }, (_, index) => `project-${index}`);
+    const jobs = projects.flatMap((projectId, index) => [
+      { instanceUuid: instanceUuid(2 * index), projectId },
+      { instanceUuid: instanceUuid(2 * index + 1), projectId },
+    ]);
+
+    const reports = await race(url, config, jobs);
+
+    const errors = reports.flatMap((report) => report.errors);
+    const unexpected = errors.filter((error) => error.name !== 'NoMoreNetworks');
+    expect(unexpected).toEqual([]);
+    for (const error of errors) expect(error.message).toBe(`no unassociated network is left for project ${error.projectId}; create more with novanet-manage network create`);
+
+    const owners = (await knex('networks').select('id', 'uuid', 'project_id')) as { id: number; uuid: string; project_id: string | null }[];
+    expect(owners.every((network) => network.project_id !== null)).toBe(true);
+    const winners = new Set(owners.map((network) => network.project_id));
+    expect(winners.size).toBe(16); // each network to a different project
+    const losers = projects.filter((project) => !winners.has(project));
+    expect(losers).toHaveLength(24);
+    // A winner's instances all landed on its own network; a loser's all failed.
+    const networkOfProject = new Map(owners.map((network) => [network.project_id, network.uuid]));
+    const allocated = reports.flatMap((report) => report.allocated);
+    expect(allocated).toHaveLength(32);
+    for (const entry of allocated) expect(entry.networks).toEqual([networkOfProject.get(entry.projectId)]);
+    expect(new Set(errors.map((error) => error.projectId))).toEqual(new Set(losers));
+    expect(errors).toHaveLength(48);
+    await expectAllocations(knex, reports, new Set(allocated.map((entry) => entry.instanceUuid)), new Set());
+  });
+});

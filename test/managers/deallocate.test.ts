@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import { FixedIpNotFound, Invalid, NoMoreFixedIps } from '../../src/errors.js';
+import { BACKENDS } from '../support/databases.js';
+import { snapshot } from '../support/dbState.js';
+import {
+  MODES, countRows, expectRefused, firstAddress, fixedRow, freeAddresses, harness, instance, useDatabase, type Harness,
+} from './fixtures.js';
+
+function allocate(h: Harness, n: number) {
+  return h.manager.allocateForInstance({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1', hostname: `vm${n}` });
+}
+
+describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
+  const db = useDatabase(backend);
+
+  describe.each(MODES)('in %s mode', (mode) => {
+    const dhcp = mode !== 'flat';
+
+    describe('deallocateForInstance', () => {
+      it('detaches every address, deletes the VIFs, and tells the host', async () => {
+        const h = harness(db(), mode);
+        const nets = await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256, projectId: 'p1' });
+        const info = await allocate(h, 1);
+        const addresses = info.network_info.map((vif) => vif.network.subnets[0]!.ips[0]!.address);
+        expect(addresses).toHaveLength(2);
+        h.host.clear();
+        await h.manager.deallocateForInstance(instance(1));
+        expect(await countRows(db(), 'virtual_interfaces')).toBe(0);
+        for (const address of addresses) {
+          expect(await fixedRow(db(), address)).toMatchObject({
+            allocated: false,
+            virtualInterfaceId: null,
+            // Flat has no DHCP lease to wait for; DHCP modes hold the address until release or timeout.
+            instanceUuid: dhcp ? instance(1) : null,
+          });
+        }
+        expect(await h.manager.getInstanceNwInfo(instance(1))).toEqual({ instance_uuid: instance(1), network_info: [] });
+        const updated = h.host.changes.filter((change) => change.kind === 'network-updated');
+        expect(updated.map((change) => change.networkId).sort()).toEqual(nets.map((network) => network.id).sort());
+        const releases = h.host.changes.filter((change) => change.kind === 'release-lease');
+        if (dhcp) {
+          expect(releases).toEqual(info.network_info.map((vif, index) => ({
+            kind: 'release-lease', networkId: nets[index]!.id, address: addresses[index], mac: vif.address,
+          })));
+        } else {
+          expect(releases).toEqual([]);
+        }
+      });
+
+      it('sends no release-lease when force_dhcp_release is off', async () => {
+        const h = harness(db(), mode, { config: { force_dhcp_release: 'false' } });
+        await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await allocate(h, 1);
+        h.host.clear();
+        await h.manager.deallocateForInstance(instance(1));
+        expect(h.host.kinds()).toEqual(['network-updated']);
+      });
+
+      it(dhcp ? 'keeps the address from other instances until the lease is released' : 'makes the address reusable at once', async () => {
+        const h = harness(db(), mode);
+        const [network] = await h.manager.createNetworks({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
+        const pool = await freeAddresses(db(), network!.id);
+        for (let n = 1; n <= pool.length; n++) await allocate(h, n);
+        const address = (await fixedRow(db(), pool[0]!)).address;
+        await h.manager.deallocateForInstance(instance(1));
+        if (dhcp) {
+          await expectRefused(db(), () => allocate(h, 50), NoMoreFixedIps, /no more fixed IPs/);
+          await h.manager.releaseFixedIp(address);
+        }
+        expect(firstAddress(await allocate(h, 50))).toBe(address);
+      });
+
+      it('is a no-op for an unknown instance, and for a second call', async () => {
+        const h = harness(db(), mode);
+        await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await allocate(h, 1);
+        h.host.clear();
+        const before = await snapshot(db());
+        await h.manager.deallocateForInstance(instance(2));
+        expect(await snapshot(db())).toEqual(before);
+        expect(h.host.changes).toEqual([]);
+        await h.manager.deallocateForInstance(instance(1));
+        const after = await snapshot(db());
+        h.host.clear();
+        await h.manager.deallocateForInstance(instance(1));
+        expect(await snapshot(db())).toEqual(after);
+        expect(h.host.changes).toEqual([]);
+      });
+
+      it('refuses a malformed instance uuid', async () => {
+        const h = harness(db(), mode);
+        await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await expectRefused(db(), () => h.manager.deallocateForInstance('instance-1'), Invalid, /instance_uuid must be a UUID, got "instance-1"/);
+      });
+    });
+
+    describe('leaseFixedIp / releaseFixedIp', () => {
+      async function allocated(h: Harness) {
+        await h.manager.createNetworks({ label: 'l', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
+        const info = await allocate(h, 1);
+        return { address: firstAddress(info), mac: info.network_info[0]!.address, networkUuid: info.network_info[0]!.network.id };
+      }
+
+      it('lease marks the address leased and tells the host', async () => {
+        const h = harness(db(), mode);
+        const { address, mac } = await allocated(h);
+        h.host.clear();
+        await h.manager.leaseFixedIp(address, mac);
+        expect(await fixedRow(db(), address)).toMatchObject({ leased: true, allocated: true, instanceUuid: instance(1) });
+        expect(h.host.kinds()).toEqual(['network-updated']);
+        // Upper-case MACs from dnsmasq are the same MAC; no MAC at all is accepted too.
+        await h.manager.releaseFixedIp(address, mac.toUpperCase());
+        expect((await fixedRow(db(), address)).leased).toBe(false);
+        await h.manager.leaseFixedIp(address);
+        expect((await fixedRow(db(), address)).leased).toBe(true);
+      });
+
+      it('release of an allocated address only clears leased', async () => {
+        const h = harness(db(), mode);
+        const { address, mac } = await allocated(h);
+        await h.manager.leaseFixedIp(address, mac);
+        await h.manager.releaseFixedIp(address, mac);
+        expect(await fixedRow(db(), address)).toMatchObject({ leased: false, allocated: true, instanceUuid: instance(1) });
+      });
+
+      it('release after deallocation frees the address', async () => {
+        const h = harness(db(), mode);
+        const { address, mac } = await allocated(h);
+        await h.manager.leaseFixedIp(address, mac);
+        await h.manager.deallocateForInstance(instance(1));
+        await h.manager.releaseFixedIp(address, mac);
+        expect(await fixedRow(db(), address)).toMatchObject({ leased: false, allocated: false, instanceUuid: null, virtualInterfaceId: null });
+      });
+
+      it('ignores a late report from the old VIF once the address belongs to a new one', async () => {
+        const h = harness(db(), mode);
+        const { address, mac: oldMac, networkUuid } = await allocated(h);
+        await h.manager.leaseFixedIp(address, oldMac);
+        await h.manager.deallocateForInstance(instance(1));
+        await h.manager.releaseFixedIp(address, oldMac);
+        const next = await h.manager.allocateForInstance({
+          instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid, address }],
+        });
+        const newMac = next.network_info[0]!.address;
+        expect(newMac).not.toBe(oldMac);
+        await h.manager.leaseFixedIp(address, newMac);
+        const before = await snapshot(db());
+        h.host.clear();
+        await h.manager.releaseFixedIp(address, oldMac);
+        await h.manager.leaseFixedIp(address, oldMac);
+        expect(await snapshot(db())).toEqual(before);
+        expect(h.host.changes).toEqual([]);
+        expect(h.logs.some((line) => line.includes(`now belongs to ${newMac}`))).toBe(true);
+        expect(await fixedRow(db(), address)).toMatchObject({ leased: true, allocated: true, instanceUuid: instance(2) });
+      });
+
+      it('refuses an unknown address, a malformed address and a malformed MAC, changing nothing', async () => {
+        const h = harness(db(), mode);
+        const { address } = await allocated(h);
+        await expectRefused(db(), () => h.manager.leaseFixedIp('10.9.9.9', 'fa:16:3e:00:00:01'), FixedIpNotFound, /fixed IP 10\.9\.9\.9 not found/);
+        await expectRefused(db(), () => h.manager.releaseFixedIp('10.9.9.9'), FixedIpNotFound, /fixed IP 10\.9\.9\.9 not found/);
+        await expectRefused(db(), () => h.manager.leaseFixedIp('10.0.0.x'), Invalid, /address must be an IP address/);
+        await expectRefused(db(), () => h.manager.releaseFixedIp(address, 'fa:16:3e:00:00'), Invalid, /MAC must look like fa:16:3e:00:00:01, got "fa:16:3e:00:00"/);
+        await expectRefused(db(), () => h.manager.leaseFixedIp(address, 'fa-16-3e-00-00-01'), Invalid, /MAC must look like/);
+      });
+    });
+
+    describe('disassociateStaleFixedIps', () => {
+      it(dhcp ? 'frees addresses deallocated longer than the timeout ago, keeps recent ones' : 'returns 0: flat frees addresses at deallocation', async () => {
+        const h = harness(db(), mode);
+        await h.manager.createNetworks({ label: 's', fixedRangeV4: '10.0.0.0/24' });
+        const a = firstAddress(await allocate(h, 1));
+        const b = firstAddress(await allocate(h, 2));
+        const c = firstAddress(await allocate(h, 3));
+        await h.manager.leaseFixedIp(a);
+        await h.manager.deallocateForInstance(instance(1));
+        h.clock.advance(300);
+        await h.manager.deallocateForInstance(instance(2));
+        h.clock.advance(301);
+        if (!dhcp) {
+          const before = await snapshot(db());
+          expect(await h.manager.disassociateStaleFixedIps()).toBe(0);
+          expect(await snapshot(db())).toEqual(before);
+          return;
+        }
+        expect(await h.manager.disassociateStaleFixedIps()).toBe(1);
+        expect(await fixedRow(db(), a)).toMatchObject({ instanceUuid: null, leased: false, allocated: false });
+        expect(await fixedRow(db(), b)).toMatchObject({ instanceUuid: instance(2), allocated: false });
+        // A running instance's address is never touched.
+        expect(await fixedRow(db(), c)).toMatchObject({ instanceUuid: instance(3), allocated: true });
+        expect(await h.manager.disassociateStaleFixedIps()).toBe(0);
+        h.clock.advance(300);
+        expect(await h.manager.disassociateStaleFixedIps()).toBe(1);
+        expect((await fixedRow(db(), b)).instanceUuid).toBeNull();
+        expect((await fixedRow(db(), c)).instanceUuid).toBe(instance(3));
+      });
+
+      it('honours fixed_ip_disassociate_timeout', async () => {
+        const h = harness(db(), mode, { config: { fixed_ip_disassociate_timeout: '60' } });
+        await h.manager.createNetworks({ label: 's', fixedRangeV4: '10.0.0.0/24' });
+        const a = firstAddress(await allocate(h, 1));
+        await h.manager.deallocateForInstance(instance(1));
+        h.clock.advance(30);
+        expect(await h.manager.disassociateStaleFixedIps()).toBe(0);
+        h.clock.advance(31);
+        expect(await h.manager.disassociateStaleFixedIps()).toBe(dhcp ? 1 : 0);
+        expect((await fixedRow(db(), a)).instanceUuid).toBeNull();
+      });
+    });
+  });
+});
