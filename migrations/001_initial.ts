@@ -55,6 +55,7 @@ export async function up(knex: Knex): Promise<void> {
     table.string('address', 17).notNullable().unique('uniq_virtual_interfaces_address');
     table.integer('network_id').unsigned().notNullable().references('id').inTable('networks');
     table.string('instance_uuid', 36).notNullable();
+    table.string('project_id', 255).nullable();
     table.string('hostname', 255).nullable();
     table.string('host', 255).nullable();
     table.string('tag', 255).nullable();

@@ -7,6 +7,7 @@ export interface VirtualInterface {
   address: string;
   networkId: number;
   instanceUuid: string;
+  projectId: string | null;
   hostname: string | null;
   host: string | null;
   createdAt: Date | null;
@@ -21,6 +22,7 @@ function fromRow(row: Row): VirtualInterface {
     address: String(row.address),
     networkId: Number(row.network_id),
     instanceUuid: String(row.instance_uuid),
+    projectId: (row.project_id as string | null) ?? null,
     hostname: (row.hostname as string | null) ?? null,
     host: (row.host as string | null) ?? null,
     createdAt: toDate(row.created_at),
@@ -31,6 +33,7 @@ export interface NewVirtualInterface {
   uuid: string;
   networkId: number;
   instanceUuid: string;
+  projectId: string | null;
   hostname: string | null;
   host: string | null;
 }
@@ -75,6 +78,7 @@ export async function insertVirtualInterfaces(
         address: addresses[index],
         network_id: vif.networkId,
         instance_uuid: vif.instanceUuid,
+        project_id: vif.projectId,
         hostname: vif.hostname,
         host: vif.host,
         created_at: vif.createdAt,

@@ -36,6 +36,7 @@ export interface ManagerDeps {
 /** One allocateForInstance call's writes: a VIF per network, a fixed IP per VIF. */
 interface AllocationWrite {
   instanceUuid: string;
+  projectId: string;
   hostname: string | null;
   host: string;
   networks: Network[];
@@ -220,7 +221,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
     let written: AllocationWritten | undefined;
     try {
       written = await this.allocations.submit({
-        instanceUuid, hostname, host, networks: chosen, now,
+        instanceUuid, projectId, hostname, host, networks: chosen, now,
         addresses: new Map((requested ?? []).flatMap((entry) => (entry.address === undefined ? [] : [[entry.networkUuid, entry.address]]))),
       });
     } catch (error) {
@@ -246,7 +247,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
     return withRetry(() => this.transaction(async (trx) => {
       const wanted = items.flatMap((item) => item.networks.map((network) => ({ item, network })));
       const created = await vifs.insertVirtualInterfaces(trx, wanted.map(({ item, network }) => ({
-        uuid: this.newUuid(), networkId: network.id, instanceUuid: item.instanceUuid, hostname: item.hostname, host: item.host, createdAt: item.now,
+        uuid: this.newUuid(), networkId: network.id, instanceUuid: item.instanceUuid, projectId: item.projectId, hostname: item.hostname, host: item.host, createdAt: item.now,
       })), this.newMac);
       const fixed = new Map<number, fixedIps.FixedIp>();
       const pools = new Map<number, fixedIps.FixedIpClaim[]>();
@@ -307,7 +308,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
   /** network_info from the instance's VIFs, their networks and their fixed IPs. */
   private describe(instanceUuid: string, found: vifs.VirtualInterface[], used: Network[], held: fixedIps.FixedIp[]): InstanceNetworkInfo {
     const info = buildNetworkInfo(found, new Map(used.map((network) => [network.id, network])), held, this.capabilities);
-    const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, network_info: info };
+    const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, project_id: found[0]?.projectId ?? null, network_info: info };
     if (used.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
     return result;
   }

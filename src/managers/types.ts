@@ -111,6 +111,8 @@ export interface SubnetModel {
 
 export interface InstanceNetworkInfo {
   instance_uuid: string;
+  /** The project the instance was allocated for (null when it has no VIF). */
+  project_id: string | null;
   network_info: VifModel[];
   /** With flat_injected: the Debian /etc/network/interfaces the image should get. */
   injected_config?: string;

@@ -123,6 +123,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       const h = harness(db(), mode);
       await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       const info = await allocate(h, 1);
+      expect(info.project_id).toBe('p1');
       const before = await snapshot(db());
       const again = await allocate(h, 1);
       expect(again).toEqual(info);
@@ -209,7 +210,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       for (let n = 1; n <= pool.length; n++) given.push(firstAddress(await allocate(h, n)));
       expect(given).toEqual(pool);
       await expectRefused(db(), () => allocate(h, 99), NoMoreFixedIps, new RegExp(`no more fixed IPs in network ${network!.id}`));
-      expect(await h.manager.getInstanceNwInfo(instance(99))).toEqual({ instance_uuid: instance(99), network_info: [] });
+      expect(await h.manager.getInstanceNwInfo(instance(99))).toEqual({ instance_uuid: instance(99), project_id: null, network_info: [] });
     });
 
     it('rolls back every VIF and address when one network of several is full', async () => {

@@ -34,7 +34,7 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
             instanceUuid: dhcp ? instance(1) : null,
           });
         }
-        expect(await h.manager.getInstanceNwInfo(instance(1))).toEqual({ instance_uuid: instance(1), network_info: [] });
+        expect(await h.manager.getInstanceNwInfo(instance(1))).toEqual({ instance_uuid: instance(1), project_id: null, network_info: [] });
         const updated = h.host.changes.filter((change) => change.kind === 'network-updated');
         expect(updated.map((change) => change.networkId).sort()).toEqual(nets.map((network) => network.id).sort());
         const releases = h.host.changes.filter((change) => change.kind === 'release-lease');
