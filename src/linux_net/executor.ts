@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { Unavailable } from '../errors.js';
+
+/** One external command: an argument array, never a shell string. */
+export interface CommandSpec {
+  argv: string[];
+  /** Exit codes that count as success (nova accepted 2 and 254 for idempotent `ip` calls). */
+  accept?: number[];
+  timeoutMs?: number;
+  /** Written to the command's stdin (iptables-restore input, nft scripts). */
+  input?: string;
+  env?: Record<string, string>;
+  /** Prefix with root_helper (default). Reading our own state files needs no privilege. */
+  privileged?: boolean;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Every command novanet runs goes through one of these. */
+export interface Executor {
+  run(spec: CommandSpec): Promise<CommandResult>;
+}
+
+/** A command failed, timed out or could not start; carries its stderr for the log. */
+export class CommandFailed extends Unavailable {
+  constructor(
+    readonly argv: string[],
+    readonly code: number | null,
+    readonly stderr: string,
+    reason: string,
+  ) {
+    super(`${argv.join(' ')}: ${reason}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+  }
+}
+
+export interface ProcessExecutorOptions {
+  /** Config's root_helper, e.g. ['sudo'] or ['ip', 'netns', 'exec', 'lab-net']. */
+  rootHelper: string[];
+  defaultTimeoutMs?: number;
+}
+
+/** Runs commands as child processes, with root_helper, a timeout and accepted exit codes. */
+export function processExecutor(options: ProcessExecutorOptions): Executor {
+  const defaultTimeout = options.defaultTimeoutMs ?? 30_000;
+  return {
+    run(spec) {
+      if (spec.argv.length === 0) return Promise.reject(new CommandFailed([], null, '', 'empty command'));
+      const argv = spec.privileged === false ? spec.argv : [...options.rootHelper, ...spec.argv];
+      const accept = spec.accept ?? [0];
+      return new Promise((resolve, reject) => {
+        const child = spawn(argv[0]!, argv.slice(1), {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          env: spec.env ? { ...process.env, ...spec.env } : process.env,
+        });
+        let stdout = '';
+        let stderr = '';
+        let timedOut = false;
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+        const timer = setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, spec.timeoutMs ?? defaultTimeout);
+        child.on('error', (error) => {
+          clearTimeout(timer);
+          reject(new CommandFailed(argv, null, stderr, `could not start (${(error as NodeJS.ErrnoException).code ?? error.message})`));
+        });
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          if (timedOut) return reject(new CommandFailed(argv, code, stderr, `timed out after ${spec.timeoutMs ?? defaultTimeout} ms`));
+          if (code === null) return reject(new CommandFailed(argv, null, stderr, `killed by ${signal ?? 'a signal'}`));
+          const status = code;
+          if (!accept.includes(status)) return reject(new CommandFailed(argv, status, stderr, `exit status ${status}`));
+          resolve({ code: status, stdout, stderr });
+        });
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(spec.input ?? '');
+      });
+    },
+  };
+}

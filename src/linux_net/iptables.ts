@@ -1,0 +1,166 @@
+import type { Executor } from './executor.js';
+
+export const TABLES = ['filter', 'nat', 'mangle'] as const;
+export type Table = (typeof TABLES)[number];
+
+/**
+ * novanet's chains and their rules, table by table. Rules are written the way
+ * iptables-save prints them, so desired and installed rules compare as text.
+ */
+export type Ruleset = Record<Table, Record<string, string[]>>;
+
+/** A rule novanet puts in a built-in chain to reach its own chains. */
+interface Jump {
+  table: Table;
+  chain: string;
+  rule: string;
+  /** 'top' inserts at position 1 (so a DROP policy or a foreign rule cannot shadow it). */
+  position: 'top' | 'bottom';
+}
+
+/** nova's chain names, so operators' habits and scripts keep working. */
+export const CHAINS: Record<Table, string[]> = {
+  filter: ['nova-filter-top', 'nova-network-FORWARD', 'nova-network-INPUT'],
+  nat: ['nova-network-PREROUTING', 'nova-network-OUTPUT', 'nova-network-POSTROUTING', 'nova-postrouting-bottom', 'nova-network-snat', 'nova-network-float-snat'],
+  mangle: ['nova-network-POSTROUTING'],
+};
+
+export const JUMPS: Jump[] = [
+  { table: 'filter', chain: 'FORWARD', rule: '-j nova-filter-top', position: 'top' },
+  { table: 'filter', chain: 'INPUT', rule: '-j nova-network-INPUT', position: 'top' },
+  { table: 'nat', chain: 'PREROUTING', rule: '-j nova-network-PREROUTING', position: 'top' },
+  { table: 'nat', chain: 'OUTPUT', rule: '-j nova-network-OUTPUT', position: 'top' },
+  { table: 'nat', chain: 'POSTROUTING', rule: '-j nova-network-POSTROUTING', position: 'top' },
+  { table: 'nat', chain: 'POSTROUTING', rule: '-j nova-postrouting-bottom', position: 'bottom' },
+  { table: 'mangle', chain: 'POSTROUTING', rule: '-j nova-network-POSTROUTING', position: 'bottom' },
+];
+
+/** The fixed wiring between novanet's own chains, added to every ruleset. */
+export function withWiring(ruleset: Ruleset): Ruleset {
+  const wired = emptyRuleset();
+  for (const table of TABLES) Object.assign(wired[table], ruleset[table]);
+  wired.filter['nova-filter-top'] = ['-j nova-network-FORWARD'];
+  wired.nat['nova-postrouting-bottom'] = ['-j nova-network-snat'];
+  wired.nat['nova-network-snat'] = ['-j nova-network-float-snat', ...(ruleset.nat['nova-network-snat'] ?? [])];
+  return wired;
+}
+
+export function emptyRuleset(): Ruleset {
+  const ruleset = { filter: {}, nat: {}, mangle: {} } as Ruleset;
+  for (const table of TABLES) for (const chain of CHAINS[table]) ruleset[table][chain] = [];
+  return ruleset;
+}
+
+/** What iptables-save shows: per table, each chain's rules in order. */
+export type Installed = Record<Table, Map<string, string[]>>;
+
+/**
+ * Reads iptables-save's text (with or without -c): every chain of filter, nat and
+ * mangle, ours and foreign, with its rules as printed. Other tables and comments are
+ * skipped.
+ */
+export function parseSave(text: string): Installed {
+  const installed: Installed = { filter: new Map(), nat: new Map(), mangle: new Map() };
+  let table: Map<string, string[]> | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      const name = line.slice(1).trim();
+      table = (TABLES as readonly string[]).includes(name) ? installed[name as Table] : undefined;
+    } else if (!table) {
+      continue;
+    } else if (line.startsWith(':')) {
+      const chain = line.slice(1).split(' ')[0]!;
+      if (!table.has(chain)) table.set(chain, []);
+    } else {
+      // `iptables-save -c` prefixes each rule with its counters: `[pkts:bytes] -A ...`.
+      const rule = line.replace(/^\[\d+:\d+\] /, '');
+      if (!rule.startsWith('-A ')) continue;
+      const rest = rule.slice(3);
+      const space = rest.indexOf(' ');
+      // A rule with neither match nor target prints as a bare `-A CHAIN`.
+      const chain = space === -1 ? rest : rest.slice(0, space);
+      const rules = table.get(chain) ?? [];
+      rules.push(space === -1 ? '' : rest.slice(space + 1));
+      table.set(chain, rules);
+    }
+  }
+  return installed;
+}
+
+/**
+ * The iptables-restore --noflush input that turns `installed` into `desired` for
+ * novanet's chains only: a chain is declared (which empties it) and refilled only when
+ * its rules differ; missing jumps are inserted. Nothing else is touched, so foreign
+ * chains and rules keep their place. Returns '' when nothing differs.
+ */
+export function renderRestore(desired: Ruleset, installed: Installed): { script: string; changed: string[] } {
+  const sections: string[] = [];
+  const changed: string[] = [];
+  for (const table of TABLES) {
+    // Every declaration comes before any rule: iptables-restore refuses a jump to a
+    // chain declared further down ("Chain '...' does not exist").
+    const declarations: string[] = [];
+    const rules: string[] = [];
+    for (const [chain, wanted] of Object.entries(desired[table])) {
+      const current = installed[table].get(chain);
+      if (current && sameRules(current, wanted)) continue;
+      changed.push(`${table}/${chain}`);
+      declarations.push(`:${chain} - [0:0]`);
+      rules.push(...wanted.map((rule) => `-A ${chain} ${rule}`));
+    }
+    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+      if (installed[table].get(jump.chain)?.includes(jump.rule)) continue;
+      changed.push(`${table}/${jump.chain}:${jump.rule}`);
+      rules.push(jump.position === 'top' ? `-I ${jump.chain} 1 ${jump.rule}` : `-A ${jump.chain} ${jump.rule}`);
+    }
+    if (declarations.length + rules.length > 0) sections.push(`*${table}`, ...declarations, ...rules, 'COMMIT');
+  }
+  return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
+}
+
+function sameRules(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((rule, index) => rule === b[index]);
+}
+
+/**
+ * Applies novanet's rules. `sync` reads the kernel's state (start-up and the periodic
+ * check: repairs drift); `apply` compares with what it last applied, so the work of
+ * one change grows with the chains that changed, not with the rules installed.
+ */
+export class IptablesDriver {
+  private applied: Installed | undefined;
+
+  constructor(private readonly executor: Executor) {}
+
+  /** Reads the installed rules and repairs every difference; returns what changed. */
+  async sync(desired: Ruleset): Promise<string[]> {
+    const saved = await this.executor.run({ argv: ['iptables-save'] });
+    return this.restore(withWiring(desired), parseSave(saved.stdout));
+  }
+
+  /** Applies the chains that differ from the last apply; falls back to sync the first time. */
+  async apply(desired: Ruleset): Promise<string[]> {
+    if (!this.applied) return this.sync(desired);
+    return this.restore(withWiring(desired), this.applied);
+  }
+
+  private async restore(desired: Ruleset, installed: Installed): Promise<string[]> {
+    const { script, changed } = renderRestore(desired, installed);
+    if (script !== '') {
+      // A failed restore may have committed some tables and not others: forget what we
+      // believed was installed, so the next apply reads the kernel again.
+      this.applied = undefined;
+      await this.executor.run({ argv: ['iptables-restore', '-w', '10', '--noflush'], input: script });
+    }
+    const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
+    for (const table of TABLES) {
+      for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, [...rules]);
+      for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+        const rules = next[table].get(jump.chain) ?? [];
+        if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);
+      }
+    }
+    this.applied = next;
+    return changed;
+  }
+}

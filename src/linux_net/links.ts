@@ -1,0 +1,162 @@
+import { interfaceName } from '../config/options.js';
+import { CommandFailed, type Executor } from './executor.js';
+
+/** What `ip -j addr show` reports about one interface. */
+export interface LinkInfo {
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  master?: string;
+  address?: string;
+  addr_info?: { family: string; local: string; prefixlen: number; broadcast?: string; scope?: string; dynamic?: boolean }[];
+}
+
+interface RouteInfo {
+  dst: string;
+  gateway?: string;
+  metric?: number;
+}
+
+/** `ip addr add` arguments that recreate an address as it was (broadcast included). */
+function addressArgs(entry: { local: string; prefixlen: number; broadcast?: string }): string[] {
+  return [`${entry.local}/${entry.prefixlen}`, ...(entry.broadcast ? ['brd', entry.broadcast] : [])];
+}
+
+/** Exit statuses nova accepted for `ip addr add/del` of an existing/missing address. */
+const IDEMPOTENT = [0, 2, 254];
+
+/**
+ * Bridges, addresses and forwarding, as nova's linux_net did them, but each step
+ * checks first, so running it again on a correct host runs no changing command.
+ */
+export class LinkDriver {
+  constructor(private readonly executor: Executor) {}
+
+  /** The interface and its addresses, or undefined when it does not exist. */
+  async show(name: string): Promise<LinkInfo | undefined> {
+    interfaceName(name, 'interface');
+    const result = await this.executor.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name], accept: [0, 1] });
+    if (result.code === 0) return (JSON.parse(result.stdout || '[]') as LinkInfo[])[0];
+    // Status 1 is also how ip reports a refused netlink request: only "does not exist" means missing.
+    if (/does not exist/.test(result.stderr)) return undefined;
+    throw new CommandFailed(['ip', '-j', 'addr', 'show', 'dev', name], result.code, result.stderr, `exit status ${result.code}`);
+  }
+
+  /**
+   * Creates the bridge if missing (forward delay 0, STP off) and brings it up. With an
+   * interface: enslaves it, gives the bridge its MAC, and moves its IPv4 addresses and
+   * routes via a gateway onto the bridge, so the host keeps its connectivity.
+   */
+  async ensureBridge(bridge: string, options: { interface?: string | null; mtu?: number | null } = {}): Promise<string[]> {
+    interfaceName(bridge, 'bridge');
+    const done: string[] = [];
+    let current = await this.show(bridge);
+    if (!current) {
+      await this.ip(['link', 'add', bridge, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);
+      done.push(`created bridge ${bridge}`);
+      current = await this.show(bridge);
+    }
+    if (options.mtu && current?.mtu !== options.mtu) {
+      await this.ip(['link', 'set', bridge, 'mtu', String(options.mtu)]);
+      done.push(`mtu ${options.mtu} on ${bridge}`);
+    }
+    if (!current?.flags.includes('UP')) {
+      await this.ip(['link', 'set', bridge, 'up']);
+      done.push(`${bridge} up`);
+    }
+    const slave = options.interface ?? undefined;
+    if (slave) done.push(...(await this.enslave(bridge, slave, options.mtu ?? undefined)));
+    return done;
+  }
+
+  private async enslave(bridge: string, slave: string, mtu: number | undefined): Promise<string[]> {
+    interfaceName(slave, 'bridge_interface');
+    const done: string[] = [];
+    const link = await this.show(slave);
+    if (!link) throw new Error(`interface ${slave} does not exist; cannot add it to ${bridge}`);
+    if (mtu && link.mtu !== mtu) await this.ip(['link', 'set', slave, 'mtu', String(mtu)]);
+    if (link.master !== bridge) {
+      await this.ip(['link', 'set', slave, 'master', bridge]);
+      if (link.address) await this.ip(['link', 'set', bridge, 'address', link.address]);
+      done.push(`enslaved ${slave} to ${bridge}`);
+    }
+    if (!link.flags.includes('UP')) await this.ip(['link', 'set', slave, 'up']);
+    // Addresses and gateway routes on the enslaved interface stop working: move them.
+    // Routes are read first: deleting the addresses makes the kernel drop them.
+    const routes = await this.routes(slave);
+    for (const address of (link.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.scope === 'global')) {
+      // Deleting a primary address also deletes its secondaries: 2 then means "already gone".
+      await this.ip(['addr', 'del', `${address.local}/${address.prefixlen}`, 'dev', slave], IDEMPOTENT);
+      await this.ip(['addr', 'add', ...addressArgs(address), 'dev', bridge], IDEMPOTENT);
+      done.push(`moved ${address.local}/${address.prefixlen} from ${slave} to ${bridge}`);
+    }
+    for (const route of await this.putRoutes(routes, bridge)) done.push(`moved route ${route.dst} via ${route.gateway} to ${bridge}`);
+    return done;
+  }
+
+  /** The routes via a gateway that leave through `name`. */
+  private async routes(name: string): Promise<RouteInfo[]> {
+    const result = await this.executor.run({ argv: ['ip', '-j', 'route', 'show', 'dev', name], accept: [0, 1] });
+    return result.code === 0 ? (JSON.parse(result.stdout || '[]') as RouteInfo[]).filter((route) => route.gateway) : [];
+  }
+
+  /** (Re)creates routes via a gateway on `device`, with their metric; returns them. */
+  private async putRoutes(routes: RouteInfo[], device: string): Promise<RouteInfo[]> {
+    for (const route of routes) {
+      // No accepted failures here: a route that cannot be put back would cut the host off silently.
+      const metric = route.metric === undefined ? [] : ['metric', String(route.metric)];
+      await this.ip(['route', 'replace', route.dst, 'via', route.gateway!, 'dev', device, ...metric]);
+    }
+    return routes;
+  }
+
+  /**
+   * Makes `address/prefix` the bridge's FIRST IPv4 address: dnsmasq binds the first
+   * one. The other addresses are removed and re-added after it, as nova did.
+   */
+  async ensureFirstAddress(bridge: string, address: string, prefix: number): Promise<string[]> {
+    const link = await this.show(bridge);
+    if (!link) throw new Error(`bridge ${bridge} does not exist`);
+    const ipv4 = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
+    const first = ipv4[0];
+    if (first && first.local === address && first.prefixlen === prefix) return [];
+    const others = ipv4.filter((entry) => !(entry.local === address && entry.prefixlen === prefix));
+    // Removing the host's addresses drops the routes through them (its default route,
+    // when flat_interface's were moved here): read them first, put them back after.
+    const routes = others.length > 0 ? await this.routes(bridge) : [];
+    for (const entry of others) await this.ip(['addr', 'del', `${entry.local}/${entry.prefixlen}`, 'dev', bridge], IDEMPOTENT);
+    await this.ip(['addr', 'add', `${address}/${prefix}`, 'brd', '+', 'dev', bridge], IDEMPOTENT);
+    // The gateway address with a stale prefix stays removed; the host's own addresses come back.
+    for (const entry of others.filter((other) => other.local !== address)) {
+      await this.ip(['addr', 'add', ...addressArgs(entry), 'dev', bridge], IDEMPOTENT);
+    }
+    await this.putRoutes(routes, bridge);
+    return [`gateway ${address}/${prefix} on ${bridge}`];
+  }
+
+  /** Removes one address; an address already gone is fine (status 2). */
+  async removeAddress(device: string, address: string, prefix: number): Promise<void> {
+    interfaceName(device, 'interface');
+    await this.ip(['addr', 'del', `${address}/${prefix}`, 'dev', device], IDEMPOTENT);
+  }
+
+  /** Removes a bridge novanet built (its enslaved interface is released by the kernel). */
+  async deleteBridge(bridge: string): Promise<boolean> {
+    if (!(await this.show(bridge))) return false;
+    await this.ip(['link', 'set', bridge, 'down'], IDEMPOTENT);
+    await this.ip(['link', 'del', bridge], IDEMPOTENT);
+    return true;
+  }
+
+  /** IPv4 forwarding on (per network namespace). */
+  async ensureForwarding(): Promise<boolean> {
+    const current = await this.executor.run({ argv: ['sysctl', '-n', 'net.ipv4.ip_forward'] });
+    if (current.stdout.trim() === '1') return false;
+    await this.executor.run({ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'] });
+    return true;
+  }
+
+  private async ip(args: string[], accept?: number[]): Promise<void> {
+    await this.executor.run({ argv: ['ip', ...args], ...(accept ? { accept } : {}) });
+  }
+}

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { CHAINS, TABLES } from '../../src/linux_net/iptables.js';
+import { renderRules, type FirewallState } from '../../src/linux_net/rules.js';
+
+function state(overrides: Partial<FirewallState> = {}): FirewallState {
+  return {
+    publicInterface: 'eth0',
+    routingSourceIp: '192.0.2.10',
+    metadataHost: '10.0.0.1',
+    metadataPort: 8775,
+    dmzCidrs: [],
+    networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true }],
+    floating: [],
+    ...overrides,
+  };
+}
+
+describe('renderRules', () => {
+  it('renders nova\'s rules for one FlatDHCP network, in iptables-save spelling', () => {
+    expect(renderRules(state({ dmzCidrs: ['10.128.0.0/24'] }))).toEqual({
+      filter: {
+        'nova-filter-top': [],
+        'nova-network-FORWARD': ['-i br100 -j ACCEPT', '-o br100 -j ACCEPT'],
+        'nova-network-INPUT': [
+          '-i br100 -p udp -m udp --dport 67 -j ACCEPT',
+          '-i br100 -p udp -m udp --dport 53 -j ACCEPT',
+          '-i br100 -p tcp -m tcp --dport 53 -j ACCEPT',
+        ],
+      },
+      nat: {
+        'nova-network-PREROUTING': ['-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775'],
+        'nova-network-OUTPUT': [],
+        'nova-network-POSTROUTING': [
+          '-s 10.0.0.0/24 -d 10.0.0.1/32 -j ACCEPT',
+          '-s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT',
+          '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack ! --ctstate DNAT -j ACCEPT',
+        ],
+        'nova-postrouting-bottom': [],
+        'nova-network-snat': ['-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10'],
+        'nova-network-float-snat': [],
+      },
+      mangle: {
+        'nova-network-POSTROUTING': ['-o br100 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill'],
+      },
+    });
+  });
+
+  it('uses REDIRECT for a metadata service on 127.0.0.1', () => {
+    const rules = renderRules(state({ metadataHost: '127.0.0.1' }));
+    expect(rules.nat['nova-network-PREROUTING']).toEqual(['-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8775']);
+    expect(rules.nat['nova-network-POSTROUTING']?.[0]).toBe('-s 10.0.0.0/24 -d 127.0.0.1/32 -j ACCEPT');
+  });
+
+  it('has an ACCEPT exception per dmz_cidr, in order, before the intra-range one', () => {
+    const rules = renderRules(state({ dmzCidrs: ['10.128.0.0/24', '172.16.0.0/12'] }));
+    expect(rules.nat['nova-network-POSTROUTING']).toEqual([
+      '-s 10.0.0.0/24 -d 10.0.0.1/32 -j ACCEPT',
+      '-s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT',
+      '-s 10.0.0.0/24 -d 172.16.0.0/12 -j ACCEPT',
+      '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack ! --ctstate DNAT -j ACCEPT',
+    ]);
+  });
+
+  it('opens no DHCP/DNS and fills no checksums for a network without DHCP', () => {
+    const rules = renderRules(state({ networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: false }] }));
+    expect(rules.filter['nova-network-INPUT']).toEqual([]);
+    expect(rules.mangle['nova-network-POSTROUTING']).toEqual([]);
+    expect(rules.filter['nova-network-FORWARD']).toEqual(['-i br100 -j ACCEPT', '-o br100 -j ACCEPT']);
+    expect(rules.nat['nova-network-snat']).toEqual(['-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10']);
+  });
+
+  it('renders each network in order', () => {
+    const rules = renderRules(state({
+      networks: [
+        { cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true },
+        { cidr: '10.0.1.0/24', bridge: 'br101', dhcp: true },
+      ],
+    }));
+    expect(rules.nat['nova-network-snat']).toEqual([
+      '-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
+      '-s 10.0.1.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
+    ]);
+    expect(rules.filter['nova-network-FORWARD']).toEqual(['-i br100 -j ACCEPT', '-o br100 -j ACCEPT', '-i br101 -j ACCEPT', '-o br101 -j ACCEPT']);
+    expect(rules.mangle['nova-network-POSTROUTING']).toEqual([
+      '-o br100 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill',
+      '-o br101 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill',
+    ]);
+  });
+
+  it('renders the cloudpipe VPN DNAT (PREROUTING and OUTPUT) and its FORWARD accept', () => {
+    const rules = renderRules(state({
+      networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.0.2' } }],
+    }));
+    expect(rules.nat['nova-network-PREROUTING']).toEqual([
+      '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775',
+      '-d 192.0.2.20/32 -p udp -m udp --dport 1000 -j DNAT --to-destination 10.0.0.2:1194',
+    ]);
+    expect(rules.nat['nova-network-OUTPUT']).toEqual(['-d 192.0.2.20/32 -p udp -m udp --dport 1000 -j DNAT --to-destination 10.0.0.2:1194']);
+    expect(rules.filter['nova-network-FORWARD']).toEqual([
+      '-i br100 -j ACCEPT',
+      '-o br100 -j ACCEPT',
+      '-d 10.0.0.2/32 -p udp -m udp --dport 1194 -j ACCEPT',
+    ]);
+  });
+
+  it('renders 1:1 NAT for each floating IP', () => {
+    const rules = renderRules(state({
+      floating: [
+        { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },
+        { address: '192.0.2.51', fixed: '10.0.0.4', interface: 'eth2' },
+      ],
+    }));
+    expect(rules.nat['nova-network-PREROUTING']).toEqual([
+      '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775',
+      '-d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
+      '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.0.4',
+    ]);
+    expect(rules.nat['nova-network-OUTPUT']).toEqual([
+      '-d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
+      '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.0.4',
+    ]);
+    expect(rules.nat['nova-network-float-snat']).toEqual([
+      '-s 10.0.0.3/32 -d 10.0.0.3/32 -j SNAT --to-source 192.0.2.50',
+      '-s 10.0.0.3/32 -o eth0 -j SNAT --to-source 192.0.2.50',
+      '-s 10.0.0.4/32 -d 10.0.0.4/32 -j SNAT --to-source 192.0.2.51',
+      '-s 10.0.0.4/32 -o eth2 -j SNAT --to-source 192.0.2.51',
+    ]);
+  });
+
+  it('declares every novanet chain even with no network', () => {
+    const rules = renderRules(state({ networks: [] }));
+    for (const table of TABLES) expect(Object.keys(rules[table])).toEqual(CHAINS[table]);
+    expect(rules.nat['nova-network-PREROUTING']).toHaveLength(1);
+    expect(rules.nat['nova-network-snat']).toEqual([]);
+  });
+});
