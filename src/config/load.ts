@@ -50,9 +50,14 @@ function stripQuotes(value: string): string {
   return quoted ? (quoted[1] ?? quoted[2] ?? '') : value;
 }
 
+/** An option's name in the file: its own, or the `key` it is spelled as there. */
+function keyOf(name: OptionName): string {
+  return (OPTIONS[name] as OptionSpec).key ?? name;
+}
+
 export function envName(name: OptionName): string {
   const section = (OPTIONS[name] as OptionSpec).section;
-  return `NOVANET_${section === 'DEFAULT' ? '' : `${section.toUpperCase()}_`}${name.toUpperCase()}`;
+  return `NOVANET_${section === 'DEFAULT' ? '' : `${section.toUpperCase()}_`}${keyOf(name).toUpperCase()}`;
 }
 
 /**
@@ -79,7 +84,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const raw = new Map<OptionName, string>();
   for (const [name, spec] of entries()) {
     // The environment overrides the file (containers and tests set single options this way).
-    const value = env[envName(name)] ?? sections.get(spec.section)?.get(name) ?? spec.default;
+    const value = env[envName(name)] ?? sections.get(spec.section)?.get(keyOf(name)) ?? spec.default;
     if (value !== undefined) raw.set(name, value);
   }
   const knownSections = new Set(entries().map(([, spec]) => spec.section));
@@ -90,15 +95,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
       continue;
     }
     for (const key of values.keys()) {
-      const spec = (OPTIONS as Record<string, OptionSpec>)[key];
-      if (spec === undefined || spec.section !== section) warn(`unknown option [${section}] ${key} in ${file} (ignored)`);
+      const known = entries().some(([name, spec]) => spec.section === section && keyOf(name) === key);
+      if (!known) warn(`unknown option [${section}] ${key} in ${file} (ignored)`);
     }
   }
 
   const config: Record<string, unknown> = {};
   for (const [name, spec] of entries()) {
     const value = raw.get(name);
-    const label = spec.section === 'DEFAULT' ? name : `[${spec.section}] ${name}`;
+    const label = spec.section === 'DEFAULT' ? name : `[${spec.section}] ${keyOf(name)}`;
     config[name] = value === undefined ? undefined : spec.parse(interpolate(value, raw, label), label);
   }
   return config as Config;

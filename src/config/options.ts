@@ -8,6 +8,8 @@ type Parser<T> = (text: string, name: string) => T;
 
 export interface OptionSpec<T = unknown> {
   section: 'DEFAULT' | 'database' | 'api';
+  /** Its name in the file and the environment, when that differs from the option's name (`[api] host` is `api_host`). */
+  key?: string;
   parse: Parser<T>;
   /** Text default, parsed like user input (so `$my_ip` interpolation applies). */
   default: string | undefined;
@@ -92,6 +94,19 @@ const manager: Parser<Mode> = (value, name) => {
   return mode;
 };
 
+/** Where a server listens: an IP address or a host name (resolved when it binds). */
+const listenHost: Parser<string> = (value, name) => {
+  const trimmed = value.trim();
+  if (trimmed.includes(':') || /^[0-9.]+$/.test(trimmed)) {
+    parseAddress(trimmed, name);
+    return trimmed;
+  }
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(trimmed)) {
+    throw new Invalid(`${name} must be an IP address or a host name, got ${quote(value)}`);
+  }
+  return trimmed;
+};
+
 const rootHelper: Parser<string[]> = (value) => value.split(/\s+/).filter((part) => part !== '');
 
 /** The first non-internal IPv4 address, nova's guess for my_ip. */
@@ -143,8 +158,13 @@ export const OPTIONS = {
   dhcp_domain: { section: 'DEFAULT', parse: text, default: 'novalocal', help: 'DHCP domain' },
   dns_server: { section: 'DEFAULT', parse: list(ipv4), default: '', help: 'DNS servers given to dnsmasq' },
   dhcpbridge: { section: 'DEFAULT', parse: optionalText, default: '', help: 'path of novanet-dhcpbridge' },
+  reconcile_interval: { section: 'DEFAULT', parse: integer(1, 86400), default: '60', help: 'seconds between full reconciles of the host' },
   connection: { section: 'database', parse: text, default: 'sqlite:///$state_path/novanet.sqlite', help: 'database URL' },
   max_pool_size: { section: 'database', parse: integer(1, 256), default: '4', help: 'database connections per process' },
+  // 8774 is the compute API's port: novanet answers the compute API's network extensions.
+  api_host: { section: 'api', key: 'host', parse: listenHost, default: '127.0.0.1', help: 'address the REST API listens on' },
+  api_port: { section: 'api', key: 'port', parse: integer(0, 65535), default: '8774', help: 'port of the REST API (0: any free port)' },
+  api_max_body_bytes: { section: 'api', key: 'max_body_bytes', parse: integer(256, 64 * 1024 * 1024), default: '65536', help: 'largest request body the API reads' },
 } satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;

@@ -112,3 +112,8 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
   const knex = knexFactory(knexConfig);
   return { knex, dialect, close: () => knex.destroy() };
 }
+
+/** A round trip to the server, for health checks; throws when it cannot be reached. */
+export async function ping(db: Database): Promise<void> {
+  await db.knex.raw('SELECT 1');
+}

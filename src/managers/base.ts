@@ -130,8 +130,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
     return created;
   }
 
-  listNetworks(filter: { projectId?: string } = {}): Promise<Network[]> {
-    return networks.listNetworks(this.db.knex, filter.projectId === undefined ? {} : { projectId: filter.projectId });
+  listNetworks(filter: { projectId?: string; visibleTo?: string } = {}): Promise<Network[]> {
+    return networks.listNetworks(this.db.knex, {
+      ...(filter.projectId === undefined ? {} : { projectId: filter.projectId }),
+      ...(filter.visibleTo === undefined ? {} : { visibleTo: filter.visibleTo }),
+    });
   }
 
   getNetwork(selector: NetworkSelector): Promise<Network> {
@@ -363,21 +366,20 @@ export abstract class BaseNetworkManager implements NetworkManager {
     const rows = await fixedIps.listFixedIps(q, { networkIds: all.map((network) => network.id) });
     const vifIds = rows.flatMap((row) => (row.virtualInterfaceId === null ? [] : [row.virtualInterfaceId]));
     const vifById = new Map((await vifs.listVirtualInterfaces(q, { ids: vifIds })).map((vif) => [vif.id, vif]));
-    const listing = rows.map((row) => {
-      const vif = row.virtualInterfaceId === null ? undefined : vifById.get(row.virtualInterfaceId);
-      const network = byId.get(row.networkId);
-      return {
-        network: network?.cidr ?? String(row.networkId),
-        address: row.address,
-        hostname: vif?.hostname ?? null,
-        host: vif?.host ?? row.host ?? (row.instanceUuid ? network?.host ?? null : null),
-        instanceUuid: row.instanceUuid,
-        reserved: row.reserved,
-        allocated: row.allocated,
-        leased: row.leased,
-      };
-    });
+    const listing = rows.map((row) => this.fixedListing(
+      row, byId.get(row.networkId), row.virtualInterfaceId === null ? undefined : vifById.get(row.virtualInterfaceId),
+    ));
     return filter.host === undefined ? listing : listing.filter((row) => row.host === filter.host);
+  }
+
+  async getFixedIp(address: string): Promise<FixedIpListing> {
+    const canonical = addressField(address, 'address');
+    const q = this.db.knex;
+    const fixed = await fixedIps.findFixedIp(q, canonical);
+    if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found in any network`);
+    const network = await networks.findNetwork(q, { id: fixed.networkId });
+    const [vif] = fixed.virtualInterfaceId === null ? [] : await vifs.listVirtualInterfaces(q, { ids: [fixed.virtualInterfaceId] });
+    return this.fixedListing(fixed, network, vif);
   }
 
   async reserveFixedIp(address: string): Promise<fixedIps.FixedIp> {
@@ -389,6 +391,20 @@ export abstract class BaseNetworkManager implements NetworkManager {
   }
 
   // ---- shared helpers -------------------------------------------------------
+
+  /** A fixed IP with the hostname and host of the instance holding it. */
+  private fixedListing(row: fixedIps.FixedIp, network: Network | undefined, vif: vifs.VirtualInterface | undefined): FixedIpListing {
+    return {
+      network: network?.cidr ?? String(row.networkId),
+      address: row.address,
+      hostname: vif?.hostname ?? null,
+      host: vif?.host ?? row.host ?? (row.instanceUuid ? network?.host ?? null : null),
+      instanceUuid: row.instanceUuid,
+      reserved: row.reserved,
+      allocated: row.allocated,
+      leased: row.leased,
+    };
+  }
 
   private async setReserved(address: string, reserved: boolean): Promise<fixedIps.FixedIp> {
     const canonical = addressField(address, 'address');

@@ -144,7 +144,8 @@ export interface NetworkManager {
   readonly capabilities: Capabilities;
 
   createNetworks(request: CreateNetworksRequest): Promise<Network[]>;
-  listNetworks(filter?: { projectId?: string }): Promise<Network[]>;
+  /** `projectId`: owned by that project; `visibleTo`: owned by it or by none (what a project may see). */
+  listNetworks(filter?: { projectId?: string; visibleTo?: string }): Promise<Network[]>;
   getNetwork(selector: NetworkSelector): Promise<Network>;
   deleteNetwork(selector: NetworkSelector): Promise<Network>;
   modifyNetwork(selector: NetworkSelector, request: ModifyNetworkRequest): Promise<Network>;
@@ -164,6 +165,8 @@ export interface NetworkManager {
   disassociateStaleFixedIps(): Promise<number>;
 
   listFixedIps(filter?: { host?: string }): Promise<FixedIpListing[]>;
+  /** One fixed IP as `fixed list` shows it; FixedIpNotFound when no network has it. */
+  getFixedIp(address: string): Promise<FixedIpListing>;
   reserveFixedIp(address: string): Promise<FixedIp>;
   unreserveFixedIp(address: string): Promise<FixedIp>;
 }

@@ -4,6 +4,7 @@ import { dbCommands } from './db.js';
 import { fixedCommands } from './fixed.js';
 import { networkCommands } from './network.js';
 import { projectCommands } from './project.js';
+import { tokenCommands } from './token.js';
 import type { Category } from './command.js';
 
 /** nova-manage's categories and actions. */
@@ -12,6 +13,7 @@ export const CATEGORIES: Record<string, Category> = {
   fixed: fixedCommands,
   project: projectCommands,
   db: dbCommands,
+  token: tokenCommands,
 };
 
 function overview(): string {

@@ -1,0 +1,90 @@
+import type { Context } from 'koa';
+import { Invalid } from '../errors.js';
+import { HttpFault } from './errors.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 65536;
+
+/** Nova's words for the two ways a body can be unreadable. */
+const MALFORMED = 'Malformed request body';
+const TOO_LARGE = 'Request is too large.';
+
+function tooLarge(maxBytes: number): HttpFault {
+  // The rest of the body is not read: close the connection instead of draining it.
+  return new HttpFault(413, `${TOO_LARGE} (the limit is ${maxBytes} bytes)`, { Connection: 'close' });
+}
+
+/**
+ * Reads a JSON request body of at most `maxBytes` bytes. A declared Content-Length
+ * over the limit is refused before reading anything; a chunked body is refused as
+ * soon as it passes the limit. A body must be JSON (`application/json`, or no
+ * Content-Type at all); it must be valid UTF-8 and valid JSON. Returns undefined
+ * when there is no body.
+ */
+export async function readJson(ctx: Context, maxBytes: number): Promise<unknown> {
+  const declared = ctx.request.length;
+  const chunked = ctx.get('Transfer-Encoding') !== '';
+  if (!chunked && (declared === undefined || declared === 0)) return undefined;
+  const type = ctx.request.type;
+  if (type !== '' && type !== 'application/json' && !/^application\/[a-z0-9.+-]*\+json$/.test(type)) {
+    throw new HttpFault(415, `Unsupported Content-Type ${JSON.stringify(type.slice(0, 60))}: request bodies must be application/json`);
+  }
+  if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
+
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const request = ctx.req;
+    const cleanup = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        // Listeners go: whatever else arrives is discarded by Node.
+        cleanup();
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onAborted = () => {
+      cleanup();
+      reject(new Invalid('the request body was cut off'));
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('aborted', onAborted);
+  });
+  if (bytes.length === 0) return undefined;
+
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Invalid(`${MALFORMED}: not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Invalid(MALFORMED);
+  }
+}
+
+/** A body the route cannot do without. */
+export async function requireJson(ctx: Context, maxBytes: number): Promise<unknown> {
+  const body = await readJson(ctx, maxBytes);
+  if (body === undefined) throw new Invalid('the request needs a JSON body');
+  return body;
+}

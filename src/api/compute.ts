@@ -1,0 +1,77 @@
+import type Router from '@koa/router';
+import { z } from 'zod';
+import { Conflict, Forbidden, NotFound } from '../errors.js';
+import type { InstanceNetworkInfo, NetworkManager } from '../managers/types.js';
+import { callerOf, isAdmin } from './auth.js';
+import { requireJson } from './body.js';
+import { optionalString, parseBody } from './validation.js';
+import type { ApiState } from './types.js';
+
+const AllocateBody = z.strictObject({
+  instance: z.strictObject({
+    uuid: z.string().max(64),
+    project_id: z.string().max(255),
+    host: z.string().max(255),
+    hostname: optionalString(),
+    requested_networks: z.array(z.strictObject({
+      uuid: z.string().max(64),
+      fixed_ip: optionalString(64),
+    })).max(64).nullish(),
+  }),
+});
+
+export interface ComputeRouteDeps {
+  manager: NetworkManager;
+  maxBodyBytes: number;
+}
+
+/**
+ * novanet's own endpoints for compute hosts (`os-novanet/instances`): allocate an
+ * instance's networking when it boots, read it back, deallocate it. A member token
+ * acts only on instances of its project; another project's instance is answered
+ * 404 as if it did not exist, so instance uuids of other projects do not leak.
+ */
+export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps): void {
+  const { manager } = deps;
+
+  /** The instance's networking, if the caller may see it; 404 otherwise. */
+  async function visible(ctx: Parameters<typeof callerOf>[0], uuid: string): Promise<InstanceNetworkInfo> {
+    const info = await manager.getInstanceNwInfo(uuid);
+    const caller = callerOf(ctx);
+    if (info.network_info.length === 0 || (caller.role !== 'admin' && info.project_id !== caller.projectId)) {
+      throw new NotFound(`instance ${info.instance_uuid} has no network allocated`);
+    }
+    return info;
+  }
+
+  router.post('/v2.1/os-novanet/instances', async (ctx) => {
+    const { instance } = parseBody(AllocateBody, await requireJson(ctx, deps.maxBodyBytes));
+    const caller = callerOf(ctx);
+    if (!isAdmin(ctx) && instance.project_id !== caller.projectId) {
+      throw new Forbidden(`a member token of project ${caller.projectId} cannot allocate networking for project ${instance.project_id.slice(0, 64)}`);
+    }
+    const info = await manager.allocateForInstance({
+      instanceUuid: instance.uuid,
+      projectId: instance.project_id,
+      host: instance.host,
+      hostname: instance.hostname,
+      requestedNetworks: instance.requested_networks?.map((entry) => ({ networkUuid: entry.uuid, address: entry.fixed_ip })),
+    });
+    // Allocation is idempotent per instance: a repeat returns what exists, which
+    // must not be another project's instance.
+    if (info.project_id !== instance.project_id) {
+      throw new Conflict(`instance ${info.instance_uuid} already has networking allocated for another project`);
+    }
+    ctx.body = info;
+  });
+
+  router.get('/v2.1/os-novanet/instances/:uuid', async (ctx) => {
+    ctx.body = await visible(ctx, ctx.params.uuid ?? '');
+  });
+
+  router.delete('/v2.1/os-novanet/instances/:uuid', async (ctx) => {
+    const info = await visible(ctx, ctx.params.uuid ?? '');
+    await manager.deallocateForInstance(info.instance_uuid);
+    ctx.status = 204;
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * Who may do what: every endpoint × {no token, bad token, member of the owning
+ * project, member of another project, admin}, and the project_id of the URL. A
+ * refused request changes nothing; an allowed one answers its success status.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Network } from '../../src/db/networks.js';
+import { BACKENDS } from '../support/databases.js';
+import { snapshot, wipe } from '../support/dbState.js';
+import { useDatabase } from '../managers/fixtures.js';
+import { expectFault, startApi, uuidOf, type Api } from './harness.js';
+
+type Caller = 'none' | 'bad' | 'owner' | 'other' | 'admin';
+const CALLERS: Caller[] = ['none', 'bad', 'owner', 'other', 'admin'];
+
+interface World {
+  /** Unowned, with instance 1 of p1 on it. */
+  shared: Network;
+  /** Owned by p1. */
+  owned: Network;
+  /** Unowned and unused: deletable. */
+  spare: Network;
+  /** The fixed IP of instance 1. */
+  address: string;
+  tokens: Record<Caller, string | undefined>;
+}
+
+interface Endpoint {
+  name: string;
+  method: string;
+  path: (world: World) => string;
+  body?: (world: World) => unknown;
+  expected: Record<'owner' | 'other' | 'admin', number>;
+}
+
+const ENDPOINTS: Endpoint[] = [
+  { name: 'list networks', method: 'GET', path: () => '/v2.1/os-networks', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'show an owned network', method: 'GET', path: (w) => `/v2.1/os-networks/${w.owned.uuid}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'create a network', method: 'POST', path: () => '/v2.1/os-networks', body: () => ({ network: { label: 'new', cidr: '10.9.0.0/24' } }), expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'delete a network', method: 'DELETE', path: (w) => `/v2.1/os-networks/${w.spare.uuid}`, expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'network action', method: 'POST', path: (w) => `/v2.1/os-networks/${w.owned.uuid}/action`, body: () => ({ associate_host: 'net9' }), expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'add a network to a project', method: 'POST', path: () => '/v2.1/os-networks/add', body: (w) => ({ id: w.spare.uuid }), expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'show a fixed IP', method: 'GET', path: (w) => `/v2.1/os-fixed-ips/${w.address}`, expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'reserve a fixed IP', method: 'POST', path: () => '/v2.1/os-fixed-ips/10.2.0.100/action', body: () => ({ reserve: null }), expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'allocate an instance', method: 'POST', path: () => '/v2.1/os-novanet/instances', body: () => ({ instance: { uuid: uuidOf(2), project_id: 'p1', host: 'compute1' } }), expected: { owner: 200, other: 403, admin: 200 } },
+  { name: 'read an instance', method: 'GET', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'deallocate an instance', method: 'DELETE', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 204, other: 404, admin: 204 } },
+];
+
+describe.each(BACKENDS)('authorization on %s', (backend) => {
+  const db = useDatabase(backend);
+  let api: Api;
+
+  beforeAll(async () => {
+    api = await startApi(db());
+  });
+
+  afterAll(async () => {
+    await api.close();
+  });
+
+  /** The same starting state for every request that may write. */
+  async function world(): Promise<World> {
+    await wipe(db());
+    const [shared] = await api.manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/24' });
+    const [owned] = await api.manager.createNetworks({ label: 'owned', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
+    const [spare] = await api.manager.createNetworks({ label: 'spare', fixedRangeV4: '10.2.0.0/24' });
+    const info = await api.manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
+    return {
+      shared: shared!, owned: owned!, spare: spare!,
+      address: info.network_info[0]!.network.subnets[0]!.ips[0]!.address,
+      tokens: {
+        none: undefined,
+        bad: 'x'.repeat(43),
+        owner: await api.token('p1'),
+        other: await api.token('p2'),
+        admin: await api.token('ops', 'admin'),
+      },
+    };
+  }
+
+  it.each(ENDPOINTS)('$name: $method answers each caller as expected', async (endpoint) => {
+    const seen: Record<string, number> = {};
+    const expected: Record<string, number> = { none: 401, bad: 401, ...endpoint.expected };
+    for (const caller of CALLERS) {
+      const w = await world();
+      const before = await snapshot(db());
+      const reply = await api.call(endpoint.method, endpoint.path(w), { token: w.tokens[caller], ...(endpoint.body ? { body: endpoint.body(w) } : {}) });
+      seen[caller] = reply.status;
+      if (reply.status >= 400) {
+        expectFault(reply, reply.status);
+        // Refused means refused: nothing written.
+        expect(await snapshot(db()), `${caller} changed the database`).toEqual(before);
+      }
+    }
+    expect(seen).toEqual(expected);
+  });
+
+  it('401 bodies say what is missing; a revoked or expired token is refused like an unknown one', async () => {
+    const w = await world();
+    expectFault(await api.call('GET', '/v2.1/os-networks'), 401, /^Authentication required: send an API token in the X-Auth-Token header/);
+    expectFault(await api.call('GET', '/v2.1/os-networks', { token: 'nope' }), 401, 'The X-Auth-Token is not valid: unknown, revoked or expired');
+    const created = await api.tokens.create('p1', 'member');
+    expect((await api.call('GET', '/v2.1/os-networks', { token: created.token })).status).toBe(200);
+    await api.tokens.revoke({ id: created.info.id });
+    expectFault(await api.call('GET', '/v2.1/os-networks', { token: created.token }), 401);
+    const soon = await api.tokens.create('p1', 'member', 'short-lived', { expiresAt: new Date(Date.now() + 60_000) });
+    await db().knex('api_tokens').where('id', soon.info.id).update({ expires_at: new Date(Date.now() - 1000) });
+    expectFault(await api.call('GET', '/v2.1/os-networks', { token: soon.token }), 401);
+    expect(w.tokens.owner).toBeDefined();
+  });
+
+  it("refuses a member naming another project in the URL with Nova's 400; an admin may name any", async () => {
+    const w = await world();
+    const before = await snapshot(db());
+    for (const path of ['/v2.1/p2/os-networks', '/v2/p2/os-networks', `/v2.1/p2/os-novanet/instances/${uuidOf(1)}`]) {
+      expectFault(await api.call('GET', path, { token: w.tokens.owner }), 400, "Malformed request URL: URL's project_id 'p2' doesn't match Context's project_id 'p1'");
+    }
+    expectFault(await api.call('DELETE', `/v2.1/p2/os-novanet/instances/${uuidOf(1)}`, { token: w.tokens.owner }), 400, /Malformed request URL/);
+    expect(await snapshot(db())).toEqual(before);
+    expect((await api.call('GET', '/v2.1/p1/os-networks', { token: w.tokens.owner })).status).toBe(200);
+    expect((await api.call('GET', '/v2.1/anyone/os-networks', { token: w.tokens.admin })).status).toBe(200);
+    // A project id that is not valid percent-encoding is a malformed URL.
+    expectFault(await api.call('GET', '/v2.1/%E0%A4%A/os-networks', { token: w.tokens.admin }), 400, /Malformed request URL/);
+  });
+
+  it('policy refusals name Nova\'s rule', async () => {
+    const w = await world();
+    expectFault(await api.call('POST', '/v2.1/os-networks', { token: w.tokens.owner, body: { network: { label: 'x', cidr: '10.9.0.0/24' } } }), 403,
+      "Policy doesn't allow os_compute_api:os-networks to be performed.");
+    expectFault(await api.call('POST', `/v2.1/os-networks/${w.owned.uuid}/action`, { token: w.tokens.owner, body: { disassociate_host: null } }), 403,
+      "Policy doesn't allow os_compute_api:os-networks-associate to be performed.");
+    expectFault(await api.call('GET', `/v2.1/os-fixed-ips/${w.address}`, { token: w.tokens.other }), 403,
+      "Policy doesn't allow os_compute_api:os-fixed-ips to be performed.");
+  });
+});
