@@ -5,6 +5,7 @@
 #   make test   deps + build, then the whole vitest suite (starts its own
 #               private MariaDB; set NOVANET_TEST_MYSQL_URL to use another)
 #   make bench  deps + build, then the benchmark runner
+#   make demo   deps + build, then the lab demo (root; network namespaces only)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,7 +15,7 @@ SHELL := /bin/bash
 APT_PACKAGES := mariadb-server mariadb-client iproute2 iptables dnsmasq-base \
                 iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils
 
-.PHONY: all deps apt-deps npm-deps build test bench
+.PHONY: all deps apt-deps npm-deps build test bench demo
 
 all: build
 
@@ -56,6 +57,10 @@ build:
 
 test: deps build
 	npx vitest run
+
+# The main job on the embedded default (SQLite) inside a lab of network namespaces.
+demo: deps build
+	node dist/tools/demo.js
 
 bench: deps build
 	node dist/bench/run.js

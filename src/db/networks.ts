@@ -156,3 +156,21 @@ export async function listDeletedNetworks(q: Queryable): Promise<Network[]> {
   const rows = (await q('networks').whereNot('deleted', 0).orderBy('deleted_at', 'desc')) as Row[];
   return rows.map(fromRow);
 }
+
+/** What changed when: id, updated_at and whether deleted, for every network ever made. */
+export interface NetworkStamp {
+  id: number;
+  updatedAt: number;
+  deleted: boolean;
+}
+
+export async function listNetworkStamps(q: Queryable): Promise<NetworkStamp[]> {
+  const rows = (await q('networks').select('id', 'updated_at', 'deleted')) as Row[];
+  return rows.map((row) => ({ id: Number(row.id), updatedAt: toDate(row.updated_at)?.getTime() ?? 0, deleted: Number(row.deleted) !== 0 }));
+}
+
+export async function getDeletedNetwork(q: Queryable, id: number): Promise<Network> {
+  const row = (await q('networks').where('id', id).whereNot('deleted', 0).first()) as Row | undefined;
+  if (!row) throw new NetworkNotFound(`deleted network ${id} not found`);
+  return fromRow(row);
+}

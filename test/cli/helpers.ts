@@ -158,7 +158,8 @@ export async function cliDatabase(backend: Backend, options: { sync?: boolean } 
         state_path: dir,
         ...overrides,
       };
-      const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`), '', '[database]', `connection = ${url}`, ''];
+      // Port 0: a service started by a test listens on a free port, never on 8774.
+      const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`), '', '[database]', `connection = ${url}`, '', '[api]', 'port = 0', ''];
       const path = join(dir, name);
       writeFileSync(path, lines.join('\n'));
       return path;

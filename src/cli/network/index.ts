@@ -1,53 +1,34 @@
-import cron from 'node-cron';
 import { loadConfig } from '../../config/load.js';
-import { openDatabase } from '../../db/connection.js';
-import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/migrate.js';
-import { Unavailable } from '../../errors.js';
-import { createManager } from '../../managers/registry.js';
-import type { HostChange, HostLayer } from '../../managers/types.js';
+import { LATEST_SCHEMA_VERSION } from '../../db/migrate.js';
+import { jsonLogger, type Logger } from '../../log.js';
 import { UsageError, parseArgs, stringOption } from '../args.js';
 import { runCommand, type Io } from '../run.js';
+import { startService, type Service } from './service.js';
 
-/** Structured log lines: one JSON object per event, easy to grep and to ship. */
-export function logger(io: Io): (event: string, fields?: Record<string, unknown>) => void {
-  return (event, fields = {}) => io.stderr(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
+/** Structured log lines on stderr. */
+export function logger(io: Io): Logger {
+  return jsonLogger((line) => io.stderr(line));
 }
 
 export interface ServiceHandle {
+  service: Service;
   /** Resolves when the service has stopped (SIGTERM/SIGINT or stop()). */
   stopped: Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
- * `novanet-network --config-file FILE`: the long-running service. It checks the
- * schema, then runs the periodic tasks (nova's timed disassociation of released
- * fixed IPs). Shutting down leaves every host change in place.
+ * `novanet-network --config-file FILE`: starts the service and stops it on SIGTERM or
+ * SIGINT, leaving the host's networking in place so VMs keep their traffic while it
+ * is down or restarting.
  */
-export async function startService(argv: string[], io: Io, signals: NodeJS.Process | undefined = process): Promise<ServiceHandle> {
+export async function startFromArgs(argv: string[], io: Io, signals: NodeJS.Process | undefined = process): Promise<ServiceHandle> {
   const parsed = parseArgs(argv, { config_file: { type: 'string', meta: 'FILE', help: 'nova.conf-style configuration' } }, 'novanet-network');
   if (parsed.positionals.length > 0) throw new UsageError(`novanet-network: unexpected argument ${JSON.stringify(parsed.positionals[0])}`);
   const log = logger(io);
-  const config = loadConfig({ file: stringOption(parsed, 'config_file'), env: io.env, warn: (message) => log('config.warning', { message }) });
-  const db = openDatabase(config.connection, { maxPoolSize: config.max_pool_size });
-  const version = await schemaVersion(db).catch(async (error: Error) => {
-    await db.close();
-    throw new Unavailable(`cannot read the database schema version: ${error.message}`);
-  });
-  if (version !== LATEST_SCHEMA_VERSION) {
-    await db.close();
-    throw new Unavailable(`database schema is at version ${version}, this release needs ${LATEST_SCHEMA_VERSION}; run: novanet-manage db sync`);
-  }
-  const host: HostLayer = { apply: async (changes: HostChange[]) => log('host.changes', { count: changes.length }) };
-  const manager = createManager({ db, config, host, log: (message) => log('manager', { message }) });
-  const disassociate = cron.schedule('* * * * *', async () => {
-    try {
-      const freed = await manager.disassociateStaleFixedIps();
-      if (freed > 0) log('fixed_ips.disassociated', { count: freed });
-    } catch (error) {
-      log('fixed_ips.disassociate_failed', { error: (error as Error).message });
-    }
-  }, { name: 'disassociate-stale-fixed-ips', noOverlap: true });
+  const configFile = stringOption(parsed, 'config_file') ?? io.env.NOVANET_CONFIG_FILE;
+  const config = loadConfig({ file: configFile, env: io.env, warn: (message) => log('config.warning', { message }) });
+  const service = await startService({ config, configFile, log });
 
   let finish: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => { finish = resolve; });
@@ -55,8 +36,7 @@ export async function startService(argv: string[], io: Io, signals: NodeJS.Proce
   const stop = async () => {
     if (stopping) return stopped;
     stopping = true;
-    await disassociate.stop();
-    await db.close();
+    await service.stop();
     log('service.stopped', {});
     finish();
     return stopped;
@@ -64,14 +44,14 @@ export async function startService(argv: string[], io: Io, signals: NodeJS.Proce
   for (const signal of ['SIGTERM', 'SIGINT'] as const) signals?.once(signal, () => void stop());
   // Only now: whoever waits for this line may send SIGTERM at once, and before the
   // handlers exist that signal kills the process instead of stopping it.
-  log('service.started', { host: config.host, mode: config.network_manager, schema: version });
-  return { stopped, stop };
+  log('service.started', { host: config.host, mode: config.network_manager, schema: LATEST_SCHEMA_VERSION, api: service.apiUrl });
+  return { service, stopped, stop };
 }
 
 export async function runService(argv: string[], io: Io): Promise<number> {
   let handle: ServiceHandle | undefined;
   const status = await runCommand(io, async () => {
-    handle = await startService(argv, io);
+    handle = await startFromArgs(argv, io);
   });
   if (status !== 0 || !handle) return status;
   await handle.stopped;

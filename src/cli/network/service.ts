@@ -1,0 +1,131 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Config } from '../../config/options.js';
+import { openDatabase, type Database } from '../../db/connection.js';
+import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/migrate.js';
+import { Unavailable } from '../../errors.js';
+import { createHostLayer, type Reconciler } from '../../host/index.js';
+import { NetworkWatcher } from '../../host/watch.js';
+import { createApp, createMetrics, healthCheck, listen, type RunningApi } from '../../api/index.js';
+import { TokenService } from '../../auth/tokens.js';
+import type { Executor } from '../../linux_net/executor.js';
+import type { Logger } from '../../log.js';
+import { createManager } from '../../managers/registry.js';
+import type { NetworkManager } from '../../managers/types.js';
+
+export interface ServiceOptions {
+  config: Config;
+  configFile: string | undefined;
+  log: Logger;
+  /** Tests may run the host layer through a recording executor. */
+  executor?: Executor;
+  /** Serve the REST API (default true). */
+  api?: boolean;
+}
+
+/** The parts of a running service, for its entry point and for tests. */
+export interface Service {
+  config: Config;
+  db: Database;
+  manager: NetworkManager;
+  reconciler: Reconciler;
+  /** Where the API answers (`http://HOST:PORT`); absent with `api: false`. */
+  apiUrl: string | undefined;
+  /** Stops the schedules and closes the database; leaves the host's networking as it is. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the database, checks its schema, reconciles this host once (before serving,
+ * so a restarted service first confirms what is already in place), schedules the
+ * periodic tasks (a full reconcile every `reconcile_interval` seconds, a poll for
+ * changes made by other processes every second, nova's timed disassociation of
+ * released fixed IPs every minute) and serves the API.
+ */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const { config, log } = options;
+  const db = openDatabase(config.connection, { maxPoolSize: config.max_pool_size });
+  try {
+    const version = await schemaVersion(db).catch((error: Error) => {
+      throw new Unavailable(`cannot read the database schema version: ${error.message}`);
+    });
+    if (version !== LATEST_SCHEMA_VERSION) {
+      throw new Unavailable(`database schema is at version ${version}, this release needs ${LATEST_SCHEMA_VERSION}; run: novanet-manage db sync`);
+    }
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  // The manager tells the reconciler what changed; the reconciler needs the manager's
+  // capabilities: the forwarder ties the knot.
+  let reconciler: Reconciler | undefined;
+  const manager = createManager({
+    db,
+    config,
+    host: { apply: (changes) => reconciler!.apply(changes) },
+    log: (message) => log('manager', { message }),
+  });
+  const metrics = createMetrics();
+  reconciler = createHostLayer({
+    db, config, capabilities: manager.capabilities, configFile: options.configFile, log,
+    onReport: (report) => metrics.recordReconcile(report),
+    ...(options.executor ? { executor: options.executor } : {}),
+  });
+  const watcher = new NetworkWatcher(db, reconciler);
+  await watcher.poll();
+  await reconciler.reconcileAll();
+
+  const tasks: ScheduledTask[] = [
+    // Every second, reconcile when reconcile_interval has passed since the last full
+    // one: any interval works, not only those a cron field can express.
+    // Changes made elsewhere (novanet-manage) reach the host within a second.
+    cron.schedule('* * * * * *', async () => {
+      const last = reconciler!.lastFullAt?.getTime() ?? 0;
+      try {
+        if (Date.now() - last >= config.reconcile_interval * 1000) await reconciler!.reconcileAll();
+        else await watcher.poll();
+      } catch (error) {
+        log('reconcile.failed', { error: (error as Error).message });
+      }
+    }, { name: 'reconcile-host', noOverlap: true }),
+    cron.schedule('* * * * *', async () => {
+      try {
+        const freed = await manager.disassociateStaleFixedIps();
+        if (freed > 0) log('fixed_ips.disassociated', { count: freed });
+      } catch (error) {
+        log('fixed_ips.disassociate_failed', { error: (error as Error).message });
+      }
+    }, { name: 'disassociate-stale-fixed-ips', noOverlap: true }),
+  ];
+  let api: RunningApi | undefined;
+  if (options.api ?? true) {
+    const app = createApp({
+      manager,
+      tokens: new TokenService({ db }),
+      health: healthCheck({ db, lastReconcile: () => reconciler!.lastReport }),
+      metrics,
+      log,
+      maxBodyBytes: config.api_max_body_bytes,
+    });
+    try {
+      api = await listen(app, { host: config.api_host, port: config.api_port });
+    } catch (error) {
+      for (const task of tasks) await task.stop();
+      await db.close();
+      throw new Unavailable(`cannot listen on ${config.api_host}:${config.api_port}: ${(error as Error).message}`);
+    }
+  }
+  let stopped = false;
+  return {
+    config, db, manager, reconciler, apiUrl: api?.url,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // The API first: no request may find the database closed.
+      await api?.close();
+      for (const task of tasks) await task.stop();
+      // Let a reconcile in progress finish rather than cut it halfway.
+      await reconciler!.reconcileIdle();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { Config } from '../config/options.js';
+import * as fixedIps from '../db/fixedIps.js';
+import * as networks from '../db/networks.js';
+import type { Network } from '../db/networks.js';
+import type { Queryable } from '../db/rows.js';
+import * as vifs from '../db/virtualInterfaces.js';
+import { cidrSize, parseCidr } from '../ipam/cidr.js';
+import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq.js';
+import type { FirewallState, RuledNetwork } from '../linux_net/rules.js';
+import type { Capabilities } from '../managers/types.js';
+
+/** One network this host builds: bridge, gateway address, dnsmasq and its hosts. */
+export interface ServedNetwork {
+  network: Network;
+  bridgeInterface: string | null;
+  gateway: { address: string; prefix: number };
+  dhcp: DhcpNetwork | undefined;
+  hosts: DhcpHost[];
+}
+
+export interface DesiredHost {
+  networks: ServedNetwork[];
+  firewall: FirewallState;
+}
+
+/**
+ * Whether this host builds `network`: the network host of a single-host network. A
+ * network nobody has used yet has no host and is not built anywhere.
+ */
+export function servedHere(network: Network, config: Config): boolean {
+  return !network.multiHost && network.host === config.host;
+}
+
+/** This host's share of the database, as the kernel should reflect it. */
+export async function loadDesired(q: Queryable, config: Config, capabilities: Capabilities, only?: number[]): Promise<DesiredHost> {
+  const all = capabilities.createsBridge ? await networks.listNetworks(q) : [];
+  const served = all.filter((network) => servedHere(network, config) && network.cidr && network.bridge);
+  const wanted = only === undefined ? served : served.filter((network) => only.includes(network.id));
+  const ids = wanted.map((network) => network.id);
+  const interfaces = ids.length === 0 ? [] : await vifs.listVirtualInterfaces(q, { networkIds: ids });
+  const addresses = ids.length === 0 ? [] : await fixedIps.listFixedIps(q, { networkIds: ids, associated: true });
+  const vifById = new Map(interfaces.map((vif) => [vif.id, vif]));
+  const hostsOf = new Map<number, DhcpHost[]>();
+  for (const fixed of addresses) {
+    const vif = fixed.virtualInterfaceId === null ? undefined : vifById.get(fixed.virtualInterfaceId);
+    if (!vif || !fixed.allocated) continue;
+    const list = hostsOf.get(fixed.networkId) ?? [];
+    list.push({ mac: vif.address, hostname: vif.hostname, address: fixed.address });
+    hostsOf.set(fixed.networkId, list);
+  }
+  return {
+    networks: wanted.map((network) => describe(network, config, capabilities, hostsOf.get(network.id) ?? [])),
+    firewall: firewallState(served, config, capabilities),
+  };
+}
+
+function describe(network: Network, config: Config, capabilities: Capabilities, hosts: DhcpHost[]): ServedNetwork {
+  const cidr = parseCidr(network.cidr!, 'cidr');
+  const dhcpServer = network.dhcpServer ?? network.gateway!;
+  return {
+    network,
+    bridgeInterface: network.bridgeInterface ?? config.flat_interface ?? null,
+    gateway: { address: dhcpServer, prefix: cidr.prefix },
+    dhcp: capabilities.dhcp && network.enableDhcp
+      ? {
+          id: network.id,
+          bridge: network.bridge!,
+          dhcpServer,
+          dhcpStart: network.dhcpStart!,
+          netmask: network.netmask!,
+          gateway: network.gateway,
+          size: Number(cidrSize(cidr)),
+          mtu: network.mtu,
+          dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
+        }
+      : undefined,
+    hosts,
+  };
+}
+
+/** The rules cover every network this host serves, whichever subset is being applied. */
+function firewallState(served: Network[], config: Config, capabilities: Capabilities): FirewallState {
+  const ruled: RuledNetwork[] = served.map((network) => ({
+    cidr: network.cidr!,
+    bridge: network.bridge!,
+    dhcp: capabilities.dhcp && network.enableDhcp,
+    vpn: capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
+      ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }
+      : undefined,
+  }));
+  return {
+    publicInterface: config.public_interface,
+    routingSourceIp: config.routing_source_ip,
+    metadataHost: config.metadata_host,
+    metadataPort: config.metadata_port,
+    dmzCidrs: config.dmz_cidr,
+    networks: ruled,
+    floating: [],
+  };
+}

@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/options.js';
+import type { Database } from '../db/connection.js';
+import { DnsmasqDriver } from '../linux_net/dnsmasq.js';
+import { processExecutor, type Executor } from '../linux_net/executor.js';
+import { IptablesDriver } from '../linux_net/iptables.js';
+import { LinkDriver } from '../linux_net/links.js';
+import type { Capabilities } from '../managers/types.js';
+import { Reconciler, type ReconcileReport } from './reconciler.js';
+
+export { Reconciler, type ReconcileReport } from './reconciler.js';
+
+/** novanet-dhcpbridge next to this build, unless the config names another. */
+function defaultDhcpbridge(): string {
+  return fileURLToPath(new URL('../cli/dhcpbridge.js', import.meta.url));
+}
+
+export interface HostLayerOptions {
+  db: Database;
+  config: Config;
+  capabilities: Capabilities;
+  configFile: string | undefined;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+  onReport?: (report: ReconcileReport) => void;
+  /** The recording fake in unit tests; the real one (with root_helper) otherwise. */
+  executor?: Executor;
+}
+
+/** This host's reconciler with the real drivers, all running through one executor. */
+export function createHostLayer(options: HostLayerOptions): Reconciler {
+  const { config } = options;
+  const executor = options.executor ?? processExecutor({ rootHelper: config.root_helper });
+  return new Reconciler({
+    db: options.db,
+    config,
+    capabilities: options.capabilities,
+    log: options.log,
+    ...(options.onReport ? { onReport: options.onReport } : {}),
+    drivers: {
+      links: new LinkDriver(executor),
+      iptables: new IptablesDriver(executor),
+      dnsmasq: new DnsmasqDriver(executor, {
+        statePath: config.state_path,
+        domain: config.dhcp_domain,
+        leaseTime: config.dhcp_lease_time,
+        dnsServers: config.dns_server,
+        dhcpScript: config.dhcpbridge ?? defaultDhcpbridge(),
+        configFile: options.configFile,
+      }),
+    },
+  });
+}

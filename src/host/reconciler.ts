@@ -1,0 +1,187 @@
+import type { Config } from '../config/options.js';
+import type { Database } from '../db/connection.js';
+import { listDeletedNetworks, type Network } from '../db/networks.js';
+import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
+import type { IptablesDriver } from '../linux_net/iptables.js';
+import type { LinkDriver } from '../linux_net/links.js';
+import { renderRules } from '../linux_net/rules.js';
+import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
+import { loadDesired, type ServedNetwork } from './desired.js';
+
+export interface HostDrivers {
+  links: LinkDriver;
+  iptables: IptablesDriver;
+  dnsmasq: DnsmasqDriver;
+}
+
+/** What one reconcile did; `changes` on a healthy host after start-up is empty. */
+export interface ReconcileReport {
+  kind: 'full' | 'partial';
+  finishedAt: Date;
+  durationMs: number;
+  changes: string[];
+  errors: string[];
+}
+
+export interface ReconcilerDeps {
+  db: Database;
+  config: Config;
+  capabilities: Capabilities;
+  drivers: HostDrivers;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+  onReport?: (report: ReconcileReport) => void;
+}
+
+/**
+ * Makes this host's kernel state match the database. Full reconciles (start, schedule)
+ * read the kernel and repair any drift; partial ones (after a change) touch only the
+ * networks named and the chains that differ. One at a time: a change waits for the
+ * reconcile in progress instead of racing it.
+ */
+export class Reconciler implements HostLayer {
+  private queue: Promise<unknown> = Promise.resolve();
+  lastReport: ReconcileReport | undefined;
+  lastFullAt: Date | undefined;
+  /** Whether this process has put novanet's rules in place (a host serving nothing gets none). */
+  private rulesInstalled = false;
+  /** Changes made by full reconciles after the first: drift found and repaired. */
+  repairs = 0;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  reconcileAll(): Promise<ReconcileReport> {
+    return this.serialised(() => this.run('full', async (changes, errors) => {
+      const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities);
+      if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
+      for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes));
+      const tornDown = await this.teardownDeleted(desired.networks, changes, errors);
+      // A host that serves nothing and never did is left alone (no chains, no jumps).
+      if (this.deps.capabilities.createsBridge && (desired.networks.length > 0 || tornDown || this.rulesInstalled)) {
+        this.rulesInstalled = true;
+        changes.push(...(await this.deps.drivers.iptables.sync(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+      }
+    }));
+  }
+
+  /** HostLayer: what the managers changed, applied now. */
+  apply(changes: HostChange[]): Promise<void> {
+    if (!this.deps.capabilities.createsBridge) return Promise.resolve();
+    return this.serialised(async () => {
+      await this.run('partial', async (done, errors) => {
+        const updated = new Set<number>();
+        for (const change of changes) {
+          if (change.kind === 'release-lease') await this.release(change, errors);
+          else if (change.kind === 'network-updated') updated.add(change.networkId);
+        }
+        const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, [...updated]);
+        if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) done.push('ip_forward on');
+        for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, done));
+        for (const change of changes) {
+          if (change.kind === 'network-deleted') await this.guard(errors, change.network, () => this.teardown(change.network, desired.networks, done));
+        }
+        if (desired.firewall.networks.length > 0 || this.rulesInstalled || changes.some((change) => change.kind === 'network-deleted')) {
+          this.rulesInstalled = true;
+          done.push(...(await this.deps.drivers.iptables.apply(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+        }
+      });
+    });
+  }
+
+  private async ensureNetwork(served: ServedNetwork, changes: string[]): Promise<void> {
+    const { links, dnsmasq } = this.deps.drivers;
+    const bridge = served.network.bridge!;
+    changes.push(...(await links.ensureBridge(bridge, { interface: served.bridgeInterface, mtu: served.network.mtu })));
+    changes.push(...(await links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
+    if (served.dhcp) {
+      const action = await dnsmasq.ensure(served.dhcp, served.hosts);
+      if (action !== 'none') changes.push(`dnsmasq ${action} on ${bridge}`);
+    }
+  }
+
+  /** Undoes what a deleted network left on this host, unless a live network shares it. */
+  private async teardown(network: Network, live: ServedNetwork[], changes: string[]): Promise<void> {
+    if (!network.bridge || live.some((served) => served.network.bridge === network.bridge)) return;
+    const { links, dnsmasq } = this.deps.drivers;
+    if (await dnsmasq.stop(network.bridge)) changes.push(`dnsmasq stopped on ${network.bridge}`);
+    const link = await links.show(network.bridge);
+    if (!link) return;
+    const gateway = network.dhcpServer ?? network.gateway;
+    const prefix = Number(network.cidr?.split('/')[1]);
+    const addresses = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
+    if (gateway && addresses.some((entry) => entry.local === gateway)) {
+      await links.removeAddress(network.bridge, gateway, prefix);
+      changes.push(`removed ${gateway}/${prefix} from ${network.bridge}`);
+    }
+    // A bridge that carries the host's own addresses (moved from flat_interface) stays.
+    if (addresses.every((entry) => entry.local === gateway) && (await links.deleteBridge(network.bridge))) {
+      changes.push(`deleted bridge ${network.bridge}`);
+    }
+  }
+
+  /** Returns whether this host served any of the deleted networks. */
+  private async teardownDeleted(live: ServedNetwork[], changes: string[], errors: string[]): Promise<boolean> {
+    const seen = new Set<string>();
+    for (const network of await listDeletedNetworks(this.deps.db.knex)) {
+      if (!network.bridge || seen.has(network.bridge) || network.host !== this.deps.config.host) continue;
+      seen.add(network.bridge);
+      await this.guard(errors, network, () => this.teardown(network, live, changes));
+    }
+    return seen.size > 0;
+  }
+
+  private async release(change: Extract<HostChange, { kind: 'release-lease' }>, errors: string[]): Promise<void> {
+    const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, [change.networkId]);
+    const served = desired.networks[0];
+    if (!served?.dhcp || !change.mac) return;
+    try {
+      await this.deps.drivers.dnsmasq.release(served.network.bridge!, change.address, change.mac);
+    } catch (error) {
+      const missing = /could not start \(ENOENT\)/.test((error as Error).message);
+      errors.push(missing
+        ? 'dhcp_release is not installed (Debian: dnsmasq-utils); leases are freed by expiry or fixed_ip_disassociate_timeout instead'
+        : `dhcp_release ${change.address}: ${(error as Error).message}`);
+    }
+  }
+
+  /** A failure in one network is logged and the others go on (one bad VLAN must not stop DHCP elsewhere). */
+  private async guard(errors: string[], network: Network, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      errors.push(`network ${network.label} (${network.cidr}): ${(error as Error).message}`);
+    }
+  }
+
+  private async run(kind: 'full' | 'partial', work: (changes: string[], errors: string[]) => Promise<void>): Promise<ReconcileReport> {
+    const started = Date.now();
+    const changes: string[] = [];
+    const errors: string[] = [];
+    try {
+      await work(changes, errors);
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+    const report: ReconcileReport = { kind, finishedAt: new Date(), durationMs: Date.now() - started, changes, errors };
+    if (kind === 'full') {
+      if (this.lastFullAt) this.repairs += changes.length;
+      this.lastFullAt = report.finishedAt;
+    }
+    if (changes.length > 0 || errors.length > 0 || kind === 'full') {
+      this.deps.log(errors.length > 0 ? 'reconcile.errors' : 'reconcile.done', { ...report, finishedAt: report.finishedAt.toISOString() });
+    }
+    this.lastReport = report;
+    this.deps.onReport?.(report);
+    return report;
+  }
+
+  /** Resolves once every reconcile queued so far has finished. */
+  async reconcileIdle(): Promise<void> {
+    await this.queue;
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

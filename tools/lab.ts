@@ -1,0 +1,314 @@
+/**
+ * A lab of network namespaces for end-to-end tests and the demo: a "network host"
+ * (where novanet's host layer runs, through root_helper = ip netns exec NS), VMs on
+ * veth pairs that the lab plugs into novanet's bridges (the compute host's job), and
+ * an "outside" host on the public side. Everything it makes is named after a unique
+ * prefix and removed by destroy(), also for labs of runs that died.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, whether this runs from tools/ (tsx) or dist/tools/ (built). */
+export const REPO_ROOT = ((): string => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(join('dist', 'tools')) ? dirname(dirname(here)) : dirname(here);
+})();
+
+/** The built programs; dnsmasq runs novanet-dhcpbridge, so they must be built. */
+export const BIN = {
+  manage: join(REPO_ROOT, 'dist/src/cli/manage.js'),
+  network: join(REPO_ROOT, 'dist/src/cli/network.js'),
+  dhcpbridge: join(REPO_ROOT, 'dist/src/cli/dhcpbridge.js'),
+};
+
+export function requireBuild(): void {
+  const missing = Object.values(BIN).filter((path) => !existsSync(path));
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run npm run build (make test and make demo do) first`);
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs argv (never through a shell), bounded in time; never throws on a non-zero exit. */
+export function run(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(argv[0]!, argv.slice(1), { timeout: options.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    else child.stdin?.end();
+  });
+}
+
+async function must(argv: string[]): Promise<string> {
+  const result = await run(argv);
+  if (result.code !== 0) throw new Error(`${argv.join(' ')} failed (${result.code}): ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+export interface LabVm {
+  name: string;
+  ns: string;
+  /** The veth end in the network host namespace, plugged into a bridge. */
+  tap: string;
+}
+
+export interface LabOptions {
+  vms: number;
+  /** Public side: the network host's address and the outside host's address, on a /24. */
+  publicAddress?: string;
+  outsideAddress?: string;
+  /** Give the network host a flat_interface (eth1) carrying this address, to be moved onto the bridge. */
+  flatInterfaceAddress?: string;
+}
+
+const PREFIX = 'nnlab';
+
+export class Lab {
+  readonly dir: string;
+  readonly netNs: string;
+  readonly outsideNs: string;
+  readonly vms: LabVm[] = [];
+  readonly publicAddress: string;
+  readonly outsideAddress: string;
+  private readonly children = new Set<ChildProcess>();
+  private destroyed = false;
+
+  private constructor(readonly id: string, options: LabOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), `${PREFIX}-${id}-`));
+    // dnsmasq (as nobody) must reach the state files below it.
+    chmodSync(this.dir, 0o755);
+    this.netNs = `${PREFIX}-${id}-net`;
+    this.outsideNs = `${PREFIX}-${id}-out`;
+    this.publicAddress = options.publicAddress ?? '192.0.2.10';
+    this.outsideAddress = options.outsideAddress ?? '192.0.2.1';
+    for (let index = 1; index <= options.vms; index++) {
+      this.vms.push({ name: `vm${index}`, ns: `${PREFIX}-${id}-vm${index}`, tap: `tap-vm${index}` });
+    }
+  }
+
+  /** Builds the namespaces and wiring; on any failure removes what it made. */
+  static async create(options: LabOptions): Promise<Lab> {
+    await sweepStaleLabs();
+    const lab = new Lab(`${process.pid}x${Math.random().toString(36).slice(2, 6)}`, options);
+    activeLabs.add(lab);
+    try {
+      await lab.build(options);
+    } catch (error) {
+      await lab.destroy();
+      throw error;
+    }
+    return lab;
+  }
+
+  private async build(options: LabOptions): Promise<void> {
+    for (const ns of [this.netNs, this.outsideNs, ...this.vms.map((vm) => vm.ns)]) {
+      await must(['ip', 'netns', 'add', ns]);
+      await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+    // Public side: network host eth0 <-> outside eth0.
+    await must(['ip', 'link', 'add', 'nnlpub0', 'netns', this.netNs, 'type', 'veth', 'peer', 'name', 'nnlpub1', 'netns', this.outsideNs]);
+    await must(['ip', '-n', this.netNs, 'link', 'set', 'nnlpub0', 'name', 'eth0']);
+    await must(['ip', '-n', this.outsideNs, 'link', 'set', 'nnlpub1', 'name', 'eth0']);
+    await must(['ip', '-n', this.netNs, 'addr', 'add', `${this.publicAddress}/24`, 'dev', 'eth0']);
+    await must(['ip', '-n', this.outsideNs, 'addr', 'add', `${this.outsideAddress}/24`, 'dev', 'eth0']);
+    await must(['ip', '-n', this.netNs, 'link', 'set', 'eth0', 'up']);
+    await must(['ip', '-n', this.outsideNs, 'link', 'set', 'eth0', 'up']);
+    if (options.flatInterfaceAddress) {
+      await must(['ip', '-n', this.netNs, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p']);
+      await must(['ip', '-n', this.netNs, 'addr', 'add', options.flatInterfaceAddress, 'dev', 'eth1']);
+      await must(['ip', '-n', this.netNs, 'link', 'set', 'eth1', 'up']);
+      await must(['ip', '-n', this.netNs, 'link', 'set', 'eth1p', 'up']);
+    }
+    for (const vm of this.vms) {
+      await must(['ip', 'link', 'add', 'nnlvm0', 'netns', vm.ns, 'type', 'veth', 'peer', 'name', vm.tap, 'netns', this.netNs]);
+      await must(['ip', '-n', vm.ns, 'link', 'set', 'nnlvm0', 'name', 'eth0']);
+    }
+  }
+
+  /** root_helper that makes novanet's host layer act inside the network host namespace. */
+  get rootHelper(): string {
+    return `ip netns exec ${this.netNs}`;
+  }
+
+  /**
+   * Writes a nova.conf for a FlatDHCP service whose host layer acts inside the
+   * network host: public side eth0, flat_interface eth1, SQLite under the lab's dir.
+   */
+  writeConfig(options: Record<string, string> = {}, api: { port?: number } = {}): string {
+    const state = join(this.dir, 'state');
+    mkdirSync(state, { recursive: true, mode: 0o755 });
+    const values: Record<string, string> = {
+      network_manager: 'flatdhcp',
+      host: 'nethost',
+      my_ip: this.publicAddress,
+      public_interface: 'eth0',
+      flat_interface: 'eth1',
+      state_path: state,
+      root_helper: this.rootHelper,
+      dhcpbridge: BIN.dhcpbridge,
+      dhcp_lease_time: '120',
+      force_dhcp_release: 'true',
+      // dnsmasq forwards VM DNS queries only inside the lab, never to this machine's resolver.
+      dns_server: this.outsideAddress,
+      reconcile_interval: '3600',
+      ...options,
+    };
+    const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`)];
+    lines.push('[database]', `connection = sqlite://${join(state, 'novanet.sqlite')}`);
+    if (api.port !== undefined) lines.push('[api]', 'host = 127.0.0.1', `port = ${api.port}`);
+    const file = join(this.dir, 'novanet.conf');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  }
+
+  /** Runs argv inside a namespace. */
+  exec(ns: string, argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    return run(['ip', 'netns', 'exec', ns, ...argv], options);
+  }
+
+  /** Starts a long-running process inside a namespace; destroy() ends it (by its PID). */
+  spawn(ns: string, argv: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** The compute host's part: give the VM its MAC and plug its veth into the bridge. */
+  async plug(vm: LabVm, bridge: string, mac: string): Promise<void> {
+    await must(['ip', '-n', vm.ns, 'link', 'set', 'eth0', 'address', mac]);
+    await must(['ip', '-n', vm.ns, 'link', 'set', 'eth0', 'up']);
+    await must(['ip', '-n', this.netNs, 'link', 'set', vm.tap, 'master', bridge]);
+    await must(['ip', '-n', this.netNs, 'link', 'set', vm.tap, 'up']);
+  }
+
+  /**
+   * Takes a lease with busybox udhcpc (a real DHCP client) and configures it through
+   * a script of the lab's, returning what the server offered.
+   */
+  async dhcp(vm: LabVm, options: { tries?: number } = {}): Promise<{ address: string; router: string | undefined; code: number; output: string }> {
+    const script = join(this.dir, 'udhcpc.script');
+    writeFileSync(script, UDHCPC_SCRIPT);
+    chmodSync(script, 0o755);
+    const tries = String(options.tries ?? 5);
+    const result = await this.exec(vm.ns, ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-f', '-t', tries, '-T', '1', '-A', '1', '-s', script], { timeoutMs: 30_000 });
+    const output = result.stdout + result.stderr;
+    const address = /^lease-address (\S+)$/m.exec(output)?.[1] ?? '';
+    const router = /^lease-router (\S+)$/m.exec(output)?.[1];
+    return { address, router, code: result.code, output };
+  }
+
+  /** iptables-save of the network host without comments and counters, for comparisons. */
+  async ruleset(): Promise<string> {
+    const saved = await this.exec(this.netNs, ['iptables-save']);
+    return saved.stdout.split('\n').filter((line) => !line.startsWith('#')).map((line) => line.replace(/ \[\d+:\d+\]$/, '')).join('\n');
+  }
+
+  /**
+   * A TCP server on the outside host that answers each connection with the address it
+   * came from: how SNAT is seen at work.
+   */
+  startEcho(port: number): Promise<void> {
+    const code = `require('net').createServer((s)=>{s.end(s.remoteAddress.replace('::ffff:','')+'\\n')}).listen(${port},'${this.outsideAddress}',()=>console.log('listening'))`;
+    const child = this.spawn(this.outsideNs, [process.execPath, '-e', code]);
+    return new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => { if (String(chunk).includes('listening')) resolve(); });
+      child.on('exit', (exit) => reject(new Error(`echo server exited (${exit})`)));
+    });
+  }
+
+  /** Connects from a VM to the echo server: the source address the outside saw, or why it failed. */
+  async sourceSeenOutside(vm: LabVm, port: number): Promise<string> {
+    const code = `const s=require('net').connect(${port},'${this.outsideAddress}');let d='';s.on('data',(c)=>d+=c);s.on('end',()=>{console.log(d.trim())});s.on('error',(e)=>{console.error(e.message);process.exit(1)});setTimeout(()=>process.exit(2),5000).unref()`;
+    const result = await this.exec(vm.ns, [process.execPath, '-e', code], { timeoutMs: 10_000 });
+    return result.stdout.trim() || `failed: ${result.stderr.trim()}`;
+  }
+
+  /** Ends the lab's processes by PID, deletes its namespaces and files. Safe to call twice. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    activeLabs.delete(this);
+    for (const child of this.children) if (child.pid) killPid(child.pid);
+    for (const ns of [this.netNs, this.outsideNs, ...this.vms.map((vm) => vm.ns)]) await removeNamespace(ns);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** udhcpc calls this with the lease in its environment; it configures eth0 and prints the lease. */
+const UDHCPC_SCRIPT = `#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/\${mask:-24}" dev "$interface"
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    echo "lease-address $ip"
+    for r in $router; do echo "lease-router $r"; break; done
+    ;;
+esac
+exit 0
+`;
+
+/** Polls `probe` until it returns something other than undefined, bounded in time. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Kills what still runs inside (all started by this lab or its service), then deletes it. */
+async function removeNamespace(ns: string): Promise<void> {
+  const pids = await run(['ip', 'netns', 'pids', ns]);
+  if (pids.code !== 0) return;
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) killPid(pid);
+  await run(['ip', 'netns', 'del', ns]);
+}
+
+const activeLabs = new Set<Lab>();
+
+/** Labs left by runs whose process is gone (killed test runs) are removed. */
+async function sweepStaleLabs(): Promise<void> {
+  const listed = await run(['ip', 'netns', 'list']);
+  for (const line of listed.stdout.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const match = new RegExp(`^${PREFIX}-(\\d+)x`).exec(name);
+    if (!match) continue;
+    const owner = Number(match[1]);
+    if (owner === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(owner, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) await removeNamespace(name);
+  }
+}
+
+// Labs never outlive their process, whatever ends it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.all([...activeLabs].map((lab) => lab.destroy())).finally(() => process.exit(130));
+  });
+}
