@@ -241,23 +241,35 @@ export interface NetworkUsage {
   reserved: number;
   associated: number;
   allocated: number;
+  leased: number;
+}
+
+const USAGE_COLUMNS = (q: Queryable) => [
+  q.raw('COUNT(*) AS total'),
+  q.raw('SUM(CASE WHEN reserved = 1 THEN 1 ELSE 0 END) AS reserved'),
+  q.raw('SUM(CASE WHEN instance_uuid IS NOT NULL THEN 1 ELSE 0 END) AS associated'),
+  q.raw('SUM(CASE WHEN allocated = 1 THEN 1 ELSE 0 END) AS allocated'),
+  q.raw('SUM(CASE WHEN leased = 1 THEN 1 ELSE 0 END) AS leased'),
+];
+
+function usageOf(row: Record<string, unknown> | undefined): NetworkUsage {
+  return {
+    total: Number(row?.total ?? 0),
+    reserved: Number(row?.reserved ?? 0),
+    associated: Number(row?.associated ?? 0),
+    allocated: Number(row?.allocated ?? 0),
+    leased: Number(row?.leased ?? 0),
+  };
 }
 
 export async function networkUsage(q: Queryable, networkId: number): Promise<NetworkUsage> {
-  const row = (await q('fixed_ips')
-    .where('network_id', networkId)
-    .first(
-      q.raw('COUNT(*) AS total'),
-      q.raw('SUM(CASE WHEN reserved = 1 THEN 1 ELSE 0 END) AS reserved'),
-      q.raw('SUM(CASE WHEN instance_uuid IS NOT NULL THEN 1 ELSE 0 END) AS associated'),
-      q.raw('SUM(CASE WHEN allocated = 1 THEN 1 ELSE 0 END) AS allocated'),
-    )) as Record<string, unknown>;
-  return {
-    total: Number(row.total ?? 0),
-    reserved: Number(row.reserved ?? 0),
-    associated: Number(row.associated ?? 0),
-    allocated: Number(row.allocated ?? 0),
-  };
+  return usageOf((await q('fixed_ips').where('network_id', networkId).first(...USAGE_COLUMNS(q))) as Record<string, unknown> | undefined);
+}
+
+/** Every network's usage in one grouped query (for metrics). */
+export async function usageByNetwork(q: Queryable): Promise<Map<number, NetworkUsage>> {
+  const rows = (await q('fixed_ips').select('network_id', ...USAGE_COLUMNS(q)).groupBy('network_id')) as Record<string, unknown>[];
+  return new Map(rows.map((row) => [Number(row.network_id), usageOf(row)]));
 }
 
 export async function deleteFixedIps(q: Queryable, networkId: number): Promise<number> {

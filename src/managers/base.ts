@@ -382,6 +382,12 @@ export abstract class BaseNetworkManager implements NetworkManager {
     return this.fixedListing(fixed, network, vif);
   }
 
+  async usage(): Promise<{ network: Network; usage: fixedIps.NetworkUsage }[]> {
+    const all = await networks.listNetworks(this.db.knex);
+    const counts = await fixedIps.usageByNetwork(this.db.knex);
+    return all.map((network) => ({ network, usage: counts.get(network.id) ?? { total: 0, reserved: 0, associated: 0, allocated: 0, leased: 0 } }));
+  }
+
   async reserveFixedIp(address: string): Promise<fixedIps.FixedIp> {
     return this.setReserved(address, true);
   }

@@ -1,5 +1,5 @@
 import type { Mode } from '../config/options.js';
-import type { FixedIp } from '../db/fixedIps.js';
+import type { FixedIp, NetworkUsage } from '../db/fixedIps.js';
 import type { Network } from '../db/networks.js';
 
 /** What a mode can do; the API and CLI check these instead of comparing mode names. */
@@ -165,6 +165,8 @@ export interface NetworkManager {
   disassociateStaleFixedIps(): Promise<number>;
 
   listFixedIps(filter?: { host?: string }): Promise<FixedIpListing[]>;
+  /** Per live network: addresses in all, reserved, held by instances, leased. */
+  usage(): Promise<{ network: Network; usage: NetworkUsage }[]>;
   /** One fixed IP as `fixed list` shows it; FixedIpNotFound when no network has it. */
   getFixedIp(address: string): Promise<FixedIpListing>;
   reserveFixedIp(address: string): Promise<FixedIp>;

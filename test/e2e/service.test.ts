@@ -97,6 +97,21 @@ describe('novanet-network in network namespaces', () => {
     expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
   });
 
+  it('reports health, the reconcile and the fixed IPs in /healthz and /metrics', async () => {
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', database: 'ok', reconcile: { kind: expect.stringMatching(/^(full|partial)$/), error_count: 0 } });
+    // Gauges are refreshed after each full reconcile (every 2 s here).
+    const metrics = await eventually(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return /state="used"[^}]*\} 2$/m.test(text) ? text : undefined;
+    }, 'the fixed IP gauges to count both VMs');
+    expect(metrics).toMatch(/^novanet_reconciles_total\{kind="full"\} [1-9]/m);
+    // 256 addresses: network, gateway, broadcast reserved; two held by the VMs.
+    expect(metrics).toMatch(/^novanet_fixed_ips\{[^}]*network="10\.0\.0\.0\/24"[^}]*state="used"[^}]*\} 2$/m);
+    expect(metrics).toMatch(/^novanet_fixed_ips\{[^}]*network="10\.0\.0\.0\/24"[^}]*state="free"[^}]*\} 251$/m);
+  });
+
   it('restarts three times without changing a rule and without losing a packet of a VM pinging the outside', async () => {
     const before = await lab.ruleset();
     // 0.05 s apart for the length of three restarts; ping's own count bounds it.

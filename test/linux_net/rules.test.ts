@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CHAINS, TABLES } from '../../src/linux_net/iptables.js';
 import { renderRules, type FirewallState } from '../../src/linux_net/rules.js';
+import { firewallState } from '../support/firewall.js';
 
-function state(overrides: Partial<FirewallState> = {}): FirewallState {
-  return {
-    publicInterface: 'eth0',
-    routingSourceIp: '192.0.2.10',
-    metadataHost: '10.0.0.1',
-    metadataPort: 8775,
-    dmzCidrs: [],
-    networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true }],
-    floating: [],
-    ...overrides,
-  };
-}
+const state = firewallState;
 
 describe('renderRules', () => {
   it('renders nova\'s rules for one FlatDHCP network, in iptables-save spelling', () => {

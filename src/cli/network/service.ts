@@ -65,9 +65,31 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     log: (message) => log('manager', { message }),
   });
   const metrics = createMetrics();
+  let metered = new Set<string>();
+  // Fixed IP and lease gauges, refreshed after each full reconcile (one grouped query).
+  const refreshUsage = async () => {
+    try {
+      const now = new Set<string>();
+      let leases = 0;
+      for (const { network, usage } of await manager.usage()) {
+        const name = network.cidr ?? network.label;
+        now.add(name);
+        metrics.setFixedIpUsage(name, usage.total - usage.reserved - usage.associated, usage.associated);
+        leases += usage.leased;
+      }
+      for (const gone of metered) if (!now.has(gone)) metrics.forgetNetwork(gone);
+      metered = now;
+      metrics.setLeases(leases);
+    } catch (error) {
+      log('metrics.usage_failed', { error: (error as Error).message });
+    }
+  };
   reconciler = createHostLayer({
     db, config, capabilities: manager.capabilities, configFile: options.configFile, log,
-    onReport: (report) => metrics.recordReconcile(report),
+    onReport: (report) => {
+      metrics.recordReconcile(report);
+      if (report.kind === 'full') void refreshUsage();
+    },
     ...(options.executor ? { executor: options.executor } : {}),
   });
   const watcher = new NetworkWatcher(db, reconciler);
