@@ -55,7 +55,9 @@ npm-deps:
 build:
 	npm run build
 
+# Tests are type-checked too (vitest only strips their types).
 test: deps build
+	npm run typecheck
 	npx vitest run
 
 # The main job on the embedded default (SQLite) inside a lab of network namespaces.

@@ -6,9 +6,7 @@
  * DHCP client, and the VMs ping each other and the outside. Everything is torn down
  * at the end, also on failure and on Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { BIN, Lab, eventually, requireBuild, run } from './lab.js';
+import { BIN, Lab, eventually, requireBuild, run, type LabService } from './lab.js';
 
 const ECHO_PORT = 9000;
 const INSTANCES = ['d3e0a1f2-0000-4000-8000-000000000001', 'd3e0a1f2-0000-4000-8000-000000000002'];
@@ -17,34 +15,10 @@ function say(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 async function manage(configFile: string, args: string[]): Promise<string> {
   const result = await run([process.execPath, BIN.manage, '--config-file', configFile, ...args]);
   if (result.code !== 0) throw new Error(`novanet-manage ${args.join(' ')}: ${result.stderr.trim()}`);
   return result.stdout;
-}
-
-/** Starts novanet-network and resolves once it logs service.started. */
-function startService(configFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN.network, '--config-file', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      log += chunk;
-      if (log.includes('"event":"service.started"')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`novanet-network exited (${code}) before starting:\n${log}`)));
-  });
 }
 
 interface Row {
@@ -60,25 +34,21 @@ async function main(): Promise<number> {
   requireBuild();
   say('novanet demo: building a lab of network namespaces (network host, 2 VMs, outside host)');
   const lab = await Lab.create({ vms: 2, flatInterfaceAddress: '172.31.0.10/24' });
-  let service: ChildProcess | undefined;
-  const stopService = () => {
-    if (service?.pid && service.exitCode === null) service.kill('SIGTERM');
-  };
-  process.once('exit', stopService);
+  let service: LabService | undefined;
+  // On Ctrl-C the lab ends its processes (this service among them) by PID.
   try {
-    const port = await freePort();
-    const configFile = lab.writeConfig({}, { port });
+    const configFile = lab.writeConfig();
     await manage(configFile, ['db', 'sync']);
     say(`novanet-manage network create --label=demo --fixed_range_v4=10.0.0.0/24`);
     await manage(configFile, ['network', 'create', '--label=demo', '--fixed_range_v4=10.0.0.0/24']);
     const token = (await manage(configFile, ['token', 'create', '--project_id=demo', '--role=admin', '--description=demo'])).trim();
-    service = await startService(configFile);
-    say(`novanet-network is up (API on 127.0.0.1:${port}, host layer in ${lab.netNs})`);
+    service = await lab.startService(configFile);
+    say(`novanet-network is up (API on ${service.api}, host layer in ${lab.netNs})`);
     await lab.startEcho(ECHO_PORT);
 
     const rows: Row[] = [];
     for (const [index, vm] of lab.vms.entries()) {
-      const response = await fetch(`http://127.0.0.1:${port}/v2.1/os-novanet/instances`, {
+      const response = await fetch(`${service.api}/v2.1/os-novanet/instances`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'X-Auth-Token': token },
         body: JSON.stringify({ instance: { uuid: INSTANCES[index], project_id: 'demo', host: 'compute1', hostname: vm.name } }),
@@ -109,7 +79,7 @@ async function main(): Promise<number> {
     say(good ? `\nresult: every VM got its API address by DHCP and reached its peer and the outside (SNAT to ${lab.publicAddress})` : '\nresult: FAILED (see the table)');
     return good ? 0 : 1;
   } finally {
-    stopService();
+    await service?.stop();
     await lab.destroy();
     say('lab removed');
   }

@@ -35,10 +35,23 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * The environment of everything the lab starts: this process's, without NOVANET_*
+ * (an exported NOVANET_ROOT_HELPER= would otherwise send a lab service's commands to
+ * the machine's own namespace) and without NODE_OPTIONS.
+ */
+export function labEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('NOVANET_') && name !== 'NODE_OPTIONS') env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
 /** Runs argv (never through a shell), bounded in time; never throws on a non-zero exit. */
 export function run(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(argv[0]!, argv.slice(1), { timeout: options.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile(argv[0]!, argv.slice(1), { env: labEnv(), timeout: options.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
@@ -51,6 +64,14 @@ async function must(argv: string[]): Promise<string> {
   const result = await run(argv);
   if (result.code !== 0) throw new Error(`${argv.join(' ')} failed (${result.code}): ${result.stderr.trim()}`);
   return result.stdout;
+}
+
+/** A novanet-network process the lab started. */
+export interface LabService {
+  child: ChildProcess;
+  /** `http://127.0.0.1:PORT`, as the service reported it. */
+  api: string;
+  stop(): Promise<void>;
 }
 
 export interface LabVm {
@@ -142,7 +163,7 @@ export class Lab {
    * Writes a nova.conf for a FlatDHCP service whose host layer acts inside the
    * network host: public side eth0, flat_interface eth1, SQLite under the lab's dir.
    */
-  writeConfig(options: Record<string, string> = {}, api: { port?: number } = {}): string {
+  writeConfig(options: Record<string, string> = {}): string {
     const state = join(this.dir, 'state');
     mkdirSync(state, { recursive: true, mode: 0o755 });
     const values: Record<string, string> = {
@@ -163,7 +184,8 @@ export class Lab {
     };
     const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`)];
     lines.push('[database]', `connection = sqlite://${join(state, 'novanet.sqlite')}`);
-    if (api.port !== undefined) lines.push('[api]', 'host = 127.0.0.1', `port = ${api.port}`);
+    // Port 0: the kernel picks a free port at bind time; the service logs which.
+    lines.push('[api]', 'host = 127.0.0.1', 'port = 0');
     const file = join(this.dir, 'novanet.conf');
     writeFileSync(file, `${lines.join('\n')}\n`);
     return file;
@@ -176,7 +198,7 @@ export class Lab {
 
   /** Starts a long-running process inside a namespace; destroy() ends it (by its PID). */
   spawn(ns: string, argv: string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: labEnv() });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     return child;
@@ -230,6 +252,38 @@ export class Lab {
     const code = `const s=require('net').connect(${port},'${this.outsideAddress}');let d='';s.on('data',(c)=>d+=c);s.on('end',()=>{console.log(d.trim())});s.on('error',(e)=>{console.error(e.message);process.exit(1)});setTimeout(()=>process.exit(2),5000).unref()`;
     const result = await this.exec(vm.ns, [process.execPath, '-e', code], { timeoutMs: 10_000 });
     return result.stdout.trim() || `failed: ${result.stderr.trim()}`;
+  }
+
+  /**
+   * Starts novanet-network with `configFile` (whose [api] port should be 0) and
+   * resolves once it logs service.started, with the address its API listens on.
+   * destroy() stops it if the caller has not.
+   */
+  startService(configFile: string, onLog?: (chunk: string) => void): Promise<LabService> {
+    const child = spawn(process.execPath, [BIN.network, '--config-file', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: labEnv() });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    let log = '';
+    return new Promise((resolve, reject) => {
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        onLog?.(chunk);
+        log += chunk;
+        const started = /^\{.*"event":"service\.started".*\}$/m.exec(log);
+        if (!started) return;
+        const api = (JSON.parse(started[0]) as { api?: string }).api ?? '';
+        resolve({
+          child,
+          api,
+          stop: async () => {
+            if (child.exitCode !== null || child.signalCode !== null) return;
+            const exited = new Promise((done) => child.once('exit', done));
+            child.kill('SIGTERM');
+            await exited;
+          },
+        });
+      });
+      child.on('exit', (code) => reject(new Error(`novanet-network exited (${code}) before starting:\n${log}`)));
+    });
   }
 
   /** Ends the lab's processes by PID, deletes its namespaces and files. Safe to call twice. */

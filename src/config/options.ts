@@ -70,6 +70,13 @@ const cidrText: Parser<string> = (value, name) => {
   return value.trim();
 };
 
+/** dmz_cidr reaches iptables (IPv4 only); 0.0.0.0/0 would exempt everything from SNAT. */
+const dmzCidr: Parser<string> = (value, name) => {
+  const cidr = parseCidr(value, name, 4);
+  if (cidr.prefix === 0) throw new Invalid(`${name} 0.0.0.0/0 would exempt all traffic from SNAT; name the destinations`);
+  return value.trim();
+};
+
 /** Interface and bridge names reach `ip` command lines: keep them to the kernel's rules. */
 export const interfaceName: Parser<string> = (value, name) => {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(value)) {
@@ -151,7 +158,7 @@ export const OPTIONS = {
   default_floating_pool: { section: 'DEFAULT', parse: text, default: 'nova', help: 'pool of auto-assigned floating IPs' },
   quota_floating_ips: { section: 'DEFAULT', parse: integer(-1, 2 ** 31 - 1), default: '10', help: 'floating IPs per project (-1 unlimited)' },
   multi_host: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'default for new networks' },
-  dmz_cidr: { section: 'DEFAULT', parse: list(cidrText), default: '', help: 'destinations exempt from SNAT' },
+  dmz_cidr: { section: 'DEFAULT', parse: list(dmzCidr), default: '', help: 'destinations exempt from SNAT' },
   routing_source_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'SNAT source address' },
   metadata_host: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'metadata service address' },
   metadata_port: { section: 'DEFAULT', parse: integer(1, 65535), default: '8775', help: 'metadata service port' },

@@ -12,6 +12,9 @@ import type { Capabilities } from '../managers/types.js';
 /** One network this host builds: bridge, gateway address, dnsmasq and its hosts. */
 export interface ServedNetwork {
   network: Network;
+  /** VLAN mode: the 802.1Q interface to build on its parent and put into the bridge. */
+  vlan: { id: number; parent: string } | undefined;
+  /** The interface to enslave to the bridge (flat_interface; none in VLAN mode). */
   bridgeInterface: string | null;
   gateway: { address: string; prefix: number };
   dhcp: DhcpNetwork | undefined;
@@ -19,7 +22,12 @@ export interface ServedNetwork {
 }
 
 export interface DesiredHost {
+  /** The networks to build now (all, or those asked for). */
   networks: ServedNetwork[];
+  /** Every network this host serves: its bridges must not be torn down. */
+  servedBridges: Set<string>;
+  /** Networks this host cannot serve as asked, with the reason. */
+  refused: { network: Network; reason: string }[];
   firewall: FirewallState;
 }
 
@@ -34,7 +42,22 @@ export function servedHere(network: Network, config: Config): boolean {
 /** This host's share of the database, as the kernel should reflect it. */
 export async function loadDesired(q: Queryable, config: Config, capabilities: Capabilities, only?: number[]): Promise<DesiredHost> {
   const all = capabilities.createsBridge ? await networks.listNetworks(q) : [];
-  const served = all.filter((network) => servedHere(network, config) && network.cidr && network.bridge);
+  const candidates = all.filter((network) => servedHere(network, config) && network.cidr && network.bridge);
+  // One dnsmasq and one first address per bridge: a second network on the same bridge
+  // would make them flap between the two, so only the oldest is built.
+  const refused: DesiredHost['refused'] = all
+    .filter((network) => network.multiHost)
+    .map((network) => ({ network, reason: 'multi_host networks are not built by this release (each compute host would serve its own instances)' }));
+  const owners = new Map<string, Network>();
+  const served = candidates.filter((network) => {
+    const owner = owners.get(network.bridge!);
+    if (!owner) {
+      owners.set(network.bridge!, network);
+      return true;
+    }
+    refused.push({ network, reason: `shares bridge ${network.bridge} with network ${owner.label} (${owner.cidr}); give each network its own --bridge` });
+    return false;
+  });
   const wanted = only === undefined ? served : served.filter((network) => only.includes(network.id));
   const ids = wanted.map((network) => network.id);
   const interfaces = ids.length === 0 ? [] : await vifs.listVirtualInterfaces(q, { networkIds: ids });
@@ -50,6 +73,8 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   }
   return {
     networks: wanted.map((network) => describe(network, config, capabilities, hostsOf.get(network.id) ?? [])),
+    servedBridges: new Set(served.map((network) => network.bridge!)),
+    refused: only === undefined ? refused : refused.filter((entry) => only.includes(entry.network.id)),
     firewall: firewallState(served, config, capabilities),
   };
 }
@@ -57,9 +82,12 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
 function describe(network: Network, config: Config, capabilities: Capabilities, hosts: DhcpHost[]): ServedNetwork {
   const cidr = parseCidr(network.cidr!, 'cidr');
   const dhcpServer = network.dhcpServer ?? network.gateway!;
+  const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
+  const vlan = capabilities.vlan && network.vlan !== null && parent !== null ? { id: network.vlan, parent } : undefined;
   return {
     network,
-    bridgeInterface: network.bridgeInterface ?? config.flat_interface ?? null,
+    vlan,
+    bridgeInterface: capabilities.vlan ? null : network.bridgeInterface ?? config.flat_interface ?? null,
     gateway: { address: dhcpServer, prefix: cidr.prefix },
     dhcp: capabilities.dhcp && network.enableDhcp
       ? {

@@ -6,7 +6,7 @@ import type { IptablesDriver } from '../linux_net/iptables.js';
 import type { LinkDriver } from '../linux_net/links.js';
 import { renderRules } from '../linux_net/rules.js';
 import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
-import { loadDesired, type ServedNetwork } from './desired.js';
+import { loadDesired, type DesiredHost, type ServedNetwork } from './desired.js';
 
 export interface HostDrivers {
   links: LinkDriver;
@@ -51,12 +51,10 @@ export class Reconciler implements HostLayer {
 
   reconcileAll(): Promise<ReconcileReport> {
     return this.serialised(() => this.run('full', async (changes, errors) => {
-      const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities);
-      if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
-      for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes));
-      const tornDown = await this.teardownDeleted(desired.networks, changes, errors);
+      const desired = await this.converge(undefined, [], changes, errors);
+      const tornDown = await this.teardownDeleted(desired, changes, errors);
       // A host that serves nothing and never did is left alone (no chains, no jumps).
-      if (this.deps.capabilities.createsBridge && (desired.networks.length > 0 || tornDown || this.rulesInstalled)) {
+      if (this.deps.capabilities.createsBridge && (desired.servedBridges.size > 0 || tornDown || this.rulesInstalled)) {
         this.rulesInstalled = true;
         changes.push(...(await this.deps.drivers.iptables.sync(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
       }
@@ -69,17 +67,14 @@ export class Reconciler implements HostLayer {
     return this.serialised(async () => {
       await this.run('partial', async (done, errors) => {
         const updated = new Set<number>();
+        const deleted: Network[] = [];
         for (const change of changes) {
           if (change.kind === 'release-lease') await this.release(change, errors);
           else if (change.kind === 'network-updated') updated.add(change.networkId);
+          else deleted.push(change.network);
         }
-        const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, [...updated]);
-        if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) done.push('ip_forward on');
-        for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, done));
-        for (const change of changes) {
-          if (change.kind === 'network-deleted') await this.guard(errors, change.network, () => this.teardown(change.network, desired.networks, done));
-        }
-        if (desired.firewall.networks.length > 0 || this.rulesInstalled || changes.some((change) => change.kind === 'network-deleted')) {
+        const desired = await this.converge([...updated], deleted, done, errors);
+        if (desired.servedBridges.size > 0 || this.rulesInstalled || deleted.length > 0) {
           this.rulesInstalled = true;
           done.push(...(await this.deps.drivers.iptables.apply(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
         }
@@ -87,10 +82,31 @@ export class Reconciler implements HostLayer {
     });
   }
 
+  /**
+   * The steps full and partial reconciles share: forwarding on, the networks asked for
+   * (all when `only` is undefined) built, the deleted ones torn down.
+   */
+  private async converge(only: number[] | undefined, deleted: Network[], changes: string[], errors: string[]): Promise<DesiredHost> {
+    const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, only);
+    for (const { network, reason } of desired.refused) errors.push(`network ${network.label} (${network.cidr}) is not served: ${reason}`);
+    if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
+    for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes));
+    for (const network of deleted) {
+      if (network.host === this.deps.config.host) await this.guard(errors, network, () => this.teardown(network, desired, changes));
+    }
+    return desired;
+  }
+
   private async ensureNetwork(served: ServedNetwork, changes: string[]): Promise<void> {
     const { links, dnsmasq } = this.deps.drivers;
     const bridge = served.network.bridge!;
-    changes.push(...(await links.ensureBridge(bridge, { interface: served.bridgeInterface, mtu: served.network.mtu })));
+    let slave = served.bridgeInterface;
+    if (served.vlan) {
+      const vlan = await links.ensureVlan(served.vlan.id, served.vlan.parent, served.network.mtu);
+      changes.push(...vlan.changes);
+      slave = vlan.name;
+    }
+    changes.push(...(await links.ensureBridge(bridge, { interface: slave, mtu: served.network.mtu })));
     changes.push(...(await links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
     if (served.dhcp) {
       const action = await dnsmasq.ensure(served.dhcp, served.hosts);
@@ -98,33 +114,37 @@ export class Reconciler implements HostLayer {
     }
   }
 
-  /** Undoes what a deleted network left on this host, unless a live network shares it. */
-  private async teardown(network: Network, live: ServedNetwork[], changes: string[]): Promise<void> {
-    if (!network.bridge || live.some((served) => served.network.bridge === network.bridge)) return;
+  /** Undoes what a deleted network left on this host, unless a network still served shares its bridge. */
+  private async teardown(network: Network, desired: DesiredHost, changes: string[]): Promise<void> {
+    if (!network.bridge || desired.servedBridges.has(network.bridge)) return;
     const { links, dnsmasq } = this.deps.drivers;
     if (await dnsmasq.stop(network.bridge)) changes.push(`dnsmasq stopped on ${network.bridge}`);
     const link = await links.show(network.bridge);
-    if (!link) return;
-    const gateway = network.dhcpServer ?? network.gateway;
-    const prefix = Number(network.cidr?.split('/')[1]);
-    const addresses = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
-    if (gateway && addresses.some((entry) => entry.local === gateway)) {
-      await links.removeAddress(network.bridge, gateway, prefix);
-      changes.push(`removed ${gateway}/${prefix} from ${network.bridge}`);
+    if (link) {
+      const gateway = network.dhcpServer ?? network.gateway;
+      const prefix = Number(network.cidr?.split('/')[1]);
+      const addresses = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
+      if (gateway && addresses.some((entry) => entry.local === gateway)) {
+        await links.removeAddress(network.bridge, gateway, prefix);
+        changes.push(`removed ${gateway}/${prefix} from ${network.bridge}`);
+      }
+      // A bridge that carries the host's own addresses (moved from flat_interface) stays.
+      if (addresses.every((entry) => entry.local === gateway) && (await links.deleteBridge(network.bridge))) {
+        changes.push(`deleted bridge ${network.bridge}`);
+      }
     }
-    // A bridge that carries the host's own addresses (moved from flat_interface) stays.
-    if (addresses.every((entry) => entry.local === gateway) && (await links.deleteBridge(network.bridge))) {
-      changes.push(`deleted bridge ${network.bridge}`);
+    if (this.deps.capabilities.vlan && network.vlan !== null && (await links.deleteVlan(network.vlan))) {
+      changes.push(`deleted vlan${network.vlan}`);
     }
   }
 
   /** Returns whether this host served any of the deleted networks. */
-  private async teardownDeleted(live: ServedNetwork[], changes: string[], errors: string[]): Promise<boolean> {
+  private async teardownDeleted(desired: DesiredHost, changes: string[], errors: string[]): Promise<boolean> {
     const seen = new Set<string>();
     for (const network of await listDeletedNetworks(this.deps.db.knex)) {
       if (!network.bridge || seen.has(network.bridge) || network.host !== this.deps.config.host) continue;
       seen.add(network.bridge);
-      await this.guard(errors, network, () => this.teardown(network, live, changes));
+      await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
     return seen.size > 0;
   }

@@ -1,4 +1,5 @@
 import { interfaceName } from '../config/options.js';
+import { Unavailable } from '../errors.js';
 import { CommandFailed, type Executor } from './executor.js';
 
 /** What `ip -j addr show` reports about one interface. */
@@ -9,6 +10,15 @@ export interface LinkInfo {
   master?: string;
   address?: string;
   addr_info?: { family: string; local: string; prefixlen: number; broadcast?: string; scope?: string; dynamic?: boolean }[];
+}
+
+/** `ip -d -j link show` adds the link's kind and, for VLANs, the id and parent. */
+interface VlanLinkInfo {
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  link?: string;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number } };
 }
 
 interface RouteInfo {
@@ -138,6 +148,53 @@ export class LinkDriver {
   async removeAddress(device: string, address: string, prefix: number): Promise<void> {
     interfaceName(device, 'interface');
     await this.ip(['addr', 'del', `${address}/${prefix}`, 'dev', device], IDEMPOTENT);
+  }
+
+  /**
+   * The 802.1Q interface `vlanID` on `parent` (nova's naming), created if missing and
+   * brought up. An existing one with another VLAN id or parent is an error, not reused.
+   */
+  async ensureVlan(id: number, parent: string, mtu?: number | null): Promise<{ name: string; changes: string[] }> {
+    interfaceName(parent, 'vlan_interface');
+    const name = `vlan${id}`;
+    const changes: string[] = [];
+    const details = await this.executor.run({ argv: ['ip', '-d', '-j', 'link', 'show', 'dev', name], accept: [0, 1] });
+    let link = details.code === 0 ? (JSON.parse(details.stdout || '[]') as VlanLinkInfo[])[0] : undefined;
+    if (link) {
+      const kind = link.linkinfo?.info_kind;
+      const existingId = link.linkinfo?.info_data?.id;
+      if (kind !== 'vlan' || existingId !== id || (link.link !== undefined && link.link !== parent)) {
+        throw new Error(`${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`);
+      }
+    } else {
+      try {
+        await this.ip(['link', 'add', 'link', parent, 'name', name, 'type', 'vlan', 'id', String(id)]);
+      } catch (error) {
+        if (/Unknown device type/i.test((error as Error).message)) {
+          throw new Unavailable(`the kernel has no 802.1Q support (load the 8021q module): cannot create ${name} on ${parent}`);
+        }
+        throw error;
+      }
+      changes.push(`created ${name} on ${parent}`);
+      link = { ifname: name, flags: [], mtu: 0 };
+    }
+    if (mtu && link.mtu !== mtu) {
+      await this.ip(['link', 'set', name, 'mtu', String(mtu)]);
+      changes.push(`mtu ${mtu} on ${name}`);
+    }
+    if (!link.flags.includes('UP')) {
+      await this.ip(['link', 'set', name, 'up']);
+      changes.push(`${name} up`);
+    }
+    return { name, changes };
+  }
+
+  /** Removes a VLAN interface novanet built; false when there was none. */
+  async deleteVlan(id: number): Promise<boolean> {
+    const name = `vlan${id}`;
+    if (!(await this.show(name))) return false;
+    await this.ip(['link', 'del', name], IDEMPOTENT);
+    return true;
   }
 
   /** Removes a bridge novanet built (its enslaved interface is released by the kernel). */

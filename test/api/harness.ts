@@ -88,7 +88,9 @@ export async function startApi(db: Database, options: ApiOptions = {}): Promise<
         body = JSON.stringify(call.body);
         headers['Content-Type'] ??= 'application/json';
       }
-      const response = await fetch(`${running.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+      // fetch takes a Buffer at run time; its types want a Uint8Array view.
+      const sent = typeof body === 'string' || body === undefined ? body : new Uint8Array(body);
+      const response = await fetch(`${running.url}${path}`, { method, headers, ...(sent === undefined ? {} : { body: sent }) });
       const text = await response.text();
       let json: unknown;
       try {

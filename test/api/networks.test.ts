@@ -28,8 +28,8 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
 
   beforeEach(async () => {
     api = await startApi(db());
-    [shared] = await api.manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53' });
-    [owned] = await api.manager.createNetworks({ label: 'p1-only', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
+    shared = (await api.manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53' }))[0]!;
+    owned = (await api.manager.createNetworks({ label: 'p1-only', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' }))[0]!;
     admin = await api.token('ops', 'admin');
     p1 = await api.token('p1');
     p2 = await api.token('p2');

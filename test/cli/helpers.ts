@@ -156,6 +156,9 @@ export async function cliDatabase(backend: Backend, options: { sync?: boolean } 
         host: 'nethost',
         my_ip: '192.0.2.10',
         state_path: dir,
+        // A service started by a CLI test must never change this machine's network:
+        // any privileged command it might run fails on this helper instead.
+        root_helper: '/nonexistent/novanet-test-no-root',
         ...overrides,
       };
       // Port 0: a service started by a test listens on a free port, never on 8774.

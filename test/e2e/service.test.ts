@@ -3,30 +3,19 @@
  * the API get exactly those addresses by DHCP, restarts change no rule and drop no
  * packet of a VM talking to the outside, and the scheduled reconcile repairs drift.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Lab, eventually, requireBuild, run } from '../../tools/lab.js';
+import { BIN, Lab, eventually, requireBuild, run, type LabService } from '../../tools/lab.js';
 
 const INSTANCES = ['bbbbbbbb-0000-4000-8000-000000000001', 'bbbbbbbb-0000-4000-8000-000000000002'];
 const ECHO_PORT = 9001;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 describe('novanet-network in network namespaces', () => {
   let lab: Lab;
   let configFile: string;
-  let port: number;
+  let base: string;
   let token: string;
-  let service: ChildProcess | undefined;
+  let service: LabService | undefined;
   let log = '';
   const addresses: string[] = [];
 
@@ -36,30 +25,17 @@ describe('novanet-network in network namespaces', () => {
     return result.stdout;
   }
 
-  function start(): Promise<void> {
-    const child = spawn(process.execPath, [BIN.network, '--config-file', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    service = child;
-    let mine = '';
-    return new Promise((resolve, reject) => {
-      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-        mine += chunk;
-        log += chunk;
-        if (mine.includes('"event":"service.started"')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`novanet-network exited (${code}):\n${mine}`)));
-    });
+  async function start(): Promise<void> {
+    service = await lab.startService(configFile, (chunk) => { log += chunk; });
+    base = service.api;
   }
 
   async function stop(): Promise<void> {
-    const child = service;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await service?.stop();
   }
 
   function api(method: string, path: string, body?: unknown): Promise<Response> {
-    return fetch(`http://127.0.0.1:${port}/v2.1${path}`, {
+    return fetch(`${base}/v2.1${path}`, {
       method,
       headers: { 'X-Auth-Token': token, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -69,8 +45,7 @@ describe('novanet-network in network namespaces', () => {
   beforeAll(async () => {
     requireBuild();
     lab = await Lab.create({ vms: 2, flatInterfaceAddress: '172.31.0.10/24' });
-    port = await freePort();
-    configFile = lab.writeConfig({ reconcile_interval: '2' }, { port });
+    configFile = lab.writeConfig({ reconcile_interval: '2' });
     await manage(['db', 'sync']);
     await manage(['network', 'create', '--label=private', '--fixed_range_v4=10.0.0.0/24']);
     token = (await manage(['token', 'create', '--project_id=p1', '--role=admin'])).trim();
@@ -98,12 +73,12 @@ describe('novanet-network in network namespaces', () => {
   });
 
   it('reports health, the reconcile and the fixed IPs in /healthz and /metrics', async () => {
-    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', database: 'ok', reconcile: { kind: expect.stringMatching(/^(full|partial)$/), error_count: 0 } });
     // Gauges are refreshed after each full reconcile (every 2 s here).
     const metrics = await eventually(async () => {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const text = await (await fetch(`${base}/metrics`)).text();
       return /state="used"[^}]*\} 2$/m.test(text) ? text : undefined;
     }, 'the fixed IP gauges to count both VMs');
     expect(metrics).toMatch(/^novanet_reconciles_total\{kind="full"\} [1-9]/m);

@@ -44,6 +44,7 @@ const FILES: NetworkFiles = {
   pid: '/var/lib/novanet/networks/nova-br100.pid',
   hosts: '/var/lib/novanet/networks/nova-br100.hosts',
   opts: '/var/lib/novanet/networks/nova-br100.opts',
+  loaded: '/var/lib/novanet/networks/nova-br100.loaded',
 };
 
 describe('dnsmasqArgs', () => {

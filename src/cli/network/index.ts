@@ -36,8 +36,12 @@ export async function startFromArgs(argv: string[], io: Io, signals: NodeJS.Proc
   const stop = async () => {
     if (stopping) return stopped;
     stopping = true;
-    await service.stop();
-    log('service.stopped', {});
+    try {
+      await service.stop();
+      log('service.stopped', {});
+    } catch (error) {
+      log('service.stop_failed', { error: (error as Error).message });
+    }
     finish();
     return stopped;
   };

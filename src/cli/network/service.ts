@@ -93,9 +93,21 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     ...(options.executor ? { executor: options.executor } : {}),
   });
   const watcher = new NetworkWatcher(db, reconciler);
-  await watcher.poll();
-  await reconciler.reconcileAll();
+  try {
+    await watcher.poll();
+    await reconciler.reconcileAll();
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
 
+  // node-cron's own notes (a tick skipped while a long reconcile runs) as JSON lines too.
+  const cronLogger = {
+    info: (message: string) => log('cron.info', { message }),
+    warn: (message: string) => log('cron.warning', { message }),
+    error: (message: string | Error) => log('cron.error', { message: String(message) }),
+    debug: () => undefined,
+  };
   const tasks: ScheduledTask[] = [
     // Every second, reconcile when reconcile_interval has passed since the last full
     // one: any interval works, not only those a cron field can express.
@@ -108,7 +120,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       } catch (error) {
         log('reconcile.failed', { error: (error as Error).message });
       }
-    }, { name: 'reconcile-host', noOverlap: true }),
+    }, { name: 'reconcile-host', noOverlap: true, logger: cronLogger }),
     cron.schedule('* * * * *', async () => {
       try {
         const freed = await manager.disassociateStaleFixedIps();
@@ -116,7 +128,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       } catch (error) {
         log('fixed_ips.disassociate_failed', { error: (error as Error).message });
       }
-    }, { name: 'disassociate-stale-fixed-ips', noOverlap: true }),
+    }, { name: 'disassociate-stale-fixed-ips', noOverlap: true, logger: cronLogger }),
   ];
   let api: RunningApi | undefined;
   if (options.api ?? true) {

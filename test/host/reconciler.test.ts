@@ -1,0 +1,168 @@
+/**
+ * The reconciler's decisions, with drivers that only record what they are asked:
+ * which networks it builds, which it refuses, what it tears down and what it leaves.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadDesired } from '../../src/host/desired.js';
+import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
+import { createManager } from '../../src/managers/registry.js';
+import type { NetworkManager } from '../../src/managers/types.js';
+import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+
+class FakeDrivers {
+  readonly calls: string[] = [];
+  vlanSupported = true;
+
+  drivers(): HostDrivers {
+    const calls = this.calls;
+    const drivers = {
+      links: {
+        ensureForwarding: async () => false,
+        ensureVlan: async (id: number, parent: string) => {
+          calls.push(`vlan ${id} on ${parent}`);
+          if (!this.vlanSupported) throw new Error('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
+          return { name: `vlan${id}`, changes: [] };
+        },
+        ensureBridge: async (bridge: string, options: { interface?: string | null }) => {
+          calls.push(`bridge ${bridge} with ${options.interface ?? 'nothing'}`);
+          return [];
+        },
+        ensureFirstAddress: async (bridge: string, address: string, prefix: number) => {
+          calls.push(`address ${address}/${prefix} first on ${bridge}`);
+          return [];
+        },
+        show: async (name: string) => ({ ifname: name, flags: ['UP'], mtu: 1500, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }] }),
+        removeAddress: async (device: string, address: string) => { calls.push(`remove ${address} from ${device}`); },
+        deleteBridge: async (bridge: string) => { calls.push(`delete bridge ${bridge}`); return true; },
+        deleteVlan: async (id: number) => { calls.push(`delete vlan${id}`); return true; },
+      },
+      iptables: { sync: async () => [], apply: async () => [] },
+      dnsmasq: {
+        ensure: async (network: { bridge: string }) => { calls.push(`dnsmasq on ${network.bridge}`); return 'none'; },
+        stop: async (bridge: string) => { calls.push(`stop dnsmasq on ${bridge}`); return true; },
+        release: async () => undefined,
+      },
+    };
+    return drivers as unknown as HostDrivers;
+  }
+}
+
+describe('Reconciler with recording drivers', () => {
+  let database: TestDatabase;
+  let fake: FakeDrivers;
+
+  beforeEach(async () => {
+    database = await freshDatabase('sqlite');
+    fake = new FakeDrivers();
+  });
+  afterEach(async () => {
+    await database.close();
+  });
+
+  function setup(mode: 'flatdhcp' | 'vlan'): { manager: NetworkManager; reconciler: Reconciler; errors: string[] } {
+    const config = testConfig({ network_manager: mode, flat_interface: 'eth1', vlan_interface: 'eth2' });
+    const errors: string[] = [];
+    let reconciler: Reconciler | undefined;
+    const manager = createManager({ db: database.db, config, host: { apply: (changes) => reconciler!.apply(changes) } });
+    reconciler = new Reconciler({
+      db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(),
+      log: (_event, fields) => errors.push(...((fields?.errors as string[] | undefined) ?? [])),
+    });
+    return { manager, reconciler, errors };
+  }
+
+  const boot = (manager: NetworkManager, n: number, project = 'p1') =>
+    manager.allocateForInstance({ instanceUuid: `cccccccc-0000-4000-8000-00000000000${n}`, projectId: project, host: 'compute1' });
+
+  it('builds a network only once it has a host, with flat_interface in its bridge', async () => {
+    const { manager, reconciler } = setup('flatdhcp');
+    await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    await reconciler.reconcileAll();
+    expect(fake.calls).toEqual([]);
+    await boot(manager, 1);
+    expect(fake.calls).toEqual(['bridge br100 with eth1', 'address 10.0.0.1/24 first on br100', 'dnsmasq on br100']);
+  });
+
+  it('builds only the oldest of two networks on one bridge and says why the other is not served', async () => {
+    const { manager, reconciler } = setup('flatdhcp');
+    const [a, b] = await manager.createNetworks({ label: 'n', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    for (const network of [a!, b!]) await manager.modifyNetwork({ uuid: network.uuid }, { host: 'nethost' });
+    fake.calls.length = 0;
+    const report = await reconciler.reconcileAll();
+    expect(fake.calls.filter((call) => call.startsWith('address'))).toEqual(['address 10.0.0.1/25 first on br100']);
+    expect(report.errors).toEqual([`network n_1 (10.0.0.128/25) is not served: shares bridge br100 with network n_0 (10.0.0.0/25); give each network its own --bridge`]);
+  });
+
+  it('leaves a bridge in use when a spare network that named it is deleted', async () => {
+    const { manager } = setup('flatdhcp');
+    await manager.createNetworks({ label: 'live', fixedRangeV4: '10.0.0.0/24' });
+    await boot(manager, 1);
+    const [spare] = await manager.createNetworks({ label: 'spare', fixedRangeV4: '10.1.0.0/24' });
+    await manager.modifyNetwork({ uuid: spare!.uuid }, { host: 'nethost' });
+    fake.calls.length = 0;
+    await manager.deleteNetwork({ uuid: spare!.uuid });
+    expect(fake.calls.filter((call) => /stop|remove|delete/.test(call))).toEqual([]);
+  });
+
+  it('tears a deleted network down: dnsmasq, gateway address, bridge', async () => {
+    const { manager } = setup('flatdhcp');
+    const [network] = await manager.createNetworks({ label: 'gone', fixedRangeV4: '10.0.0.0/24' });
+    await boot(manager, 1);
+    await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000001');
+    await manager.releaseFixedIp('10.0.0.2');
+    fake.calls.length = 0;
+    await manager.deleteNetwork({ uuid: network!.uuid });
+    expect(fake.calls).toEqual(['stop dnsmasq on br100', 'remove 10.0.0.1 from br100', 'delete bridge br100']);
+  });
+
+  it('ignores a deleted network this host never served', async () => {
+    const { manager, reconciler } = setup('flatdhcp');
+    const [network] = await manager.createNetworks({ label: 'elsewhere', fixedRangeV4: '10.0.0.0/24' });
+    await manager.modifyNetwork({ uuid: network!.uuid }, { host: 'otherhost' });
+    await manager.deleteNetwork({ uuid: network!.uuid });
+    await reconciler.reconcileAll();
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('VLAN mode: builds vlanNNN on vlan_interface and puts it, not the NIC, in brNNN', async () => {
+    const { manager } = setup('vlan');
+    await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
+    await boot(manager, 1);
+    expect(fake.calls).toEqual(['vlan 100 on eth2', 'bridge br100 with vlan100', 'address 10.0.0.1/24 first on br100', 'dnsmasq on br100']);
+    const desired = await loadDesired(database.db.knex, testConfig({ network_manager: 'vlan', vlan_interface: 'eth2' }), manager.capabilities);
+    expect(desired.networks[0]).toMatchObject({ vlan: { id: 100, parent: 'eth2' }, bridgeInterface: null });
+  });
+
+  it('VLAN mode without 802.1Q in the kernel: that network fails with the reason, the others are still built', async () => {
+    const { manager, reconciler } = setup('vlan');
+    await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    await boot(manager, 1, 'p1');
+    await boot(manager, 2, 'p2');
+    fake.vlanSupported = false;
+    fake.calls.length = 0;
+    const report = await reconciler.reconcileAll();
+    expect(report.errors).toEqual([
+      'network v_0 (10.0.0.0/25): the kernel has no 802.1Q support (load the 8021q module): cannot create vlan100',
+      'network v_1 (10.0.0.128/25): the kernel has no 802.1Q support (load the 8021q module): cannot create vlan101',
+    ]);
+    expect(fake.calls).toEqual(['vlan 100 on eth2', 'vlan 101 on eth2']);
+  });
+});
+
+describe('Reconciler and multi_host networks', () => {
+  it('says a multi_host network is not built here, instead of ignoring it silently', async () => {
+    const database = await freshDatabase('sqlite');
+    try {
+      const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' });
+      const manager = createManager({ db: database.db, config, host: { apply: async () => undefined } });
+      await manager.createNetworks({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
+      const fake = new FakeDrivers();
+      const reconciler = new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined });
+      const report = await reconciler.reconcileAll();
+      expect(report.errors).toEqual(['network mh (10.0.0.0/24) is not served: multi_host networks are not built by this release (each compute host would serve its own instances)']);
+      expect(fake.calls).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  });
+});
