@@ -12,6 +12,7 @@ import { openDatabase, type Database } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import type { Backend } from '../support/databases.js';
 import { createTestDatabase, mysqlServerUrl } from '../support/mariadb.js';
+import { labEnv } from '../../tools/lab.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -39,17 +40,8 @@ export interface RunResult {
   stderr: string;
 }
 
-/**
- * The environment of a child: ours without any NOVANET_* variable (so the developer's
- * settings cannot leak in) nor NODE_OPTIONS (the test runner's), plus `extra`.
- */
-export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('NOVANET_') && name !== 'NODE_OPTIONS') env[name] = value;
-  }
-  return { ...env, ...extra };
-}
+/** The environment of a child: ours without NOVANET_* nor NODE_OPTIONS (tools/lab.ts), plus `extra`. */
+export const childEnv = labEnv;
 
 export interface SpawnOptions {
   env?: Record<string, string>;
