@@ -40,6 +40,8 @@ export interface ReconcilerDeps {
  */
 export class Reconciler implements HostLayer {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Changes waiting for the next partial reconcile, with their callers. */
+  private readonly pending: { changes: HostChange[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
   lastReport: ReconcileReport | undefined;
   lastFullAt: Date | undefined;
   /** Whether this process has put novanet's rules in place (a host serving nothing gets none). */
@@ -61,24 +63,43 @@ export class Reconciler implements HostLayer {
     }));
   }
 
-  /** HostLayer: what the managers changed, applied now. */
+  /**
+   * HostLayer: what the managers changed, applied now. Changes that arrive while a
+   * reconcile runs are applied together by the next one (a burst of allocations is one
+   * dnsmasq reload, not one each); every caller waits for the run that covers its change.
+   */
   apply(changes: HostChange[]): Promise<void> {
     if (!this.deps.capabilities.createsBridge) return Promise.resolve();
-    return this.serialised(async () => {
-      await this.run('partial', async (done, errors) => {
-        const updated = new Set<number>();
-        const deleted: Network[] = [];
-        for (const change of changes) {
-          if (change.kind === 'release-lease') await this.release(change, errors);
-          else if (change.kind === 'network-updated') updated.add(change.networkId);
-          else deleted.push(change.network);
-        }
-        const desired = await this.converge([...updated], deleted, done, errors);
-        if (desired.servedBridges.size > 0 || this.rulesInstalled || deleted.length > 0) {
-          this.rulesInstalled = true;
-          done.push(...(await this.deps.drivers.iptables.apply(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+    return new Promise<void>((resolve, reject) => {
+      const first = this.pending.length === 0;
+      this.pending.push({ changes, resolve, reject });
+      if (!first) return;
+      void this.serialised(async () => {
+        const batch = this.pending.splice(0);
+        try {
+          await this.applyNow(batch.flatMap((entry) => entry.changes));
+          for (const entry of batch) entry.resolve();
+        } catch (error) {
+          for (const entry of batch) entry.reject(error);
         }
       });
+    });
+  }
+
+  private async applyNow(changes: HostChange[]): Promise<void> {
+    await this.run('partial', async (done, errors) => {
+      const updated = new Set<number>();
+      const deleted: Network[] = [];
+      for (const change of changes) {
+        if (change.kind === 'release-lease') await this.release(change, errors);
+        else if (change.kind === 'network-updated') updated.add(change.networkId);
+        else deleted.push(change.network);
+      }
+      const desired = await this.converge([...updated], deleted, done, errors);
+      if (desired.servedBridges.size > 0 || this.rulesInstalled || deleted.length > 0) {
+        this.rulesInstalled = true;
+        done.push(...(await this.deps.drivers.iptables.apply(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+      }
     });
   }
 

@@ -12,6 +12,8 @@ import { freshDatabase, testConfig, type TestDatabase } from '../support/databas
 class FakeDrivers {
   readonly calls: string[] = [];
   vlanSupported = true;
+  /** How many hosts the last dnsmasq.ensure was given. */
+  lastHosts = 0;
 
   drivers(): HostDrivers {
     const calls = this.calls;
@@ -38,7 +40,11 @@ class FakeDrivers {
       },
       iptables: { sync: async () => [], apply: async () => [] },
       dnsmasq: {
-        ensure: async (network: { bridge: string }) => { calls.push(`dnsmasq on ${network.bridge}`); return 'none'; },
+        ensure: async (network: { bridge: string }, hosts: unknown[]) => {
+          calls.push(`dnsmasq on ${network.bridge}`);
+          this.lastHosts = hosts.length;
+          return 'none';
+        },
         stop: async (bridge: string) => { calls.push(`stop dnsmasq on ${bridge}`); return true; },
         release: async () => undefined,
       },
@@ -161,6 +167,32 @@ describe('Reconciler and multi_host networks', () => {
       const report = await reconciler.reconcileAll();
       expect(report.errors).toEqual(['network mh (10.0.0.0/24) is not served: multi_host networks are not built by this release (each compute host would serve its own instances)']);
       expect(fake.calls).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('Reconciler under a burst of changes', () => {
+  it('applies changes that arrive during a reconcile together, and every caller waits for its own', async () => {
+    const database = await freshDatabase('sqlite');
+    try {
+      const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' });
+      const fake = new FakeDrivers();
+      let reconciler: Reconciler | undefined;
+      const manager = createManager({ db: database.db, config, host: { apply: (changes) => reconciler!.apply(changes) } });
+      reconciler = new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined });
+      await manager.createNetworks({ label: 'burst', fixedRangeV4: '10.0.0.0/24' });
+      const boots = Array.from({ length: 10 }, (_, n) =>
+        manager.allocateForInstance({ instanceUuid: `dddddddd-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`, projectId: 'p1', host: 'compute1' }));
+      await Promise.all(boots);
+      const runs = fake.calls.filter((call) => call.startsWith('dnsmasq')).length;
+      // The first allocation's reconcile runs alone; the rest wait and share far fewer runs.
+      expect(runs).toBeGreaterThanOrEqual(1);
+      expect(runs).toBeLessThan(10);
+      // Whatever the batching, the last run saw every VIF.
+      expect(fake.lastHosts).toBe(10);
+      expect(reconciler.lastReport?.errors).toEqual([]);
     } finally {
       await database.close();
     }
