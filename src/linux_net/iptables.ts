@@ -105,8 +105,13 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
       const current = installed[table].get(chain);
       if (current && sameRules(current, wanted)) continue;
       changed.push(`${table}/${chain}`);
-      declarations.push(`:${chain} - [0:0]`);
-      rules.push(...wanted.map((rule) => `-A ${chain} ${rule}`));
+      const edit = current ? chainEdit(chain, current, wanted) : undefined;
+      if (edit && edit.length <= wanted.length) {
+        rules.push(...edit);
+      } else {
+        declarations.push(`:${chain} - [0:0]`);
+        rules.push(...wanted.map((rule) => `-A ${chain} ${rule}`));
+      }
     }
     for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
       if (installed[table].get(jump.chain)?.includes(jump.rule)) continue;
@@ -118,6 +123,27 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
   return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
 }
 
+/**
+ * The lines that turn `current` into `wanted` in place: the rules between their common
+ * head and tail are deleted by position, and the new ones inserted there. Adding or
+ * removing one rule is one line, however long the chain (a floating IP among
+ * thousands), instead of declaring and refilling the whole chain.
+ */
+export function chainEdit(chain: string, current: string[], wanted: string[]): string[] {
+  let head = 0;
+  while (head < current.length && head < wanted.length && current[head] === wanted[head]) head++;
+  let currentEnd = current.length;
+  let wantedEnd = wanted.length;
+  while (currentEnd > head && wantedEnd > head && current[currentEnd - 1] === wanted[wantedEnd - 1]) {
+    currentEnd--;
+    wantedEnd--;
+  }
+  const lines: string[] = [];
+  for (let index = head; index < currentEnd; index++) lines.push(`-D ${chain} ${head + 1}`);
+  for (let index = head; index < wantedEnd; index++) lines.push(`-I ${chain} ${index + 1} ${wanted[index]}`);
+  return lines;
+}
+
 function sameRules(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((rule, index) => rule === b[index]);
 }
@@ -125,7 +151,7 @@ function sameRules(a: string[], b: string[]): boolean {
 /**
  * Applies novanet's rules. `sync` reads the kernel's state (start-up and the periodic
  * check: repairs drift); `apply` compares with what it last applied, so the work of
- * one change grows with the chains that changed, not with the rules installed.
+ * one change grows with the rules that changed, not with the rules installed.
  */
 export class IptablesDriver {
   private applied: Installed | undefined;

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { CommandSpec } from '../../src/linux_net/executor.js';
-import { IptablesDriver, TABLES, parseSave, renderRestore, withWiring, type Installed, type Table } from '../../src/linux_net/iptables.js';
+import { IptablesDriver, TABLES, chainEdit, parseSave, renderRestore, withWiring, type Installed, type Table } from '../../src/linux_net/iptables.js';
 import { renderRules, type FirewallState, type FloatingRule } from '../../src/linux_net/rules.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 import { firewallState } from '../support/firewall.js';
@@ -105,7 +105,7 @@ const BUILTIN: Record<Table, string[]> = {
 /**
  * A small model of the kernel's rules for the fake executor: answers iptables-save and
  * applies iptables-restore --noflush input the way the real one does (a declared user
- * chain is created or emptied; -A appends; -I CHAIN 1 inserts at the top).
+ * chain is created or emptied; -A appends; -I CHAIN N inserts at N; -D CHAIN N deletes).
  */
 class FakeKernel {
   readonly tables: Installed = parseSave(EMPTY);
@@ -137,11 +137,13 @@ class FakeKernel {
         for (const chain of BUILTIN[line.slice(1) as Table]) if (!table.has(chain)) table.set(chain, []);
       } else if (line.startsWith(':')) {
         table!.set(words[0]!.slice(1), []);
-      } else if (words[0] === '-A' || words[0] === '-I') {
+      } else if (words[0] === '-A' || words[0] === '-I' || words[0] === '-D') {
         const chain = table!.get(words[1]!);
         if (!chain) throw new Error(`Chain '${words[1]}' does not exist`);
         if (words[0] === '-A') chain.push(words.slice(2).join(' '));
-        else chain.splice(Number(words[2]) - 1, 0, words.slice(3).join(' '));
+        else if (words[0] === '-I') chain.splice(Number(words[2]) - 1, 0, words.slice(3).join(' '));
+        else if (Number(words[2]) > chain.length) throw new Error(`Index of deletion too big`);
+        else chain.splice(Number(words[2]) - 1, 1);
       }
     }
   }
@@ -244,21 +246,38 @@ describe('renderRestore', () => {
     expect(renderRestore(desired, parseSave(kernel.save()))).toEqual({ script: '', changed: [] });
   });
 
-  it('re-declares (empties) and refills only a chain whose rules differ', () => {
+  it('edits only the rules that differ, in place, in only the chain that holds them', () => {
     const kernel = new FakeKernel(DOCKER_HOST);
     kernel.restore(renderRestore(desired, parseSave(kernel.save())).script);
     const next = withWiring(renderRules(firewall({ routingSourceIp: '192.0.2.11' })));
     expect(renderRestore(next, parseSave(kernel.save()))).toEqual({
       script: [
         '*nat',
-        ':nova-network-snat - [0:0]',
-        '-A nova-network-snat -j nova-network-float-snat',
-        '-A nova-network-snat -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.11',
+        '-D nova-network-snat 2',
+        '-I nova-network-snat 2 -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.11',
         'COMMIT',
         '',
       ].join('\n'),
       changed: ['nat/nova-network-snat'],
     });
+    kernel.restore(renderRestore(next, parseSave(kernel.save())).script);
+    expect(renderRestore(next, parseSave(kernel.save())).script).toBe('');
+  });
+
+  it('re-declares (empties) and refills a chain when that is shorter than editing it', () => {
+    const kernel = new FakeKernel();
+    kernel.restore(renderRestore(desired, parseSave('')).script);
+    kernel.tables.filter.get('nova-network-FORWARD')!.reverse();
+    expect(renderRestore(desired, parseSave(kernel.save())).script).toBe(
+      '*filter\n:nova-network-FORWARD - [0:0]\n-A nova-network-FORWARD -i br100 -j ACCEPT\n-A nova-network-FORWARD -o br100 -j ACCEPT\nCOMMIT\n',
+    );
+  });
+
+  it('chainEdit: one line to add or remove one rule anywhere in a long chain', () => {
+    const rules = Array.from({ length: 1000 }, (_, index) => `-d 198.18.${index >> 8}.${index & 255}/32 -j DNAT --to-destination 10.0.0.${index % 250}`);
+    expect(chainEdit('c', rules, [...rules, '-d 203.0.113.1/32 -j ACCEPT'])).toEqual(['-I c 1001 -d 203.0.113.1/32 -j ACCEPT']);
+    expect(chainEdit('c', rules, rules.filter((_, index) => index !== 500))).toEqual(['-D c 501']);
+    expect(chainEdit('c', rules, rules.map((rule, index) => (index === 7 ? '-j RETURN' : rule)))).toEqual(['-D c 8', '-I c 8 -j RETURN']);
   });
 
   it('refills a chain whose rules are in another order or duplicated', () => {
@@ -343,9 +362,7 @@ describe('IptablesDriver', () => {
     kernel.tables.filter.get('nova-network-FORWARD')!.pop();
     executor.clear();
     expect(await driver.sync(renderRules(firewall()))).toEqual(['filter/nova-network-FORWARD']);
-    expect(executor.commands[1]?.input).toBe(
-      '*filter\n:nova-network-FORWARD - [0:0]\n-A nova-network-FORWARD -i br100 -j ACCEPT\n-A nova-network-FORWARD -o br100 -j ACCEPT\nCOMMIT\n',
-    );
+    expect(executor.commands[1]?.input).toBe('*filter\n-I nova-network-FORWARD 2 -o br100 -j ACCEPT\nCOMMIT\n');
   });
 
   it('the first apply reads the kernel, like sync', async () => {
@@ -363,10 +380,7 @@ describe('IptablesDriver', () => {
       argv: RESTORE,
       input: [
         '*nat',
-        ':nova-network-POSTROUTING - [0:0]',
-        '-A nova-network-POSTROUTING -s 10.0.0.0/24 -d 10.0.0.1/32 -j ACCEPT',
-        '-A nova-network-POSTROUTING -s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT',
-        '-A nova-network-POSTROUTING -s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack ! --ctstate DNAT -j ACCEPT',
+        '-I nova-network-POSTROUTING 2 -s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT',
         'COMMIT',
         '',
       ].join('\n'),
@@ -400,10 +414,16 @@ describe('IptablesDriver', () => {
     const input = executor.commands[0]?.input ?? '';
     expect(executor.argvs()).toEqual([RESTORE]);
     expect(input).not.toContain('198.18.');
-    expect(input.split('\n')).toHaveLength(6);
+    expect(input.split('\n')).toHaveLength(5);
+    // Adding or removing one floating IP among 5,000 is a line or two, too.
+    executor.clear();
+    const more = [...floating, { address: '203.0.113.77', fixed: '10.0.0.77', interface: 'eth0' }];
+    await driver.apply(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' })));
+    expect(executor.commands[0]?.input?.split('\n').filter((line) => line.startsWith('-')).length).toBe(4);
+    expect(renderRestore(withWiring(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
     // Any other chain likewise leaves the floating rules out.
     executor.clear();
-    expect(await driver.apply(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11', dmzCidrs: ['10.128.0.0/24'] })))).toEqual([
+    expect(await driver.apply(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11', dmzCidrs: ['10.128.0.0/24'] })))).toEqual([
       'nat/nova-network-POSTROUTING',
     ]);
     expect(executor.commands[0]?.input).not.toContain('198.18.');
