@@ -55,10 +55,12 @@ npm-deps:
 build:
 	npm run build
 
-# Tests are type-checked too (vitest only strips their types).
+# Tests are type-checked too (vitest only strips their types). The last line is the
+# plain "N passed, N failed" summary CI reads.
 test: deps build
 	npm run typecheck
-	npx vitest run
+	npx vitest run --reporter=default --reporter=json --outputFile=.vitest-report.json
+	@node -e "const r = require('./.vitest-report.json'); console.log(r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed')"
 
 # The main job on the embedded default (SQLite) inside a lab of network namespaces.
 demo: deps build

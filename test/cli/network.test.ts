@@ -70,7 +70,8 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
     const [code, signal] = await exited;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     // The start-up reconcile found nothing to serve, so it touched nothing on this host.
-    expect(events(stderr).map((event) => event.event)).toEqual(['reconcile.done', 'service.started', 'service.stopped']);
+    // node-cron may add a note (cron.warning) when a loaded machine runs a tick late.
+    expect(events(stderr).map((event) => String(event.event)).filter((event) => !event.startsWith('cron.')), stderr).toEqual(['reconcile.done', 'service.started', 'service.stopped']);
     expect(events(stderr)[0]).toMatchObject({ kind: 'full', changes: [], errors: [] });
     expect(stdout).toBe('');
   });

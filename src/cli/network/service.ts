@@ -66,6 +66,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
   const metrics = createMetrics();
   let metered = new Set<string>();
+  let usageRefresh: Promise<void> = Promise.resolve();
   // Fixed IP and lease gauges, refreshed after each full reconcile (one grouped query).
   const refreshUsage = async () => {
     try {
@@ -88,7 +89,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     db, config, capabilities: manager.capabilities, configFile: options.configFile, log,
     onReport: (report) => {
       metrics.recordReconcile(report);
-      if (report.kind === 'full') void refreshUsage();
+      if (report.kind === 'full') usageRefresh = refreshUsage();
     },
     ...(options.executor ? { executor: options.executor } : {}),
   });
@@ -157,8 +158,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // The API first: no request may find the database closed.
       await api?.close();
       for (const task of tasks) await task.stop();
-      // Let a reconcile in progress finish rather than cut it halfway.
+      // Let a reconcile in progress (and its metrics refresh) finish rather than cut it halfway.
       await reconciler!.reconcileIdle();
+      await usageRefresh;
       await db.close();
     },
   };
