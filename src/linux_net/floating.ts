@@ -1,0 +1,60 @@
+import { interfaceName } from '../config/options.js';
+import { parseAddress } from '../ipam/address.js';
+import type { Executor } from './executor.js';
+
+/** Exit statuses of `ip addr add/del` for an address already there / already gone. */
+const IDEMPOTENT = [0, 2];
+
+export interface FloatingOptions {
+  /** send_arp_for_ha: announce a newly bound address with gratuitous ARP. */
+  sendArp: boolean;
+  /** send_arp_for_ha_count. */
+  arpCount: number;
+  /** Where a failed background arping is reported (it never fails the bind). */
+  log: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Floating addresses on the public side: bound as /32 with `ip addr`, announced with
+ * arping in the background (each call waits ~1 s per packet: never inside a request),
+ * and unbound with their conntrack entries flushed so no flow outlives the association.
+ */
+export class FloatingDriver {
+  constructor(
+    private readonly executor: Executor,
+    private readonly options: FloatingOptions,
+  ) {}
+
+  /** The /32 IPv4 addresses on `device` now. */
+  async bound(device: string): Promise<Set<string>> {
+    interfaceName(device, 'interface');
+    const result = await this.executor.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', device], accept: [0, 1] });
+    if (result.code !== 0) return new Set();
+    const links = JSON.parse(result.stdout || '[]') as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    return new Set((links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local));
+  }
+
+  async bind(address: string, device: string): Promise<void> {
+    interfaceName(device, 'interface');
+    parseAddress(address, 'floating address', 4);
+    await this.executor.run({ argv: ['ip', 'addr', 'add', `${address}/32`, 'dev', device], accept: IDEMPOTENT });
+    if (this.options.sendArp) {
+      const argv = ['arping', '-U', '-A', '-I', device, '-c', String(this.options.arpCount), address];
+      this.executor.run({ argv, accept: [0, 1], timeoutMs: (this.options.arpCount + 5) * 1000 }).catch((error: Error) => {
+        this.options.log('floating.arping_failed', { address, device, error: error.message });
+      });
+    }
+  }
+
+  async unbind(address: string, device: string, fixed?: string): Promise<void> {
+    interfaceName(device, 'interface');
+    parseAddress(address, 'floating address', 4);
+    await this.executor.run({ argv: ['ip', 'addr', 'del', `${address}/32`, 'dev', device], accept: IDEMPOTENT });
+    // conntrack exits 1 when there was nothing to delete.
+    await this.executor.run({ argv: ['conntrack', '-D', '-d', address], accept: [0, 1] });
+    if (fixed !== undefined) {
+      parseAddress(fixed, 'fixed address', 4);
+      await this.executor.run({ argv: ['conntrack', '-D', '-r', fixed], accept: [0, 1] });
+    }
+  }
+}
