@@ -51,6 +51,13 @@ export class CidrConflict extends Conflict {}
 export class FixedIpAlreadyInUse extends Conflict {}
 export class NetworkNotFound extends NotFound {}
 export class FixedIpNotFound extends NotFound {}
+export class FloatingIpNotFound extends NotFound {}
+/** nova: a FloatingIpNotFound, answered 404 by its API; kept so clients see the same. */
+export class NoMoreFloatingIps extends FloatingIpNotFound {}
+export class FloatingIpPoolNotFound extends NotFound {}
+export class FloatingIpAssociated extends Conflict {}
+/** nova: an Invalid (400), not a conflict: the request names the wrong state. */
+export class FloatingIpNotAssociated extends Invalid {}
 
 export function isNovanetError(error: unknown): error is NovanetError {
   return error instanceof NovanetError;

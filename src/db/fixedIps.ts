@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, NoMoreFixedIps } from '../errors.js';
-import { Queryable, dialectOf, toBool, toDate } from './rows.js';
+import { Queryable, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
 
 export interface FixedIp {
   id: number;
@@ -37,13 +37,9 @@ export interface NewFixedIp {
   reserved: boolean;
 }
 
-/** Rows per INSERT: larger batches gain nothing on MariaDB (measured-limits.md). */
-export const INSERT_BATCH = 1000;
-
 /**
- * Inserts a network's addresses as multi-row INSERTs of INSERT_BATCH rows, built
- * directly (knex's builder costs more than the database at this size). Call inside
- * a transaction: one commit for the whole network.
+ * Inserts a network's addresses as multi-row INSERTs (rows.insertBatched). Call
+ * inside a transaction: one commit for the whole network.
  */
 export async function insertFixedIps(
   q: Queryable,
@@ -52,31 +48,10 @@ export async function insertFixedIps(
   now: Date,
   onProgress?: (inserted: number) => void,
 ): Promise<number> {
-  const statements = new Map<number, string>();
-  const sql = (rows: number) => {
-    let statement = statements.get(rows);
-    if (statement === undefined) {
-      statement = `INSERT INTO fixed_ips (address, network_id, reserved, allocated, leased, created_at) VALUES ${Array(rows).fill('(?, ?, ?, 0, 0, ?)').join(', ')}`;
-      statements.set(rows, statement);
-    }
-    return statement;
-  };
-  let bindings: Knex.RawBinding[] = [];
-  let inserted = 0;
-  const flush = async () => {
-    const rows = bindings.length / 4;
-    if (rows === 0) return;
-    await q.raw(sql(rows), bindings);
-    inserted += rows;
-    bindings = [];
-    onProgress?.(inserted);
-  };
-  for (const { address, reserved } of addresses) {
-    bindings.push(address, networkId, reserved ? 1 : 0, now);
-    if (bindings.length === INSERT_BATCH * 4) await flush();
+  function* rows() {
+    for (const { address, reserved } of addresses) yield [address, networkId, reserved ? 1 : 0, now];
   }
-  await flush();
-  return inserted;
+  return insertBatched(q, 'fixed_ips', ['address', 'network_id', 'reserved', 'created_at'], rows(), onProgress);
 }
 
 const FREE = 'network_id = ? AND instance_uuid IS NULL AND reserved = 0 AND leased = 0 AND host IS NULL';
@@ -87,9 +62,6 @@ export interface FixedIpClaim {
   virtualInterfaceId: number;
   now: Date;
 }
-
-/** Claims that find free addresses locked by concurrent claimers look again this often. */
-const CLAIM_ATTEMPTS = 20;
 
 /**
  * Takes one free fixed IP of the network for each claim, in reuse order: never-used
@@ -108,19 +80,10 @@ const CLAIM_ATTEMPTS = 20;
  */
 export async function claimFixedIps(q: Queryable, networkId: number, claims: FixedIpClaim[]): Promise<FixedIp[]> {
   if (claims.length === 0) return [];
-  const locking = dialectOf(q) === 'mysql';
-  const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id').limit(claims.length);
-  let rows = (await (locking ? free().forUpdate().skipLocked() : free())) as { id: number; address: string }[];
-  for (let attempt = 1; rows.length < claims.length; attempt++) {
-    // Some free rows may be locked by claimers that have not committed yet, and may
-    // still roll back: the plain read sees them as free. Wait for them a little.
-    const visible = locking ? ((await free()) as unknown[]).length : rows.length;
-    if (visible <= rows.length || attempt >= CLAIM_ATTEMPTS) {
-      throw new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, attempt));
-    rows = (await free().forUpdate().skipLocked()) as { id: number; address: string }[];
-  }
+  const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id');
+  const rows = await lockFreeRows<{ id: number; address: string }>(
+    q, free, claims.length, () => new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`),
+  );
   const ids = rows.map((row) => Number(row.id));
   const byId = (value: (claim: FixedIpClaim) => Knex.RawBinding) =>
     q.raw(`CASE id ${ids.map(() => 'WHEN ? THEN ?').join(' ')} END`, ids.flatMap((id, index) => [id, value(claims[index]!)]));

@@ -93,6 +93,8 @@ export class Reconciler implements HostLayer {
       for (const change of changes) {
         if (change.kind === 'release-lease') await this.release(change, errors);
         else if (change.kind === 'network-updated') updated.add(change.networkId);
+        // floating IPs: host binding comes with the reconciler's floating step (issue 4).
+        else if (change.kind === 'floating-updated') continue;
         else deleted.push(change.network);
       }
       const desired = await this.converge([...updated], deleted, done, errors);

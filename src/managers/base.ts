@@ -12,11 +12,12 @@ import {
 import { addressText, parseCidr } from '../ipam/cidr.js';
 import { isMac, randomMac } from '../ipam/mac.js';
 import { Batcher } from './batcher.js';
+import { FloatingIps } from './floating.js';
 import { buildNetworkInfo, injectedInterfaces } from './networkInfo.js';
 import { CreateRules, ModeFields, planNetworks } from './plan.js';
 import type {
-  AllocateRequest, Capabilities, CreateNetworksRequest, FixedIpListing, HostChange, HostLayer,
-  InstanceNetworkInfo, Lease, ModifyNetworkRequest, NetworkManager, NetworkSelector, RequestedNetwork,
+  AllocateRequest, AssociateFloatingIpRequest, Capabilities, CreateNetworksRequest, FixedIpListing, FloatingActor,
+  FloatingIpListing, HostChange, HostLayer, InstanceNetworkInfo, Lease, ModifyNetworkRequest, NetworkManager, NetworkSelector, RequestedNetwork,
 } from './types.js';
 import {
   addressField, hostnameField, newUuid, projectIdField, uuidField,
@@ -75,6 +76,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
   protected readonly newUuid: () => string;
   protected readonly newMac: () => string;
   protected readonly log: (message: string) => void;
+  /** Floating IPs: a composed service (floating.ts); the methods below delegate to it. */
+  private readonly floating: FloatingIps;
   private readonly allocations = new Batcher<AllocationWrite, AllocationWritten>(
     (items) => this.writeAllocations(items),
     { maxBatch: ALLOCATION_BATCH, maxConcurrent: ALLOCATION_WRITERS },
@@ -88,6 +91,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
     this.newUuid = deps.newUuid ?? newUuid;
     this.newMac = deps.newMac ?? (() => randomMac());
     this.log = deps.log ?? ((message) => process.stderr.write(`${message}\n`));
+    this.floating = new FloatingIps({ db: this.db, config: this.config, now: this.now, log: this.log, notify: (changes) => this.notify(changes) });
   }
 
   /** Mode fields of new networks (bridge, VLAN, VPN); may read the database. */
@@ -235,6 +239,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
       if (!network.multiHost && network.host === null) await networks.claimNetworkHost(this.db.knex, network.id, this.config.host, now);
     }
     await this.notify(chosen.map((network) => ({ kind: 'network-updated', networkId: network.id })));
+    await this.floating.afterAllocate(instanceUuid, projectId, written?.fixed[0]);
     // What this call wrote is in hand: no read-back.
     return written === undefined ? this.getInstanceNwInfo(instanceUuid) : this.describe(instanceUuid, written.vifs, chosen, written.fixed);
   }
@@ -278,6 +283,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
 
   async deallocateForInstance(instanceUuid: string): Promise<void> {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
+    await this.floating.beforeDeallocate(uuid);
     const changes: HostChange[] = [];
     await withRetry(() => this.transaction(async (trx) => {
       changes.length = 0;
@@ -395,6 +401,17 @@ export abstract class BaseNetworkManager implements NetworkManager {
   async unreserveFixedIp(address: string): Promise<fixedIps.FixedIp> {
     return this.setReserved(address, false);
   }
+
+  // ---- floating IPs (floating.ts) -------------------------------------------
+
+  createFloatingRange(ipRange: string, pool?: string, iface?: string): Promise<number> { return this.floating.createRange(ipRange, pool, iface); }
+  deleteFloatingRange(ipRange: string): Promise<number> { return this.floating.deleteRange(ipRange); }
+  listFloatingIps(filter?: { host?: string; projectId?: string }): Promise<FloatingIpListing[]> { return this.floating.list(filter); }
+  listFloatingPools(): Promise<string[]> { return this.floating.listPools(); }
+  allocateFloatingIp(projectId: string, pool?: string): Promise<FloatingIpListing> { return this.floating.allocate(projectId, pool); }
+  releaseFloatingIp(address: string, actor: FloatingActor): Promise<void> { return this.floating.release(address, actor); }
+  associateFloatingIp(request: AssociateFloatingIpRequest): Promise<FloatingIpListing> { return this.floating.associate(request); }
+  disassociateFloatingIp(address: string, actor: FloatingActor): Promise<FloatingIpListing> { return this.floating.disassociate(address, actor); }
 
   // ---- shared helpers -------------------------------------------------------
 

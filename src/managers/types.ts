@@ -138,6 +138,36 @@ export interface FixedIpListing {
   leased: boolean;
 }
 
+/** One floating IP as `floating list` and the API show it. */
+export interface FloatingIpListing {
+  address: string;
+  projectId: string | null;
+  pool: string;
+  interface: string | null;
+  instanceUuid: string | null;
+  fixedAddress: string | null;
+  /** Where the address is bound (null while unassociated). */
+  host: string | null;
+  autoAssigned: boolean;
+}
+
+/**
+ * Who acts on a floating IP: a project (sees and touches only its own addresses) or an
+ * admin. A wrapped project id, so a project that happens to be named "admin" gets no
+ * admin powers.
+ */
+export type FloatingActor = { projectId: string } | 'admin';
+
+export interface AssociateFloatingIpRequest {
+  address: string;
+  instanceUuid: string;
+  /** One of the instance's fixed IPs; default its first. */
+  fixedAddress?: string | undefined;
+  actor: FloatingActor;
+  /** Move an address associated with another fixed IP (else FloatingIpAssociated). */
+  allowMove?: boolean | undefined;
+}
+
 /** The operations every mode offers; each mode differs only in a few hooks of the base. */
 export interface NetworkManager {
   readonly mode: Mode;
@@ -171,13 +201,26 @@ export interface NetworkManager {
   getFixedIp(address: string): Promise<FixedIpListing>;
   reserveFixedIp(address: string): Promise<FixedIp>;
   unreserveFixedIp(address: string): Promise<FixedIp>;
+
+  /** `floating create`: a CIDR (network and broadcast skipped) or one address; returns the count. */
+  createFloatingRange(ipRange: string, pool?: string, iface?: string): Promise<number>;
+  /** `floating delete`: refused while any address of the range is allocated; returns the count. */
+  deleteFloatingRange(ipRange: string): Promise<number>;
+  listFloatingIps(filter?: { host?: string; projectId?: string }): Promise<FloatingIpListing[]>;
+  listFloatingPools(): Promise<string[]>;
+  allocateFloatingIp(projectId: string, pool?: string): Promise<FloatingIpListing>;
+  releaseFloatingIp(address: string, actor: FloatingActor): Promise<void>;
+  associateFloatingIp(request: AssociateFloatingIpRequest): Promise<FloatingIpListing>;
+  disassociateFloatingIp(address: string, actor: FloatingActor): Promise<FloatingIpListing>;
 }
 
 /** What the managers tell the host layer; the reconciler turns these into kernel work. */
 export type HostChange =
   | { kind: 'network-updated'; networkId: number }
   | { kind: 'network-deleted'; network: Network }
-  | { kind: 'release-lease'; networkId: number; address: string; mac: string };
+  | { kind: 'release-lease'; networkId: number; address: string; mac: string }
+  /** A floating IP was associated, moved or disassociated: (un)bind and (re)rule it. */
+  | { kind: 'floating-updated'; address: string };
 
 export interface HostLayer {
   apply(changes: HostChange[]): Promise<void>;

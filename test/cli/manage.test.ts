@@ -250,7 +250,7 @@ describe.each(BACKENDS)('novanet-manage on %s', { concurrent: true }, (backend) 
 });
 
 describe('novanet-manage help', () => {
-  const COMMANDS = ['network create', 'network list', 'network delete', 'network modify', 'fixed list', 'fixed reserve', 'fixed unreserve', 'project scrub', 'db sync', 'db version'];
+  const COMMANDS = ['network create', 'network list', 'network delete', 'network modify', 'fixed list', 'fixed reserve', 'fixed unreserve', 'floating create', 'floating list', 'floating delete', 'project scrub', 'db sync', 'db version'];
 
   it('a bare novanet-manage prints the overview of every command (exit 2: no command given)', async () => {
     const result = await run('manage', []);

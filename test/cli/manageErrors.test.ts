@@ -34,7 +34,7 @@ const TYPO_CASES: Case[] = [
   ['repeated option in both spellings', ['network', 'create', '--label=a', '--fixed_range_v4=10.5.0.0/24', '--fixed-range-v4=10.6.0.0/24'], 'network create: --fixed_range_v4 given more than once'],
   ['value given to a flag', ['network', 'modify', '--fixed_range=10.0.0.0/24', '--disassociate-project=yes'], 'network modify: --disassociate_project takes no value'],
   ['unexpected positional', ['network', 'list', 'extra'], 'network list: unexpected argument "extra"'],
-  ['unknown category', ['netwrk', 'list'], 'unknown category "netwrk"; categories are network, fixed, project, db, token'],
+  ['unknown category', ['netwrk', 'list'], 'unknown category "netwrk"; categories are network, fixed, floating, project, db, token'],
   ['unknown action', ['network', 'lst'], 'network: unknown action "lst"; actions are create, list, delete, modify'],
   ['missing action', ['network'], 'network: give an action (create, list, delete, modify)'],
   ['missing --label', ['network', 'create', '--fixed_range_v4=10.5.0.0/24'], 'network create: --label is required'],

@@ -2,6 +2,7 @@ import { UsageError, helpText, parseArgs } from '../args.js';
 import { EXIT_USAGE, runCommand, withContext, type Io } from '../run.js';
 import { dbCommands } from './db.js';
 import { fixedCommands } from './fixed.js';
+import { floatingCommands } from './floating.js';
 import { networkCommands } from './network.js';
 import { projectCommands } from './project.js';
 import { tokenCommands } from './token.js';
@@ -11,6 +12,7 @@ import type { Category } from './command.js';
 export const CATEGORIES: Record<string, Category> = {
   network: networkCommands,
   fixed: fixedCommands,
+  floating: floatingCommands,
   project: projectCommands,
   db: dbCommands,
   token: tokenCommands,

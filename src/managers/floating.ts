@@ -1,0 +1,296 @@
+import { interfaceName, type Config } from '../config/options.js';
+import type { Database } from '../db/connection.js';
+import * as fixedIps from '../db/fixedIps.js';
+import * as floating from '../db/floatingIps.js';
+import * as networks from '../db/networks.js';
+import { findQuota } from '../db/quotas.js';
+import { withRetry } from '../db/retry.js';
+import { isDuplicateKey, type Queryable } from '../db/rows.js';
+import * as vifs from '../db/virtualInterfaces.js';
+import {
+  CidrConflict, Conflict, FloatingIpAssociated, FloatingIpNotAssociated, FloatingIpNotFound, FloatingIpPoolNotFound,
+  Forbidden, Invalid, NoMoreFloatingIps, NotFound, QuotaExceeded,
+} from '../errors.js';
+import { formatAddress, quote } from '../ipam/address.js';
+import { addressText, cidrSize, cidrText, overlaps, parseCidr, type Cidr } from '../ipam/cidr.js';
+import type { AssociateFloatingIpRequest, FloatingActor, FloatingIpListing, HostChange } from './types.js';
+import { addressField, labelField, parseAddressField, projectIdField, uuidField } from './validate.js';
+
+/** What the floating-IP service needs from its manager. */
+export interface FloatingDeps {
+  db: Database;
+  config: Config;
+  now: () => Date;
+  log: (message: string) => void;
+  notify: (changes: HostChange[]) => Promise<void>;
+}
+
+/** nova-manage's limits for one `floating create`: fewer is a typo for an address, more a typo for a prefix. */
+const MIN_CIDR_SIZE = 4n;
+const MAX_RANGE_SIZE = 1_000_000n;
+const QUOTA_RESOURCE = 'floating_ips';
+
+/** A parsed `--ip_range`: the CIDR it spans and the addresses it makes. */
+interface FloatingRange {
+  text: string;
+  cidr: Cidr;
+  addresses: () => Generator<string>;
+}
+
+/**
+ * Floating IPs: pools, allocation to projects, association with fixed IPs. A service
+ * the base manager composes (it delegates to it), so every mode gets the same logic
+ * and base.ts stays about fixed networking. The host layer learns of every change of
+ * binding through a `floating-updated` change.
+ *
+ * Another project's address is reported as not found, never as forbidden, so which
+ * addresses other projects hold does not leak (as for instances, decisions.md).
+ */
+export class FloatingIps {
+  constructor(private readonly deps: FloatingDeps) {}
+
+  // ---- pools (operators) ----------------------------------------------------
+
+  async createRange(ipRange: string, pool: string = this.deps.config.default_floating_pool, iface?: string): Promise<number> {
+    const range = parseRange(ipRange);
+    const poolName = labelField(pool, 'pool');
+    const ifaceName = iface === undefined ? null : interfaceName(iface, 'interface');
+    const now = this.deps.now();
+    return this.transaction(async (trx) => {
+      for (const network of await networks.listNetworks(trx)) {
+        if (network.cidr !== null && overlaps(parseCidr(network.cidr, 'cidr'), range.cidr)) {
+          throw new CidrConflict(`ip_range ${range.text} overlaps fixed network ${network.cidr} (${network.label})`);
+        }
+      }
+      const [taken] = await floating.listFloatingIps(trx, { addresses: [...range.addresses()] });
+      if (taken) throw new CidrConflict(`ip_range ${range.text} overlaps existing floating IP ${taken.address} (pool ${taken.pool})`);
+      return floating.insertFloatingIps(trx, mapIterable(range.addresses(), (address) => ({ address, pool: poolName, interface: ifaceName })), now);
+    }, (error) => (isDuplicateKey(error) ? new CidrConflict(`another floating range took part of ${range.text} meanwhile; nothing was created`) : undefined));
+  }
+
+  async deleteRange(ipRange: string): Promise<number> {
+    const range = parseRange(ipRange);
+    return this.transaction(async (trx) => {
+      const rows = await floating.listFloatingIps(trx, { addresses: [...range.addresses()] });
+      if (rows.length === 0) throw new FloatingIpNotFound(`no floating IP in ${range.text}`);
+      const held = rows.find((row) => row.projectId !== null);
+      if (held) {
+        throw new Conflict(`floating IP ${held.address} is allocated to project ${held.projectId}; release it first (${rows.filter((row) => row.projectId !== null).length} of ${rows.length} in ${range.text} are allocated)`);
+      }
+      return floating.deleteFloatingIps(trx, rows.map((row) => row.id));
+    });
+  }
+
+  async list(filter: { host?: string; projectId?: string } = {}): Promise<FloatingIpListing[]> {
+    const rows = await floating.listFloatingIps(this.deps.db.knex, {
+      ...(filter.host === undefined ? {} : { host: filter.host }),
+      ...(filter.projectId === undefined ? {} : { projectId: filter.projectId }),
+    });
+    return rows.map(listing);
+  }
+
+  listPools(): Promise<string[]> {
+    return floating.listPools(this.deps.db.knex);
+  }
+
+  // ---- projects -------------------------------------------------------------
+
+  async allocate(projectId: string, pool: string = this.deps.config.default_floating_pool): Promise<FloatingIpListing> {
+    const project = projectIdField(projectId);
+    const poolName = labelField(pool, 'pool');
+    const now = this.deps.now();
+    return withRetry(() => this.transaction(async (trx) => {
+      if (!(await floating.poolExists(trx, poolName))) throw new FloatingIpPoolNotFound(`floating IP pool ${poolName} not found`);
+      const limit = (await findQuota(trx, project, QUOTA_RESOURCE)) ?? this.deps.config.quota_floating_ips;
+      if (limit >= 0) {
+        const used = await floating.countForProject(trx, project);
+        if (used + 1 > limit) {
+          throw new QuotaExceeded(`Quota exceeded for floating_ips: Requested 1, but already used ${used} of ${limit} floating_ips (project ${project})`);
+        }
+      }
+      return listing(await floating.claimFloatingIp(trx, poolName, project, false, now));
+    }));
+  }
+
+  async release(address: string, actor: FloatingActor): Promise<void> {
+    const canonical = addressField(address, 'address', 4);
+    await this.transaction(async (trx) => {
+      const found = await this.owned(trx, canonical, actor);
+      if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project`);
+      if (found.fixedIpId !== null) {
+        throw new FloatingIpAssociated(`floating IP ${canonical} is associated with fixed IP ${found.fixedAddress}; disassociate it first`);
+      }
+      if (found.autoAssigned) throw new Forbidden(`floating IP ${canonical} was auto-assigned; it is released with its instance`);
+      await floating.release(trx, found.id, this.deps.now());
+    });
+  }
+
+  async associate(request: AssociateFloatingIpRequest): Promise<FloatingIpListing> {
+    const canonical = addressField(request.address, 'address', 4);
+    const instanceUuid = uuidField(request.instanceUuid, 'instance_uuid');
+    const wanted = request.fixedAddress === undefined ? undefined : addressField(request.fixedAddress, 'fixed_address', 4);
+    const now = this.deps.now();
+    const result = await withRetry(() => this.transaction(async (trx) => {
+      const found = await this.owned(trx, canonical, request.actor);
+      if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project; allocate it first`);
+      const instanceVifs = await vifs.listVirtualInterfaces(trx, { instanceUuid });
+      const instanceProject = instanceVifs[0]?.projectId ?? null;
+      if (instanceVifs.length === 0 || (request.actor !== 'admin' && instanceProject !== request.actor.projectId)) {
+        throw new NotFound(`instance ${instanceUuid} not found or has no network`);
+      }
+      if (instanceProject !== found.projectId) {
+        throw new Conflict(`floating IP ${canonical} belongs to project ${found.projectId}, instance ${instanceUuid} to project ${instanceProject}`);
+      }
+      const fixed = await this.fixedOf(trx, instanceUuid, instanceVifs, wanted);
+      if (found.fixedIpId === fixed.id) return { row: found, changed: false };
+      if (found.fixedIpId !== null && !request.allowMove) {
+        throw new FloatingIpAssociated(`floating IP ${canonical} is already associated with fixed IP ${found.fixedAddress} of instance ${found.instanceUuid}; disassociate it first or allow the move`);
+      }
+      const host = await this.bindingHost(trx, fixed, instanceVifs, now);
+      await floating.associate(trx, found.id, fixed.id, host, now);
+      return { row: { ...found, fixedIpId: fixed.id, fixedAddress: fixed.address, instanceUuid, host }, changed: true };
+    }));
+    if (result.changed) await this.deps.notify([{ kind: 'floating-updated', address: canonical }]);
+    return listing(result.row);
+  }
+
+  async disassociate(address: string, actor: FloatingActor): Promise<FloatingIpListing> {
+    const canonical = addressField(address, 'address', 4);
+    const row = await this.transaction(async (trx) => {
+      const found = await this.owned(trx, canonical, actor);
+      if (found.fixedIpId === null) throw new FloatingIpNotAssociated(`floating IP ${canonical} is not associated`);
+      if (found.autoAssigned) throw new Forbidden(`floating IP ${canonical} was auto-assigned; it is disassociated with its instance`);
+      await floating.disassociate(trx, found.id, this.deps.now());
+      return { ...found, fixedIpId: null, fixedAddress: null, instanceUuid: null, host: null };
+    });
+    await this.deps.notify([{ kind: 'floating-updated', address: canonical }]);
+    return listing(row);
+  }
+
+  // ---- instance hooks (auto_assign_floating_ip) -----------------------------
+
+  /**
+   * After allocateForInstance: with auto_assign_floating_ip, one address of
+   * default_floating_pool (auto-assigned, outside the quota) on the instance's first
+   * fixed IP. An empty or missing pool is logged, not fatal: the instance still has
+   * its fixed networking, as before the option was set.
+   */
+  async afterAllocate(instanceUuid: string, projectId: string, first: fixedIps.FixedIp | undefined): Promise<void> {
+    if (!this.deps.config.auto_assign_floating_ip || first === undefined) return;
+    const pool = this.deps.config.default_floating_pool;
+    const now = this.deps.now();
+    let address: string | undefined;
+    try {
+      address = await withRetry(() => this.transaction(async (trx) => {
+        const existing = await floating.listFloatingIps(trx, { fixedIpIds: [first.id] });
+        if (existing.some((row) => row.autoAssigned)) return undefined;
+        const claimed = await floating.claimFloatingIp(trx, pool, projectId, true, now);
+        const instanceVifs = await vifs.listVirtualInterfaces(trx, { instanceUuid });
+        await floating.associate(trx, claimed.id, first.id, await this.bindingHost(trx, first, instanceVifs, now), now);
+        return claimed.address;
+      }));
+    } catch (error) {
+      if (!(error instanceof NoMoreFloatingIps)) throw error;
+      this.deps.log(`auto_assign_floating_ip: no floating IP left in pool ${pool} for instance ${instanceUuid}`);
+    }
+    if (address !== undefined) await this.deps.notify([{ kind: 'floating-updated', address }]);
+  }
+
+  /** Before deallocateForInstance: disassociate every floating IP of the instance, release the auto-assigned ones. */
+  async beforeDeallocate(instanceUuid: string): Promise<void> {
+    const now = this.deps.now();
+    const touched = await withRetry(() => this.transaction(async (trx) => {
+      const held = await fixedIps.listFixedIps(trx, { instanceUuids: [instanceUuid] });
+      if (held.length === 0) return [];
+      const rows = await floating.listFloatingIps(trx, { fixedIpIds: held.map((fixed) => fixed.id) });
+      for (const row of rows) {
+        await floating.disassociate(trx, row.id, now);
+        if (row.autoAssigned) await floating.release(trx, row.id, now);
+      }
+      return rows.map((row) => row.address);
+    }));
+    await this.deps.notify(touched.map((address) => ({ kind: 'floating-updated', address })));
+  }
+
+  // ---- helpers --------------------------------------------------------------
+
+  /** The address, if the actor may see it: an admin sees all, a project its own. */
+  private async owned(q: Queryable, address: string, actor: FloatingActor): Promise<floating.FloatingIp> {
+    const found = await floating.findFloatingIp(q, address);
+    if (actor === 'admin') {
+      if (!found) throw new FloatingIpNotFound(`floating IP ${address} not found`);
+      return found;
+    }
+    const project = projectIdField(actor.projectId);
+    if (!found || found.projectId !== project) throw new FloatingIpNotFound(`floating IP ${address} not found for project ${project}`);
+    return found;
+  }
+
+  /** The instance's fixed IP to associate with: the one asked for, or the first VIF's. */
+  private async fixedOf(q: Queryable, instanceUuid: string, instanceVifs: vifs.VirtualInterface[], wanted: string | undefined): Promise<fixedIps.FixedIp> {
+    const held = await fixedIps.listFixedIps(q, { virtualInterfaceIds: instanceVifs.map((vif) => vif.id) });
+    if (held.length === 0) throw new Invalid(`instance ${instanceUuid} has no fixed IP to associate a floating IP with`);
+    if (wanted !== undefined) {
+      const match = held.find((fixed) => fixed.address === wanted);
+      if (!match) throw new Invalid(`fixed IP ${wanted} does not belong to instance ${instanceUuid}`);
+      return match;
+    }
+    const order = new Map(instanceVifs.map((vif, index) => [vif.id, index]));
+    return [...held].sort((a, b) => (order.get(a.virtualInterfaceId ?? -1) ?? 0) - (order.get(b.virtualInterfaceId ?? -1) ?? 0))[0]!;
+  }
+
+  /** Who binds the address: the network host, or the instance's host in a multi_host network. */
+  private async bindingHost(q: Queryable, fixed: fixedIps.FixedIp, instanceVifs: vifs.VirtualInterface[], now: Date): Promise<string | null> {
+    const network = await networks.getNetwork(q, { id: fixed.networkId });
+    if (network.multiHost) return instanceVifs.find((vif) => vif.id === fixed.virtualInterfaceId)?.host ?? null;
+    return network.host ?? networks.claimNetworkHost(q, network.id, this.deps.config.host, now);
+  }
+
+  private async transaction<T>(work: (trx: Queryable) => Promise<T>, mapError?: (error: unknown) => Error | undefined): Promise<T> {
+    try {
+      return await this.deps.db.knex.transaction(work);
+    } catch (error) {
+      throw mapError?.(error) ?? error;
+    }
+  }
+}
+
+function listing(row: floating.FloatingIp): FloatingIpListing {
+  return {
+    address: row.address, projectId: row.projectId, pool: row.pool, interface: row.interface,
+    instanceUuid: row.instanceUuid, fixedAddress: row.fixedAddress, host: row.host, autoAssigned: row.autoAssigned,
+  };
+}
+
+/**
+ * `--ip_range` as nova-manage took it: one IPv4 address, or a CIDR whose network and
+ * broadcast addresses are skipped; a CIDR of fewer than 4 addresses (give single
+ * addresses instead) or of 1,000,000 or more is refused.
+ */
+export function parseRange(text: string): FloatingRange {
+  const trimmed = text.trim();
+  if (!trimmed.includes('/')) {
+    const address = parseAddressField(trimmed, 'ip_range', 4);
+    const single = formatAddress(address);
+    return { text: single, cidr: { version: 4, network: address.value, prefix: 32 }, addresses: function* () { yield single; } };
+  }
+  const cidr = parseCidr(trimmed, 'ip_range', 4);
+  const size = cidrSize(cidr);
+  if (size < MIN_CIDR_SIZE) {
+    throw new Invalid(`ip_range ${quote(trimmed)}: /${cidr.prefix} has fewer than 4 addresses; give a single address instead`);
+  }
+  if (size >= MAX_RANGE_SIZE) {
+    throw new Invalid(`ip_range ${quote(trimmed)} would make ${size} addresses; the limit is fewer than 1,000,000: use a longer prefix than /${cidr.prefix}`);
+  }
+  return {
+    text: cidrText(cidr),
+    cidr,
+    addresses: function* () {
+      for (let offset = 1n; offset < size - 1n; offset++) yield addressText(cidr, offset);
+    },
+  };
+}
+
+function* mapIterable<T, U>(values: Iterable<T>, map: (value: T) => U): Generator<U> {
+  for (const value of values) yield map(value);
+}

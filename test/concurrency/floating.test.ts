@@ -1,0 +1,43 @@
+/**
+ * Floating-IP allocation under concurrency on MariaDB: two managers, each with its own
+ * connection pool (two services on one database), allocate from one pool at once.
+ * No address may be handed out twice, and the losers get NoMoreFloatingIps.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/connection.js';
+import { NoMoreFloatingIps } from '../../src/errors.js';
+import { createManager } from '../../src/managers/registry.js';
+import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { RecordingHost } from '../support/recordingHost.js';
+
+const ADDRESSES = 30; // a /27 less its network and broadcast addresses
+const CALLERS = 40;
+
+describe('floating IP allocation on mariadb', () => {
+  let opened: TestDatabase | undefined;
+  let second: Database | undefined;
+
+  afterEach(async () => {
+    await second?.close();
+    await opened?.close();
+  });
+
+  it('never hands out one address twice when two services race for one pool', async () => {
+    opened = await freshDatabase('mariadb', { maxPoolSize: 4 });
+    second = openDatabase(opened.url, { maxPoolSize: 4 });
+    const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: '-1' });
+    const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
+    await managers[0]!.createFloatingRange('198.51.100.0/27');
+
+    const results = await Promise.allSettled(Array.from({ length: CALLERS }, (_, n) =>
+      managers[n % 2]!.allocateFloatingIp(`project-${n % 7}`)));
+
+    const won = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.address] : []));
+    const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+    expect(won.length).toBe(ADDRESSES);
+    expect(new Set(won).size).toBe(ADDRESSES);
+    expect(lost.every((reason) => reason instanceof NoMoreFloatingIps)).toBe(true);
+    const rows = (await opened.db.knex('floating_ips').whereNotNull('project_id').select('address')) as { address: string }[];
+    expect(rows.map((row) => row.address).sort()).toEqual([...won].sort());
+  });
+});
