@@ -90,14 +90,20 @@ export class Reconciler implements HostLayer {
     await this.run('partial', async (done, errors) => {
       const updated = new Set<number>();
       const deleted: Network[] = [];
+      const releases: Extract<HostChange, { kind: 'release-lease' }>[] = [];
       for (const change of changes) {
-        if (change.kind === 'release-lease') await this.release(change, errors);
-        else if (change.kind === 'network-updated') updated.add(change.networkId);
+        if (change.kind === 'release-lease') {
+          releases.push(change);
+          updated.add(change.networkId);
+        } else if (change.kind === 'network-updated') updated.add(change.networkId);
         // floating IPs: host binding comes with the reconciler's floating step (issue 4).
         else if (change.kind === 'floating-updated') continue;
         else deleted.push(change.network);
       }
       const desired = await this.converge([...updated], deleted, done, errors);
+      // The networks were just loaded for converge: releases reuse them, no read each.
+      const byId = new Map(desired.networks.map((served) => [served.network.id, served]));
+      for (const change of releases) await this.release(byId.get(change.networkId), change, errors);
       if (desired.servedBridges.size > 0 || this.rulesInstalled || deleted.length > 0) {
         this.rulesInstalled = true;
         done.push(...(await this.deps.drivers.iptables.apply(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
@@ -172,9 +178,7 @@ export class Reconciler implements HostLayer {
     return seen.size > 0;
   }
 
-  private async release(change: Extract<HostChange, { kind: 'release-lease' }>, errors: string[]): Promise<void> {
-    const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, [change.networkId]);
-    const served = desired.networks[0];
+  private async release(served: ServedNetwork | undefined, change: Extract<HostChange, { kind: 'release-lease' }>, errors: string[]): Promise<void> {
     if (!served?.dhcp || !change.mac) return;
     try {
       await this.deps.drivers.dnsmasq.release(served.network.bridge!, change.address, change.mac);
