@@ -111,6 +111,7 @@ function firewallState(served: Network[], config: Config, capabilities: Capabili
   const ruled: RuledNetwork[] = served.map((network) => ({
     cidr: network.cidr!,
     bridge: network.bridge!,
+    gateway: network.dhcpServer ?? network.gateway!,
     dhcp: capabilities.dhcp && network.enableDhcp,
     vpn: capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
       ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }

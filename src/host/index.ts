@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import { DnsmasqDriver } from '../linux_net/dnsmasq.js';
+import { FloatingDriver } from '../linux_net/floating.js';
 import { processExecutor, type Executor } from '../linux_net/executor.js';
 import { IptablesDriver } from '../linux_net/iptables.js';
 import { LinkDriver } from '../linux_net/links.js';
@@ -47,6 +48,7 @@ export function createHostLayer(options: HostLayerOptions): Reconciler {
         dhcpScript: config.dhcpbridge ?? defaultDhcpbridge(),
         configFile: options.configFile,
       }),
+      floating: new FloatingDriver(executor, { sendArp: config.send_arp_for_ha, arpCount: config.send_arp_for_ha_count, log: options.log }),
     },
   });
 }

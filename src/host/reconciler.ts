@@ -2,16 +2,19 @@ import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, type Network } from '../db/networks.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
-import type { IptablesDriver } from '../linux_net/iptables.js';
+import type { FloatingDriver } from '../linux_net/floating.js';
+import type { IptablesDriver, Ruleset } from '../linux_net/iptables.js';
 import type { LinkDriver } from '../linux_net/links.js';
 import { renderRules } from '../linux_net/rules.js';
 import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
 import { loadDesired, type DesiredHost, type ServedNetwork } from './desired.js';
+import { FloatingBindings } from './floating.js';
 
 export interface HostDrivers {
   links: LinkDriver;
   iptables: IptablesDriver;
   dnsmasq: DnsmasqDriver;
+  floating: FloatingDriver;
 }
 
 /** What one reconcile did; `changes` on a healthy host after start-up is empty. */
@@ -48,18 +51,19 @@ export class Reconciler implements HostLayer {
   private rulesInstalled = false;
   /** Changes made by full reconciles after the first: drift found and repaired. */
   repairs = 0;
+  private readonly floating: FloatingBindings;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
+  }
 
   reconcileAll(): Promise<ReconcileReport> {
     return this.serialised(() => this.run('full', async (changes, errors) => {
       const desired = await this.converge(undefined, [], changes, errors);
       const tornDown = await this.teardownDeleted(desired, changes, errors);
-      // A host that serves nothing and never did is left alone (no chains, no jumps).
-      if (this.deps.capabilities.createsBridge && (desired.servedBridges.size > 0 || tornDown || this.rulesInstalled)) {
-        this.rulesInstalled = true;
-        changes.push(...(await this.deps.drivers.iptables.sync(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
-      }
+      if (!this.deps.capabilities.createsBridge) return;
+      await this.floating.syncAll(this.deps.db.knex, changes, errors);
+      await this.applyRules(desired, tornDown, changes, errors, (ruleset) => this.deps.drivers.iptables.sync(ruleset));
     }));
   }
 
@@ -91,24 +95,36 @@ export class Reconciler implements HostLayer {
       const updated = new Set<number>();
       const deleted: Network[] = [];
       const releases: Extract<HostChange, { kind: 'release-lease' }>[] = [];
+      const floating: string[] = [];
       for (const change of changes) {
         if (change.kind === 'release-lease') {
           releases.push(change);
           updated.add(change.networkId);
         } else if (change.kind === 'network-updated') updated.add(change.networkId);
-        // floating IPs: host binding comes with the reconciler's floating step (issue 4).
-        else if (change.kind === 'floating-updated') continue;
+        else if (change.kind === 'floating-updated') floating.push(change.address);
         else deleted.push(change.network);
       }
       const desired = await this.converge([...updated], deleted, done, errors);
       // The networks were just loaded for converge: releases reuse them, no read each.
       const byId = new Map(desired.networks.map((served) => [served.network.id, served]));
       for (const change of releases) await this.release(byId.get(change.networkId), change, errors);
-      if (desired.servedBridges.size > 0 || this.rulesInstalled || deleted.length > 0) {
-        this.rulesInstalled = true;
-        done.push(...(await this.deps.drivers.iptables.apply(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
-      }
+      if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
+      await this.applyRules(desired, deleted.length > 0, done, errors, (ruleset) => this.deps.drivers.iptables.apply(ruleset));
     });
+  }
+
+  /**
+   * The rules for what `desired` and the floating bindings hold, then the conntrack
+   * flush of floating addresses that moved or went (after: no old rule re-creates an
+   * entry). A host that serves nothing and never did is left alone (no chains, no jumps).
+   */
+  private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (ruleset: Ruleset) => Promise<string[]>): Promise<void> {
+    desired.firewall.floating = this.floating.list();
+    if (desired.servedBridges.size > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
+      this.rulesInstalled = true;
+      changes.push(...(await write(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+    }
+    await this.floating.flushStale(errors);
   }
 
   /**

@@ -17,7 +17,7 @@ export interface FloatingOptions {
 /**
  * Floating addresses on the public side: bound as /32 with `ip addr`, announced with
  * arping in the background (each call waits ~1 s per packet: never inside a request),
- * and unbound with their conntrack entries flushed so no flow outlives the association.
+ * unbound, and their conntrack entries flushed.
  */
 export class FloatingDriver {
   constructor(
@@ -46,15 +46,22 @@ export class FloatingDriver {
     }
   }
 
-  async unbind(address: string, device: string, fixed?: string): Promise<void> {
+  async unbind(address: string, device: string): Promise<void> {
     interfaceName(device, 'interface');
     parseAddress(address, 'floating address', 4);
     await this.executor.run({ argv: ['ip', 'addr', 'del', `${address}/32`, 'dev', device], accept: IDEMPOTENT });
+  }
+
+  /**
+   * Flushes the address's conntrack entries, both directions: flows that came in to it
+   * (DNAT) and flows SNATed out as it. Run once the rules no longer send the address
+   * where it went (unbound, or moved to another fixed IP), so no established flow
+   * outlives the association and none is re-created by the old rule.
+   */
+  async forget(address: string): Promise<void> {
+    parseAddress(address, 'floating address', 4);
     // conntrack exits 1 when there was nothing to delete.
     await this.executor.run({ argv: ['conntrack', '-D', '-d', address], accept: [0, 1] });
-    if (fixed !== undefined) {
-      parseAddress(fixed, 'fixed address', 4);
-      await this.executor.run({ argv: ['conntrack', '-D', '-r', fixed], accept: [0, 1] });
-    }
+    await this.executor.run({ argv: ['conntrack', '-D', '-q', address], accept: [0, 1] });
   }
 }

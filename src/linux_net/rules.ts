@@ -4,6 +4,8 @@ import { emptyRuleset, type Ruleset } from './iptables.js';
 export interface RuledNetwork {
   cidr: string;
   bridge: string;
+  /** The host's address on the bridge (dhcp_server): the source of hairpin NAT. */
+  gateway: string;
   /** dnsmasq serves it: open DHCP/DNS to the bridge, fix UDP checksums of replies. */
   dhcp: boolean;
   vpn?: { publicAddress: string; publicPort: number; privateAddress: string } | undefined;
@@ -46,7 +48,12 @@ export function renderRules(state: FirewallState): Ruleset {
       ...state.dmzCidrs.map((dmz) => `-s ${cidr} -d ${dmz} -j ACCEPT`),
       `-s ${cidr} -d ${cidr} -m conntrack ! --ctstate DNAT -j ACCEPT`,
     );
-    nat['nova-network-snat']!.push(`-s ${cidr} -o ${state.publicInterface} -j SNAT --to-source ${state.routingSourceIp}`);
+    nat['nova-network-snat']!.push(
+      // Hairpin: a VM reaching a floating IP of its own network. Without this the reply
+      // would go VM to VM, bypassing the DNAT it must be undone by.
+      `-s ${cidr} -d ${cidr} -m conntrack --ctstate DNAT -j SNAT --to-source ${network.gateway}`,
+      `-s ${cidr} -o ${state.publicInterface} -j SNAT --to-source ${state.routingSourceIp}`,
+    );
     filter['nova-network-FORWARD']!.push(`-i ${bridge} -j ACCEPT`, `-o ${bridge} -j ACCEPT`);
     if (network.dhcp) {
       filter['nova-network-INPUT']!.push(
@@ -67,6 +74,8 @@ export function renderRules(state: FirewallState): Ruleset {
   for (const floating of state.floating) {
     nat['nova-network-PREROUTING']!.push(`-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`);
     nat['nova-network-OUTPUT']!.push(`-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`);
+    // A VM with a floating IP reaching another one's is seen from its own.
+    nat['nova-network-POSTROUTING']!.push(`-s ${floating.fixed}/32 -m conntrack --ctstate DNAT -j SNAT --to-source ${floating.address}`);
     nat['nova-network-float-snat']!.push(
       `-s ${floating.fixed}/32 -d ${floating.fixed}/32 -j SNAT --to-source ${floating.address}`,
       `-s ${floating.fixed}/32 -o ${floating.interface} -j SNAT --to-source ${floating.address}`,

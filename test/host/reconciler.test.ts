@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadDesired } from '../../src/host/desired.js';
 import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
+import type { Ruleset } from '../../src/linux_net/iptables.js';
 import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/types.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
@@ -14,6 +15,10 @@ class FakeDrivers {
   vlanSupported = true;
   /** How many hosts the last dnsmasq.ensure was given. */
   lastHosts = 0;
+  /** The /32 addresses "on" each device, as the floating driver would find them. */
+  readonly bound = new Map<string, Set<string>>();
+  /** The floating DNAT rules of the last ruleset written. */
+  dnat: string[] = [];
 
   drivers(): HostDrivers {
     const calls = this.calls;
@@ -38,7 +43,19 @@ class FakeDrivers {
         deleteBridge: async (bridge: string) => { calls.push(`delete bridge ${bridge}`); return true; },
         deleteVlan: async (id: number) => { calls.push(`delete vlan${id}`); return true; },
       },
-      iptables: { sync: async () => [], apply: async () => [] },
+      iptables: { sync: async (ruleset: Ruleset) => this.rules(ruleset), apply: async (ruleset: Ruleset) => this.rules(ruleset) },
+      floating: {
+        bound: async (device: string) => new Set(this.bound.get(device) ?? []),
+        bind: async (address: string, device: string) => {
+          calls.push(`bind ${address} on ${device}`);
+          this.bound.set(device, (this.bound.get(device) ?? new Set()).add(address));
+        },
+        unbind: async (address: string, device: string) => {
+          calls.push(`unbind ${address} from ${device}`);
+          this.bound.get(device)?.delete(address);
+        },
+        forget: async (address: string) => { calls.push(`flush conntrack of ${address}`); },
+      },
       dnsmasq: {
         ensure: async (network: { bridge: string }, hosts: unknown[]) => {
           calls.push(`dnsmasq on ${network.bridge}`);
@@ -50,6 +67,13 @@ class FakeDrivers {
       },
     };
     return drivers as unknown as HostDrivers;
+  }
+
+  private rules(ruleset: Ruleset): string[] {
+    const dnat = ruleset.nat['nova-network-PREROUTING']!.filter((rule) => /^-d \S+ -j DNAT/.test(rule));
+    if (dnat.join() !== this.dnat.join()) this.calls.push('rules');
+    this.dnat = dnat;
+    return [];
   }
 }
 
@@ -152,6 +176,84 @@ describe('Reconciler with recording drivers', () => {
       'network v_1 (10.0.0.128/25): the kernel has no 802.1Q support (load the 8021q module): cannot create vlan101',
     ]);
     expect(fake.calls).toEqual(['vlan 100 on eth2', 'vlan 101 on eth2']);
+  });
+
+  describe('floating IPs', () => {
+    const uuid = (n: number) => `cccccccc-0000-4000-8000-00000000000${n}`;
+
+    async function withFloating(): Promise<{ manager: NetworkManager; reconciler: Reconciler; address: string }> {
+      const { manager, reconciler } = setup('flatdhcp');
+      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.createFloatingRange('192.0.2.64/29');
+      await boot(manager, 1);
+      await boot(manager, 2);
+      const { address } = await manager.allocateFloatingIp('p1');
+      fake.calls.length = 0;
+      return { manager, reconciler, address };
+    }
+
+    it('binds on association and rules it; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
+      const { manager, address } = await withFloating();
+      await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      expect(fake.calls).toEqual([`bind ${address} on eth0`, 'rules']);
+      expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]);
+      fake.calls.length = 0;
+      await manager.disassociateFloatingIp(address, { projectId: 'p1' });
+      expect(fake.calls).toEqual([`unbind ${address} from eth0`, 'rules', `flush conntrack of ${address}`]);
+      expect(fake.dnat).toEqual([]);
+    });
+
+    it('moves an address to another instance without rebinding it, flushing its old flows after the new rule', async () => {
+      const { manager, address } = await withFloating();
+      await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      fake.calls.length = 0;
+      await manager.associateFloatingIp({ address, instanceUuid: uuid(2), actor: { projectId: 'p1' }, allowMove: true });
+      expect(fake.calls).toEqual(['rules', `flush conntrack of ${address}`]);
+      expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.3`]);
+    });
+
+    it('binds on the pool\'s own interface when it has one', async () => {
+      const { manager } = setup('flatdhcp');
+      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.createFloatingRange('198.51.100.9', 'other', 'eth3');
+      await boot(manager, 1);
+      await manager.allocateFloatingIp('p1', 'other');
+      fake.calls.length = 0;
+      await manager.associateFloatingIp({ address: '198.51.100.9', instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      expect(fake.calls).toEqual(['bind 198.51.100.9 on eth3', 'rules']);
+    });
+
+    it('after a restart binds every association again, once; a stale floating address goes, a foreign /32 stays', async () => {
+      const { manager, address } = await withFloating();
+      await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      // The kernel as a crash left it: our address gone, a floating IP no longer
+      // associated still bound, and an operator's own /32.
+      fake.bound.set('eth0', new Set(['192.0.2.70', '203.0.113.9']));
+      const restarted = setup('flatdhcp').reconciler;
+      fake.calls.length = 0;
+      fake.dnat = [];
+      const report = await restarted.reconcileAll();
+      expect(report.errors).toEqual([]);
+      expect(fake.calls.filter((call) => !/bridge|address|dnsmasq/.test(call))).toEqual([
+        'unbind 192.0.2.70 from eth0', `bind ${address} on eth0`, 'rules', 'flush conntrack of 192.0.2.70',
+      ]);
+      expect([...fake.bound.get('eth0')!].sort()).toEqual([address, '203.0.113.9'].sort());
+      fake.calls.length = 0;
+      await restarted.reconcileAll();
+      expect(fake.calls.filter((call) => !/bridge|address|dnsmasq/.test(call))).toEqual([]);
+    });
+
+    it('keeps the rules in address order whatever the order of association', async () => {
+      const { manager } = await withFloating();
+      const second = await manager.allocateFloatingIp('p1');
+      await manager.associateFloatingIp({ address: second.address, instanceUuid: uuid(2), actor: { projectId: 'p1' } });
+      const first = (await manager.listFloatingIps({ projectId: 'p1' })).find((entry) => entry.address !== second.address)!;
+      await manager.associateFloatingIp({ address: first.address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      expect(fake.dnat).toEqual([
+        `-d ${first.address}/32 -j DNAT --to-destination 10.0.0.2`,
+        `-d ${second.address}/32 -j DNAT --to-destination 10.0.0.3`,
+      ]);
+    });
   });
 });
 

@@ -38,13 +38,18 @@ describe('FloatingDriver', () => {
     expect(events).toEqual(['floating.arping_failed']);
   });
 
-  it('unbinds and flushes the conntrack entries of the floating and fixed address', async () => {
+  it('unbinds, accepting an address already gone', async () => {
     const { executor, floating } = driver();
-    await floating.unbind('203.0.113.5', 'eth0', '10.0.0.5');
+    await floating.unbind('203.0.113.5', 'eth0');
+    expect(executor.commands).toEqual([{ argv: ['ip', 'addr', 'del', '203.0.113.5/32', 'dev', 'eth0'], accept: [0, 2] }]);
+  });
+
+  it('flushes the conntrack entries to and from the address, accepting none found', async () => {
+    const { executor, floating } = driver();
+    await floating.forget('203.0.113.5');
     expect(executor.argvs()).toEqual([
-      ['ip', 'addr', 'del', '203.0.113.5/32', 'dev', 'eth0'],
       ['conntrack', '-D', '-d', '203.0.113.5'],
-      ['conntrack', '-D', '-r', '10.0.0.5'],
+      ['conntrack', '-D', '-q', '203.0.113.5'],
     ]);
   });
 

@@ -83,6 +83,7 @@ COMMIT
 -A nova-network-POSTROUTING -s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack ! --ctstate DNAT -j ACCEPT
 -A nova-postrouting-bottom -j nova-network-snat
 -A nova-network-snat -j nova-network-float-snat
+-A nova-network-snat -s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.0.1
 -A nova-network-snat -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10
 -I PREROUTING 1 -j nova-network-PREROUTING
 -I OUTPUT 1 -j nova-network-OUTPUT
@@ -253,8 +254,8 @@ describe('renderRestore', () => {
     expect(renderRestore(next, parseSave(kernel.save()))).toEqual({
       script: [
         '*nat',
-        '-D nova-network-snat 2',
-        '-I nova-network-snat 2 -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.11',
+        '-D nova-network-snat 3',
+        '-I nova-network-snat 3 -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.11',
         'COMMIT',
         '',
       ].join('\n'),
@@ -419,7 +420,7 @@ describe('IptablesDriver', () => {
     executor.clear();
     const more = [...floating, { address: '203.0.113.77', fixed: '10.0.0.77', interface: 'eth0' }];
     await driver.apply(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' })));
-    expect(executor.commands[0]?.input?.split('\n').filter((line) => line.startsWith('-')).length).toBe(4);
+    expect(executor.commands[0]?.input?.split('\n').filter((line) => line.startsWith('-')).length).toBe(5);
     expect(renderRestore(withWiring(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
     // Any other chain likewise leaves the floating rules out.
     executor.clear();

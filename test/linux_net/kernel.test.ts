@@ -44,8 +44,8 @@ const STATE: FirewallState = {
   metadataPort: 8775,
   dmzCidrs: ['10.128.0.0/24'],
   networks: [
-    { cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true },
-    { cidr: '10.0.1.0/24', bridge: 'br101', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
+    { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
+    { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
   ],
   floating: [{ address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' }],
 };

@@ -26,7 +26,10 @@ describe('renderRules', () => {
           '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack ! --ctstate DNAT -j ACCEPT',
         ],
         'nova-postrouting-bottom': [],
-        'nova-network-snat': ['-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10'],
+        'nova-network-snat': [
+          '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.0.1',
+          '-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
+        ],
         'nova-network-float-snat': [],
       },
       mangle: {
@@ -52,22 +55,27 @@ describe('renderRules', () => {
   });
 
   it('opens no DHCP/DNS and fills no checksums for a network without DHCP', () => {
-    const rules = renderRules(state({ networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: false }] }));
+    const rules = renderRules(state({ networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: false }] }));
     expect(rules.filter['nova-network-INPUT']).toEqual([]);
     expect(rules.mangle['nova-network-POSTROUTING']).toEqual([]);
     expect(rules.filter['nova-network-FORWARD']).toEqual(['-i br100 -j ACCEPT', '-o br100 -j ACCEPT']);
-    expect(rules.nat['nova-network-snat']).toEqual(['-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10']);
+    expect(rules.nat['nova-network-snat']).toEqual([
+      '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.0.1',
+      '-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
+    ]);
   });
 
   it('renders each network in order', () => {
     const rules = renderRules(state({
       networks: [
-        { cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true },
-        { cidr: '10.0.1.0/24', bridge: 'br101', dhcp: true },
+        { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
+        { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: true },
       ],
     }));
     expect(rules.nat['nova-network-snat']).toEqual([
+      '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.0.1',
       '-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
+      '-s 10.0.1.0/24 -d 10.0.1.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.1.1',
       '-s 10.0.1.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
     ]);
     expect(rules.filter['nova-network-FORWARD']).toEqual(['-i br100 -j ACCEPT', '-o br100 -j ACCEPT', '-i br101 -j ACCEPT', '-o br101 -j ACCEPT']);
@@ -79,7 +87,7 @@ describe('renderRules', () => {
 
   it('renders the cloudpipe VPN DNAT (PREROUTING and OUTPUT) and its FORWARD accept', () => {
     const rules = renderRules(state({
-      networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.0.2' } }],
+      networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.0.2' } }],
     }));
     expect(rules.nat['nova-network-PREROUTING']).toEqual([
       '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775',
@@ -108,6 +116,11 @@ describe('renderRules', () => {
     expect(rules.nat['nova-network-OUTPUT']).toEqual([
       '-d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
       '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.0.4',
+    ]);
+    // Reaching another floating IP from one's own: seen from one's own.
+    expect(rules.nat['nova-network-POSTROUTING']!.slice(-2)).toEqual([
+      '-s 10.0.0.3/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.0.2.50',
+      '-s 10.0.0.4/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.0.2.51',
     ]);
     expect(rules.nat['nova-network-float-snat']).toEqual([
       '-s 10.0.0.3/32 -d 10.0.0.3/32 -j SNAT --to-source 192.0.2.50',

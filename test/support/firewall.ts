@@ -8,7 +8,7 @@ export function firewallState(overrides: Partial<FirewallState> = {}): FirewallS
     metadataHost: '10.0.0.1',
     metadataPort: 8775,
     dmzCidrs: [],
-    networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', dhcp: true }],
+    networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true }],
     floating: [],
     ...overrides,
   };

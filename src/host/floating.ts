@@ -1,0 +1,147 @@
+import type { Config } from '../config/options.js';
+import * as floatingIps from '../db/floatingIps.js';
+import type { Queryable } from '../db/rows.js';
+import { parseAddress } from '../ipam/address.js';
+import type { FloatingDriver } from '../linux_net/floating.js';
+import type { FloatingRule } from '../linux_net/rules.js';
+
+/**
+ * The floating IPs this host carries: bound on their interface and NATed to their
+ * fixed IP. Remembers what it bound, so a change costs one row read and one bind,
+ * whatever the number of addresses; a full sync reads the kernel and repairs.
+ * Rules are kept sorted by address, so a restart renders the chains in the same
+ * order and leaves them untouched.
+ */
+export class FloatingBindings {
+  private readonly rules = new Map<string, FloatingRule>();
+  private sorted: FloatingRule[] = [];
+  /** Addresses unbound or moved whose conntrack entries go once the rules are applied. */
+  private readonly stale = new Set<string>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly driver: FloatingDriver,
+  ) {}
+
+  /** Every rule, in address order: FirewallState.floating. */
+  list(): FloatingRule[] {
+    return this.sorted;
+  }
+
+  /** Start and schedule: this host's associations from the DB, bound; stray floating addresses unbound. */
+  async syncAll(q: Queryable, changes: string[], errors: string[]): Promise<void> {
+    const wanted = new Map<string, FloatingRule>();
+    for (const row of await floatingIps.listFloatingIps(q, { host: this.config.host })) {
+      const rule = this.ruleOf(row);
+      if (rule) wanted.set(rule.address, rule);
+    }
+    const devices = new Set([this.config.public_interface, ...[...wanted.values()].map((rule) => rule.interface), ...[...this.rules.values()].map((rule) => rule.interface)]);
+    for (const device of devices) {
+      await this.guard(errors, `floating IPs on ${device}`, async () => {
+        const bound = await this.driver.bound(device);
+        // Only addresses that are floating IPs are ours to remove: a /32 the operator
+        // put there for something else stays.
+        const extra = [...bound].filter((address) => wanted.get(address)?.interface !== device);
+        const known = extra.length === 0 ? [] : await floatingIps.listFloatingIps(q, { addresses: extra });
+        for (const row of known) {
+          await this.driver.unbind(row.address, device);
+          this.stale.add(row.address);
+          changes.push(`unbound floating ${row.address} from ${device}`);
+        }
+        for (const rule of wanted.values()) {
+          if (rule.interface !== device || bound.has(rule.address)) continue;
+          await this.driver.bind(rule.address, device);
+          changes.push(`bound floating ${rule.address} on ${device}`);
+        }
+      });
+    }
+    for (const [address, rule] of this.rules) {
+      if (wanted.get(address)?.fixed !== rule.fixed) this.stale.add(address);
+    }
+    this.rules.clear();
+    for (const [address, rule] of wanted) this.rules.set(address, rule);
+    this.sorted = sortRules([...wanted.values()]);
+  }
+
+  /** After a change: the named addresses read again, and bound, moved or unbound. */
+  async update(q: Queryable, addresses: string[], changes: string[], errors: string[]): Promise<void> {
+    const rows = new Map((await floatingIps.listFloatingIps(q, { addresses })).map((row) => [row.address, row]));
+    for (const address of new Set(addresses)) {
+      const row = rows.get(address);
+      const wanted = row && row.host === this.config.host ? this.ruleOf(row) : undefined;
+      const current = this.rules.get(address);
+      await this.guard(errors, `floating ${address}`, async () => {
+        if (current && (!wanted || wanted.interface !== current.interface)) {
+          await this.driver.unbind(address, current.interface);
+          this.remove(address);
+          this.stale.add(address);
+          changes.push(`unbound floating ${address} from ${current.interface}`);
+        }
+        if (!wanted) return;
+        if (current?.interface === wanted.interface) {
+          if (current.fixed === wanted.fixed) return;
+          this.stale.add(address);
+          changes.push(`floating ${address} moved to ${wanted.fixed}`);
+        } else {
+          await this.driver.bind(address, wanted.interface);
+          changes.push(`bound floating ${address} on ${wanted.interface}`);
+        }
+        this.put(wanted);
+      });
+    }
+  }
+
+  /** After the rules are applied: the conntrack entries of addresses unbound or moved are flushed. */
+  async flushStale(errors: string[]): Promise<void> {
+    for (const address of this.stale) await this.guard(errors, `conntrack flush of ${address}`, () => this.driver.forget(address));
+    this.stale.clear();
+  }
+
+  private ruleOf(row: floatingIps.FloatingIp): FloatingRule | undefined {
+    if (row.fixedAddress === null) return undefined;
+    return { address: row.address, fixed: row.fixedAddress, interface: row.interface ?? this.config.public_interface };
+  }
+
+  private put(rule: FloatingRule): void {
+    if (this.rules.has(rule.address)) this.remove(rule.address);
+    this.rules.set(rule.address, rule);
+    const key = addressKey(rule.address);
+    this.sorted.splice(lowerBound(this.sorted, key), 0, rule);
+  }
+
+  private remove(address: string): void {
+    this.rules.delete(address);
+    const index = lowerBound(this.sorted, addressKey(address));
+    if (this.sorted[index]?.address === address) this.sorted.splice(index, 1);
+  }
+
+  private async guard(errors: string[], what: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      errors.push(`${what}: ${(error as Error).message}`);
+    }
+  }
+}
+
+function addressKey(address: string): bigint {
+  return parseAddress(address, 'floating address', 4).value;
+}
+
+function sortRules(rules: FloatingRule[]): FloatingRule[] {
+  const keyed = rules.map((rule) => ({ rule, key: addressKey(rule.address) }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((entry) => entry.rule);
+}
+
+/** The first index whose address is not below `key` (binary search: a change costs no sort). */
+function lowerBound(rules: FloatingRule[], key: bigint): number {
+  let low = 0;
+  let high = rules.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (addressKey(rules[middle]!.address) < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
