@@ -55,8 +55,11 @@ export class FloatingIpNotFound extends NotFound {}
 /** nova: a FloatingIpNotFound, answered 404 by its API; kept so clients see the same. */
 export class NoMoreFloatingIps extends FloatingIpNotFound {}
 export class FloatingIpPoolNotFound extends NotFound {}
-export class FloatingIpAssociated extends Conflict {}
-/** nova: an Invalid (400), not a conflict: the request names the wrong state. */
+/**
+ * nova's API answered 400 for both ("floating IP is already associated", "... is not
+ * associated"): the request names the wrong state, so both are Invalid.
+ */
+export class FloatingIpAssociated extends Invalid {}
 export class FloatingIpNotAssociated extends Invalid {}
 
 export function isNovanetError(error: unknown): error is NovanetError {

@@ -119,7 +119,7 @@ export async function claimFloatingIp(q: Queryable, pool: string, projectId: str
   return claimed!;
 }
 
-async function findFloatingById(q: Queryable, id: number): Promise<FloatingIp | undefined> {
+export async function findFloatingById(q: Queryable, id: number): Promise<FloatingIp | undefined> {
   const row = (await detailed(q).where('f.id', id).first()) as Row | undefined;
   return row ? fromRow(row) : undefined;
 }

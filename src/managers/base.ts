@@ -13,11 +13,13 @@ import { addressText, parseCidr } from '../ipam/cidr.js';
 import { isMac, randomMac } from '../ipam/mac.js';
 import { Batcher } from './batcher.js';
 import { FloatingIps } from './floating.js';
+import { listInstances } from './instances.js';
 import { buildNetworkInfo, injectedInterfaces } from './networkInfo.js';
 import { CreateRules, ModeFields, planNetworks } from './plan.js';
 import type {
   AllocateRequest, AssociateFloatingIpRequest, Capabilities, CreateNetworksRequest, FixedIpListing, FloatingActor,
-  FloatingIpListing, HostChange, HostLayer, InstanceNetworkInfo, Lease, ModifyNetworkRequest, NetworkManager, NetworkSelector, RequestedNetwork,
+  FloatingIpListing, FloatingRangeCreated, HostChange, HostLayer, InstanceListing, InstanceNetworkInfo, Lease, ModifyNetworkRequest, NetworkManager,
+  NetworkSelector, RequestedNetwork,
 } from './types.js';
 import {
   addressField, hostnameField, newUuid, projectIdField, uuidField,
@@ -314,6 +316,13 @@ export abstract class BaseNetworkManager implements NetworkManager {
     return this.describe(uuid, found, used, held);
   }
 
+  listInstances(filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
+    return listInstances(this.db.knex, {
+      ...(filter.projectId === undefined ? {} : { projectId: projectIdField(filter.projectId) }),
+      ...(filter.instanceUuid === undefined ? {} : { instanceUuid: uuidField(filter.instanceUuid, 'instance_uuid') }),
+    });
+  }
+
   /** network_info from the instance's VIFs, their networks and their fixed IPs. */
   private describe(instanceUuid: string, found: vifs.VirtualInterface[], used: Network[], held: fixedIps.FixedIp[]): InstanceNetworkInfo {
     const info = buildNetworkInfo(found, new Map(used.map((network) => [network.id, network])), held, this.capabilities);
@@ -404,14 +413,15 @@ export abstract class BaseNetworkManager implements NetworkManager {
 
   // ---- floating IPs (floating.ts) -------------------------------------------
 
-  createFloatingRange(ipRange: string, pool?: string, iface?: string): Promise<number> { return this.floating.createRange(ipRange, pool, iface); }
+  createFloatingRange(ipRange: string, pool?: string, iface?: string): Promise<FloatingRangeCreated> { return this.floating.createRange(ipRange, pool, iface); }
   deleteFloatingRange(ipRange: string): Promise<number> { return this.floating.deleteRange(ipRange); }
   listFloatingIps(filter?: { host?: string; projectId?: string }): Promise<FloatingIpListing[]> { return this.floating.list(filter); }
   listFloatingPools(): Promise<string[]> { return this.floating.listPools(); }
+  getFloatingIp(idOrAddress: string, actor: FloatingActor): Promise<FloatingIpListing> { return this.floating.get(idOrAddress, actor); }
   allocateFloatingIp(projectId: string, pool?: string): Promise<FloatingIpListing> { return this.floating.allocate(projectId, pool); }
-  releaseFloatingIp(address: string, actor: FloatingActor): Promise<void> { return this.floating.release(address, actor); }
+  releaseFloatingIp(address: string, actor: FloatingActor, options?: { disassociate?: boolean }): Promise<void> { return this.floating.release(address, actor, options); }
   associateFloatingIp(request: AssociateFloatingIpRequest): Promise<FloatingIpListing> { return this.floating.associate(request); }
-  disassociateFloatingIp(address: string, actor: FloatingActor): Promise<FloatingIpListing> { return this.floating.disassociate(address, actor); }
+  disassociateFloatingIp(address: string, actor: FloatingActor, options?: { instanceUuid?: string }): Promise<FloatingIpListing> { return this.floating.disassociate(address, actor, options); }
 
   // ---- shared helpers -------------------------------------------------------
 

@@ -13,7 +13,7 @@ import {
 } from '../errors.js';
 import { formatAddress, quote } from '../ipam/address.js';
 import { addressText, cidrSize, cidrText, overlaps, parseCidr, type Cidr } from '../ipam/cidr.js';
-import type { AssociateFloatingIpRequest, FloatingActor, FloatingIpListing, HostChange } from './types.js';
+import type { AssociateFloatingIpRequest, FloatingActor, FloatingIpListing, FloatingRangeCreated, HostChange } from './types.js';
 import { addressField, labelField, parseAddressField, projectIdField, uuidField } from './validate.js';
 
 /** What the floating-IP service needs from its manager. */
@@ -29,6 +29,9 @@ export interface FloatingDeps {
 const MIN_CIDR_SIZE = 4n;
 const MAX_RANGE_SIZE = 1_000_000n;
 const QUOTA_RESOURCE = 'floating_ips';
+
+/** A floating IP as a caller names it: Nova's URLs carry the id, OSC passes the address too. */
+type FloatingRef = { id: number } | { address: string };
 
 /** A parsed `--ip_range`: the CIDR it spans and the addresses it makes. */
 interface FloatingRange {
@@ -51,12 +54,12 @@ export class FloatingIps {
 
   // ---- pools (operators) ----------------------------------------------------
 
-  async createRange(ipRange: string, pool: string = this.deps.config.default_floating_pool, iface?: string): Promise<number> {
+  async createRange(ipRange: string, pool: string = this.deps.config.default_floating_pool, iface?: string): Promise<FloatingRangeCreated> {
     const range = parseRange(ipRange);
     const poolName = labelField(pool, 'pool');
     const ifaceName = iface === undefined ? null : interfaceName(iface, 'interface');
     const now = this.deps.now();
-    return this.transaction(async (trx) => {
+    const count = await this.transaction(async (trx) => {
       for (const network of await networks.listNetworks(trx)) {
         if (network.cidr !== null && overlaps(parseCidr(network.cidr, 'cidr'), range.cidr)) {
           throw new CidrConflict(`ip_range ${range.text} overlaps fixed network ${network.cidr} (${network.label})`);
@@ -66,6 +69,7 @@ export class FloatingIps {
       if (taken) throw new CidrConflict(`ip_range ${range.text} overlaps existing floating IP ${taken.address} (pool ${taken.pool})`);
       return floating.insertFloatingIps(trx, mapIterable(range.addresses(), (address) => ({ address, pool: poolName, interface: ifaceName })), now);
     }, (error) => (isDuplicateKey(error) ? new CidrConflict(`another floating range took part of ${range.text} meanwhile; nothing was created`) : undefined));
+    return { count, pool: poolName, interface: ifaceName };
   }
 
   async deleteRange(ipRange: string): Promise<number> {
@@ -93,6 +97,13 @@ export class FloatingIps {
     return floating.listPools(this.deps.db.knex);
   }
 
+  /** By id (digits) or address; anything else, or an address the actor may not see, is not found. */
+  async get(idOrAddress: string, actor: FloatingActor): Promise<FloatingIpListing> {
+    const ref = parseRef(idOrAddress);
+    if (ref === undefined) throw new FloatingIpNotFound(`floating IP ${quote(idOrAddress)} not found: give its id or its IPv4 address`);
+    return listing(await this.owned(this.deps.db.knex, ref, actor));
+  }
+
   // ---- projects -------------------------------------------------------------
 
   async allocate(projectId: string, pool: string = this.deps.config.default_floating_pool): Promise<FloatingIpListing> {
@@ -112,17 +123,27 @@ export class FloatingIps {
     }));
   }
 
-  async release(address: string, actor: FloatingActor): Promise<void> {
+  /**
+   * Gives the address back to its pool. An associated address is refused unless
+   * `disassociate` says to disassociate it first, in the same transaction (Nova's
+   * DELETE /os-floating-ips/{id} does both).
+   */
+  async release(address: string, actor: FloatingActor, options: { disassociate?: boolean } = {}): Promise<void> {
     const canonical = addressField(address, 'address', 4);
-    await this.transaction(async (trx) => {
-      const found = await this.owned(trx, canonical, actor);
+    const now = this.deps.now();
+    const disassociated = await this.transaction(async (trx) => {
+      const found = await this.owned(trx, { address: canonical }, actor);
       if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project`);
-      if (found.fixedIpId !== null) {
+      const associated = found.fixedIpId !== null;
+      if (associated && !options.disassociate) {
         throw new FloatingIpAssociated(`floating IP ${canonical} is associated with fixed IP ${found.fixedAddress}; disassociate it first`);
       }
       if (found.autoAssigned) throw new Forbidden(`floating IP ${canonical} was auto-assigned; it is released with its instance`);
-      await floating.release(trx, found.id, this.deps.now());
+      if (associated) await floating.disassociate(trx, found.id, now);
+      await floating.release(trx, found.id, now);
+      return associated;
     });
+    if (disassociated) await this.deps.notify([{ kind: 'floating-updated', address: canonical }]);
   }
 
   async associate(request: AssociateFloatingIpRequest): Promise<FloatingIpListing> {
@@ -131,7 +152,7 @@ export class FloatingIps {
     const wanted = request.fixedAddress === undefined ? undefined : addressField(request.fixedAddress, 'fixed_address', 4);
     const now = this.deps.now();
     const result = await withRetry(() => this.transaction(async (trx) => {
-      const found = await this.owned(trx, canonical, request.actor);
+      const found = await this.owned(trx, { address: canonical }, request.actor);
       if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project; allocate it first`);
       const instanceVifs = await vifs.listVirtualInterfaces(trx, { instanceUuid });
       const instanceProject = instanceVifs[0]?.projectId ?? null;
@@ -154,10 +175,19 @@ export class FloatingIps {
     return listing(result.row);
   }
 
-  async disassociate(address: string, actor: FloatingActor): Promise<FloatingIpListing> {
+  /**
+   * Unbinds the address from its fixed IP. With `instanceUuid`, only from that
+   * instance: otherwise (associated elsewhere or not at all) a Conflict, checked in the
+   * same transaction, so a concurrent move is never undone by mistake.
+   */
+  async disassociate(address: string, actor: FloatingActor, options: { instanceUuid?: string } = {}): Promise<FloatingIpListing> {
     const canonical = addressField(address, 'address', 4);
+    const expected = options.instanceUuid === undefined ? undefined : uuidField(options.instanceUuid, 'instance_uuid');
     const row = await this.transaction(async (trx) => {
-      const found = await this.owned(trx, canonical, actor);
+      const found = await this.owned(trx, { address: canonical }, actor);
+      if (expected !== undefined && found.instanceUuid !== expected) {
+        throw new Conflict(`Floating IP ${canonical} is not associated with instance ${expected}.`);
+      }
       if (found.fixedIpId === null) throw new FloatingIpNotAssociated(`floating IP ${canonical} is not associated`);
       if (found.autoAssigned) throw new Forbidden(`floating IP ${canonical} was auto-assigned; it is disassociated with its instance`);
       await floating.disassociate(trx, found.id, this.deps.now());
@@ -214,15 +244,19 @@ export class FloatingIps {
 
   // ---- helpers --------------------------------------------------------------
 
-  /** The address, if the actor may see it: an admin sees all, a project its own. */
-  private async owned(q: Queryable, address: string, actor: FloatingActor): Promise<floating.FloatingIp> {
-    const found = await floating.findFloatingIp(q, address);
+  /**
+   * The address, if the actor may see it: an admin sees all, a project its own. The
+   * message names what the caller gave, never what another project holds.
+   */
+  private async owned(q: Queryable, ref: FloatingRef, actor: FloatingActor): Promise<floating.FloatingIp> {
+    const found = 'id' in ref ? await floating.findFloatingById(q, ref.id) : await floating.findFloatingIp(q, ref.address);
+    const named = 'id' in ref ? `floating IP with id ${ref.id}` : `floating IP ${ref.address}`;
     if (actor === 'admin') {
-      if (!found) throw new FloatingIpNotFound(`floating IP ${address} not found`);
+      if (!found) throw new FloatingIpNotFound(`${named} not found`);
       return found;
     }
     const project = projectIdField(actor.projectId);
-    if (!found || found.projectId !== project) throw new FloatingIpNotFound(`floating IP ${address} not found for project ${project}`);
+    if (!found || found.projectId !== project) throw new FloatingIpNotFound(`${named} not found for project ${project}`);
     return found;
   }
 
@@ -257,9 +291,23 @@ export class FloatingIps {
 
 function listing(row: floating.FloatingIp): FloatingIpListing {
   return {
-    address: row.address, projectId: row.projectId, pool: row.pool, interface: row.interface,
+    id: row.id, address: row.address, projectId: row.projectId, pool: row.pool, interface: row.interface,
     instanceUuid: row.instanceUuid, fixedAddress: row.fixedAddress, host: row.host, autoAssigned: row.autoAssigned,
   };
+}
+
+/**
+ * A floating IP's id (digits) or IPv4 address, as a URL carries it; undefined when it
+ * is neither (a name, a typo), which callers treat as not found.
+ */
+function parseRef(text: string): FloatingRef | undefined {
+  if (/^\d{1,15}$/.test(text)) return { id: Number(text) };
+  try {
+    return { address: addressField(text, 'address', 4) };
+  } catch (error) {
+    if (error instanceof Invalid) return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -140,6 +140,8 @@ export interface FixedIpListing {
 
 /** One floating IP as `floating list` and the API show it. */
 export interface FloatingIpListing {
+  /** The database id: Nova's API names floating IPs by it. */
+  id: number;
   address: string;
   projectId: string | null;
   pool: string;
@@ -158,6 +160,14 @@ export interface FloatingIpListing {
  */
 export type FloatingActor = { projectId: string } | 'admin';
 
+/** What one `floating create` made: the pool and interface are the defaults' results when not given. */
+export interface FloatingRangeCreated {
+  count: number;
+  pool: string;
+  /** null: bound on `public_interface`, whatever it is when the address is bound. */
+  interface: string | null;
+}
+
 export interface AssociateFloatingIpRequest {
   address: string;
   instanceUuid: string;
@@ -166,6 +176,27 @@ export interface AssociateFloatingIpRequest {
   actor: FloatingActor;
   /** Move an address associated with another fixed IP (else FloatingIpAssociated). */
   allowMove?: boolean | undefined;
+}
+
+/** An instance as its VIFs describe it (novanet keeps no instances table). */
+export interface InstanceListing {
+  uuid: string;
+  projectId: string | null;
+  /** The hostname given at allocation, if any. */
+  hostname: string | null;
+  /** The compute host it was allocated on. */
+  host: string | null;
+  /** Fixed addresses VIF by VIF (IPv4, then the IPv6 SLAAC address), each followed by its floating IPs. */
+  addresses: InstanceAddress[];
+}
+
+export interface InstanceAddress {
+  networkLabel: string;
+  address: string;
+  version: 4 | 6;
+  type: 'fixed' | 'floating';
+  /** The MAC of the VIF the address reaches the instance through. */
+  mac: string;
 }
 
 /** The operations every mode offers; each mode differs only in a few hooks of the base. */
@@ -184,6 +215,8 @@ export interface NetworkManager {
   allocateForInstance(request: AllocateRequest): Promise<InstanceNetworkInfo>;
   deallocateForInstance(instanceUuid: string): Promise<void>;
   getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo>;
+  /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
+  listInstances(filter?: { projectId?: string; instanceUuid?: string }): Promise<InstanceListing[]>;
 
   /** dnsmasq's script reports a lease (`add`/`old`). */
   leaseFixedIp(address: string, mac?: string): Promise<void>;
@@ -202,16 +235,20 @@ export interface NetworkManager {
   reserveFixedIp(address: string): Promise<FixedIp>;
   unreserveFixedIp(address: string): Promise<FixedIp>;
 
-  /** `floating create`: a CIDR (network and broadcast skipped) or one address; returns the count. */
-  createFloatingRange(ipRange: string, pool?: string, iface?: string): Promise<number>;
+  /** `floating create`: a CIDR (network and broadcast skipped) or one address. */
+  createFloatingRange(ipRange: string, pool?: string, iface?: string): Promise<FloatingRangeCreated>;
   /** `floating delete`: refused while any address of the range is allocated; returns the count. */
   deleteFloatingRange(ipRange: string): Promise<number>;
   listFloatingIps(filter?: { host?: string; projectId?: string }): Promise<FloatingIpListing[]>;
   listFloatingPools(): Promise<string[]>;
+  /** One address the actor may see, by database id (digits) or by address; else FloatingIpNotFound. */
+  getFloatingIp(idOrAddress: string, actor: FloatingActor): Promise<FloatingIpListing>;
   allocateFloatingIp(projectId: string, pool?: string): Promise<FloatingIpListing>;
-  releaseFloatingIp(address: string, actor: FloatingActor): Promise<void>;
+  /** `disassociate`: an associated address is disassociated first, in the same transaction (Nova's DELETE). */
+  releaseFloatingIp(address: string, actor: FloatingActor, options?: { disassociate?: boolean }): Promise<void>;
   associateFloatingIp(request: AssociateFloatingIpRequest): Promise<FloatingIpListing>;
-  disassociateFloatingIp(address: string, actor: FloatingActor): Promise<FloatingIpListing>;
+  /** `instanceUuid`: only if associated with that instance, else Conflict (Nova's removeFloatingIp). */
+  disassociateFloatingIp(address: string, actor: FloatingActor, options?: { instanceUuid?: string }): Promise<FloatingIpListing>;
 }
 
 /** What the managers tell the host layer; the reconciler turns these into kernel work. */

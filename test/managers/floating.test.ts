@@ -54,7 +54,7 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
   describe('pools', () => {
     it('creates a CIDR range without its network and broadcast addresses', async () => {
       const h = harness(db(), 'flatdhcp');
-      expect(await h.manager.createFloatingRange('203.0.113.0/29', 'public', 'eth3')).toBe(6);
+      expect(await h.manager.createFloatingRange('203.0.113.0/29', 'public', 'eth3')).toEqual({ count: 6, pool: 'public', interface: 'eth3' });
       expect((await rows()).map((entry) => entry.address)).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5', '203.0.113.6']);
       expect((await rows()).every((entry) => entry.pool === 'public' && entry.interface === 'eth3' && entry.project_id === null)).toBe(true);
       expect(h.host.changes).toEqual([]);
@@ -62,7 +62,7 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
 
     it('creates a single address in the default pool, and lists pools', async () => {
       const h = harness(db(), 'flatdhcp');
-      expect(await h.manager.createFloatingRange(' 198.51.100.7 ')).toBe(1);
+      expect(await h.manager.createFloatingRange(' 198.51.100.7 ')).toEqual({ count: 1, pool: 'nova', interface: null });
       await h.manager.createFloatingRange('203.0.113.0/30', 'other');
       expect(await row('198.51.100.7')).toMatchObject({ pool: 'nova', interface: null });
       expect(await h.manager.listFloatingPools()).toEqual(['nova', 'other']);
@@ -70,7 +70,7 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
 
     it('bulk-inserts ranges larger than one INSERT batch', async () => {
       const h = harness(db(), 'flatdhcp');
-      expect(await h.manager.createFloatingRange('198.18.0.0/21')).toBe(2046);
+      expect((await h.manager.createFloatingRange('198.18.0.0/21')).count).toBe(2046);
       expect((await h.manager.listFloatingIps()).length).toBe(2046);
     });
 

@@ -14,11 +14,10 @@ export const floatingCommands: Category = {
       pool: { type: 'string', meta: 'POOL', help: 'pool name (default default_floating_pool)' },
       interface: { type: 'string', meta: 'IF', help: 'interface the addresses are bound to (default public_interface)' },
     },
-    async run(parsed, { manager, config }, io) {
+    async run(parsed, { manager }, io) {
       const range = optionOrPositional(parsed, 'ip_range', 'RANGE', 'floating create');
-      const pool = stringOption(parsed, 'pool') ?? config.default_floating_pool;
-      const count = await manager.createFloatingRange(range, pool, stringOption(parsed, 'interface'));
-      io.stdout(`created ${count} floating IP(s) in pool ${pool}\n`);
+      const created = await manager.createFloatingRange(range, stringOption(parsed, 'pool'), stringOption(parsed, 'interface'));
+      io.stdout(`created ${created.count} floating IP(s) in pool ${created.pool}\n`);
     },
   },
   list: {
