@@ -8,13 +8,17 @@ import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { computeRoutes } from './compute.js';
 import { HttpFault, faults } from './errors.js';
 import { fixedIpRoutes } from './fixedIps.js';
+import { floatingIpRoutes, floatingIpServerActions } from './floatingIps.js';
 import { healthRoutes } from './health.js';
 import { networkRoutes } from './networks.js';
+import { serverRoutes } from './servers.js';
 import type { ApiDeps, ApiLog, ApiState } from './types.js';
 import type { Metrics } from './metrics.js';
 
 /** The first path segments that are resources, not project ids. */
-const RESOURCES = new Set(['os-networks', 'os-fixed-ips', 'os-novanet']);
+const RESOURCES = new Set([
+  'os-networks', 'os-fixed-ips', 'os-novanet', 'os-floating-ips', 'os-floating-ip-pools', 'os-floating-ips-bulk', 'servers',
+]);
 
 /**
  * Nova's URL forms, brought to one: `/v2/...` is an alias of `/v2.1/...`, and
@@ -93,7 +97,8 @@ function unmatched(routers: Router<ApiState>[]): Middleware {
 }
 
 /**
- * The REST API as a Koa app: Nova's os-networks and os-fixed-ips, novanet's
+ * The REST API as a Koa app: Nova's os-networks, os-fixed-ips, floating IPs (pools,
+ * allocation, bulk, the server actions) and a minimal /servers, novanet's
  * compute-host endpoints, /healthz and /metrics. Serve it with `listen` (or
  * `app.callback()` in tests).
  */
@@ -114,6 +119,8 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   computeRoutes(api, routeDeps);
   networkRoutes(api, routeDeps);
   fixedIpRoutes(api, routeDeps);
+  floatingIpRoutes(api, routeDeps);
+  serverRoutes(api, { ...routeDeps, actions: floatingIpServerActions(deps.manager) });
 
   app.use(requestLog(deps.log, deps.metrics, [open, api]));
   app.use(faults(deps.log));
