@@ -12,8 +12,10 @@ SHELL := /bin/bash
 # deps must finish before build, even under make -j
 .NOTPARALLEL:
 
+# NAME=VERSION pins a version: the OSC test checks novanet against that client's requests.
 APT_PACKAGES := mariadb-server mariadb-client iproute2 iptables dnsmasq-base \
-                iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils
+                iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils \
+                python3-openstackclient=6.0.0-4
 
 .PHONY: all deps apt-deps npm-deps build test bench demo
 
@@ -33,9 +35,13 @@ apt-deps:
 	  echo "deps: not a Debian system, skipping apt packages"; exit 0; \
 	fi; \
 	missing=""; \
-	for pkg in $(APT_PACKAGES); do \
-	  status="$$(dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null || true)"; \
-	  if [ "$$status" != "install ok installed" ]; then missing="$$missing $$pkg"; fi; \
+	for spec in $(APT_PACKAGES); do \
+	  pkg="$${spec%%=*}"; \
+	  installed="$$(dpkg-query -W -f='$${Status} $${Version}' "$$pkg" 2>/dev/null || true)"; \
+	  case "$$installed" in \
+	    "install ok installed "*) [ "$$spec" = "$$pkg" ] || [ "$${installed##* }" = "$${spec#*=}" ] || missing="$$missing $$spec" ;; \
+	    *) missing="$$missing $$spec" ;; \
+	  esac; \
 	done; \
 	if [ -z "$$missing" ]; then echo "deps: system packages present"; exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ]; then SUDO=""; \
