@@ -92,6 +92,11 @@ export async function listPools(q: Queryable): Promise<string[]> {
   return rows.map((row) => String(row.pool));
 }
 
+/** Whether any floating IP exists at all (a cloud without them has no addresses to look for). */
+export async function anyFloatingIps(q: Queryable): Promise<boolean> {
+  return (await q('floating_ips').first('id')) !== undefined;
+}
+
 export async function poolExists(q: Queryable, pool: string): Promise<boolean> {
   return (await q('floating_ips').where('pool', pool).first('id')) !== undefined;
 }

@@ -35,6 +35,8 @@ export class FloatingBindings {
       const rule = this.ruleOf(row);
       if (rule) wanted.set(rule.address, rule);
     }
+    // A cloud without floating IPs leaves the public interface alone.
+    if (wanted.size === 0 && this.rules.size === 0 && !(await floatingIps.anyFloatingIps(q))) return;
     const devices = new Set([this.config.public_interface, ...[...wanted.values()].map((rule) => rule.interface), ...[...this.rules.values()].map((rule) => rule.interface)]);
     for (const device of devices) {
       await this.guard(errors, `floating IPs on ${device}`, async () => {
