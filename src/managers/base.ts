@@ -241,9 +241,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
       if (!network.multiHost && network.host === null) await networks.claimNetworkHost(this.db.knex, network.id, this.config.host, now);
     }
     await this.notify(chosen.map((network) => ({ kind: 'network-updated', networkId: network.id })));
-    await this.floating.afterAllocate(instanceUuid, projectId, written?.fixed[0]);
+    const autoAssigned = await this.floating.afterAllocate(instanceUuid, projectId, written?.fixed[0]);
     // What this call wrote is in hand: no read-back.
-    return written === undefined ? this.getInstanceNwInfo(instanceUuid) : this.describe(instanceUuid, written.vifs, chosen, written.fixed);
+    if (written === undefined) return this.getInstanceNwInfo(instanceUuid);
+    const floatingOf = new Map(autoAssigned === undefined ? [] : [[written.fixed[0]!.id, [autoAssigned]]]);
+    return this.describe(instanceUuid, written.vifs, chosen, written.fixed, floatingOf);
   }
 
   /**
@@ -310,10 +312,10 @@ export abstract class BaseNetworkManager implements NetworkManager {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
     const q = this.db.knex;
     const found = await vifs.listVirtualInterfaces(q, { instanceUuid: uuid });
-    if (found.length === 0) return this.describe(uuid, [], [], []);
+    if (found.length === 0) return this.describe(uuid, [], [], [], new Map());
     const used = await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] });
     const held = await fixedIps.listFixedIps(q, { virtualInterfaceIds: found.map((vif) => vif.id) });
-    return this.describe(uuid, found, used, held);
+    return this.describe(uuid, found, used, held, await this.floating.byFixedIp(held.map((fixed) => fixed.id)));
   }
 
   listInstances(filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
@@ -323,9 +325,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
     });
   }
 
-  /** network_info from the instance's VIFs, their networks and their fixed IPs. */
-  private describe(instanceUuid: string, found: vifs.VirtualInterface[], used: Network[], held: fixedIps.FixedIp[]): InstanceNetworkInfo {
-    const info = buildNetworkInfo(found, new Map(used.map((network) => [network.id, network])), held, this.capabilities);
+  /** network_info from the instance's VIFs, their networks, their fixed IPs and those IPs' floating addresses. */
+  private describe(
+    instanceUuid: string, found: vifs.VirtualInterface[], used: Network[], held: fixedIps.FixedIp[], floatingOf: Map<number, string[]>,
+  ): InstanceNetworkInfo {
+    const info = buildNetworkInfo(found, new Map(used.map((network) => [network.id, network])), held, floatingOf, this.capabilities);
     const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, project_id: found[0]?.projectId ?? null, network_info: info };
     if (used.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
     return result;

@@ -205,8 +205,8 @@ export class FloatingIps {
    * fixed IP. An empty or missing pool is logged, not fatal: the instance still has
    * its fixed networking, as before the option was set.
    */
-  async afterAllocate(instanceUuid: string, projectId: string, first: fixedIps.FixedIp | undefined): Promise<void> {
-    if (!this.deps.config.auto_assign_floating_ip || first === undefined) return;
+  async afterAllocate(instanceUuid: string, projectId: string, first: fixedIps.FixedIp | undefined): Promise<string | undefined> {
+    if (!this.deps.config.auto_assign_floating_ip || first === undefined) return undefined;
     const pool = this.deps.config.default_floating_pool;
     const now = this.deps.now();
     let address: string | undefined;
@@ -224,6 +224,17 @@ export class FloatingIps {
       this.deps.log(`auto_assign_floating_ip: no floating IP left in pool ${pool} for instance ${instanceUuid}`);
     }
     if (address !== undefined) await this.deps.notify([{ kind: 'floating-updated', address }]);
+    return address;
+  }
+
+  /** The floating addresses of each of these fixed IPs (network_info's floating_ips). */
+  async byFixedIp(fixedIpIds: number[]): Promise<Map<number, string[]>> {
+    const byFixed = new Map<number, string[]>();
+    if (fixedIpIds.length === 0) return byFixed;
+    for (const row of await floating.listFloatingIps(this.deps.db.knex, { fixedIpIds })) {
+      byFixed.set(row.fixedIpId!, [...(byFixed.get(row.fixedIpId!) ?? []), row.address]);
+    }
+    return byFixed;
   }
 
   /** Before deallocateForInstance: disassociate every floating IP of the instance, release the auto-assigned ones. */

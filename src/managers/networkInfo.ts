@@ -10,13 +10,15 @@ function ip(address: string, type: IpModel['type'], version: 4 | 6): IpModel {
 }
 
 /**
- * nova's network_info for one instance: a VIF per VIF row, IPv4 subnet first, then
- * IPv6 (SLAAC address from the MAC) when the network has one.
+ * nova's network_info for one instance: a VIF per VIF row, IPv4 subnet first (each
+ * fixed IP with its floating IPs), then IPv6 (SLAAC address from the MAC) when the
+ * network has one.
  */
 export function buildNetworkInfo(
   vifs: VirtualInterface[],
   networks: Map<number, Network>,
   fixedIps: FixedIp[],
+  floatingOf: Map<number, string[]>,
   capabilities: Capabilities,
 ): VifModel[] {
   return vifs.map((vif) => {
@@ -32,7 +34,7 @@ export function buildNetworkInfo(
         dns: dns.filter((entry) => !entry.includes(':')).map((entry) => ip(entry, 'dns', 4)),
         ips: fixedIps
           .filter((fixed) => fixed.virtualInterfaceId === vif.id)
-          .map((fixed) => ({ ...ip(fixed.address, 'fixed', 4), floating_ips: [] })),
+          .map((fixed) => ({ ...ip(fixed.address, 'fixed', 4), floating_ips: (floatingOf.get(fixed.id) ?? []).map((address) => ip(address, 'floating', 4)) })),
         routes: [],
         meta: capabilities.dhcp && network.dhcpServer ? { dhcp_server: network.dhcpServer } : {},
       });

@@ -183,6 +183,17 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       expect(h.host.changes).toEqual([]);
     });
 
+    it("shows in the instance's network_info under its fixed IP, and goes with disassociation", async () => {
+      const h = await setup();
+      await boot(h, 1);
+      const taken = await h.manager.allocateFloatingIp('p1');
+      await h.manager.associateFloatingIp({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
+      const fixedIp = async () => (await h.manager.getInstanceNwInfo(instance(1))).network_info[0]!.network.subnets[0]!.ips[0]!;
+      expect((await fixedIp()).floating_ips).toEqual([{ address: '203.0.113.1', type: 'floating', version: 4, meta: {} }]);
+      await h.manager.disassociateFloatingIp(taken.address, { projectId: 'p1' });
+      expect((await fixedIp()).floating_ips).toEqual([]);
+    });
+
     it("is bound on the instance's host in a multi_host network", async () => {
       const h = await setup({}, true);
       await boot(h, 1, 'p1', 'compute7');
@@ -250,6 +261,8 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const info = await boot(h, 1);
       const [assigned] = await h.manager.listFloatingIps({ projectId: 'p1' });
       expect(assigned).toMatchObject({ address: '203.0.113.1', autoAssigned: true, instanceUuid: instance(1), fixedAddress: firstAddress(info), host: 'nethost' });
+      // The allocation's own answer already has it.
+      expect(info.network_info[0]!.network.subnets[0]!.ips[0]!.floating_ips).toEqual([{ address: '203.0.113.1', type: 'floating', version: 4, meta: {} }]);
       expect(h.host.changes).toContainEqual({ kind: 'floating-updated', address: '203.0.113.1' });
       // Quota 0 and auto-assigned exempt: a manual allocation is still refused.
       await expectRefused(db(), () => h.manager.allocateFloatingIp('p1'), QuotaExceeded, /already used 0 of 0/);
