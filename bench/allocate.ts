@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { openDatabase, parseConnectionUrl } from '../src/db/connection.js';
 import {
-  benchManager, markdownTable, millis, percentile, runIfMain, type BenchEnv,
+  benchManager, instanceUuid, markdownTable, millis, percentile, runIfMain, type BenchEnv,
 } from './support/harness.js';
 
 const ALLOCATORS = [1, 4, 16, 64];
@@ -27,8 +27,6 @@ interface Cell {
   errors: Map<string, number>;
   retries: number;
 }
-
-const instanceUuid = (index: number) => `00000000-0000-4000-8000-${index.toString(16).padStart(12, '0')}`;
 
 /**
  * Runs `allocators` loops calling `allocate(loop, seq)` until MAX_ALLOCATIONS have

@@ -1,18 +1,20 @@
 /**
- * What every benchmark shares: a MariaDB server (started privately, or the one named
- * by NOVANET_BENCH_MYSQL_URL), scratch databases on it and in SQLite files, a manager
- * wired to a host layer that does nothing, and markdown tables.
+ * What every benchmark shares: a MariaDB server (started privately on first use, or
+ * the one named by NOVANET_BENCH_MYSQL_URL), scratch databases on it and in SQLite
+ * files, a manager wired to a host layer (one that does nothing by default), and
+ * markdown tables.
  */
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/options.js';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { createManager } from '../../src/managers/registry.js';
-import type { NetworkManager } from '../../src/managers/types.js';
-import { createTestDatabase, startMariaDb } from '../../tools/mariadb.js';
+import type { HostLayer, NetworkManager } from '../../src/managers/types.js';
+import { createTestDatabase, startMariaDb, type MariaDbServer } from '../../tools/mariadb.js';
 
 export const MYSQL_URL_ENV = 'NOVANET_BENCH_MYSQL_URL';
 
@@ -26,9 +28,7 @@ export interface Scratch {
 }
 
 export interface BenchEnv {
-  /** Server URL (any database on it); scratch databases are carved out of it. */
-  mysqlUrl: string;
-  /** A fresh database with novanet's schema. */
+  /** A fresh database with novanet's schema (MariaDB's server starts on the first such call). */
   scratch(backend: Backend, prefix: string): Promise<Scratch>;
   log(message: string): void;
 }
@@ -36,23 +36,34 @@ export interface BenchEnv {
 /** A benchmark: runs against the environment and returns its markdown report. */
 export type Bench = (env: BenchEnv) => Promise<string>;
 
-/** Runs `work` with a MariaDB server that is stopped afterwards if this process started it. */
+/**
+ * Runs `work` with a MariaDB server, started only when a benchmark first asks for a
+ * MariaDB database (those on SQLite alone need no server), and stopped afterwards if
+ * this process started it.
+ */
 export async function withBenchEnv<T>(work: (env: BenchEnv) => Promise<T>): Promise<T> {
   const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
   const external = process.env[MYSQL_URL_ENV];
-  const server = external ? undefined : await startMariaDb({ name: 'bench', durable: true });
-  const mysqlUrl = external ?? server!.url;
-  log(external ? `using MariaDB at ${MYSQL_URL_ENV}` : `started MariaDB (pid ${server!.pid})`);
+  let server: MariaDbServer | undefined;
+  const mysqlUrl = async (): Promise<string> => {
+    if (external) return external;
+    if (!server) {
+      server = await startMariaDb({ name: 'bench', durable: true });
+      log(`started MariaDB (pid ${server.pid})`);
+    }
+    return server.url;
+  };
+  if (external) log(`using MariaDB at ${MYSQL_URL_ENV}`);
   try {
-    return await work({ mysqlUrl, scratch: (backend, prefix) => scratch(mysqlUrl, backend, prefix), log });
+    return await work({ scratch: (backend, prefix) => scratch(mysqlUrl, backend, prefix), log });
   } finally {
     await server?.stop();
   }
 }
 
-async function scratch(mysqlUrl: string, backend: Backend, prefix: string): Promise<Scratch> {
+async function scratch(mysqlUrl: () => Promise<string>, backend: Backend, prefix: string): Promise<Scratch> {
   if (backend === 'mariadb') {
-    const created = await createTestDatabase(mysqlUrl, `bench_${prefix}`);
+    const created = await createTestDatabase(await mysqlUrl(), `bench_${prefix}`);
     await migrate(created.url);
     return { backend, url: created.url, drop: () => created.drop() };
   }
@@ -62,7 +73,7 @@ async function scratch(mysqlUrl: string, backend: Backend, prefix: string): Prom
   return { backend, url, drop: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function migrate(url: string): Promise<void> {
+export async function migrate(url: string): Promise<void> {
   const db = openDatabase(url);
   try {
     await syncSchema(db);
@@ -71,17 +82,31 @@ async function migrate(url: string): Promise<void> {
   }
 }
 
-/** A manager as the service or the CLI builds it, with a host layer that does nothing. */
-export function benchManager(db: Database, mode: 'flatdhcp' | 'vlan' = 'flatdhcp'): NetworkManager {
+/** The configuration of a bench service: `overrides` are NOVANET_* variables. */
+export function benchConfig(mode: 'flatdhcp' | 'vlan' = 'flatdhcp', overrides: Record<string, string> = {}): Config {
   const env = {
     NOVANET_NETWORK_MANAGER: mode,
     NOVANET_FLAT_INTERFACE: 'eth1',
     NOVANET_HOST: 'bench',
     NOVANET_MY_IP: '192.0.2.1',
     NOVANET_STATE_PATH: tmpdir(),
+    ...overrides,
   };
-  const config = loadConfig({ file: '/dev/null', env, warn: () => undefined });
-  return createManager({ db, config, host: { apply: async () => undefined }, log: () => undefined });
+  return loadConfig({ file: '/dev/null', env, warn: () => undefined });
+}
+
+/** A host layer that does nothing: the kernel is not part of the measurement. */
+const NO_HOST: HostLayer = { apply: async () => undefined };
+
+/** A manager as the service or the CLI builds it; by default with a host layer that does nothing. */
+export function benchManager(db: Database, mode: 'flatdhcp' | 'vlan' = 'flatdhcp', options: { config?: Config; host?: HostLayer } = {}): NetworkManager {
+  const config = options.config ?? benchConfig(mode);
+  return createManager({ db, config, host: options.host ?? NO_HOST, log: () => undefined });
+}
+
+/** The bench's instance number `index` as a UUID (the API takes any, nova's compute makes them). */
+export function instanceUuid(index: number): string {
+  return `00000000-0000-4000-8000-${index.toString(16).padStart(12, '0')}`;
 }
 
 /** Runs a single benchmark when its file is the process's entry point. */
