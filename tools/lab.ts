@@ -239,18 +239,31 @@ export class Lab {
    * came from: how SNAT is seen at work.
    */
   startEcho(port: number): Promise<void> {
-    const code = `require('net').createServer((s)=>{s.end(s.remoteAddress.replace('::ffff:','')+'\\n')}).listen(${port},'${this.outsideAddress}',()=>console.log('listening'))`;
-    const child = this.spawn(this.outsideNs, [process.execPath, '-e', code]);
+    return this.startTcpServer(this.outsideNs, port, this.outsideAddress, '');
+  }
+
+  /**
+   * A TCP server in `ns` that answers each connection with `greeting` followed by the
+   * peer address it saw; resolves once it listens.
+   */
+  startTcpServer(ns: string, port: number, address: string, greeting: string): Promise<void> {
+    const code = `require('net').createServer((s)=>{s.end(${JSON.stringify(greeting)}+s.remoteAddress.replace('::ffff:','')+'\\n')}).listen(${port},'${address}',()=>console.log('listening'))`;
+    const child = this.spawn(ns, [process.execPath, '-e', code]);
     return new Promise<void>((resolve, reject) => {
       child.stdout?.on('data', (chunk: Buffer) => { if (String(chunk).includes('listening')) resolve(); });
-      child.on('exit', (exit) => reject(new Error(`echo server exited (${exit})`)));
+      child.on('exit', (exit) => reject(new Error(`TCP server on ${address}:${port} in ${ns} exited (${exit})`)));
     });
   }
 
   /** Connects from a VM to the echo server: the source address the outside saw, or why it failed. */
-  async sourceSeenOutside(vm: LabVm, port: number): Promise<string> {
-    const code = `const s=require('net').connect(${port},'${this.outsideAddress}');let d='';s.on('data',(c)=>d+=c);s.on('end',()=>{console.log(d.trim())});s.on('error',(e)=>{console.error(e.message);process.exit(1)});setTimeout(()=>process.exit(2),5000).unref()`;
-    const result = await this.exec(vm.ns, [process.execPath, '-e', code], { timeoutMs: 10_000 });
+  sourceSeenOutside(vm: LabVm, port: number): Promise<string> {
+    return this.connect(vm.ns, this.outsideAddress, port);
+  }
+
+  /** Connects from `ns` to ADDRESS:PORT: what the server said, or why it failed. */
+  async connect(ns: string, address: string, port: number): Promise<string> {
+    const code = `const s=require('net').connect(${port},'${address}');let d='';s.on('data',(c)=>d+=c);s.on('end',()=>{console.log(d.trim())});s.on('error',(e)=>{console.error(e.message);process.exit(1)});setTimeout(()=>{console.error('timed out');process.exit(2)},3000).unref()`;
+    const result = await this.exec(ns, [process.execPath, '-e', code], { timeoutMs: 10_000 });
     return result.stdout.trim() || `failed: ${result.stderr.trim()}`;
   }
 

@@ -62,17 +62,12 @@ describe('floating IPs in network namespaces', () => {
     await lab.plug(vm, vif.network.bridge, vif.address);
     const lease = await lab.dhcp(vm);
     expect(lease.address, lease.output).toBe(fixed[index]);
-    // A TCP server answering "NAME PEER" on every address of the VM.
-    const code = `require('net').createServer((s)=>{s.end('${vm.name} '+s.remoteAddress.replace('::ffff:','')+'\\n')}).listen(${VM_PORT},'0.0.0.0')`;
-    lab.spawn(vm.ns, [process.execPath, '-e', code]);
+    // Answers "NAME PEER" on every address of the VM.
+    await lab.startTcpServer(vm.ns, VM_PORT, '0.0.0.0', `${vm.name} `);
   }
 
-  /** Connects from a namespace to ADDRESS:VM_PORT: "NAME PEER", or "failed: ...". */
-  async function connect(ns: string, address: string): Promise<string> {
-    const code = `const s=require('net').connect(${VM_PORT},'${address}');let d='';s.on('data',(c)=>d+=c);s.on('end',()=>{console.log(d.trim())});s.on('error',(e)=>{console.error(e.message);process.exit(1)});setTimeout(()=>{console.error('timeout');process.exit(2)},3000).unref()`;
-    const result = await lab.exec(ns, [process.execPath, '-e', code], { timeoutMs: 10_000 });
-    return result.stdout.trim() || `failed: ${result.stderr.trim()}`;
-  }
+  /** From a namespace to ADDRESS:VM_PORT: "NAME PEER", or "failed: ...". */
+  const connect = (ns: string, address: string) => lab.connect(ns, address, VM_PORT);
 
   async function pings(ns: string, address: string, count = 1): Promise<boolean> {
     return (await lab.exec(ns, ['ping', '-c', String(count), '-W', '1', address], { timeoutMs: 10_000 })).code === 0;
