@@ -1,4 +1,6 @@
 import { Conflict, NoMoreFloatingIps } from '../errors.js';
+import { parseAddress } from '../ipam/address.js';
+import { addressText, containsAddress, type Cidr } from '../ipam/cidr.js';
 import { Queryable, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
 
 /** A floating IP, with the fixed address and instance it is associated with (if any). */
@@ -90,6 +92,23 @@ export async function findFloatingIp(q: Queryable, address: string): Promise<Flo
 export async function listPools(q: Queryable): Promise<string[]> {
   const rows = (await q('floating_ips').distinct('pool').orderBy('pool')) as { pool: string }[];
   return rows.map((row) => String(row.pool));
+}
+
+/**
+ * A floating IP inside an IPv4 CIDR (the lowest id), if any. The
+ * CIDR's whole leading octets narrow the scan with an index-friendly LIKE, so a check
+ * against a million-address pool reads only the rows that could match.
+ */
+export async function firstInside(q: Queryable, cidr: Cidr): Promise<FloatingIp | undefined> {
+  const octets = Math.floor(cidr.prefix / 8);
+  const leading = addressText(cidr, 0n).split('.').slice(0, octets).join('.');
+  const query = detailed(q);
+  if (octets > 0) query.where('f.address', 'like', `${leading}.%`);
+  for (const row of (await query) as Row[]) {
+    const found = fromRow(row);
+    if (containsAddress(cidr, parseAddress(found.address, 'address', 4))) return found;
+  }
+  return undefined;
 }
 
 /** Whether any floating IP exists at all (a cloud without them has no addresses to look for). */

@@ -114,6 +114,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
       const count = request.numNetworks ?? this.config.num_networks;
       const fields = await this.modeFields(request, count, trx);
       const planned = planNetworks(request, { config: this.config, existing, rules: this.createRules, newUuid: this.newUuid }, fields);
+      for (const plan of planned) if (plan.network.cidr !== null) await this.floating.refuseOverlap(trx, plan.network.cidr);
       const total = planned.reduce((sum, plan) => sum + plan.size, 0);
       let written = 0;
       const result: Network[] = [];

@@ -72,6 +72,12 @@ export class FloatingIps {
     return { count, pool: poolName, interface: ifaceName };
   }
 
+  /** For network create: a fixed range must not take in a floating IP (the same check the other way round as createRange). */
+  async refuseOverlap(q: Queryable, cidr: string): Promise<void> {
+    const taken = await floating.firstInside(q, parseCidr(cidr, 'cidr', 4));
+    if (taken) throw new CidrConflict(`network ${cidr} overlaps floating IP ${taken.address} (pool ${taken.pool})`);
+  }
+
   async deleteRange(ipRange: string): Promise<number> {
     const range = parseRange(ipRange);
     return this.transaction(async (trx) => {

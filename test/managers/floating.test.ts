@@ -93,6 +93,15 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       await expectRefused(db(), () => h.manager.createFloatingRange('203.0.113.6'), CidrConflict, /overlaps existing floating IP 203\.0\.113\.6/);
     });
 
+    it('refuses a fixed network that would take in a floating IP, whatever its prefix', async () => {
+      const h = await setup();
+      await expectRefused(db(), () => h.manager.createNetworks({ label: 'x', fixedRangeV4: '203.0.113.0/24' }), CidrConflict, /network 203\.0\.113\.0\/24 overlaps floating IP 203\.0\.113\.1 \(pool nova\)/);
+      await expectRefused(db(), () => h.manager.createNetworks({ label: 'x', fixedRangeV4: '203.0.113.4/30', networkSize: 4 }), CidrConflict, /overlaps floating IP 203\.0\.113\.4/);
+      await expectRefused(db(), () => h.manager.createNetworks({ label: 'x', fixedRangeV4: '203.0.112.0/23', networkSize: 512 }), CidrConflict, /overlaps floating IP/);
+      // Next door is fine.
+      expect(await h.manager.createNetworks({ label: 'y', fixedRangeV4: '203.0.113.8/29', networkSize: 8 })).toHaveLength(1);
+    });
+
     it('deletes a range, refusing while an address is allocated', async () => {
       const h = await setup();
       const taken = await h.manager.allocateFloatingIp('p1');
