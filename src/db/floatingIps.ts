@@ -1,7 +1,7 @@
 import { Conflict, NoMoreFloatingIps } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { addressText, containsAddress, type Cidr } from '../ipam/cidr.js';
-import { Queryable, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
+import { Queryable, dialectOf, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
 
 /** A floating IP, with the fixed address and instance it is associated with (if any). */
 export interface FloatingIp {
@@ -149,8 +149,12 @@ export async function findFloatingById(q: Queryable, id: number): Promise<Floati
 }
 
 /** Addresses the project holds that count against its quota (auto-assigned ones do not). */
-export async function countForProject(q: Queryable, projectId: string): Promise<number> {
-  const row = (await q('floating_ips').where({ project_id: projectId, auto_assigned: false }).count({ n: '*' }).first()) as { n: number | string } | undefined;
+export async function countForProject(q: Queryable, projectId: string, options: { locking?: boolean } = {}): Promise<number> {
+  const query = q('floating_ips').where({ project_id: projectId, auto_assigned: false }).count({ n: '*' });
+  // A locking read on MySQL sees, and waits for, rows other transactions are claiming
+  // for the project right now; SQLite's single writer needs no lock.
+  if (options.locking && dialectOf(q) === 'mysql') query.forUpdate();
+  const row = (await query.first()) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
 }
 

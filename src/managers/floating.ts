@@ -119,13 +119,20 @@ export class FloatingIps {
     return withRetry(() => this.transaction(async (trx) => {
       if (!(await floating.poolExists(trx, poolName))) throw new FloatingIpPoolNotFound(`floating IP pool ${poolName} not found`);
       const limit = (await findQuota(trx, project, QUOTA_RESOURCE)) ?? this.deps.config.quota_floating_ips;
+      const overQuota = (used: number) =>
+        new QuotaExceeded(`Quota exceeded for floating_ips: Requested 1, but already used ${used} of ${limit} floating_ips (project ${project})`);
       if (limit >= 0) {
         const used = await floating.countForProject(trx, project);
-        if (used + 1 > limit) {
-          throw new QuotaExceeded(`Quota exceeded for floating_ips: Requested 1, but already used ${used} of ${limit} floating_ips (project ${project})`);
-        }
+        if (used + 1 > limit) throw overQuota(used);
       }
-      return listing(await floating.claimFloatingIp(trx, poolName, project, false, now));
+      const claimed = await floating.claimFloatingIp(trx, poolName, project, false, now);
+      // Counted again, locking, now that our claim is in: two allocations racing at the
+      // limit see each other (one waits, or is chosen as a deadlock victim and retried).
+      if (limit >= 0) {
+        const used = await floating.countForProject(trx, project, { locking: true });
+        if (used > limit) throw overQuota(used - 1);
+      }
+      return listing(claimed);
     }));
   }
 

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/connection.js';
-import { NoMoreFloatingIps } from '../../src/errors.js';
+import { NoMoreFloatingIps, QuotaExceeded } from '../../src/errors.js';
 import { createManager } from '../../src/managers/registry.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
@@ -39,5 +39,21 @@ describe('floating IP allocation on mariadb', () => {
     expect(lost.every((reason) => reason instanceof NoMoreFloatingIps)).toBe(true);
     const rows = (await opened.db.knex('floating_ips').whereNotNull('project_id').select('address')) as { address: string }[];
     expect(rows.map((row) => row.address).sort()).toEqual([...won].sort());
+  });
+
+  it('holds a project to its quota when its allocations race at the limit', async () => {
+    opened = await freshDatabase('mariadb', { maxPoolSize: 4 });
+    second = openDatabase(opened.url, { maxPoolSize: 4 });
+    const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: '5' });
+    const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
+    await managers[0]!.createFloatingRange('198.51.100.0/27');
+
+    const results = await Promise.allSettled(Array.from({ length: 16 }, (_, n) => managers[n % 2]!.allocateFloatingIp('racer')));
+
+    const won = results.filter((result) => result.status === 'fulfilled');
+    const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+    expect(won).toHaveLength(5);
+    expect(lost.every((reason) => reason instanceof QuotaExceeded), String(lost.find((reason) => !(reason instanceof QuotaExceeded)))).toBe(true);
+    expect(await opened.db.knex('floating_ips').where('project_id', 'racer').count({ n: '*' }).first()).toMatchObject({ n: 5 });
   });
 });
