@@ -157,8 +157,8 @@ function report(results: Result[]): string {
     markdownTable(['N associated', 'associate', 'of which host layer', 'disassociate', 'of which host layer'], shares),
     '',
     '- novanet: `associateFloatingIp` / `disassociateFloatingIp` on a manager whose host layer is the real reconciler (the call returns once the kernel is updated): the transaction, then the partial reconcile that reads that one row, `ip addr add/del`, and `iptables-restore --noflush` of the changed lines; disassociate also flushes the address\'s conntrack entries (two `conntrack -D`).',
-    '- naive: what nova\'s IptablesManager did per change: `ip addr add/del`, `iptables-save -t nat`, the 5 rules of the floating IP added to or removed from the text, and the whole nat table restored (no --noflush). No database work.',
-    `- Each cell: ${WARMUP} untimed pairs, then up to ${SAMPLES} timed associate + disassociate pairs or ${seconds(CELL_MS)}. The kernel is checked (every associated address bound, each of its 5 nat rules exactly once; a disassociated one unbound and in no rule) after the first ${WARMUP + CHECK_FIRST} pairs, every ${CHECK_EVERY}th, and at the end of the cell. Every command runs through \`ip netns exec\` (root_helper in the lab), which adds a few ms per process to both approaches.`,
+    '- naive: what nova\'s IptablesManager did per change: `ip addr add/del`, `iptables-save -t nat`, the floating IP\'s 4 rules (and, for a new /24, its chains and jumps) added to or removed from the text, and the whole nat table restored (no --noflush). No database work.',
+    `- Each cell: ${WARMUP} untimed pairs, then up to ${SAMPLES} timed associate + disassociate pairs or ${seconds(CELL_MS)}. The kernel is checked (every associated address bound, each of its nat rules and its /24s\' jumps exactly once; a disassociated one unbound and in no rule) after the first ${WARMUP + CHECK_FIRST} pairs, every ${CHECK_EVERY}th, and at the end of the cell. Every command runs through \`ip netns exec\` (root_helper in the lab), which adds a few ms per process to both approaches.`,
     ...goalNotes(results),
   ].join('\n');
 }

@@ -29,21 +29,28 @@ export function floatingNatLines(rules: FloatingRule[]): string[] {
 /**
  * nova's IptablesManager way of applying one change, the baseline: `iptables-save` of
  * the nat table, the floating IP's lines added (before COMMIT: appended to their
- * chains) or removed in the text, and the whole table restored without --noflush, so
- * the kernel rebuilds every rule of it.
+ * chains, declaring a chain it needs that is missing) or removed in the text, and the
+ * whole table restored without --noflush, so the kernel rebuilds every rule of it.
+ * The jumps to a /24's chains are shared with its other addresses: added when
+ * missing, never removed.
  */
 export async function naiveNatChange(executor: Executor, rule: FloatingRule, change: 'add' | 'remove'): Promise<void> {
   const lines = floatingNatLines([rule]);
+  const own = lines.filter((line) => line.includes(`${rule.address}/32`) || line.endsWith(` ${rule.address}`));
   const saved = (await executor.run({ argv: ['iptables-save', '-t', 'nat'] })).stdout.split('\n');
   let edited: string[];
   if (change === 'add') {
     const commit = saved.indexOf('COMMIT');
     if (commit === -1) throw new Error('iptables-save -t nat printed no COMMIT');
-    edited = [...saved.slice(0, commit), ...lines, ...saved.slice(commit)];
+    const present = new Set(saved);
+    const declared = new Set(saved.filter((line) => line.startsWith(':')).map((line) => line.slice(1).split(' ')[0]));
+    const missing = [...new Set(lines.map((line) => line.split(' ')[1]!))].filter((chain) => !declared.has(chain)).map((chain) => `:${chain} - [0:0]`);
+    const table = saved.indexOf('*nat');
+    edited = [...saved.slice(0, table + 1), ...missing, ...saved.slice(table + 1, commit), ...lines.filter((line) => !present.has(line)), ...saved.slice(commit)];
   } else {
-    const gone = new Set(lines);
+    const gone = new Set(own);
     edited = saved.filter((line) => !gone.has(line));
-    if (saved.length - edited.length !== lines.length) throw new Error(`naive remove of ${rule.address}: ${saved.length - edited.length} of its ${lines.length} lines found`);
+    if (saved.length - edited.length !== own.length) throw new Error(`naive remove of ${rule.address}: ${saved.length - edited.length} of its ${own.length} lines found`);
   }
   await executor.run({ argv: ['iptables-restore', '-w', '10'], input: edited.join('\n') });
 }

@@ -33,7 +33,9 @@ export class FloatingBindings {
     const wanted = new Map<string, FloatingRule>();
     for (const row of await floatingIps.listFloatingIps(q, { host: this.config.host })) {
       const rule = this.ruleOf(row);
-      if (rule) wanted.set(rule.address, rule);
+      const known = rule && this.rules.get(rule.address);
+      // An unchanged rule keeps its object: its rendered text is cached on it (rules.ts).
+      if (rule) wanted.set(rule.address, known && known.fixed === rule.fixed && known.interface === rule.interface ? known : rule);
     }
     // A cloud without floating IPs leaves the public interface alone.
     if (wanted.size === 0 && this.rules.size === 0 && !(await floatingIps.anyFloatingIps(q))) return;

@@ -25,6 +25,9 @@ export const CHAINS: Record<Table, string[]> = {
   mangle: ['nova-network-POSTROUTING'],
 };
 
+/** Floating IPs' rules live in chains of one /24 each, made and removed as needed (rules.ts). */
+export const FLOATING_CHAIN_PREFIX = 'nova-float-';
+
 export const JUMPS: Jump[] = [
   { table: 'filter', chain: 'FORWARD', rule: '-j nova-filter-top', position: 'top' },
   { table: 'filter', chain: 'INPUT', rule: '-j nova-network-INPUT', position: 'top' },
@@ -118,6 +121,11 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
       changed.push(`${table}/${jump.chain}:${jump.rule}`);
       rules.push(jump.position === 'top' ? `-I ${jump.chain} 1 ${jump.rule}` : `-A ${jump.chain} ${jump.rule}`);
     }
+    // Floating chains no longer wanted go once their jumps have gone (above).
+    for (const chain of staleChains(desired[table], installed[table])) {
+      changed.push(`${table}/${chain}`);
+      rules.push(`-F ${chain}`, `-X ${chain}`);
+    }
     if (declarations.length + rules.length > 0) sections.push(`*${table}`, ...declarations, ...rules, 'COMMIT');
   }
   return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
@@ -140,8 +148,15 @@ export function chainEdit(chain: string, current: string[], wanted: string[]): s
   }
   const lines: string[] = [];
   for (let index = head; index < currentEnd; index++) lines.push(`-D ${chain} ${head + 1}`);
-  for (let index = head; index < wantedEnd; index++) lines.push(`-I ${chain} ${index + 1} ${wanted[index]}`);
+  // At the end of the chain, append: an insert by position makes iptables-nft read the chain.
+  const atEnd = currentEnd === current.length;
+  for (let index = head; index < wantedEnd; index++) lines.push(atEnd ? `-A ${chain} ${wanted[index]}` : `-I ${chain} ${index + 1} ${wanted[index]}`);
   return lines;
+}
+
+/** novanet's floating chains that are installed but no longer wanted. */
+function staleChains(desired: Record<string, string[]>, installed: Map<string, string[]>): string[] {
+  return [...installed.keys()].filter((chain) => chain.startsWith(FLOATING_CHAIN_PREFIX) && !(chain in desired));
 }
 
 function sameRules(a: string[], b: string[]): boolean {
@@ -180,7 +195,9 @@ export class IptablesDriver {
     }
     const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
     for (const table of TABLES) {
-      for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, [...rules]);
+      for (const chain of staleChains(desired[table], installed[table])) next[table].delete(chain);
+      // Rendered arrays are never changed afterwards: kept as they are, not copied.
+      for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, rules);
       for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
         const rules = next[table].get(jump.chain) ?? [];
         if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);

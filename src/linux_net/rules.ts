@@ -1,4 +1,4 @@
-import { emptyRuleset, type Ruleset } from './iptables.js';
+import { FLOATING_CHAIN_PREFIX, emptyRuleset, type Ruleset } from './iptables.js';
 
 /** A network as the firewall sees it. */
 export interface RuledNetwork {
@@ -27,6 +27,9 @@ export interface FirewallState {
   networks: RuledNetwork[];
   floating: FloatingRule[];
 }
+
+/** Floating rules are kept in one chain per /24 (of the floating or of the fixed address). */
+const BUCKET_PREFIX = 24;
 
 /**
  * nova's rules, in iptables-save's own spelling (so installed and desired compare as
@@ -71,15 +74,78 @@ export function renderRules(state: FirewallState): Ruleset {
       filter['nova-network-FORWARD']!.push(`-d ${privateAddress}/32 -p udp -m udp --dport 1194 -j ACCEPT`);
     }
   }
-  for (const floating of state.floating) {
-    nat['nova-network-PREROUTING']!.push(`-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`);
-    nat['nova-network-OUTPUT']!.push(`-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`);
-    // A VM with a floating IP reaching another one's is seen from its own.
-    nat['nova-network-POSTROUTING']!.push(`-s ${floating.fixed}/32 -m conntrack --ctstate DNAT -j SNAT --to-source ${floating.address}`);
-    nat['nova-network-float-snat']!.push(
-      `-s ${floating.fixed}/32 -d ${floating.fixed}/32 -j SNAT --to-source ${floating.address}`,
-      `-s ${floating.fixed}/32 -o ${floating.interface} -j SNAT --to-source ${floating.address}`,
-    );
-  }
+  addFloatingChains(ruleset, state.floating);
   return ruleset;
+}
+
+/** A floating IP's rules and the chains they go in. */
+interface RenderedFloating {
+  dnat: string;
+  snat: string[];
+  dnatChain: Bucket;
+  snatChain: Bucket;
+}
+
+interface Bucket {
+  name: string;
+  /** The rule that sends the bucket's /24 to it. */
+  jump: string;
+}
+
+/** Rendered once per rule object: FloatingBindings keeps an object while it is unchanged. */
+const rendered = new WeakMap<FloatingRule, RenderedFloating>();
+
+function renderFloating(floating: FloatingRule): RenderedFloating {
+  let text = rendered.get(floating);
+  if (!text) {
+    text = {
+      dnat: `-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`,
+      snat: [
+        // A VM with a floating IP reaching another one's is seen from its own.
+        `-s ${floating.fixed}/32 -m conntrack --ctstate DNAT -j SNAT --to-source ${floating.address}`,
+        `-s ${floating.fixed}/32 -d ${floating.fixed}/32 -j SNAT --to-source ${floating.address}`,
+        `-s ${floating.fixed}/32 -o ${floating.interface} -j SNAT --to-source ${floating.address}`,
+      ],
+      dnatChain: bucket(floating.address, 'dnat', '-d'),
+      snatChain: bucket(floating.fixed, 'snat', '-s'),
+    };
+    rendered.set(floating, text);
+  }
+  return text;
+}
+
+/** The chain of the /24 that `address` is in (named in hex, so names sort by address). */
+function bucket(address: string, kind: 'dnat' | 'snat', match: '-d' | '-s'): Bucket {
+  const octets = address.split('.').slice(0, BUCKET_PREFIX / 8);
+  const name = `${FLOATING_CHAIN_PREFIX}${kind}-${octets.map((octet) => Number(octet).toString(16).padStart(2, '0')).join('')}`;
+  return { name, jump: `${match} ${octets.join('.')}.0/${BUCKET_PREFIX} -j ${name}` };
+}
+
+/**
+ * nova's floating rules, spread over chains of one /24 each: iptables-nft inserts and
+ * deletes by position at a cost that grows with the length of the chain, so 10,000
+ * addresses in one chain made each change ~40x dearer than in a chain of 256. The
+ * DNAT chain of a floating /24 is reached from PREROUTING and OUTPUT alike; the SNAT
+ * chain of a fixed /24 from float-snat (nova's POSTROUTING ctstate-DNAT rule lives
+ * there too: POSTROUTING's ACCEPTs still come first).
+ */
+function addFloatingChains(ruleset: Ruleset, floating: FloatingRule[]): void {
+  const nat = ruleset.nat;
+  const jumps = { dnat: new Map<string, string>(), snat: new Map<string, string>() };
+  for (const entry of floating) {
+    const text = renderFloating(entry);
+    jumps.dnat.set(text.dnatChain.name, text.dnatChain.jump);
+    jumps.snat.set(text.snatChain.name, text.snatChain.jump);
+    (nat[text.dnatChain.name] ??= []).push(text.dnat);
+    (nat[text.snatChain.name] ??= []).push(...text.snat);
+  }
+  for (const jump of sortedValues(jumps.dnat)) {
+    nat['nova-network-PREROUTING']!.push(jump);
+    nat['nova-network-OUTPUT']!.push(jump);
+  }
+  nat['nova-network-float-snat']!.push(...sortedValues(jumps.snat));
+}
+
+function sortedValues(map: Map<string, string>): string[] {
+  return [...map.keys()].sort().map((key) => map.get(key)!);
 }

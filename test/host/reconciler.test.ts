@@ -70,7 +70,7 @@ class FakeDrivers {
   }
 
   private rules(ruleset: Ruleset): string[] {
-    const dnat = ruleset.nat['nova-network-PREROUTING']!.filter((rule) => /^-d \S+ -j DNAT/.test(rule));
+    const dnat = Object.entries(ruleset.nat).flatMap(([chain, rules]) => (chain.startsWith('nova-float-dnat-') ? rules : []));
     if (dnat.join() !== this.dnat.join()) this.calls.push('rules');
     this.dnat = dnat;
     return [];

@@ -145,6 +145,13 @@ class FakeKernel {
         else if (words[0] === '-I') chain.splice(Number(words[2]) - 1, 0, words.slice(3).join(' '));
         else if (Number(words[2]) > chain.length) throw new Error(`Index of deletion too big`);
         else chain.splice(Number(words[2]) - 1, 1);
+      } else if (words[0] === '-F') {
+        table!.set(words[1]!, []);
+      } else if (words[0] === '-X') {
+        const name = words[1]!;
+        if (table!.get(name)?.length) throw new Error(`Directory not empty: ${name}`);
+        if ([...table!.values()].some((rules) => rules.some((rule) => rule.endsWith(`-j ${name}`)))) throw new Error(`Device or resource busy: ${name}`);
+        table!.delete(name);
       }
     }
   }
@@ -255,7 +262,7 @@ describe('renderRestore', () => {
       script: [
         '*nat',
         '-D nova-network-snat 3',
-        '-I nova-network-snat 3 -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.11',
+        '-A nova-network-snat -s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.11',
         'COMMIT',
         '',
       ].join('\n'),
@@ -276,7 +283,9 @@ describe('renderRestore', () => {
 
   it('chainEdit: one line to add or remove one rule anywhere in a long chain', () => {
     const rules = Array.from({ length: 1000 }, (_, index) => `-d 198.18.${index >> 8}.${index & 255}/32 -j DNAT --to-destination 10.0.0.${index % 250}`);
-    expect(chainEdit('c', rules, [...rules, '-d 203.0.113.1/32 -j ACCEPT'])).toEqual(['-I c 1001 -d 203.0.113.1/32 -j ACCEPT']);
+    // At the end: appended (iptables-nft need not read the chain for that).
+    expect(chainEdit('c', rules, [...rules, '-d 203.0.113.1/32 -j ACCEPT'])).toEqual(['-A c -d 203.0.113.1/32 -j ACCEPT']);
+    expect(chainEdit('c', rules, [...rules.slice(0, 10), '-d 203.0.113.1/32 -j ACCEPT', ...rules.slice(10)])).toEqual(['-I c 11 -d 203.0.113.1/32 -j ACCEPT']);
     expect(chainEdit('c', rules, rules.filter((_, index) => index !== 500))).toEqual(['-D c 501']);
     expect(chainEdit('c', rules, rules.map((rule, index) => (index === 7 ? '-j RETURN' : rule)))).toEqual(['-D c 8', '-I c 8 -j RETURN']);
   });
@@ -363,7 +372,7 @@ describe('IptablesDriver', () => {
     kernel.tables.filter.get('nova-network-FORWARD')!.pop();
     executor.clear();
     expect(await driver.sync(renderRules(firewall()))).toEqual(['filter/nova-network-FORWARD']);
-    expect(executor.commands[1]?.input).toBe('*filter\n-I nova-network-FORWARD 2 -o br100 -j ACCEPT\nCOMMIT\n');
+    expect(executor.commands[1]?.input).toBe('*filter\n-A nova-network-FORWARD -o br100 -j ACCEPT\nCOMMIT\n');
   });
 
   it('the first apply reads the kernel, like sync', async () => {
@@ -405,10 +414,14 @@ describe('IptablesDriver', () => {
     expect(renderRestore(withWiring(renderRules(firewall({ routingSourceIp: '192.0.2.99' }))), parseSave(kernel.save())).script).toBe('');
   });
 
-  it('work per change does not grow with the rules installed (5,000 floating IPs)', async () => {
+  it('work per change does not grow with the rules installed (5,000 floating IPs), and no chain outgrows a /24', async () => {
     const floating = floatingRules(5_000);
     await driver.sync(renderRules(firewall({ floating })));
-    expect(kernel.tables.nat.get('nova-network-float-snat')).toHaveLength(10_000);
+    // 5,000 addresses in 20 floating /24s and 20 fixed /24s: one chain each.
+    expect(kernel.tables.nat.get('nova-network-float-snat')).toHaveLength(20);
+    expect(kernel.tables.nat.get('nova-network-PREROUTING')).toHaveLength(21);
+    expect(kernel.tables.nat.get('nova-float-dnat-c61200')).toHaveLength(256);
+    expect(kernel.tables.nat.get('nova-float-snat-0a0100')).toHaveLength(3 * 256);
     executor.clear();
     const changed = await driver.apply(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11' })));
     expect(changed).toEqual(['nat/nova-network-snat']);
@@ -416,15 +429,41 @@ describe('IptablesDriver', () => {
     expect(executor.argvs()).toEqual([RESTORE]);
     expect(input).not.toContain('198.18.');
     expect(input.split('\n')).toHaveLength(5);
-    // Adding or removing one floating IP among 5,000 is a line or two, too.
+    // Adding one floating IP in a new /24: its chains, their jumps and its 4 rules.
     executor.clear();
     const more = [...floating, { address: '203.0.113.77', fixed: '10.0.0.77', interface: 'eth0' }];
     await driver.apply(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' })));
-    expect(executor.commands[0]?.input?.split('\n').filter((line) => line.startsWith('-')).length).toBe(5);
+    expect(executor.commands[0]?.input?.split('\n').filter((line) => /^[-:]/.test(line))).toEqual([
+      ':nova-float-dnat-cb0071 - [0:0]',
+      ':nova-float-snat-0a0000 - [0:0]',
+      '-A nova-network-PREROUTING -d 203.0.113.0/24 -j nova-float-dnat-cb0071',
+      '-A nova-network-OUTPUT -d 203.0.113.0/24 -j nova-float-dnat-cb0071',
+      '-I nova-network-float-snat 1 -s 10.0.0.0/24 -j nova-float-snat-0a0000',
+      '-A nova-float-dnat-cb0071 -d 203.0.113.77/32 -j DNAT --to-destination 10.0.0.77',
+      '-A nova-float-snat-0a0000 -s 10.0.0.77/32 -m conntrack --ctstate DNAT -j SNAT --to-source 203.0.113.77',
+      '-A nova-float-snat-0a0000 -s 10.0.0.77/32 -d 10.0.0.77/32 -j SNAT --to-source 203.0.113.77',
+      '-A nova-float-snat-0a0000 -s 10.0.0.77/32 -o eth0 -j SNAT --to-source 203.0.113.77',
+    ]);
     expect(renderRestore(withWiring(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
+    // One more in an existing /24: one line in each of its two chains.
+    executor.clear();
+    const another = [...floating, { address: '198.18.19.200', fixed: '10.1.19.200', interface: 'eth0' }, more.at(-1)!];
+    await driver.apply(renderRules(firewall({ floating: another, routingSourceIp: '192.0.2.11' })));
+    expect(executor.commands[0]?.input?.split('\n').filter((line) => /^[-:]/.test(line))).toEqual([
+      '-A nova-float-dnat-c61213 -d 198.18.19.200/32 -j DNAT --to-destination 10.1.19.200',
+      '-A nova-float-snat-0a0113 -s 10.1.19.200/32 -m conntrack --ctstate DNAT -j SNAT --to-source 198.18.19.200',
+      '-A nova-float-snat-0a0113 -s 10.1.19.200/32 -d 10.1.19.200/32 -j SNAT --to-source 198.18.19.200',
+      '-A nova-float-snat-0a0113 -s 10.1.19.200/32 -o eth0 -j SNAT --to-source 198.18.19.200',
+    ]);
+    // Removing them takes the emptied chains away.
+    executor.clear();
+    await driver.apply(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11' })));
+    expect(executor.commands[0]?.input).toContain('-X nova-float-dnat-cb0071');
+    expect(kernel.tables.nat.has('nova-float-snat-0a0000')).toBe(false);
+    expect(renderRestore(withWiring(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
     // Any other chain likewise leaves the floating rules out.
     executor.clear();
-    expect(await driver.apply(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11', dmzCidrs: ['10.128.0.0/24'] })))).toEqual([
+    expect(await driver.apply(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11', dmzCidrs: ['10.128.0.0/24'] })))).toEqual([
       'nat/nova-network-POSTROUTING',
     ]);
     expect(executor.commands[0]?.input).not.toContain('198.18.');

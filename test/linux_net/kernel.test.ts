@@ -86,7 +86,7 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     inNs('iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '172.17.0.0/16', '!', '-o', 'docker0', '-j', 'MASQUERADE');
     const foreign = save();
     const driver = new IptablesDriver(executor);
-    expect(await driver.sync(renderRules(STATE))).toHaveLength(17);
+    expect(await driver.sync(renderRules(STATE))).toHaveLength(19);
     // The kernel prints our rules exactly as we render them: nothing left to change.
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
     const installed = save();
@@ -113,6 +113,26 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     // Back, so the other tests start from STATE.
     await driver.apply(renderRules(STATE));
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
+  });
+
+  it('makes a floating /24 chain for a new bucket and removes it with its last address', async () => {
+    const driver = new IptablesDriver(executor);
+    await driver.sync(renderRules(STATE));
+    const more = { ...STATE, floating: [...STATE.floating, { address: '198.51.100.7', fixed: '10.0.1.9', interface: 'eth0' }] };
+    expect(await driver.apply(renderRules(more))).toEqual([
+      'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
+    ]);
+    const installed = parseSave(inNs('iptables-save'));
+    expect(installed.nat.get('nova-float-dnat-c63364')).toEqual(['-d 198.51.100.7/32 -j DNAT --to-destination 10.0.1.9']);
+    expect(installed.nat.get('nova-network-OUTPUT')).toContain('-d 198.51.100.0/24 -j nova-float-dnat-c63364');
+    expect(renderRestore(withWiring(renderRules(more)), installed).script).toBe('');
+    // The kernel's state read afresh (sync) agrees, and going back removes both chains.
+    expect(await new IptablesDriver(executor).sync(renderRules(STATE))).toEqual([
+      'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
+    ]);
+    const after = parseSave(inNs('iptables-save'));
+    expect([...after.nat.keys()].filter((chain) => chain.startsWith('nova-float-'))).toEqual(['nova-float-dnat-c00002', 'nova-float-snat-0a0000']);
+    expect(renderRestore(withWiring(renderRules(STATE)), after).script).toBe('');
   });
 
   it('repairs a jump and a rule deleted by hand', async () => {

@@ -101,32 +101,41 @@ describe('renderRules', () => {
     ]);
   });
 
-  it('renders 1:1 NAT for each floating IP', () => {
+  it('renders 1:1 NAT for each floating IP in chains of one /24 each', () => {
     const rules = renderRules(state({
       floating: [
         { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },
-        { address: '192.0.2.51', fixed: '10.0.0.4', interface: 'eth2' },
+        { address: '192.0.2.51', fixed: '10.0.1.4', interface: 'eth2' },
+        { address: '198.51.100.9', fixed: '10.0.0.5', interface: 'eth0' },
       ],
     }));
+    // DNAT by floating /24, reached from PREROUTING and OUTPUT alike.
     expect(rules.nat['nova-network-PREROUTING']).toEqual([
       '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775',
-      '-d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
-      '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.0.4',
+      '-d 192.0.2.0/24 -j nova-float-dnat-c00002',
+      '-d 198.51.100.0/24 -j nova-float-dnat-c63364',
     ]);
-    expect(rules.nat['nova-network-OUTPUT']).toEqual([
+    expect(rules.nat['nova-network-OUTPUT']).toEqual(['-d 192.0.2.0/24 -j nova-float-dnat-c00002', '-d 198.51.100.0/24 -j nova-float-dnat-c63364']);
+    expect(rules.nat['nova-float-dnat-c00002']).toEqual([
       '-d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
-      '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.0.4',
+      '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.1.4',
     ]);
-    // Reaching another floating IP from one's own: seen from one's own.
-    expect(rules.nat['nova-network-POSTROUTING']!.slice(-2)).toEqual([
+    expect(rules.nat['nova-float-dnat-c63364']).toEqual(['-d 198.51.100.9/32 -j DNAT --to-destination 10.0.0.5']);
+    // SNAT by fixed /24, from float-snat: nova's ctstate-DNAT rule (a VM with a floating
+    // IP reaching another's is seen from its own), then nova's two float-snat rules.
+    expect(rules.nat['nova-network-float-snat']).toEqual(['-s 10.0.0.0/24 -j nova-float-snat-0a0000', '-s 10.0.1.0/24 -j nova-float-snat-0a0001']);
+    expect(rules.nat['nova-float-snat-0a0000']).toEqual([
       '-s 10.0.0.3/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.0.2.50',
-      '-s 10.0.0.4/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.0.2.51',
-    ]);
-    expect(rules.nat['nova-network-float-snat']).toEqual([
       '-s 10.0.0.3/32 -d 10.0.0.3/32 -j SNAT --to-source 192.0.2.50',
       '-s 10.0.0.3/32 -o eth0 -j SNAT --to-source 192.0.2.50',
-      '-s 10.0.0.4/32 -d 10.0.0.4/32 -j SNAT --to-source 192.0.2.51',
-      '-s 10.0.0.4/32 -o eth2 -j SNAT --to-source 192.0.2.51',
+      '-s 10.0.0.5/32 -m conntrack --ctstate DNAT -j SNAT --to-source 198.51.100.9',
+      '-s 10.0.0.5/32 -d 10.0.0.5/32 -j SNAT --to-source 198.51.100.9',
+      '-s 10.0.0.5/32 -o eth0 -j SNAT --to-source 198.51.100.9',
+    ]);
+    expect(rules.nat['nova-float-snat-0a0001']).toEqual([
+      '-s 10.0.1.4/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.0.2.51',
+      '-s 10.0.1.4/32 -d 10.0.1.4/32 -j SNAT --to-source 192.0.2.51',
+      '-s 10.0.1.4/32 -o eth2 -j SNAT --to-source 192.0.2.51',
     ]);
   });
 
