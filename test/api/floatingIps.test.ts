@@ -4,11 +4,11 @@
  * project (another project's address is 404, never shown), and every refusal leaving
  * the database as it was.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
 import { countRows, useDatabase } from '../managers/fixtures.js';
-import { floatingRow, floatingWorld, type FloatingWorld } from './floatingWorld.js';
+import { floatingRow, useFloatingWorld, type FloatingWorld } from './floatingWorld.js';
 import { expectFault, type Reply } from './harness.js';
 
 type View = Record<string, unknown>;
@@ -17,18 +17,8 @@ const floatingIpOf = (reply: Reply): View => (reply.json as { floating_ip: View 
 
 describe.each(BACKENDS)('floating IP API on %s', (backend) => {
   const db = useDatabase(backend);
-  let w: FloatingWorld;
-
-  beforeEach(async () => {
-    w = await floatingWorld(db());
-  });
-
-  afterEach(async () => {
-    await w.api.close();
-  });
-
-  const call = (method: string, path: string, token: string, body?: unknown) =>
-    w.api.call(method, path, body === undefined ? { token } : { token, body });
+  let w!: FloatingWorld;
+  const { call, rebuild } = useFloatingWorld(db, (world) => { w = world; });
 
   /** Runs the requests and checks each is refused with `status`, the database and host layer untouched. */
   async function expectRefusals(status: number, requests: [reply: () => Promise<Reply>, message: RegExp | string][]): Promise<void> {
@@ -178,9 +168,7 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
   describe('auto-assigned addresses', () => {
     it('cannot be released by users (403), changing nothing', async () => {
       // A world of its own, where every instance got an address at boot.
-      await w.api.close();
-      await wipe(db());
-      w = await floatingWorld(db(), { config: { auto_assign_floating_ip: 'true' } });
+      await rebuild({ config: { auto_assign_floating_ip: 'true' } });
       const [assigned] = ((await call('GET', '/v2.1/os-floating-ips', w.p1)).json as { floating_ips: View[] }).floating_ips;
       expect(assigned).toMatchObject({ instance_id: w.vm1, fixed_ip: w.fixed.vm1 });
       await expectRefusals(403, [

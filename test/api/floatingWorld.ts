@@ -2,9 +2,11 @@
  * The floating-IP and /servers API tests' starting point: a FlatDHCP network, two
  * pools, instances of two projects, and tokens for an admin and both projects.
  */
+import { afterEach, beforeEach } from 'vitest';
 import type { Database } from '../../src/db/connection.js';
 import { firstAddress } from '../managers/fixtures.js';
-import { startApi, uuidOf, type Api, type ApiOptions } from './harness.js';
+import { wipe } from '../support/dbState.js';
+import { startApi, uuidOf, type Api, type ApiOptions, type Reply } from './harness.js';
 
 export interface FloatingWorld {
   api: Api;
@@ -59,5 +61,32 @@ export async function floatingRow(db: Database, address: string): Promise<Floati
     fixedIpId: row.fixed_ip_id === null ? null : Number(row.fixed_ip_id),
     host: (row.host as string | null) ?? null,
     autoAssigned: row.auto_assigned === 1 || row.auto_assigned === true,
+  };
+}
+
+export type WorldCall = (method: string, path: string, token: string, body?: unknown) => Promise<Reply>;
+
+/**
+ * A fresh world for each test of the calling describe (handed to `use`, closed after
+ * it); `call` reaches its API with a token and an optional JSON body, `rebuild` starts
+ * the test over in a world with other options.
+ */
+export function useFloatingWorld(db: () => Database, use: (world: FloatingWorld) => void): { call: WorldCall; rebuild: (options: ApiOptions) => Promise<void> } {
+  let current: FloatingWorld | undefined;
+  const build = async (options: ApiOptions = {}) => {
+    current = await floatingWorld(db(), options);
+    use(current);
+  };
+  beforeEach(() => build());
+  afterEach(async () => {
+    await current?.api.close();
+  });
+  return {
+    call: (method, path, token, body) => current!.api.call(method, path, body === undefined ? { token } : { token, body }),
+    rebuild: async (options) => {
+      await current?.api.close();
+      await wipe(db());
+      await build(options);
+    },
   };
 }

@@ -4,29 +4,19 @@
  * codes and fault bodies, the host layer told of every (dis)association, and every
  * refusal leaving the database as it was.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
 import { useDatabase } from '../managers/fixtures.js';
-import { floatingRow, floatingWorld, type FloatingWorld } from './floatingWorld.js';
+import { floatingRow, useFloatingWorld, type FloatingWorld } from './floatingWorld.js';
 import { expectFault, uuidOf, type Reply } from './harness.js';
 
 type View = Record<string, unknown>;
 
 describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (backend) => {
   const db = useDatabase(backend);
-  let w: FloatingWorld;
-
-  beforeEach(async () => {
-    w = await floatingWorld(db());
-  });
-
-  afterEach(async () => {
-    await w.api.close();
-  });
-
-  const call = (method: string, path: string, token: string, body?: unknown) =>
-    w.api.call(method, path, body === undefined ? { token } : { token, body });
+  let w!: FloatingWorld;
+  const { call, rebuild } = useFloatingWorld(db, (world) => { w = world; });
   const action = (server: string, token: string, body: unknown) => call('POST', `/v2.1/servers/${server}/action`, token, body);
   const allocate = async (token: string) => ((await call('POST', '/v2.1/os-floating-ips', token)).json as { floating_ip: { ip: string } }).floating_ip.ip;
   const macOf = async (instance: string) => String(((await db().knex('virtual_interfaces').where({ instance_uuid: instance }).first()) as { address: string }).address);
@@ -157,9 +147,7 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
     });
 
     it('refuses an auto-assigned address (403), changing nothing', async () => {
-      await w.api.close();
-      await wipe(db());
-      w = await floatingWorld(db(), { config: { auto_assign_floating_ip: 'true' } });
+      await rebuild({ config: { auto_assign_floating_ip: 'true' } });
       await expectRefusals(403, [
         [() => action(w.vm1, w.p1, { removeFloatingIp: { address: '203.0.113.1' } }), /^floating IP 203\.0\.113\.1 was auto-assigned/],
       ]);
