@@ -70,6 +70,9 @@ describe('floating IPs in network namespaces', () => {
   const connect = (ns: string, address: string) => lab.connect(ns, address, VM_PORT);
 
   async function pings(ns: string, address: string, count = 1): Promise<boolean> {
+    // A ping that found nobody leaves the neighbour entry probing (INCOMPLETE) for up to
+    // 3 s, and a new packet waits for its next probe, a second away: start from no entry.
+    await lab.exec(ns, ['ip', 'neigh', 'flush', 'to', address]);
     return (await lab.exec(ns, ['ping', '-c', String(count), '-W', '1', address], { timeoutMs: 10_000 })).code === 0;
   }
 
