@@ -66,13 +66,21 @@ describe('floating IPs in network namespaces', () => {
     await lab.startTcpServer(vm.ns, VM_PORT, '0.0.0.0', `${vm.name} `);
   }
 
+  /**
+   * An earlier try that found nobody leaves the neighbour entry probing (INCOMPLETE,
+   * up to 3 s; a new packet waits for its next probe) or FAILED (connect: EHOSTUNREACH
+   * at once): each try starts from no entry, as a fresh client would.
+   */
+  const forgetNeighbour = (ns: string, address: string) => lab.exec(ns, ['ip', 'neigh', 'flush', 'to', address]);
+
   /** From a namespace to ADDRESS:VM_PORT: "NAME PEER", or "failed: ...". */
-  const connect = (ns: string, address: string) => lab.connect(ns, address, VM_PORT);
+  async function connect(ns: string, address: string): Promise<string> {
+    await forgetNeighbour(ns, address);
+    return lab.connect(ns, address, VM_PORT);
+  }
 
   async function pings(ns: string, address: string, count = 1): Promise<boolean> {
-    // A ping that found nobody leaves the neighbour entry probing (INCOMPLETE) for up to
-    // 3 s, and a new packet waits for its next probe, a second away: start from no entry.
-    await lab.exec(ns, ['ip', 'neigh', 'flush', 'to', address]);
+    await forgetNeighbour(ns, address);
     return (await lab.exec(ns, ['ping', '-c', String(count), '-W', '1', address], { timeoutMs: 10_000 })).code === 0;
   }
 
