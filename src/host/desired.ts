@@ -26,6 +26,9 @@ export interface DesiredHost {
   networks: ServedNetwork[];
   /** Every network this host serves: its bridges must not be torn down. */
   servedBridges: Set<string>;
+  servedIds: Set<number>;
+  /** Live networks with a bridge that this host does not serve (another's, or no one's yet). */
+  notServed: Network[];
   /** Networks this host cannot serve as asked, with the reason. */
   refused: { network: Network; reason: string }[];
   firewall: FirewallState;
@@ -74,6 +77,8 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   return {
     networks: wanted.map((network) => describe(network, config, capabilities, hostsOf.get(network.id) ?? [])),
     servedBridges: new Set(served.map((network) => network.bridge!)),
+    servedIds: new Set(served.map((network) => network.id)),
+    notServed: all.filter((network) => network.bridge !== null && !served.includes(network)),
     refused: only === undefined ? refused : refused.filter((entry) => only.includes(entry.network.id)),
     firewall: firewallState(served, config, capabilities),
   };

@@ -6,6 +6,7 @@ import type { FloatingDriver } from '../linux_net/floating.js';
 import type { IptablesDriver, Ruleset } from '../linux_net/iptables.js';
 import type { LinkDriver } from '../linux_net/links.js';
 import { renderRules } from '../linux_net/rules.js';
+import { Unavailable } from '../errors.js';
 import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
 import { loadDesired, type DesiredHost, type ServedNetwork } from './desired.js';
 import { FloatingBindings } from './floating.js';
@@ -52,6 +53,8 @@ export class Reconciler implements HostLayer {
   /** Changes made by full reconciles after the first: drift found and repaired. */
   repairs = 0;
   private readonly floating: FloatingBindings;
+  /** The networks this process built, to tear down when this host no longer serves them. */
+  private readonly built = new Map<number, Network>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
@@ -137,7 +140,16 @@ export class Reconciler implements HostLayer {
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
     for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes));
     for (const network of deleted) {
+      this.built.delete(network.id);
       if (network.host === this.deps.config.host) await this.guard(errors, network, () => this.teardown(network, desired, changes));
+    }
+    // Networks that moved away (scrubbed, another --host): what this process built, and
+    // at a full reconcile also what a dnsmasq of ours still serves from an earlier run.
+    for (const network of desired.notServed) {
+      const ours = this.built.has(network.id) || (only === undefined && this.deps.drivers.dnsmasq.running(network.bridge!));
+      if (!ours) continue;
+      this.built.delete(network.id);
+      await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
     return desired;
   }
@@ -146,10 +158,18 @@ export class Reconciler implements HostLayer {
     const { links, dnsmasq } = this.deps.drivers;
     const bridge = served.network.bridge!;
     let slave = served.bridgeInterface;
+    // Without 802.1Q the network still works on this host (its bridge, DHCP and rules),
+    // only without its uplink to other hosts; the error is reported once the rest is built.
+    let uplinkMissing: Error | undefined;
     if (served.vlan) {
-      const vlan = await links.ensureVlan(served.vlan.id, served.vlan.parent, served.network.mtu);
-      changes.push(...vlan.changes);
-      slave = vlan.name;
+      try {
+        const vlan = await links.ensureVlan(served.vlan.id, served.vlan.parent, served.network.mtu);
+        changes.push(...vlan.changes);
+        slave = vlan.name;
+      } catch (error) {
+        if (!(error instanceof Unavailable)) throw error;
+        uplinkMissing = error;
+      }
     }
     changes.push(...(await links.ensureBridge(bridge, { interface: slave, mtu: served.network.mtu })));
     changes.push(...(await links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
@@ -157,6 +177,8 @@ export class Reconciler implements HostLayer {
       const action = await dnsmasq.ensure(served.dhcp, served.hosts);
       if (action !== 'none') changes.push(`dnsmasq ${action} on ${bridge}`);
     }
+    this.built.set(served.network.id, served.network);
+    if (uplinkMissing) throw uplinkMissing;
   }
 
   /** Undoes what a deleted network left on this host, unless a network still served shares its bridge. */

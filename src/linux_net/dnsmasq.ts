@@ -147,6 +147,11 @@ export class DnsmasqDriver {
     return pid !== undefined;
   }
 
+  /** Whether this host runs the bridge's dnsmasq (from novanet's own state_path). */
+  running(bridge: string): boolean {
+    return this.runningPid(this.files(bridge)) !== undefined;
+  }
+
   /** Tells dnsmasq a lease is gone (nova's force_dhcp_release); dnsmasq then calls `del`. */
   async release(bridge: string, address: string, mac: string): Promise<void> {
     interfaceName(bridge, 'bridge');

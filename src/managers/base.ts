@@ -202,7 +202,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
     const scrubbed = await this.transaction(async (trx) => {
       const owned = await networks.listNetworks(trx, { projectId });
       for (const network of owned) await this.assertUnused(trx, network);
-      for (const network of owned) await networks.updateNetwork(trx, network.id, { projectId: null }, this.now());
+      // As nova's network_disassociate: project and host, so the host tears it down.
+      for (const network of owned) await networks.updateNetwork(trx, network.id, { projectId: null, host: null }, this.now());
       return owned;
     });
     await this.notify(scrubbed.map((network) => ({ kind: 'network-updated', networkId: network.id })));

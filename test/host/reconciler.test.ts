@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadDesired } from '../../src/host/desired.js';
+import { Unavailable } from '../../src/errors.js';
 import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
 import type { Ruleset } from '../../src/linux_net/iptables.js';
 import { createManager } from '../../src/managers/registry.js';
@@ -17,6 +18,10 @@ class FakeDrivers {
   lastHosts = 0;
   /** The /32 addresses "on" each device, as the floating driver would find them. */
   readonly bound = new Map<string, Set<string>>();
+  /** The address each bridge was given (what `show` reports). */
+  readonly gateways = new Map<string, string>();
+  /** Bridges whose dnsmasq a "previous run" left running. */
+  readonly dnsmasqRunning = new Set<string>();
   /** The floating DNAT rules of the last ruleset written. */
   dnat: string[] = [];
 
@@ -27,7 +32,7 @@ class FakeDrivers {
         ensureForwarding: async () => false,
         ensureVlan: async (id: number, parent: string) => {
           calls.push(`vlan ${id} on ${parent}`);
-          if (!this.vlanSupported) throw new Error('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
+          if (!this.vlanSupported) throw new Unavailable('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
           return { name: `vlan${id}`, changes: [] };
         },
         ensureBridge: async (bridge: string, options: { interface?: string | null }) => {
@@ -36,9 +41,10 @@ class FakeDrivers {
         },
         ensureFirstAddress: async (bridge: string, address: string, prefix: number) => {
           calls.push(`address ${address}/${prefix} first on ${bridge}`);
+          this.gateways.set(bridge, address);
           return [];
         },
-        show: async (name: string) => ({ ifname: name, flags: ['UP'], mtu: 1500, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }] }),
+        show: async (name: string) => ({ ifname: name, flags: ['UP'], mtu: 1500, addr_info: [{ family: 'inet', local: this.gateways.get(name) ?? '10.0.0.1', prefixlen: 24 }] }),
         removeAddress: async (device: string, address: string) => { calls.push(`remove ${address} from ${device}`); },
         deleteBridge: async (bridge: string) => { calls.push(`delete bridge ${bridge}`); return true; },
         deleteVlan: async (id: number) => { calls.push(`delete vlan${id}`); return true; },
@@ -63,6 +69,7 @@ class FakeDrivers {
           return 'none';
         },
         stop: async (bridge: string) => { calls.push(`stop dnsmasq on ${bridge}`); return true; },
+        running: (bridge: string) => this.dnsmasqRunning.has(bridge),
         release: async () => undefined,
       },
     };
@@ -163,7 +170,7 @@ describe('Reconciler with recording drivers', () => {
     expect(desired.networks[0]).toMatchObject({ vlan: { id: 100, parent: 'eth2' }, bridgeInterface: null });
   });
 
-  it('VLAN mode without 802.1Q in the kernel: that network fails with the reason, the others are still built', async () => {
+  it('VLAN mode without 802.1Q in the kernel: each network reports the reason and is built without its uplink', async () => {
     const { manager, reconciler } = setup('vlan');
     await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
     await boot(manager, 1, 'p1');
@@ -175,7 +182,30 @@ describe('Reconciler with recording drivers', () => {
       'network v_0 (10.0.0.0/25): the kernel has no 802.1Q support (load the 8021q module): cannot create vlan100',
       'network v_1 (10.0.0.128/25): the kernel has no 802.1Q support (load the 8021q module): cannot create vlan101',
     ]);
-    expect(fake.calls).toEqual(['vlan 100 on eth2', 'vlan 101 on eth2']);
+    expect(fake.calls).toEqual([
+      'vlan 100 on eth2', 'bridge br100 with nothing', 'address 10.0.0.1/25 first on br100', 'dnsmasq on br100',
+      'vlan 101 on eth2', 'bridge br101 with nothing', 'address 10.0.0.129/25 first on br101', 'dnsmasq on br101',
+    ]);
+  });
+
+  it('tears down a network scrubbed from its project, and one a previous run built before moving', async () => {
+    const { manager } = setup('vlan');
+    const [a, b] = await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    await boot(manager, 1, 'p1');
+    await boot(manager, 2, 'p2');
+    await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000002');
+    await manager.releaseFixedIp((await manager.listFixedIps()).find((fixed) => fixed.network === b!.cidr && fixed.instanceUuid !== null)!.address);
+    fake.calls.length = 0;
+    await manager.scrubProject('p2');
+    expect(fake.calls).toEqual(['stop dnsmasq on br101', 'remove 10.0.0.129 from br101', 'delete bridge br101', 'delete vlan101']);
+    // A restarted service knows nothing it built: a dnsmasq of its own on a bridge it no
+    // longer serves is how it tells.
+    await manager.modifyNetwork({ uuid: a!.uuid }, { host: 'elsewhere' });
+    const restarted = setup('vlan').reconciler;
+    fake.dnsmasqRunning.add('br100');
+    fake.calls.length = 0;
+    await restarted.reconcileAll();
+    expect(fake.calls).toEqual(['stop dnsmasq on br100', 'remove 10.0.0.1 from br100', 'delete bridge br100', 'delete vlan100']);
   });
 
   describe('floating IPs', () => {

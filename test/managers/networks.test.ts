@@ -135,14 +135,17 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
     });
 
     describe('scrubProject', () => {
-      it("disassociates the project's networks only", async () => {
+      it("disassociates the project's networks only, from their project and their host", async () => {
         const h = harness(db(), mode);
         const [a] = await h.manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24', projectId: 'acme' });
         const [b] = await h.manager.createNetworks({ label: 'b', fixedRangeV4: '10.0.1.0/24', projectId: 'acme' });
         const [c] = await h.manager.createNetworks({ label: 'c', fixedRangeV4: '10.0.2.0/24', projectId: 'other' });
+        for (const network of [a!, b!, c!]) await h.manager.modifyNetwork({ uuid: network.uuid }, { host: 'nethost' });
         h.host.clear();
         const scrubbed = await h.manager.scrubProject('acme');
         expect(scrubbed.map((network) => network.id)).toEqual([a!.id, b!.id]);
+        expect((await h.manager.getNetwork({ id: a!.id })).host).toBeNull();
+        expect((await h.manager.getNetwork({ id: c!.id })).host).toBe('nethost');
         expect(await h.manager.listNetworks({ projectId: 'acme' })).toEqual([]);
         expect((await h.manager.getNetwork({ id: c!.id })).projectId).toBe('other');
         expect(h.host.changes).toEqual([a!, b!].map((network) => ({ kind: 'network-updated', networkId: network.id })));
