@@ -216,7 +216,7 @@ export class Lab {
    * Takes a lease with busybox udhcpc (a real DHCP client) and configures it through
    * a script of the lab's, returning what the server offered.
    */
-  async dhcp(vm: LabVm, options: { tries?: number } = {}): Promise<{ address: string; router: string | undefined; code: number; output: string }> {
+  async dhcp(vm: LabVm, options: { tries?: number } = {}): Promise<{ address: string; router: string | undefined; server: string | undefined; code: number; output: string }> {
     const script = join(this.dir, 'udhcpc.script');
     writeFileSync(script, UDHCPC_SCRIPT);
     chmodSync(script, 0o755);
@@ -225,7 +225,8 @@ export class Lab {
     const output = result.stdout + result.stderr;
     const address = /^lease-address (\S+)$/m.exec(output)?.[1] ?? '';
     const router = /^lease-router (\S+)$/m.exec(output)?.[1];
-    return { address, router, code: result.code, output };
+    const server = /^lease-server (\S+)$/m.exec(output)?.[1];
+    return { address, router, server, code: result.code, output };
   }
 
   /** iptables-save of the network host without comments and counters, for comparisons. */
@@ -320,6 +321,7 @@ case "$1" in
     for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
     echo "lease-address $ip"
     for r in $router; do echo "lease-router $r"; break; done
+    echo "lease-server $serverid"
     ;;
 esac
 exit 0

@@ -1,6 +1,6 @@
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
-import { listDeletedNetworks, type Network } from '../db/networks.js';
+import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { IptablesDriver, Ruleset } from '../linux_net/iptables.js';
@@ -8,7 +8,7 @@ import type { LinkDriver } from '../linux_net/links.js';
 import { renderRules } from '../linux_net/rules.js';
 import { Unavailable } from '../errors.js';
 import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
-import { loadDesired, type DesiredHost, type ServedNetwork } from './desired.js';
+import { loadDesired, servedHere, type DesiredHost, type ServedNetwork } from './desired.js';
 import { FloatingBindings } from './floating.js';
 
 export interface HostDrivers {
@@ -55,6 +55,7 @@ export class Reconciler implements HostLayer {
   private readonly floating: FloatingBindings;
   /** The networks this process built, to tear down when this host no longer serves them. */
   private readonly built = new Map<number, Network>();
+  private readonly uplinkReported = new Set<number>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
@@ -107,10 +108,15 @@ export class Reconciler implements HostLayer {
         else if (change.kind === 'floating-updated') floating.push(change.address);
         else deleted.push(change.network);
       }
+      // Releases go before the hosts file loses their entries: at that reload dnsmasq may
+      // drop such a lease silently, and then ignores the release (the address would stay
+      // held until fixed_ip_disassociate_timeout).
+      if (releases.length > 0) {
+        const released = await listNetworks(this.deps.db.knex, { ids: [...new Set(releases.map((change) => change.networkId))] });
+        const byId = new Map(released.map((network) => [network.id, network]));
+        for (const change of releases) await this.release(byId.get(change.networkId), change, errors);
+      }
       const desired = await this.converge([...updated], deleted, done, errors);
-      // The networks were just loaded for converge: releases reuse them, no read each.
-      const byId = new Map(desired.networks.map((served) => [served.network.id, served]));
-      for (const change of releases) await this.release(byId.get(change.networkId), change, errors);
       if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
       await this.applyRules(desired, deleted.length > 0, done, errors, (ruleset) => this.deps.drivers.iptables.apply(ruleset));
     });
@@ -138,23 +144,27 @@ export class Reconciler implements HostLayer {
     const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, only);
     for (const { network, reason } of desired.refused) errors.push(`network ${network.label} (${network.cidr}) is not served: ${reason}`);
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
-    for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes));
-    for (const network of deleted) {
-      this.built.delete(network.id);
-      if (network.host === this.deps.config.host) await this.guard(errors, network, () => this.teardown(network, desired, changes));
-    }
-    // Networks that moved away (scrubbed, another --host): what this process built, and
-    // at a full reconcile also what a dnsmasq of ours still serves from an earlier run.
-    for (const network of desired.notServed) {
-      const ours = this.built.has(network.id) || (only === undefined && this.deps.drivers.dnsmasq.running(network.bridge!));
-      if (!ours) continue;
+    for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes, only === undefined));
+    // Deleted networks, and networks that moved away (scrubbed, another --host).
+    const movedAway = desired.notServed.filter((network) => this.builtHere(network, only === undefined));
+    for (const network of [...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builtHere(candidate, false)), ...movedAway]) {
       this.built.delete(network.id);
       await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
     return desired;
   }
 
-  private async ensureNetwork(served: ServedNetwork, changes: string[]): Promise<void> {
+  /**
+   * Whether this host built `network`: this process did, or (at a full reconcile,
+   * knowing nothing of earlier runs) a dnsmasq of ours serves its bridge. A scrub clears
+   * the host column, so that alone would miss a scrubbed network.
+   */
+  private builtHere(network: Network, full: boolean): boolean {
+    return this.built.has(network.id) || (full && network.bridge !== null && this.deps.drivers.dnsmasq.running(network.bridge));
+  }
+
+  /** `full`: a full reconcile, which reports a missing VLAN uplink again (a partial one, once per network). */
+  private async ensureNetwork(served: ServedNetwork, changes: string[], full: boolean): Promise<void> {
     const { links, dnsmasq } = this.deps.drivers;
     const bridge = served.network.bridge!;
     let slave = served.bridgeInterface;
@@ -178,7 +188,10 @@ export class Reconciler implements HostLayer {
       if (action !== 'none') changes.push(`dnsmasq ${action} on ${bridge}`);
     }
     this.built.set(served.network.id, served.network);
-    if (uplinkMissing) throw uplinkMissing;
+    if (uplinkMissing && (full || !this.uplinkReported.has(served.network.id))) {
+      this.uplinkReported.add(served.network.id);
+      throw uplinkMissing;
+    }
   }
 
   /** Undoes what a deleted network left on this host, unless a network still served shares its bridge. */
@@ -209,17 +222,18 @@ export class Reconciler implements HostLayer {
   private async teardownDeleted(desired: DesiredHost, changes: string[], errors: string[]): Promise<boolean> {
     const seen = new Set<string>();
     for (const network of await listDeletedNetworks(this.deps.db.knex)) {
-      if (!network.bridge || seen.has(network.bridge) || network.host !== this.deps.config.host) continue;
+      if (!network.bridge || seen.has(network.bridge) || (network.host !== this.deps.config.host && !this.builtHere(network, true))) continue;
       seen.add(network.bridge);
       await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
     return seen.size > 0;
   }
 
-  private async release(served: ServedNetwork | undefined, change: Extract<HostChange, { kind: 'release-lease' }>, errors: string[]): Promise<void> {
-    if (!served?.dhcp || !change.mac) return;
+  private async release(network: Network | undefined, change: Extract<HostChange, { kind: 'release-lease' }>, errors: string[]): Promise<void> {
+    const served = network && servedHere(network, this.deps.config) && network.bridge !== null && this.deps.capabilities.dhcp && network.enableDhcp;
+    if (!served || !change.mac) return;
     try {
-      await this.deps.drivers.dnsmasq.release(served.network.bridge!, change.address, change.mac);
+      await this.deps.drivers.dnsmasq.release(network.bridge!, change.address, change.mac);
     } catch (error) {
       const missing = /could not start \(ENOENT\)/.test((error as Error).message);
       errors.push(missing

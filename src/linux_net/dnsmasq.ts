@@ -73,6 +73,10 @@ export function dnsmasqArgs(network: DhcpNetwork, files: NetworkFiles, options: 
     `--pid-file=${files.pid}`,
     `--dhcp-optsfile=${files.opts}`,
     `--listen-address=${network.dhcpServer}`,
+    // One interface: dnsmasq binds its DHCP socket to the bridge (SO_BINDTODEVICE).
+    // Without it every dnsmasq of the host shares 0.0.0.0:67, and a unicast packet (a
+    // dhcp_release) reaches only one of them, often another bridge's: lost.
+    `--interface=${network.bridge}`,
     '--except-interface=lo',
     `--dhcp-range=set:net${network.id},${network.dhcpStart},static,${network.netmask},${options.leaseTime}s`,
     `--dhcp-lease-max=${network.size}`,

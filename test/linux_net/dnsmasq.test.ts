@@ -60,6 +60,7 @@ describe('dnsmasqArgs', () => {
       '--pid-file=/var/lib/novanet/networks/nova-br100.pid',
       '--dhcp-optsfile=/var/lib/novanet/networks/nova-br100.opts',
       '--listen-address=10.0.0.1',
+      '--interface=br100',
       '--except-interface=lo',
       '--dhcp-range=set:net1,10.0.0.3,static,255.255.255.0,86400s',
       '--dhcp-lease-max=256',
