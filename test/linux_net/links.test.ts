@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandFailed } from '../../src/linux_net/executor.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
-import { Invalid } from '../../src/errors.js';
+import { Invalid, Unavailable } from '../../src/errors.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 
 // `ip -j addr show` / `ip -j route show` output as iproute2 6.x prints it.
@@ -353,5 +353,65 @@ describe('LinkDriver name validation', () => {
     const { executor, links } = setup();
     executor.on(() => true, { code: 1, stderr: 'Device does not exist.\n' });
     expect(await links.show('a'.repeat(15))).toBeUndefined();
+  });
+});
+
+describe('LinkDriver VLAN interfaces', () => {
+  // `ip -d -j link show dev vlan100` for an 802.1Q interface on eth1, as iproute2 6.x prints it.
+  const vlanJson = (options: { id?: number; parent?: string; kind?: string; up?: boolean; mtu?: number } = {}) => JSON.stringify([{
+    ifindex: 7, link: options.parent ?? 'eth1', ifname: 'vlan100', flags: options.up === false ? ['BROADCAST', 'MULTICAST'] : ['BROADCAST', 'MULTICAST', 'UP'],
+    mtu: options.mtu ?? 1500, linkinfo: { info_kind: options.kind ?? 'vlan', info_data: { protocol: '802.1Q', id: options.id ?? 100, flags: ['REORDER_HDR'] } },
+  }]);
+  const show = ['ip', '-d', '-j', 'link', 'show', 'dev', 'vlan100'];
+
+  it('creates vlanNNN on its parent, sets the MTU and brings it up', async () => {
+    const executor = new RecordingExecutor().on(show, { code: 1, stderr: 'Device "vlan100" does not exist.\n' });
+    const result = await new LinkDriver(executor).ensureVlan(100, 'eth1', 9000);
+    expect(result).toEqual({ name: 'vlan100', changes: ['created vlan100 on eth1', 'mtu 9000 on vlan100', 'vlan100 up'] });
+    expect(executor.argvs().slice(1)).toEqual([
+      ['ip', 'link', 'add', 'link', 'eth1', 'name', 'vlan100', 'type', 'vlan', 'id', '100'],
+      ['ip', 'link', 'set', 'vlan100', 'mtu', '9000'],
+      ['ip', 'link', 'set', 'vlan100', 'up'],
+    ]);
+  });
+
+  it('leaves a matching interface alone', async () => {
+    const executor = new RecordingExecutor().on(show, { stdout: vlanJson() });
+    expect(await new LinkDriver(executor).ensureVlan(100, 'eth1', 1500)).toEqual({ name: 'vlan100', changes: [] });
+    expect(executor.argvs()).toEqual([show]);
+  });
+
+  it.each([
+    ['another VLAN id', { id: 200 }, /vlan100 exists but is not VLAN 100 on eth1 \(vlan id 200 on eth1\)/],
+    ['another parent', { parent: 'eth2' }, /vlan100 exists but is not VLAN 100 on eth1 \(vlan id 100 on eth2\)/],
+    ['not a VLAN at all', { kind: 'dummy' }, /vlan100 exists but is not VLAN 100 on eth1 \(dummy/],
+  ])('refuses an existing vlanNNN with %s rather than reuse it', async (_what, options, message) => {
+    const executor = new RecordingExecutor().on(show, { stdout: vlanJson(options) });
+    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow(message);
+    expect(executor.argvs()).toEqual([show]);
+  });
+
+  it('names the missing 8021q module when the kernel has no 802.1Q', async () => {
+    const executor = new RecordingExecutor()
+      .on(show, { code: 1, stderr: 'Device "vlan100" does not exist.\n' })
+      .on(['ip', 'link', 'add'], { code: 2, stderr: 'Error: Unknown device type.\n' });
+    const failure = new LinkDriver(executor).ensureVlan(100, 'eth1');
+    await expect(failure).rejects.toThrow(Unavailable);
+    await expect(failure).rejects.toThrow('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan100 on eth1');
+  });
+
+  it('refuses a bad parent name before running anything', async () => {
+    const executor = new RecordingExecutor();
+    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1;reboot')).rejects.toThrow(Invalid);
+    expect(executor.commands).toEqual([]);
+  });
+
+  it('deletes a VLAN interface it finds, and says when there was none', async () => {
+    const present = new RecordingExecutor().on(['ip', '-j', 'link', 'show'], { stdout: vlanJson() }).on(['ip', '-j', 'addr', 'show'], { stdout: vlanJson() });
+    expect(await new LinkDriver(present).deleteVlan(100)).toBe(true);
+    expect(present.argvs().at(-1)).toEqual(['ip', 'link', 'del', 'vlan100']);
+    const absent = new RecordingExecutor().on(['ip'], { code: 1, stderr: 'Device "vlan100" does not exist.\n' });
+    expect(await new LinkDriver(absent).deleteVlan(100)).toBe(false);
+    expect(absent.argvs().some((argv) => argv.includes('del'))).toBe(false);
   });
 });
