@@ -175,10 +175,18 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
     return manager.getNetwork({ uuid: id });
   }
 
+  /**
+   * What a member may see: its project's networks, and in the flat modes also the
+   * shared ones no project owns. In VLAN mode an unowned network is a spare in the pool
+   * the service hands to projects, not something to show (nova's project_only).
+   */
+  const visible = (network: Network, project: string) => network.projectId === project || (network.projectId === null && !manager.capabilities.vlan);
+
   router.get('/v2.1/os-networks', async (ctx) => {
     const admin = isAdmin(ctx);
-    const found = await manager.listNetworks(admin ? {} : { visibleTo: projectOf(ctx) });
-    ctx.body = { networks: found.map((network) => networkView(network, admin)) };
+    const project = projectOf(ctx);
+    const found = await manager.listNetworks(admin ? {} : { visibleTo: project });
+    ctx.body = { networks: found.filter((network) => admin || visible(network, project)).map((network) => networkView(network, admin)) };
   });
 
   router.post('/v2.1/os-networks', async (ctx) => {
@@ -213,9 +221,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
   router.get('/v2.1/os-networks/:id', async (ctx) => {
     const network = await find(ctx.params.id ?? '');
     const admin = isAdmin(ctx);
-    if (!admin && network.projectId !== null && network.projectId !== projectOf(ctx)) {
-      throw new NotFound(`Network ${network.uuid} not found`);
-    }
+    if (!admin && !visible(network, projectOf(ctx))) throw new NotFound(`Network ${network.uuid} not found`);
     ctx.body = { network: networkView(network, admin) };
   });
 

@@ -64,6 +64,24 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       const theirs = (await api.call('GET', '/v2.1/p2/os-networks', { token: p2 })).json as { networks: View[] };
       expect(theirs.networks.map((network) => network.id)).toEqual([shared.uuid]);
     });
+
+    it('in VLAN mode gives a member its own networks only: unowned ones are the spares of the pool', async () => {
+      const vlan = await startApi(db(), { mode: 'vlan' });
+      try {
+        // Beside the flat networks of beforeEach: "shared" (no project) and p1's own.
+        const [mine, spare] = await vlan.manager.createNetworks({ label: 'v', fixedRangeV4: '10.2.0.0/23', numNetworks: 2, networkSize: 256, vlanStart: 300 });
+        await vlan.manager.modifyNetwork({ uuid: mine!.uuid }, { project: 'p1' });
+        const member = await vlan.token('p1');
+        const listed = (await vlan.call('GET', '/v2.1/os-networks', { token: member })).json as { networks: View[] };
+        expect(listed.networks.map((network) => network.id)).toEqual([owned.uuid, mine!.uuid]);
+        for (const hidden of [spare!, shared]) expectFault(await vlan.call('GET', `/v2.1/os-networks/${hidden.uuid}`, { token: member }), 404, /not found/);
+        expect((await vlan.call('GET', `/v2.1/os-networks/${mine!.uuid}`, { token: member })).status).toBe(200);
+        const admin = await vlan.token('ops', 'admin');
+        expect(((await vlan.call('GET', '/v2.1/os-networks', { token: admin })).json as { networks: View[] }).networks).toHaveLength(4);
+      } finally {
+        await vlan.close();
+      }
+    });
   });
 
   describe('GET /os-networks/{id}', () => {
