@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, Lab, eventually, requireBuild, run, type LabService } from '../../tools/lab.js';
+import { callService } from '../support/serviceApi.js';
 
 const INSTANCES = ['dddddddd-0000-4000-8000-000000000001', 'dddddddd-0000-4000-8000-000000000002', 'dddddddd-0000-4000-8000-000000000003'];
 const ECHO_PORT = 9002;
@@ -41,16 +42,7 @@ describe('floating IPs in network namespaces', () => {
     base = service.api;
   }
 
-  async function api<T>(method: string, path: string, body?: unknown, status = 200): Promise<T> {
-    const response = await fetch(`${base}/v2.1${path}`, {
-      method,
-      headers: { 'X-Auth-Token': token, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    expect(response.status, `${method} ${path}: ${text}`).toBe(status);
-    return (text === '' ? undefined : JSON.parse(text)) as T;
-  }
+  const api = <T>(method: string, path: string, body?: unknown, status = 200) => callService<T>(base, token, method, path, body, status);
 
   async function boot(index: number): Promise<void> {
     const vm = lab.vms[index]!;

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, Lab, eventually, requireBuild, run, type LabService, type LabVm } from '../../tools/lab.js';
+import { callService } from '../support/serviceApi.js';
 
 const ECHO_PORT = 9003;
 const VM_PORT = 7001;
@@ -58,16 +59,7 @@ describe('VLAN mode in network namespaces', () => {
     return run([process.execPath, BIN.manage, '--config-file', configFile, ...args]);
   }
 
-  async function api<T>(method: string, path: string, token: string, body?: unknown, status = 200): Promise<T> {
-    const response = await fetch(`${service!.api}/v2.1${path}`, {
-      method,
-      headers: { 'X-Auth-Token': token, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    expect(response.status, `${method} ${path}: ${text}`).toBe(status);
-    return (text === '' ? undefined : JSON.parse(text)) as T;
-  }
+  const api = <T>(method: string, path: string, token: string, body?: unknown, status = 200) => callService<T>(service!.api, token, method, path, body, status);
 
   const vm = (index: number): LabVm => lab.vms[index]!;
   const inNet = (argv: string[]) => lab.exec(lab.netNs, argv);
