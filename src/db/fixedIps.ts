@@ -105,6 +105,35 @@ export async function claimFixedIps(q: Queryable, networkId: number, claims: Fix
   });
 }
 
+/**
+ * multi_host: the address a compute host takes in the network as its own gateway and
+ * DHCP server (nova's per-host dhcp address), taken from the free ones on first use
+ * and kept: reserved, with `host` naming its owner. Idempotent per (network, host).
+ */
+export async function claimHostAddress(q: Queryable, networkId: number, host: string, now: Date): Promise<string> {
+  const held = (await q('fixed_ips').select('address').where({ network_id: networkId, host, reserved: true }).whereNull('instance_uuid').first()) as { address: string } | undefined;
+  if (held) return String(held.address);
+  const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id');
+  const [row] = await lockFreeRows<{ id: number; address: string }>(q, free, 1, () => new NoMoreFixedIps(`no fixed IP left in network ${networkId} for host ${host}'s own address`));
+  const taken = await q('fixed_ips').where('id', row!.id).whereNull('instance_uuid').whereNull('host').update({ host, reserved: true, updated_at: now });
+  if (taken !== 1) throw new Conflict(`fixed IP ${row!.address} was taken while being claimed for host ${host}; try again`);
+  return String(row!.address);
+}
+
+/** multi_host: each host's own address in these networks, by network id and host. */
+export async function listHostAddresses(q: Queryable, networkIds: number[]): Promise<Map<number, Map<string, string>>> {
+  const byNetwork = new Map<number, Map<string, string>>();
+  if (networkIds.length === 0) return byNetwork;
+  const rows = (await q('fixed_ips').select('network_id', 'host', 'address').whereIn('network_id', networkIds).where('reserved', true)
+    .whereNotNull('host').whereNull('instance_uuid')) as { network_id: number; host: string; address: string }[];
+  for (const row of rows) {
+    const hosts = byNetwork.get(Number(row.network_id)) ?? new Map<string, string>();
+    hosts.set(String(row.host), String(row.address));
+    byNetwork.set(Number(row.network_id), hosts);
+  }
+  return byNetwork;
+}
+
 /** Takes the address a caller asked for, if it is in the network and free. */
 export async function claimFixedIpAddress(q: Queryable, networkId: number, address: string, claim: FixedIpClaim): Promise<FixedIp> {
   const updated = await q('fixed_ips')

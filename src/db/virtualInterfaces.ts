@@ -128,3 +128,10 @@ export async function countVirtualInterfaces(q: Queryable, networkId: number): P
   const row = (await q('virtual_interfaces').where('network_id', networkId).count({ n: '*' }).first()) as { n: number | string };
   return Number(row.n);
 }
+
+/** A host's VIFs as one comparable stamp (count, ids) and the networks they are in: what the watcher polls. */
+export async function hostVifStamp(q: Queryable, host: string): Promise<{ stamp: string; networkIds: number[] }> {
+  const rows = (await q('virtual_interfaces').select('id', 'network_id').where('host', host)) as { id: number; network_id: number }[];
+  const ids = rows.map((row) => Number(row.id)).sort((a, b) => a - b);
+  return { stamp: `${ids.length}:${ids.at(-1) ?? 0}:${ids.reduce((sum, id) => sum + id, 0)}`, networkIds: [...new Set(rows.map((row) => Number(row.network_id)))] };
+}

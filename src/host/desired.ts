@@ -45,12 +45,14 @@ export function servedHere(network: Network, config: Config): boolean {
 /** This host's share of the database, as the kernel should reflect it. */
 export async function loadDesired(q: Queryable, config: Config, capabilities: Capabilities, only?: number[]): Promise<DesiredHost> {
   const all = capabilities.createsBridge ? await networks.listNetworks(q) : [];
-  const candidates = all.filter((network) => servedHere(network, config) && network.cidr && network.bridge);
+  // multi_host: every compute host with instances in the network builds it, with its
+  // own address there (taken at its first allocation) as gateway and DHCP server.
+  const hostAddresses = await fixedIps.listHostAddresses(q, all.filter((network) => network.multiHost).map((network) => network.id));
+  const ownAddress = (network: Network) => (network.multiHost ? hostAddresses.get(network.id)?.get(config.host) : undefined);
+  const candidates = all.filter((network) => (servedHere(network, config) || ownAddress(network) !== undefined) && network.cidr && network.bridge);
   // One dnsmasq and one first address per bridge: a second network on the same bridge
   // would make them flap between the two, so only the oldest is built.
-  const refused: DesiredHost['refused'] = all
-    .filter((network) => network.multiHost)
-    .map((network) => ({ network, reason: 'multi_host networks are not built by this release (each compute host would serve its own instances)' }));
+  const refused: DesiredHost['refused'] = [];
   const owners = new Map<string, Network>();
   const served = candidates.filter((network) => {
     const owner = owners.get(network.bridge!);
@@ -66,27 +68,34 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   const interfaces = ids.length === 0 ? [] : await vifs.listVirtualInterfaces(q, { networkIds: ids });
   const addresses = ids.length === 0 ? [] : await fixedIps.listFixedIps(q, { networkIds: ids, associated: true });
   const vifById = new Map(interfaces.map((vif) => [vif.id, vif]));
+  const multiHostIds = new Set(wanted.filter((network) => network.multiHost).map((network) => network.id));
   const hostsOf = new Map<number, DhcpHost[]>();
   for (const fixed of addresses) {
     const vif = fixed.virtualInterfaceId === null ? undefined : vifById.get(fixed.virtualInterfaceId);
-    if (!vif || !fixed.allocated) continue;
+    // multi_host: this host's dnsmasq serves this host's instances only.
+    if (!vif || !fixed.allocated || (multiHostIds.has(fixed.networkId) && vif.host !== config.host)) continue;
     const list = hostsOf.get(fixed.networkId) ?? [];
     list.push({ mac: vif.address, hostname: vif.hostname, address: fixed.address });
     hostsOf.set(fixed.networkId, list);
   }
   return {
-    networks: wanted.map((network) => describe(network, config, capabilities, hostsOf.get(network.id) ?? [])),
+    networks: wanted.map((network) => describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network))),
     servedBridges: new Set(served.map((network) => network.bridge!)),
     servedIds: new Set(served.map((network) => network.id)),
     notServed: all.filter((network) => network.bridge !== null && !served.includes(network)),
     refused: only === undefined ? refused : refused.filter((entry) => only.includes(entry.network.id)),
-    firewall: firewallState(served, config, capabilities),
+    firewall: firewallState(served, config, capabilities, ownAddress),
   };
 }
 
-function describe(network: Network, config: Config, capabilities: Capabilities, hosts: DhcpHost[]): ServedNetwork {
+/** The host's address on the bridge: its own in a multi_host network, else the network's DHCP server. */
+function bridgeAddress(network: Network, ownAddress: string | undefined): string {
+  return ownAddress ?? network.dhcpServer ?? network.gateway!;
+}
+
+function describe(network: Network, config: Config, capabilities: Capabilities, hosts: DhcpHost[], ownAddress: string | undefined): ServedNetwork {
   const cidr = parseCidr(network.cidr!, 'cidr');
-  const dhcpServer = network.dhcpServer ?? network.gateway!;
+  const dhcpServer = bridgeAddress(network, ownAddress);
   const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
   const vlan = capabilities.vlan && network.vlan !== null && parent !== null ? { id: network.vlan, parent } : undefined;
   return {
@@ -101,7 +110,8 @@ function describe(network: Network, config: Config, capabilities: Capabilities, 
           dhcpServer,
           dhcpStart: network.dhcpStart!,
           netmask: network.netmask!,
-          gateway: network.gateway,
+          // multi_host: each host routes its own instances.
+          gateway: ownAddress ?? network.gateway,
           size: Number(cidrSize(cidr)),
           mtu: network.mtu,
           dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
@@ -112,11 +122,11 @@ function describe(network: Network, config: Config, capabilities: Capabilities, 
 }
 
 /** The rules cover every network this host serves, whichever subset is being applied. */
-function firewallState(served: Network[], config: Config, capabilities: Capabilities): FirewallState {
+function firewallState(served: Network[], config: Config, capabilities: Capabilities, ownAddress: (network: Network) => string | undefined): FirewallState {
   const ruled: RuledNetwork[] = served.map((network) => ({
     cidr: network.cidr!,
     bridge: network.bridge!,
-    gateway: network.dhcpServer ?? network.gateway!,
+    gateway: bridgeAddress(network, ownAddress(network)),
     dhcp: capabilities.dhcp && network.enableDhcp,
     vpn: capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
       ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }

@@ -1,27 +1,39 @@
 import type { Database } from '../db/connection.js';
 import { getDeletedNetwork, listNetworkStamps } from '../db/networks.js';
+import { hostVifStamp } from '../db/virtualInterfaces.js';
 import type { HostChange, HostLayer } from '../managers/types.js';
 
 /**
  * Notices network changes made by other processes (novanet-manage, another service)
  * through the database: a poll of the small networks table, and a partial apply of the
- * networks whose updated_at moved. The first poll only takes note: the full
+ * networks whose updated_at moved; and of this host's VIFs, which another service
+ * may have allocated (multi_host). The first poll only takes note: the full
  * reconcile at start has covered everything.
  */
 export class NetworkWatcher {
   private seen: Map<number, number> | undefined;
+  private vifs: { stamp: string; networkIds: number[] } | undefined;
 
+  /** `hostName`: this host, whose instances other services may allocate (multi_host). */
   constructor(
     private readonly db: Database,
     private readonly host: HostLayer,
+    private readonly hostName?: string,
   ) {}
 
   async poll(): Promise<number> {
     const stamps = await listNetworkStamps(this.db.knex);
     const previous = this.seen;
     this.seen = new Map(stamps.map((stamp) => [stamp.id, stamp.updatedAt]));
+    const vifsBefore = this.vifs;
+    if (this.hostName !== undefined) this.vifs = await hostVifStamp(this.db.knex, this.hostName);
     if (!previous) return 0;
     const changes: HostChange[] = [];
+    // Instances of this host allocated or deallocated through another service: the
+    // networks they are (or were) in are rebuilt here (multi_host DHCP hosts).
+    if (vifsBefore && this.vifs && vifsBefore.stamp !== this.vifs.stamp) {
+      for (const networkId of new Set([...vifsBefore.networkIds, ...this.vifs.networkIds])) changes.push({ kind: 'network-updated', networkId });
+    }
     for (const stamp of stamps) {
       if (previous.get(stamp.id) === stamp.updatedAt) continue;
       if (!stamp.deleted) changes.push({ kind: 'network-updated', networkId: stamp.id });

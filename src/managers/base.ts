@@ -14,7 +14,7 @@ import { isMac, randomMac } from '../ipam/mac.js';
 import { Batcher } from './batcher.js';
 import { FloatingIps } from './floating.js';
 import { listInstances } from './instances.js';
-import { buildNetworkInfo, injectedInterfaces } from './networkInfo.js';
+import { buildNetworkInfo, injectedInterfaces, type NetworkInfoParts } from './networkInfo.js';
 import { CreateRules, ModeFields, planNetworks } from './plan.js';
 import type {
   AllocateRequest, AssociateFloatingIpRequest, Capabilities, CreateNetworksRequest, FixedIpListing, FloatingActor,
@@ -239,15 +239,21 @@ export abstract class BaseNetworkManager implements NetworkManager {
       // A concurrent call for the same instance won the unique (instance, network) key.
       if (!vifs.isDuplicateInstanceVif(error)) throw error;
     }
+    // The network host of a single-host network; in a multi_host one, the compute host's
+    // own address (its gateway and DHCP server there), before its service is told.
+    const hostAddressOf = new Map<number, string>();
     for (const network of chosen) {
       if (!network.multiHost && network.host === null) await networks.claimNetworkHost(this.db.knex, network.id, this.config.host, now);
+      if (network.multiHost) {
+        hostAddressOf.set(network.id, await withRetry(() => this.transaction((trx) => fixedIps.claimHostAddress(trx, network.id, host, now))));
+      }
     }
     await this.notify(chosen.map((network) => ({ kind: 'network-updated', networkId: network.id })));
     const autoAssigned = await this.floating.afterAllocate(instanceUuid, projectId, written?.fixed[0]);
     // What this call wrote is in hand: no read-back.
     if (written === undefined) return this.getInstanceNwInfo(instanceUuid);
     const floatingOf = new Map(autoAssigned === undefined ? [] : [[written.fixed[0]!.id, [autoAssigned]]]);
-    return this.describe(instanceUuid, written.vifs, chosen, written.fixed, floatingOf);
+    return this.describe(instanceUuid, { vifs: written.vifs, networks: chosen, fixedIps: written.fixed, floatingOf, hostAddressOf });
   }
 
   /**
@@ -314,10 +320,15 @@ export abstract class BaseNetworkManager implements NetworkManager {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
     const q = this.db.knex;
     const found = await vifs.listVirtualInterfaces(q, { instanceUuid: uuid });
-    if (found.length === 0) return this.describe(uuid, [], [], [], new Map());
+    if (found.length === 0) return this.describe(uuid, { vifs: [], networks: [], fixedIps: [], floatingOf: new Map(), hostAddressOf: new Map() });
     const used = await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] });
     const held = await fixedIps.listFixedIps(q, { virtualInterfaceIds: found.map((vif) => vif.id) });
-    return this.describe(uuid, found, used, held, await this.floating.byFixedIp(held.map((fixed) => fixed.id)));
+    const hostAddresses = await fixedIps.listHostAddresses(q, used.filter((network) => network.multiHost).map((network) => network.id));
+    const hostAddressOf = new Map(found.flatMap((vif) => {
+      const address = vif.host === null ? undefined : hostAddresses.get(vif.networkId)?.get(vif.host);
+      return address === undefined ? [] : [[vif.networkId, address] as const];
+    }));
+    return this.describe(uuid, { vifs: found, networks: used, fixedIps: held, floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)), hostAddressOf });
   }
 
   listInstances(filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
@@ -327,13 +338,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
     });
   }
 
-  /** network_info from the instance's VIFs, their networks, their fixed IPs and those IPs' floating addresses. */
-  private describe(
-    instanceUuid: string, found: vifs.VirtualInterface[], used: Network[], held: fixedIps.FixedIp[], floatingOf: Map<number, string[]>,
-  ): InstanceNetworkInfo {
-    const info = buildNetworkInfo(found, new Map(used.map((network) => [network.id, network])), held, floatingOf, this.capabilities);
-    const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, project_id: found[0]?.projectId ?? null, network_info: info };
-    if (used.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
+  /** network_info from the instance's VIFs, networks, fixed IPs, floating IPs and (multi_host) its host's addresses. */
+  private describe(instanceUuid: string, parts: NetworkInfoParts): InstanceNetworkInfo {
+    const info = buildNetworkInfo(parts, this.capabilities);
+    const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, project_id: parts.vifs[0]?.projectId ?? null, network_info: info };
+    if (parts.networks.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
     return result;
   }
 

@@ -14,29 +14,37 @@ function ip(address: string, type: IpModel['type'], version: 4 | 6): IpModel {
  * fixed IP with its floating IPs), then IPv6 (SLAAC address from the MAC) when the
  * network has one.
  */
-export function buildNetworkInfo(
-  vifs: VirtualInterface[],
-  networks: Map<number, Network>,
-  fixedIps: FixedIp[],
-  floatingOf: Map<number, string[]>,
-  capabilities: Capabilities,
-): VifModel[] {
-  return vifs.map((vif) => {
+export interface NetworkInfoParts {
+  vifs: VirtualInterface[];
+  networks: Network[];
+  fixedIps: FixedIp[];
+  /** Floating addresses by fixed IP id. */
+  floatingOf: Map<number, string[]>;
+  /** multi_host: the instance's host's own address, by network id (its gateway and DHCP server). */
+  hostAddressOf: Map<number, string>;
+}
+
+export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabilities): VifModel[] {
+  const { fixedIps, floatingOf } = parts;
+  const networks = new Map(parts.networks.map((network) => [network.id, network]));
+  return parts.vifs.map((vif) => {
     const network = networks.get(vif.networkId);
     if (!network) throw new Error(`VIF ${vif.uuid} refers to missing network ${vif.networkId}`);
     const subnets: SubnetModel[] = [];
+    const hostAddress = network.multiHost ? parts.hostAddressOf.get(network.id) : undefined;
+    const dhcpServer = hostAddress ?? network.dhcpServer;
     const dns = [network.dns1, network.dns2].filter((entry): entry is string => entry !== null);
     if (network.cidr) {
       subnets.push({
         cidr: network.cidr,
         version: 4,
-        gateway: network.gateway ? ip(network.gateway, 'gateway', 4) : null,
+        gateway: hostAddress ? ip(hostAddress, 'gateway', 4) : network.gateway ? ip(network.gateway, 'gateway', 4) : null,
         dns: dns.filter((entry) => !entry.includes(':')).map((entry) => ip(entry, 'dns', 4)),
         ips: fixedIps
           .filter((fixed) => fixed.virtualInterfaceId === vif.id)
           .map((fixed) => ({ ...ip(fixed.address, 'fixed', 4), floating_ips: (floatingOf.get(fixed.id) ?? []).map((address) => ip(address, 'floating', 4)) })),
         routes: [],
-        meta: capabilities.dhcp && network.dhcpServer ? { dhcp_server: network.dhcpServer } : {},
+        meta: capabilities.dhcp && dhcpServer ? { dhcp_server: dhcpServer } : {},
       });
     }
     if (network.cidrV6) {

@@ -312,17 +312,42 @@ describe('Reconciler with recording drivers', () => {
 });
 
 describe('Reconciler and multi_host networks', () => {
-  it('says a multi_host network is not built here, instead of ignoring it silently', async () => {
+  it('each compute host builds the network with its own address, serving only its own instances', async () => {
     const database = await freshDatabase('sqlite');
     try {
-      const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' });
-      const manager = createManager({ db: database.db, config, host: { apply: async () => undefined } });
+      const api = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' });
+      const manager = createManager({ db: database.db, config: api, host: { apply: async () => undefined } });
       await manager.createNetworks({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
-      const fake = new FakeDrivers();
-      const reconciler = new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined });
-      const report = await reconciler.reconcileAll();
-      expect(report.errors).toEqual(['network mh (10.0.0.0/24) is not served: multi_host networks are not built by this release (each compute host would serve its own instances)']);
-      expect(fake.calls).toEqual([]);
+      const hosts = ['compute1', 'compute2'].map((host) => {
+        const fake = new FakeDrivers();
+        const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host });
+        return { fake, reconciler: new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined }) };
+      });
+      const boot = (n: number, host: string) => manager.allocateForInstance({ instanceUuid: `ffffffff-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
+      // Nothing anywhere before an instance lands.
+      for (const { reconciler } of hosts) await reconciler.reconcileAll();
+      expect(hosts.flatMap(({ fake }) => fake.calls)).toEqual([]);
+
+      const first = await boot(1, 'compute1');
+      await boot(2, 'compute1');
+      const subnet = first.network_info[0]!.network.subnets[0]!;
+      // compute1 took the first free address as its own: the VMs' gateway and DHCP server.
+      expect(subnet.gateway?.address).toBe('10.0.0.3');
+      expect(subnet.meta).toEqual({ dhcp_server: '10.0.0.3' });
+      for (const { reconciler } of hosts) await reconciler.reconcileAll();
+      expect(hosts[0]!.fake.calls).toEqual(['bridge br100 with eth1', 'address 10.0.0.3/24 first on br100', 'dnsmasq on br100']);
+      expect(hosts[0]!.fake.lastHosts).toBe(2);
+      expect(hosts[1]!.fake.calls).toEqual([]);
+
+      const third = await boot(3, 'compute2');
+      expect(third.network_info[0]!.network.subnets[0]!.gateway?.address).not.toBe('10.0.0.3');
+      const own = third.network_info[0]!.network.subnets[0]!.gateway!.address;
+      for (const { reconciler } of hosts) await reconciler.reconcileAll();
+      expect(hosts[1]!.fake.calls).toEqual(['bridge br100 with eth1', `address ${own}/24 first on br100`, 'dnsmasq on br100']);
+      expect(hosts[1]!.fake.lastHosts).toBe(1);
+      // Reading it again gives the same answer, and compute1 still serves its two only.
+      expect((await manager.getInstanceNwInfo('ffffffff-0000-4000-8000-000000000003')).network_info[0]!.network.subnets[0]!.gateway?.address).toBe(own);
+      expect(hosts[0]!.fake.lastHosts).toBe(2);
     } finally {
       await database.close();
     }

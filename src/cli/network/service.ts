@@ -93,7 +93,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     },
     ...(options.executor ? { executor: options.executor } : {}),
   });
-  const watcher = new NetworkWatcher(db, reconciler);
+  const watcher = new NetworkWatcher(db, reconciler, config.host);
   try {
     await watcher.poll();
     await reconciler.reconcileAll();

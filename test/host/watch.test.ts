@@ -1,0 +1,54 @@
+/**
+ * The watcher: what another process changed in the database reaches this host's
+ * reconciler within a poll (the service polls every second).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NetworkWatcher } from '../../src/host/watch.js';
+import { createManager } from '../../src/managers/registry.js';
+import type { NetworkManager } from '../../src/managers/types.js';
+import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { RecordingHost } from '../support/recordingHost.js';
+
+describe('NetworkWatcher', () => {
+  let database: TestDatabase;
+  let manager: NetworkManager;
+  let here: RecordingHost;
+
+  beforeEach(async () => {
+    database = await freshDatabase('sqlite');
+    // Another service (its own host layer, not ours) makes every change.
+    manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' }), host: new RecordingHost() });
+    here = new RecordingHost();
+  });
+  afterEach(async () => {
+    await database.close();
+  });
+
+  it('takes note at its first poll, then passes on network changes and deletions', async () => {
+    const [network] = await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    const watcher = new NetworkWatcher(database.db, here, 'compute2');
+    expect(await watcher.poll()).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await manager.modifyNetwork({ uuid: network!.uuid }, { host: 'nethost' });
+    expect(await watcher.poll()).toBe(1);
+    expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
+    expect(await watcher.poll()).toBe(0);
+  });
+
+  it("passes on this host's instances allocated and deallocated by another service (multi_host)", async () => {
+    const [network] = await manager.createNetworks({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
+    const watcher = new NetworkWatcher(database.db, here, 'compute2');
+    await watcher.poll();
+    const boot = (n: number, host: string) => manager.allocateForInstance({ instanceUuid: `abababab-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
+    // Another host's instance is not this host's business.
+    await boot(1, 'compute1');
+    expect(await watcher.poll()).toBe(0);
+    await boot(2, 'compute2');
+    expect(await watcher.poll()).toBe(1);
+    expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
+    here.clear();
+    await manager.deallocateForInstance('abababab-0000-4000-8000-000000000002');
+    expect(await watcher.poll()).toBe(1);
+    expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
+  });
+});
