@@ -79,6 +79,8 @@ export interface LabVm {
   ns: string;
   /** The veth end in the network host namespace, plugged into a bridge. */
   tap: string;
+  /** Where `tap` is: another compute host's namespace (addVm), else the network host's. */
+  hostNs?: string;
 }
 
 export interface LabOptions {
@@ -100,6 +102,8 @@ export class Lab {
   readonly publicAddress: string;
   readonly outsideAddress: string;
   private readonly children = new Set<ChildProcess>();
+  /** Namespaces added after build (more hosts, their VMs), removed by destroy() too. */
+  private readonly extraNamespaces: string[] = [];
   private destroyed = false;
 
   private constructor(readonly id: string, options: LabOptions) {
@@ -154,6 +158,40 @@ export class Lab {
     }
   }
 
+  /**
+   * Another compute host (multi_host): its own namespace with eth0 on a public subnet
+   * of its own towards the outside host (which routes between the two), a default
+   * route there, and a flat_interface eth1 (a veth pair inside it). Returns its
+   * namespace; VMs are added to it with addVm.
+   */
+  async addHost(name: string, publicAddress: string, outsideAddress: string, prefix: number): Promise<string> {
+    const ns = `${PREFIX}-${this.id}-${name}`;
+    this.extraNamespaces.push(ns);
+    const outsidePort = `o-${name}`;
+    await must(['ip', 'netns', 'add', ns]);
+    await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    await must(['ip', 'link', 'add', 'nnlhost0', 'netns', ns, 'type', 'veth', 'peer', 'name', outsidePort, 'netns', this.outsideNs]);
+    await must(['ip', '-n', ns, 'link', 'set', 'nnlhost0', 'name', 'eth0']);
+    await must(['ip', '-n', ns, 'addr', 'add', `${publicAddress}/${prefix}`, 'dev', 'eth0']);
+    await must(['ip', '-n', this.outsideNs, 'addr', 'add', `${outsideAddress}/${prefix}`, 'dev', outsidePort]);
+    for (const [where, device] of [[ns, 'eth0'], [this.outsideNs, outsidePort]] as const) await must(['ip', '-n', where, 'link', 'set', device, 'up']);
+    await must(['ip', '-n', ns, 'route', 'add', 'default', 'via', outsideAddress]);
+    await must(['ip', '-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p']);
+    for (const device of ['eth1', 'eth1p']) await must(['ip', '-n', ns, 'link', 'set', device, 'up']);
+    return ns;
+  }
+
+  /** A VM whose veth ends in `hostNs` (a host from addHost), to be plugged there. */
+  async addVm(name: string, hostNs: string): Promise<LabVm> {
+    const vm: LabVm = { name, ns: `${PREFIX}-${this.id}-${name}`, tap: `tap-${name}`, hostNs };
+    this.extraNamespaces.push(vm.ns);
+    await must(['ip', 'netns', 'add', vm.ns]);
+    await must(['ip', '-n', vm.ns, 'link', 'set', 'lo', 'up']);
+    await must(['ip', 'link', 'add', 'nnlvm0', 'netns', vm.ns, 'type', 'veth', 'peer', 'name', vm.tap, 'netns', hostNs]);
+    await must(['ip', '-n', vm.ns, 'link', 'set', 'nnlvm0', 'name', 'eth0']);
+    return vm;
+  }
+
   /** root_helper that makes novanet's host layer act inside the network host namespace. */
   get rootHelper(): string {
     return `ip netns exec ${this.netNs}`;
@@ -163,8 +201,11 @@ export class Lab {
    * Writes a nova.conf for a FlatDHCP service whose host layer acts inside the
    * network host: public side eth0, flat_interface eth1, SQLite under the lab's dir.
    */
-  writeConfig(options: Record<string, string> = {}): string {
-    const state = join(this.dir, 'state');
+  writeConfig(options: Record<string, string> = {}, where: { ns?: string; name?: string } = {}): string {
+    // Every service of the lab shares one database; each host keeps its own state.
+    const database = join(this.dir, 'state', 'novanet.sqlite');
+    const state = join(this.dir, where.name ? `state-${where.name}` : 'state');
+    mkdirSync(join(this.dir, 'state'), { recursive: true, mode: 0o755 });
     mkdirSync(state, { recursive: true, mode: 0o755 });
     const values: Record<string, string> = {
       network_manager: 'flatdhcp',
@@ -173,7 +214,7 @@ export class Lab {
       public_interface: 'eth0',
       flat_interface: 'eth1',
       state_path: state,
-      root_helper: this.rootHelper,
+      root_helper: where.ns ? `ip netns exec ${where.ns}` : this.rootHelper,
       dhcpbridge: BIN.dhcpbridge,
       dhcp_lease_time: '120',
       force_dhcp_release: 'true',
@@ -183,10 +224,10 @@ export class Lab {
       ...options,
     };
     const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`)];
-    lines.push('[database]', `connection = sqlite://${join(state, 'novanet.sqlite')}`);
+    lines.push('[database]', `connection = sqlite://${database}`);
     // Port 0: the kernel picks a free port at bind time; the service logs which.
     lines.push('[api]', 'host = 127.0.0.1', 'port = 0');
-    const file = join(this.dir, 'novanet.conf');
+    const file = join(this.dir, where.name ? `novanet-${where.name}.conf` : 'novanet.conf');
     writeFileSync(file, `${lines.join('\n')}\n`);
     return file;
   }
@@ -208,8 +249,9 @@ export class Lab {
   async plug(vm: LabVm, bridge: string, mac: string): Promise<void> {
     await must(['ip', '-n', vm.ns, 'link', 'set', 'eth0', 'address', mac]);
     await must(['ip', '-n', vm.ns, 'link', 'set', 'eth0', 'up']);
-    await must(['ip', '-n', this.netNs, 'link', 'set', vm.tap, 'master', bridge]);
-    await must(['ip', '-n', this.netNs, 'link', 'set', vm.tap, 'up']);
+    const host = vm.hostNs ?? this.netNs;
+    await must(['ip', '-n', host, 'link', 'set', vm.tap, 'master', bridge]);
+    await must(['ip', '-n', host, 'link', 'set', vm.tap, 'up']);
   }
 
   /**
@@ -306,7 +348,7 @@ export class Lab {
     this.destroyed = true;
     activeLabs.delete(this);
     for (const child of this.children) if (child.pid) killPid(child.pid);
-    for (const ns of [this.netNs, this.outsideNs, ...this.vms.map((vm) => vm.ns)]) await removeNamespace(ns);
+    for (const ns of [this.netNs, this.outsideNs, ...this.vms.map((vm) => vm.ns), ...this.extraNamespaces]) await removeNamespace(ns);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -111,6 +111,12 @@ export async function firstInside(q: Queryable, cidr: Cidr): Promise<FloatingIp 
   return undefined;
 }
 
+/** Addresses whose row changed at or after `since` (the watcher's poll), with when. */
+export async function listChangedSince(q: Queryable, since: Date): Promise<{ address: string; updatedAt: number }[]> {
+  const rows = (await q('floating_ips').select('address', 'updated_at').where('updated_at', '>=', since)) as Row[];
+  return rows.map((row) => ({ address: String(row.address), updatedAt: toDate(row.updated_at)?.getTime() ?? 0 }));
+}
+
 /** Whether any floating IP exists at all (a cloud without them has no addresses to look for). */
 export async function anyFloatingIps(q: Queryable): Promise<boolean> {
   return (await q('floating_ips').first('id')) !== undefined;

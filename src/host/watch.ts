@@ -1,5 +1,6 @@
 import type { Database } from '../db/connection.js';
 import { getDeletedNetwork, listNetworkStamps } from '../db/networks.js';
+import { listChangedSince } from '../db/floatingIps.js';
 import { hostVifStamp } from '../db/virtualInterfaces.js';
 import type { HostChange, HostLayer } from '../managers/types.js';
 
@@ -13,6 +14,8 @@ import type { HostChange, HostLayer } from '../managers/types.js';
 export class NetworkWatcher {
   private seen: Map<number, number> | undefined;
   private vifs: { stamp: string; networkIds: number[] } | undefined;
+  /** Floating rows seen changed: the newest change, and the addresses changed at that instant. */
+  private floating: { since: Date; atSince: Set<string> } | undefined;
 
   /** `hostName`: this host, whose instances other services may allocate (multi_host). */
   constructor(
@@ -27,8 +30,9 @@ export class NetworkWatcher {
     this.seen = new Map(stamps.map((stamp) => [stamp.id, stamp.updatedAt]));
     const vifsBefore = this.vifs;
     if (this.hostName !== undefined) this.vifs = await hostVifStamp(this.db.knex, this.hostName);
+    const floating = await this.floatingChanges(previous === undefined);
     if (!previous) return 0;
-    const changes: HostChange[] = [];
+    const changes: HostChange[] = floating.map((address) => ({ kind: 'floating-updated', address }));
     // Instances of this host allocated or deallocated through another service: the
     // networks they are (or were) in are rebuilt here (multi_host DHCP hosts).
     if (vifsBefore && this.vifs && vifsBefore.stamp !== this.vifs.stamp) {
@@ -41,5 +45,19 @@ export class NetworkWatcher {
     }
     if (changes.length > 0) await this.host.apply(changes);
     return changes.length;
+  }
+
+  /**
+   * Floating IPs (dis)associated through another service: bound or unbound here when
+   * they are (or were) this host's. Rows changed since the newest change seen; those at
+   * that very instant already passed on are skipped, so nothing is applied twice.
+   */
+  private async floatingChanges(first: boolean): Promise<string[]> {
+    const since = this.floating?.since ?? new Date(0);
+    const rows = await listChangedSince(this.db.knex, since);
+    const fresh = rows.filter((row) => !(row.updatedAt === since.getTime() && this.floating?.atSince.has(row.address)));
+    const newest = rows.reduce((latest, row) => Math.max(latest, row.updatedAt), since.getTime());
+    this.floating = { since: new Date(newest), atSince: new Set(rows.filter((row) => row.updatedAt === newest).map((row) => row.address)) };
+    return first ? [] : fresh.map((row) => row.address);
   }
 }

@@ -52,3 +52,30 @@ describe('NetworkWatcher', () => {
     expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
   });
 });
+
+describe('NetworkWatcher and floating IPs', () => {
+  it('passes on each floating IP changed by another service once', async () => {
+    const database = await freshDatabase('sqlite');
+    try {
+      const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' }), host: new RecordingHost() });
+      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.createFloatingRange('203.0.113.0/29');
+      await manager.allocateForInstance({ instanceUuid: 'abababab-0000-4000-8000-000000000009', projectId: 'p1', host: 'compute1' });
+      const here = new RecordingHost();
+      const watcher = new NetworkWatcher(database.db, here, 'nethost');
+      expect(await watcher.poll()).toBe(0);
+      const { address } = await manager.allocateFloatingIp('p1');
+      here.clear();
+      await manager.associateFloatingIp({ address, instanceUuid: 'abababab-0000-4000-8000-000000000009', actor: { projectId: 'p1' } });
+      await watcher.poll();
+      expect(here.changes).toContainEqual({ kind: 'floating-updated', address });
+      here.clear();
+      expect(await watcher.poll()).toBe(0);
+      await manager.disassociateFloatingIp(address, { projectId: 'p1' });
+      await watcher.poll();
+      expect(here.changes).toEqual([{ kind: 'floating-updated', address }]);
+    } finally {
+      await database.close();
+    }
+  });
+});
