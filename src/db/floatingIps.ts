@@ -169,6 +169,14 @@ export async function associate(q: Queryable, id: number, fixedIpId: number, hos
   await q('floating_ips').where('id', id).update({ fixed_ip_id: fixedIpId, host, updated_at: now });
 }
 
+/** The floating IPs of these fixed IPs are now bound by `host` (their instance moved); returns their addresses. */
+export async function moveToHost(q: Queryable, fixedIpIds: number[], host: string, now: Date): Promise<string[]> {
+  if (fixedIpIds.length === 0) return [];
+  const rows = (await q('floating_ips').select('id', 'address').whereIn('fixed_ip_id', fixedIpIds)) as { id: number; address: string }[];
+  if (rows.length > 0) await q('floating_ips').whereIn('id', rows.map((row) => Number(row.id))).update({ host, updated_at: now });
+  return rows.map((row) => String(row.address));
+}
+
 export async function disassociate(q: Queryable, id: number, now: Date): Promise<void> {
   await q('floating_ips').where('id', id).update({ fixed_ip_id: null, host: null, updated_at: now });
 }

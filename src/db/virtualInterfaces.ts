@@ -124,6 +124,12 @@ export async function deleteVirtualInterfaces(q: Queryable, ids: number[]): Prom
   return q('virtual_interfaces').whereIn('id', ids).delete();
 }
 
+/** An instance moved to another compute host: its VIFs go with it. */
+export async function setHost(q: Queryable, ids: number[], host: string): Promise<number> {
+  if (ids.length === 0) return 0;
+  return q('virtual_interfaces').whereIn('id', ids).update({ host });
+}
+
 export async function countVirtualInterfaces(q: Queryable, networkId: number): Promise<number> {
   const row = (await q('virtual_interfaces').where('network_id', networkId).count({ n: '*' }).first()) as { n: number | string };
   return Number(row.n);

@@ -220,7 +220,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
     const requested = this.checkRequested(request.requestedNetworks);
 
     const existing = await vifs.listVirtualInterfaces(this.db.knex, { instanceUuid });
-    if (existing.length > 0) return this.getInstanceNwInfo(instanceUuid);
+    if (existing.length > 0) {
+      // Allocated before: idempotent, unless the instance now runs on another host.
+      if (existing.some((vif) => vif.host !== host)) await this.moveInstance(existing, host);
+      return this.getInstanceNwInfo(instanceUuid);
+    }
 
     const chosen = requested === undefined
       ? await this.defaultNetworks(this.db.knex, projectId)
@@ -314,6 +318,28 @@ export abstract class BaseNetworkManager implements NetworkManager {
       }
     }));
     await this.notify(changes);
+  }
+
+  /**
+   * An instance re-allocated on another compute host (migration): its VIFs move, and
+   * in multi_host networks the new host takes its own address there and binds the
+   * instance's floating IPs; both hosts' services rebuild DHCP and rules (the old one
+   * through its watcher).
+   */
+  private async moveInstance(found: vifs.VirtualInterface[], host: string): Promise<void> {
+    const now = this.now();
+    const floatingMoved = await withRetry(() => this.transaction(async (trx) => {
+      await vifs.setHost(trx, found.map((vif) => vif.id), host);
+      const multiHost = (await networks.listNetworks(trx, { ids: [...new Set(found.map((vif) => vif.networkId))] })).filter((network) => network.multiHost);
+      for (const network of multiHost) await fixedIps.claimHostAddress(trx, network.id, host, now);
+      const multiHostIds = new Set(multiHost.map((network) => network.id));
+      const held = await fixedIps.listFixedIps(trx, { virtualInterfaceIds: found.filter((vif) => multiHostIds.has(vif.networkId)).map((vif) => vif.id) });
+      return this.floating.moveToHost(trx, held.map((fixed) => fixed.id), host, now);
+    }));
+    await this.notify([
+      ...[...new Set(found.map((vif) => vif.networkId))].map((networkId) => ({ kind: 'network-updated' as const, networkId })),
+      ...floatingMoved.map((address) => ({ kind: 'floating-updated' as const, address })),
+    ]);
   }
 
   async getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo> {

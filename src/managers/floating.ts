@@ -240,6 +240,11 @@ export class FloatingIps {
     return address;
   }
 
+  /** Their instance moved to `host`: the floating IPs of these (multi_host) fixed IPs are bound there now. */
+  moveToHost(q: Queryable, fixedIpIds: number[], host: string, now: Date): Promise<string[]> {
+    return floating.moveToHost(q, fixedIpIds, host, now);
+  }
+
   /** The floating addresses of each of these fixed IPs (network_info's floating_ips). */
   async byFixedIp(fixedIpIds: number[]): Promise<Map<number, string[]>> {
     const byFixed = new Map<number, string[]>();

@@ -119,4 +119,30 @@ describe('multi_host in network namespaces: two compute hosts, one database', ()
     services[0] = await lab.startService(configs[0]!);
     expect((await lab.dhcp(lab.vms[0]!)).address).toBe(booted[0]!.address);
   });
+
+  it('moves a migrated VM\'s DHCP entry and floating IP to its new host', async () => {
+    const floatingIp = (await api<{ floating_ips: { ip: string; instance_id: string | null }[] }>('GET', '/os-floating-ips')).floating_ips
+      .find((entry) => entry.instance_id === INSTANCES[1])!.ip;
+    // The compute side of a migration: the VM's port now plugs into host 1, which the
+    // re-allocation names.
+    expect((await lab.exec(host2Ns, ['ip', 'link', 'set', vm2.tap, 'netns', lab.netNs])).code).toBe(0);
+    vm2.hostNs = lab.netNs;
+    const moved = await api<{ network_info: { address: string; network: { bridge: string; subnets: { gateway: { address: string } }[] } }[] }>(
+      'POST', '/os-novanet/instances', { instance: { uuid: INSTANCES[1], project_id: 'p1', host: 'host1', hostname: vm2.name } },
+    );
+    const vif = moved.network_info[0]!;
+    expect(vif.network.subnets[0]!.gateway.address).toBe(booted[0]!.gateway);
+    await lab.plug(vm2, vif.network.bridge, vif.address);
+    const lease = await lab.dhcp(vm2);
+    expect(lease.address, lease.output).toBe(booted[1]!.address);
+    expect(lease.server).toBe(booted[0]!.gateway);
+    // Host 1 binds the floating IP now; host 2, told through the database, lets it go.
+    expect(await boundOn(lab.netNs)).toContain(`${floatingIp}/32`);
+    await eventually(async () => (!(await boundOn(host2Ns)).includes(`${floatingIp}/32`) ? true : undefined), 'host 2 to unbind the floating IP', 5_000);
+    const host2Hosts = await eventually(async () => {
+      const text = (await lab.exec(host2Ns, ['cat', `${lab.dir}/state-host2/networks/nova-br100.hosts`])).stdout;
+      return text.includes(booted[1]!.address) ? undefined : text;
+    }, 'host 2\'s dnsmasq to forget the VM', 5_000);
+    expect(host2Hosts).not.toContain(vif.address);
+  });
 });

@@ -212,6 +212,36 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       expect((await row(taken.address)).host).toBe('compute7');
     });
 
+    it('moves with its instance to another host in a multi_host network (re-allocation after a migration)', async () => {
+      const h = await setup({}, true);
+      const before = await boot(h, 1, 'p1', 'compute7');
+      const taken = await h.manager.allocateFloatingIp('p1');
+      await h.manager.associateFloatingIp({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
+      h.host.clear();
+      const after = await boot(h, 1, 'p1', 'compute8');
+      // Same fixed IP, the new host's own address as gateway, the floating IP bound there.
+      expect(firstAddress(after)).toBe(firstAddress(before));
+      const gateway = (info: typeof after) => info.network_info[0]!.network.subnets[0]!.gateway?.address;
+      expect(gateway(after)).not.toBe(gateway(before));
+      expect((await row(taken.address)).host).toBe('compute8');
+      expect(h.host.changes).toContainEqual({ kind: 'floating-updated', address: taken.address });
+      expect(h.host.kinds()).toContain('network-updated');
+      expect((await db().knex('virtual_interfaces').where('instance_uuid', instance(1)).first('host')) as { host: string }).toEqual({ host: 'compute8' });
+      // Allocating again on the same host changes nothing.
+      h.host.clear();
+      await boot(h, 1, 'p1', 'compute8');
+      expect(h.host.changes).toEqual([]);
+    });
+
+    it('stays on the network host in a single-host network when its instance moves', async () => {
+      const h = await setup();
+      await boot(h, 1, 'p1', 'compute7');
+      const taken = await h.manager.allocateFloatingIp('p1');
+      await h.manager.associateFloatingIp({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
+      await boot(h, 1, 'p1', 'compute8');
+      expect((await row(taken.address)).host).toBe('nethost');
+    });
+
     it('refuses an address not allocated to the project, and a foreign instance', async () => {
       const h = await setup();
       await boot(h, 1, 'p1');
