@@ -13,7 +13,7 @@ SHELL := /bin/bash
 .NOTPARALLEL:
 
 # NAME=VERSION pins a version: the OSC test checks novanet against that client's requests.
-APT_PACKAGES := mariadb-server mariadb-client iproute2 iptables dnsmasq-base \
+APT_PACKAGES := mariadb-server mariadb-client galera-4 rsync iproute2 iptables dnsmasq-base \
                 iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils \
                 python3-openstackclient=6.0.0-4
 

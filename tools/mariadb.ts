@@ -15,7 +15,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants as fsConstants, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -29,6 +29,8 @@ export interface MariaDbServer {
   socket: string;
   pid: number;
   dataDir: string;
+  /** True once stop() was called. */
+  readonly stopped: boolean;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,21 @@ export interface StartMariaDbOptions {
    * does; benchmarks want this. Tests leave it off: flushing once a second is faster.
    */
   durable?: boolean;
+  /** Extra mariadbd arguments, e.g. a Galera node's wsrep settings (tools/galera.ts). */
+  serverArgs?: string[];
+  /** The application user's password; cluster nodes share one. Random by default. */
+  password?: string;
+  /**
+   * Asked over the root socket until it answers true before the server counts as
+   * ready (default: any query succeeds); a Galera node waits to be Synced.
+   */
+  isReady?: (root: mysql.Connection) => Promise<boolean>;
+  /**
+   * The OS user mariadbd runs as when started by root (default root). Galera nodes
+   * run as `mysql`: an rsync daemon started by root drops to `nobody`, which cannot
+   * write a root-owned data directory.
+   */
+  osUser?: string;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -179,12 +196,33 @@ function sweepStaleDirs(): void {
     const owner = readPid(path.join(dir, OWNER_FILE));
     if (owner === undefined || owner === process.pid || processAlive(owner)) continue;
     const server = readPid(path.join(dir, 'mysqld.pid'));
-    if (server !== undefined && processAlive(server)) continue;
+    if (server !== undefined && processAlive(server)) {
+      // A server run as another OS user (Galera nodes) lost --pdeathsig when it changed
+      // user; stop it if it is really the one started on this dir, remove the dir next time.
+      if (startedOn(server, dir)) killQuietly(server);
+      continue;
+    }
     try {
       rmSync(dir, { recursive: true, force: true });
     } catch {
       // not ours to worry about
     }
+  }
+}
+
+function startedOn(pid: number, dir: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--datadir=${path.join(dir, 'data')}`);
+  } catch {
+    return false;
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }
 
@@ -239,6 +277,16 @@ function parseMysqlUrl(url: string): ConnectionParts {
   };
 }
 
+/** Hands a directory to an OS user, so mariadbd running as that user can write its pid and socket files. */
+function chownTo(dir: string, user: string): void {
+  const id = (flag: string): number => {
+    const out = spawnSync('id', [flag, user], { encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`no OS user ${user}: ${out.stderr.trim()}`);
+    return Number(out.stdout.trim());
+  };
+  chownSync(dir, id('-u'), id('-g'));
+}
+
 function quoteIdent(name: string): string {
   return '`' + name.replace(/`/g, '``') + '`';
 }
@@ -251,6 +299,7 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
   const installDb = requireExecutable(['mariadb-install-db', 'mysql_install_db']);
   const mariadbd = requireExecutable(['mariadbd', 'mysqld']);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const userArgs = isRoot ? [`--user=${options.osUser ?? 'root'}`] : [];
   const label = sanitizeName(options.name ?? 'mariadb').slice(0, 20);
 
   installExitHook();
@@ -273,13 +322,14 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       dirs.push(socketDir);
     }
     const socket = path.join(socketDir, 'mysqld.sock');
+    if (isRoot && options.osUser) for (const dir of dirs) chownTo(dir, options.osUser);
     const pidFile = path.join(baseDir, 'mysqld.pid');
 
     // 1. initialise the data directory
     const installArgs = [
       '--no-defaults',
       `--datadir=${dataDir}`,
-      ...(isRoot ? ['--user=root'] : []),
+      ...userArgs,
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
     ];
@@ -298,7 +348,7 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       const port = await findFreePort();
       const serverArgs = [
         '--no-defaults',
-        ...(isRoot ? ['--user=root'] : []),
+        ...userArgs,
         `--datadir=${dataDir}`,
         `--socket=${socket}`,
         `--port=${port}`,
@@ -314,6 +364,7 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
         '--skip-performance-schema',
         '--skip-external-locking',
         `--tmpdir=${os.tmpdir()}`,
+        ...(options.serverArgs ?? []),
       ];
       // Where available, have the kernel SIGKILL the server if this process
       // dies without running its exit handlers (e.g. it was SIGKILLed).
@@ -347,10 +398,14 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       while (!exited && Date.now() < deadline) {
         try {
           const conn = await mysql.createConnection({ socketPath: socket, user: 'root', password: '', connectTimeout: 2000 });
-          await conn.query('SELECT 1');
-          await conn.end();
-          ready = true;
-          break;
+          try {
+            await conn.query('SELECT 1');
+            ready = options.isReady ? await options.isReady(conn) : true;
+          } finally {
+            await conn.end();
+          }
+          if (ready) break;
+          await sleep(100);
         } catch (err) {
           lastError = err;
           await sleep(100);
@@ -379,7 +434,7 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       }
 
       // 4. application user + database
-      const password = randomBytes(12).toString('hex');
+      const password = options.password ?? randomBytes(12).toString('hex');
       const admin = await mysql.createConnection({ socketPath: socket, user: 'root', password: '' });
       try {
         for (const host of ['127.0.0.1', 'localhost']) {
@@ -422,6 +477,9 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
         socket,
         pid,
         dataDir,
+        get stopped() {
+          return stopping !== undefined;
+        },
         stop,
       };
     }
