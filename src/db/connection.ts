@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { Invalid } from '../errors.js';
+import { isConnectionLost } from './retry.js';
 import { quote } from '../ipam/address.js';
 
 export type Dialect = 'sqlite' | 'mysql';
@@ -21,8 +23,87 @@ export interface OpenOptions {
 interface ParsedUrl {
   dialect: Dialect;
   knexConfig: Knex.Config;
+  /** MySQL servers in order of preference (one unless a Galera host list was given). */
+  hosts?: Endpoint[];
 }
 
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** `HOST[:PORT],HOST[:PORT],...` from a URL's authority; WHATWG URLs take one host only. */
+function parseHosts(list: string, url: string): Endpoint[] {
+  return list.split(',').map((entry) => {
+    const found = /^([^:]*)(?::(\d+))?$/.exec(entry);
+    if (!found) throw new Invalid(`[database] connection has a bad host ${quote(entry)}: ${quote(url)}`);
+    return { host: found[1] || '127.0.0.1', port: found[2] ? Number(found[2]) : 3306 };
+  });
+}
+
+/** Reads run outside a transaction may simply run again elsewhere; writes and transactions are withRetry's (retry.ts). */
+function isLoneRead(connection: unknown, query: unknown): boolean {
+  if ((connection as { __knexTxId?: unknown }).__knexTxId !== undefined) return false;
+  const sql = typeof query === 'string' ? query : (query as { sql?: unknown }).sql;
+  return typeof sql === 'string' && /^\s*select\b/i.test(sql);
+}
+
+const READ_ATTEMPTS = 3;
+/** A node that accepts TCP but does not greet (stopping, overloaded) is skipped after this; mysql2 waits 10 s. */
+const CONNECT_TIMEOUT_MS = 3000;
+
+// knex's own mysql2 client; knex takes a client class in place of a dialect name.
+const MySql2Client = createRequire(import.meta.url)('knex/lib/dialects/mysql2/index.js') as typeof knexFactory.Client;
+
+/**
+ * A mysql2 client for a host list (Galera): each new pooled connection goes to the first
+ * host that completes a handshake, so a pool drifts back to the preferred node once it
+ * is up again. Connections already open stay where they are until they fail.
+ */
+function failoverClient(settings: object, hosts: Endpoint[]): typeof knexFactory.Client {
+  return class FailoverMySql2Client extends MySql2Client {
+    override async acquireRawConnection(): Promise<unknown> {
+      let lastError: unknown;
+      for (const endpoint of hosts) {
+        // Read synchronously by the driver's createConnection, so no other acquire interleaves.
+        // From `settings`: knex hides the password of its own copy from spreading.
+        this.connectionSettings = { ...settings, ...endpoint, connectTimeout: CONNECT_TIMEOUT_MS };
+        try {
+          return await super.acquireRawConnection();
+        } catch (error) {
+          if (!isConnectionLost(error)) throw error;
+          lastError = error;
+        }
+      }
+      throw lastError;
+    }
+
+    /**
+     * A lone read that lost its node runs again on a connection of its own: the caller
+     * still holds the dead one, so waiting for the pool could wait for ourselves.
+     */
+    override async query(connection: unknown, query: unknown): Promise<unknown> {
+      try {
+        return await super.query(connection, query);
+      } catch (error) {
+        if (!isConnectionLost(error) || !isLoneRead(connection, query)) throw error;
+        return this.readElsewhere(query, READ_ATTEMPTS - 1);
+      }
+    }
+
+    private async readElsewhere(query: unknown, attemptsLeft: number): Promise<unknown> {
+      const fresh: unknown = await this.acquireRawConnection();
+      try {
+        return await super.query(fresh, query);
+      } catch (error) {
+        if (attemptsLeft <= 1 || !isConnectionLost(error)) throw error;
+      } finally {
+        await this.destroyRawConnection(fresh);
+      }
+      return this.readElsewhere(query, attemptsLeft - 1);
+    }
+  };
+}
 /**
  * Accepts `sqlite:///ABSOLUTE/PATH` (nova's spelling), `sqlite://:memory:`, and
  * `mysql://`, `mysql+pymysql://` or `mariadb://` URLs with an optional
@@ -62,30 +143,37 @@ export function parseConnectionUrl(url: string, options: OpenOptions = {}): Pars
   if (!match) {
     throw new Invalid(`[database] connection must start with sqlite://, mysql:// or mysql+pymysql://, got ${quote(url)}`);
   }
+  // A Galera host list `h1:p1,h2:p2` is swapped for one placeholder host before URL parsing.
+  const rest = trimmed.slice(match[0].length);
+  const authority = /^(?:[^@/]*@)?([^/?]*)/.exec(rest)![1]!;
+  const hosts = authority.includes(',') ? parseHosts(authority, url) : undefined;
   let parsed: URL;
   try {
-    parsed = new URL(`mysql://${trimmed.slice(match[0].length)}`);
+    parsed = new URL(`mysql://${hosts ? rest.replace(authority, 'cluster') : rest}`);
   } catch {
     throw new Invalid(`[database] connection is not a valid URL: ${quote(url)}`);
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (database === '') throw new Invalid(`[database] connection names no database: ${quote(url)}`);
   const socketPath = parsed.searchParams.get('unix_socket') ?? undefined;
+  if (hosts && socketPath) throw new Invalid(`[database] connection: a host list and unix_socket exclude each other: ${quote(url)}`);
+  const settings = {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port ? Number(parsed.port) : 3306,
+    user: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+    database,
+    ...(socketPath ? { socketPath } : {}),
+    timezone: 'Z',
+    supportBigNumbers: true,
+    charset: 'utf8mb4',
+  };
   return {
     dialect: 'mysql',
+    hosts: hosts ?? [{ host: settings.host, port: settings.port }],
     knexConfig: {
-      client: 'mysql2',
-      connection: {
-        host: parsed.hostname || '127.0.0.1',
-        port: parsed.port ? Number(parsed.port) : 3306,
-        user: decodeURIComponent(parsed.username),
-        password: decodeURIComponent(parsed.password),
-        database,
-        ...(socketPath ? { socketPath } : {}),
-        timezone: 'Z',
-        supportBigNumbers: true,
-        charset: 'utf8mb4',
-      },
+      client: hosts ? failoverClient(settings, hosts) : 'mysql2',
+      connection: settings,
       pool: {
         min: 0,
         max: options.maxPoolSize ?? 4,

@@ -5,8 +5,8 @@ import { Dialect } from './connection.js';
 export type Queryable = Knex | Knex.Transaction;
 
 export function dialectOf(q: Queryable): Dialect {
-  const client = String((q.client as { config: { client: unknown } }).config.client);
-  return client.includes('mysql') ? 'mysql' : 'sqlite';
+  // knex's dialect name, not the configured client: a Galera host list configures a class (connection.ts).
+  return (q.client as { dialect: string }).dialect === 'mysql' ? 'mysql' : 'sqlite';
 }
 
 /** SQLite returns 0/1 and epoch milliseconds; MySQL returns 0/1 and Dates. */

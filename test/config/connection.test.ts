@@ -1,6 +1,9 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { parseConnectionUrl } from '../../src/db/connection.js';
+import { openDatabase, parseConnectionUrl } from '../../src/db/connection.js';
+import { isRetryable } from '../../src/db/retry.js';
 import { Invalid } from '../../src/errors.js';
+import { mysqlServerUrl } from '../support/mariadb.js';
 
 type MysqlConnection = { host: string; port: number; user: string; password: string; database: string; socketPath?: string };
 
@@ -71,5 +74,60 @@ describe('parseConnectionUrl', () => {
 
   it('refuses a malformed URL', () => {
     expect(() => parseConnectionUrl('mysql://nova:secret@db.example:notaport/nova')).toThrow(/is not a valid URL/);
+  });
+});
+
+describe('parseConnectionUrl with a Galera host list', () => {
+  it('keeps the hosts in the given order, the first one preferred', () => {
+    const parsed = parseConnectionUrl('mysql://nova:s%40cret@10.0.0.2:3307,10.0.0.1,10.0.0.3:3309/nova');
+    expect(parsed.hosts).toEqual([
+      { host: '10.0.0.2', port: 3307 },
+      { host: '10.0.0.1', port: 3306 },
+      { host: '10.0.0.3', port: 3309 },
+    ]);
+  });
+
+  it('opens each connection on the first host that answers, with the URL credentials', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const dead = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const server = new URL(mysqlServerUrl());
+    const db = openDatabase(`mysql://${server.username}:${server.password}@127.0.0.1:${dead},${server.host}${server.pathname}`);
+    try {
+      const [rows] = (await db.knex.raw('SELECT @@port AS port')) as [{ port: number }[]];
+      expect(rows[0]!.port).toBe(Number(server.port));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps one host on knex\'s own mysql2 client, as before', () => {
+    const parsed = parseConnectionUrl('mysql://nova:pw@db.example:3307/nova');
+    expect(parsed.hosts).toEqual([{ host: 'db.example', port: 3307 }]);
+    expect(parsed.knexConfig.client).toBe('mysql2');
+  });
+
+  it('refuses a bad host entry and a host list with unix_socket', () => {
+    expect(() => parseConnectionUrl('mysql://nova@a:1,b:x/nova')).toThrow(/bad host "b:x"/);
+    expect(() => parseConnectionUrl('mysql://nova@a:1,b:2/nova?unix_socket=/run/s')).toThrow(/exclude each other/);
+  });
+});
+
+describe('isRetryable', () => {
+  it('retries conflicts, including Galera certification failures (1213)', () => {
+    expect(isRetryable({ code: 'ER_LOCK_DEADLOCK', errno: 1213 })).toBe(true);
+    expect(isRetryable({ code: 'SQLITE_BUSY' })).toBe(true);
+  });
+
+  it('retries a lost or not-ready server, so the pool can move to another node', () => {
+    for (const code of ['ECONNREFUSED', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_UNKNOWN_COM_ERROR']) expect(isRetryable({ code }), code).toBe(true);
+    expect(isRetryable({ errno: 1927 })).toBe(true);
+  });
+
+  it('does not retry anything else', () => {
+    expect(isRetryable({ code: 'ER_DUP_ENTRY', errno: 1062 })).toBe(false);
+    expect(isRetryable(new Error('boom'))).toBe(false);
+    expect(isRetryable(null)).toBe(false);
   });
 });
