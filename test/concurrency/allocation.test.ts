@@ -5,99 +5,13 @@
  * losses. This is what DESIGN.md promises: two services on one database never hand
  * out the same address, and no update is lost.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Knex } from 'knex';
 import { createManager } from '../../src/managers/registry.js';
-import type { AllocationJob, WorkerReport, WorkerSpec } from '../support/allocationWorker.js';
+import { expectAllocations, instanceUuid, race, snapshot } from '../support/allocationRace.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const WORKER = fileURLToPath(new URL('../support/allocationWorker.ts', import.meta.url));
 const PROCESSES = 2;
-const WORKERS_PER_PROCESS = 32;
-/** Pool per process: the service queues its callers rather than the database (connection.ts). */
-const POOL_SIZE = 4;
-/** A worker stops starting jobs after this, and is killed if it runs much longer. */
-const WORKER_DEADLINE_MS = 25_000;
-const WORKER_KILL_MS = 40_000;
-
-/** Runs one worker process to completion; resolves with its JSON report. */
-function runWorker(spec: WorkerSpec): Promise<WorkerReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_KILL_MS);
-    child.on('error', (error) => { clearTimeout(timer); reject(error); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        reject(new Error(`allocation worker ${child.pid} ended with ${signal ?? `exit ${code}`}:\n${stderr}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(stdout) as WorkerReport);
-      } catch {
-        reject(new Error(`allocation worker ${child.pid} printed no report:\n${stdout.slice(0, 2000)}\n${stderr}`));
-      }
-    });
-    child.stdin.end(JSON.stringify(spec));
-  });
-}
-
-/** Splits the jobs round-robin between the processes and runs them all at once. */
-async function race(url: string, config: Record<string, string>, jobs: AllocationJob[]): Promise<WorkerReport[]> {
-  const shares = Array.from({ length: PROCESSES }, (_, p) => jobs.filter((_, index) => index % PROCESSES === p));
-  return Promise.all(shares.map((share) => runWorker({
-    url, config, poolSize: POOL_SIZE, concurrency: WORKERS_PER_PROCESS, jobs: share, deadlineMs: WORKER_DEADLINE_MS,
-  })));
-}
-
-const instanceUuid = (index: number) => `00000000-0000-4000-8000-${index.toString(16).padStart(12, '0')}`;
-
-type FixedRow = { address: string; instance_uuid: string | null; allocated: number; virtual_interface_id: number | null };
-type VifRow = { id: number; instance_uuid: string; network_id: number };
-
-async function snapshot(knex: Knex) {
-  const fixed = (await knex('fixed_ips').select('address', 'instance_uuid', 'allocated', 'virtual_interface_id')) as FixedRow[];
-  const vifs = (await knex('virtual_interfaces').select('id', 'instance_uuid', 'network_id')) as VifRow[];
-  return { fixed, vifs, allocated: fixed.filter((row) => Number(row.allocated) === 1) };
-}
-
-/**
- * The invariants every allocation case shares: `live` instances hold exactly one
- * allocated address each, through their own VIF, and it is the address they were
- * told; `gone` instances hold no allocated address and no VIF; nothing else is allocated.
- */
-async function expectAllocations(knex: Knex, reports: WorkerReport[], live: Set<string>, gone: Set<string>) {
-  const { vifs, allocated } = await snapshot(knex);
-  expect(vifs).toHaveLength(live.size);
-  expect(new Set(vifs.map((vif) => vif.instance_uuid))).toEqual(live);
-  expect(allocated).toHaveLength(live.size);
-  const byInstance = new Map(allocated.map((row) => [row.instance_uuid, row]));
-  expect(byInstance.size).toBe(live.size);
-  const vifOf = new Map(vifs.map((vif) => [vif.instance_uuid, vif.id]));
-  for (const row of allocated) {
-    expect(live.has(row.instance_uuid!), `${row.address} is allocated to ${row.instance_uuid}, which should hold nothing`).toBe(true);
-    expect(row.virtual_interface_id, `${row.address} is not on its instance's VIF`).toBe(vifOf.get(row.instance_uuid!));
-  }
-  for (const instance of gone) expect(byInstance.has(instance)).toBe(false);
-  // What each instance was told is what the database holds, and no address was told twice.
-  const told = new Map<string, string>();
-  for (const entry of reports.flatMap((report) => report.allocated)) {
-    expect(entry.addresses).toHaveLength(1);
-    if (live.has(entry.instanceUuid)) expect(byInstance.get(entry.instanceUuid)?.address).toBe(entry.addresses[0]);
-    told.set(entry.instanceUuid, entry.addresses[0]!);
-  }
-  expect(told.size).toBe(live.size + gone.size);
-  const liveAddresses = [...live].map((instance) => told.get(instance));
-  expect(new Set(liveAddresses).size).toBe(live.size);
-}
 
 describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
   let database: TestDatabase | undefined;
@@ -118,7 +32,7 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
     const { config, url, knex } = await networkOf('flatdhcp', { fixedRangeV4: '10.16.0.0/20', networkSize: 4096 });
     const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo' }));
 
-    const reports = await race(url, config, jobs);
+    const reports = await race(Array<string>(PROCESSES).fill(url), config, jobs);
 
     expect(reports.flatMap((report) => report.errors)).toEqual([]);
     expect(new Set(reports.map((report) => report.pid)).size).toBe(PROCESSES);
@@ -131,7 +45,7 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
     const { config, url, knex } = await networkOf('flatdhcp', { fixedRangeV4: '10.32.0.0/20', networkSize: 4096 });
     const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo', deallocate: index % 3 === 2 }));
 
-    const reports = await race(url, config, jobs);
+    const reports = await race(Array<string>(PROCESSES).fill(url), config, jobs);
 
     expect(reports.flatMap((report) => report.errors)).toEqual([]);
     const gone = new Set(jobs.filter((job) => job.deallocate).map((job) => job.instanceUuid));
@@ -152,7 +66,7 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
     const { config, url, knex } = await networkOf('flat', { fixedRangeV4: '10.48.0.0/22', networkSize: 1024 });
     const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo', deallocate: index % 3 !== 0 }));
 
-    const reports = await race(url, config, jobs);
+    const reports = await race(Array<string>(PROCESSES).fill(url), config, jobs);
 
     expect(reports.flatMap((report) => report.errors)).toEqual([]);
     const gone = new Set(jobs.filter((job) => job.deallocate).map((job) => job.instanceUuid));
@@ -176,7 +90,7 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
       { instanceUuid: instanceUuid(2 * index + 1), projectId },
     ]);
 
-    const reports = await race(url, config, jobs);
+    const reports = await race(Array<string>(PROCESSES).fill(url), config, jobs);
 
     const errors = reports.flatMap((report) => report.errors);
     const unexpected = errors.filter((error) => error.name !== 'NoMoreNetworks');
