@@ -7,6 +7,8 @@ import type { IptablesDriver, Ruleset } from '../linux_net/iptables.js';
 import type { LinkDriver } from '../linux_net/links.js';
 import { renderRules } from '../linux_net/rules.js';
 import { Unavailable } from '../errors.js';
+import { parseAddress } from '../ipam/address.js';
+import { containsAddress, parseCidr } from '../ipam/cidr.js';
 import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
 import { loadDesired, servedHere, type DesiredHost, type ServedNetwork } from './desired.js';
 import { FloatingBindings } from './floating.js';
@@ -200,16 +202,18 @@ export class Reconciler implements HostLayer {
     const { links, dnsmasq } = this.deps.drivers;
     if (await dnsmasq.stop(network.bridge)) changes.push(`dnsmasq stopped on ${network.bridge}`);
     const link = await links.show(network.bridge);
-    if (link) {
-      const gateway = network.dhcpServer ?? network.gateway;
-      const prefix = Number(network.cidr?.split('/')[1]);
+    if (link && network.cidr) {
+      // Ours are the addresses inside the network: its gateway, or this host's own
+      // address in a multi_host network.
+      const cidr = parseCidr(network.cidr, 'cidr');
       const addresses = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
-      if (gateway && addresses.some((entry) => entry.local === gateway)) {
-        await links.removeAddress(network.bridge, gateway, prefix);
-        changes.push(`removed ${gateway}/${prefix} from ${network.bridge}`);
+      const ours = addresses.filter((entry) => containsAddress(cidr, parseAddress(entry.local, 'address', 4)));
+      for (const entry of ours) {
+        await links.removeAddress(network.bridge, entry.local, cidr.prefix);
+        changes.push(`removed ${entry.local}/${cidr.prefix} from ${network.bridge}`);
       }
       // A bridge that carries the host's own addresses (moved from flat_interface) stays.
-      if (addresses.every((entry) => entry.local === gateway) && (await links.deleteBridge(network.bridge))) {
+      if (ours.length === addresses.length && (await links.deleteBridge(network.bridge))) {
         changes.push(`deleted bridge ${network.bridge}`);
       }
     }

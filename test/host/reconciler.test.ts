@@ -348,6 +348,17 @@ describe('Reconciler and multi_host networks', () => {
       // Reading it again gives the same answer, and compute1 still serves its two only.
       expect((await manager.getInstanceNwInfo('ffffffff-0000-4000-8000-000000000003')).network_info[0]!.network.subnets[0]!.gateway?.address).toBe(own);
       expect(hosts[0]!.fake.lastHosts).toBe(2);
+
+      // Deleted: each host removes its own address (not the network's gateway) and its bridge.
+      for (const n of [1, 2, 3]) await manager.deallocateForInstance(`ffffffff-0000-4000-8000-00000000000${n}`);
+      for (const fixed of (await manager.listFixedIps()).filter((entry) => entry.instanceUuid !== null)) await manager.releaseFixedIp(fixed.address);
+      await manager.deleteNetwork({ cidr: '10.0.0.0/24' });
+      for (const { fake, reconciler } of hosts) {
+        fake.calls.length = 0;
+        await reconciler.reconcileAll();
+      }
+      expect(hosts[0]!.fake.calls).toEqual(['stop dnsmasq on br100', 'remove 10.0.0.3 from br100', 'delete bridge br100']);
+      expect(hosts[1]!.fake.calls).toEqual(['stop dnsmasq on br100', `remove ${own} from br100`, 'delete bridge br100']);
     } finally {
       await database.close();
     }
