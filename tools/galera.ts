@@ -20,6 +20,8 @@ export interface GaleraCluster {
   urlFor(preferred: number, database?: string): string;
   /** Transactions the running nodes aborted for a conflict with another node's (certification failures and brute-force aborts). */
   conflicts(): Promise<number>;
+  /** Returns once every running node has applied what any node committed before the call (replication applies asynchronously). */
+  caughtUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,17 @@ async function statusOf(root: mysql.Connection, name: string): Promise<string | 
 
 function asRoot(node: MariaDbServer): Promise<mysql.Connection> {
   return mysql.createConnection({ socketPath: node.socket, user: 'root', password: '' });
+}
+
+async function eachRunning(nodes: MariaDbServer[], work: (root: mysql.Connection) => Promise<void>): Promise<void> {
+  for (const node of nodes.filter((candidate) => !candidate.stopped)) {
+    const root = await asRoot(node);
+    try {
+      await work(root);
+    } finally {
+      await root.end();
+    }
+  }
 }
 
 function wsrepArgs(ports: NodePorts, all: NodePorts[], bootstrap: boolean): string[] {
@@ -115,16 +128,16 @@ export async function startGaleraCluster(options: { durable?: boolean } = {}): P
     nodes,
     conflicts: async () => {
       let total = 0;
-      for (const node of nodes.filter((candidate) => !candidate.stopped)) {
-        const root = await asRoot(node);
-        try {
-          for (const name of ['wsrep_local_cert_failures', 'wsrep_local_bf_aborts']) total += Number(await statusOf(root, name));
-        } finally {
-          await root.end();
-        }
-      }
+      await eachRunning(nodes, async (root) => {
+        for (const name of ['wsrep_local_cert_failures', 'wsrep_local_bf_aborts']) total += Number(await statusOf(root, name));
+      });
       return total;
     },
+    caughtUp: () => eachRunning(nodes, async (root) => {
+      // A read under wsrep_sync_wait waits until the node has applied the cluster's earlier commits.
+      await root.query('SET SESSION wsrep_sync_wait = 1');
+      await root.query('SELECT 1 FROM mysql.user LIMIT 1');
+    }),
     urlFor: (preferred, database) =>
       `mysql://${credentials.username}:${credentials.password}@${hostList(nodes, preferred)}${database ? `/${database}` : credentials.pathname}`,
     stop,
