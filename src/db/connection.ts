@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { Invalid } from '../errors.js';
-import { isConnectionLost } from './retry.js';
 import { quote } from '../ipam/address.js';
+import { isConnectionLost } from './retry.js';
 
 export type Dialect = 'sqlite' | 'mysql';
 
@@ -91,6 +91,7 @@ function failoverClient(settings: object, hosts: Endpoint[]): typeof knexFactory
       }
     }
 
+    /** Without the pool's session settings (isolation, sql_mode): one autocommit SELECT does not need them. */
     private async readElsewhere(query: unknown, attemptsLeft: number): Promise<unknown> {
       const fresh: unknown = await this.acquireRawConnection();
       try {
@@ -104,10 +105,12 @@ function failoverClient(settings: object, hosts: Endpoint[]): typeof knexFactory
     }
   };
 }
+
 /**
  * Accepts `sqlite:///ABSOLUTE/PATH` (nova's spelling), `sqlite://:memory:`, and
  * `mysql://`, `mysql+pymysql://` or `mariadb://` URLs with an optional
- * `?unix_socket=` parameter.
+ * `?unix_socket=` parameter or, for a Galera cluster, a host list
+ * (`mysql://U:P@node2:3306,node1:3306/db`, preferred node first).
  */
 export function parseConnectionUrl(url: string, options: OpenOptions = {}): ParsedUrl {
   const trimmed = url.trim();
