@@ -6,9 +6,10 @@
  * join one after the other and receive its data by rsync SST.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import mysql from 'mysql2/promise';
-import { findFreePort, startMariaDb, type MariaDbServer } from './mariadb.js';
+import { startMariaDb, type MariaDbServer } from './mariadb.js';
 
 export const GALERA_PROVIDER = '/usr/lib/galera/libgalera_smm.so';
 const NODES = 3;
@@ -31,10 +32,37 @@ interface NodePorts {
   sst: number;
 }
 
-/** Distinct free ports for every node: findFreePort() may repeat itself once a port is released. */
+/**
+ * Below the kernel's ephemeral range (ip_local_port_range, 32768 and up by default):
+ * a port picked inside it can be taken, between picking and binding, by an outgoing
+ * connection of a node started before, as a test run once saw.
+ */
+function galeraPortRange(): { from: number; to: number } {
+  let ephemeralStart = 32_768;
+  try {
+    ephemeralStart = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralStart;
+  } catch {
+    // not Linux: keep the default
+  }
+  return { from: Math.max(1024, ephemeralStart - 12_000), to: ephemeralStart };
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** Distinct free ports for every node's group, IST and SST traffic. */
 async function pickPorts(): Promise<NodePorts[]> {
+  const { from, to } = galeraPortRange();
   const ports = new Set<number>();
-  while (ports.size < NODES * 3) ports.add(await findFreePort());
+  while (ports.size < NODES * 3) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (!ports.has(port) && (await canListen(port))) ports.add(port);
+  }
   const list = [...ports];
   return Array.from({ length: NODES }, (_, n) => ({ group: list[3 * n]!, ist: list[3 * n + 1]!, sst: list[3 * n + 2]! }));
 }
