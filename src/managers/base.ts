@@ -247,7 +247,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
     // own address (its gateway and DHCP server there), before its service is told.
     const hostAddressOf = new Map<number, string>();
     for (const network of chosen) {
-      if (!network.multiHost && network.host === null) await networks.claimNetworkHost(this.db.knex, network.id, this.config.host, now);
+      // A lone write, but across Galera nodes it can still lose a certification: retried.
+      if (!network.multiHost && network.host === null) await withRetry(() => networks.claimNetworkHost(this.db.knex, network.id, this.config.host, now));
       if (network.multiHost) {
         hostAddressOf.set(network.id, await withRetry(() => this.transaction((trx) => fixedIps.claimHostAddress(trx, network.id, host, now))));
       }
