@@ -109,11 +109,19 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     error: (message: string | Error) => log('cron.error', { message: String(message) }),
     debug: () => undefined,
   };
+  // Ticks in progress: stop() waits for them (node-cron's stop does not), so none finds
+  // the database closed under it.
+  const ticks = new Set<Promise<void>>();
+  const tracked = (work: () => Promise<void>) => () => {
+    const tick = work().finally(() => ticks.delete(tick));
+    ticks.add(tick);
+    return tick;
+  };
   const tasks: ScheduledTask[] = [
     // Every second, reconcile when reconcile_interval has passed since the last full
     // one: any interval works, not only those a cron field can express.
     // Changes made elsewhere (novanet-manage) reach the host within a second.
-    cron.schedule('* * * * * *', async () => {
+    cron.schedule('* * * * * *', tracked(async () => {
       const last = reconciler!.lastFullAt?.getTime() ?? 0;
       try {
         if (Date.now() - last >= config.reconcile_interval * 1000) await reconciler!.reconcileAll();
@@ -121,15 +129,15 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       } catch (error) {
         log('reconcile.failed', { error: (error as Error).message });
       }
-    }, { name: 'reconcile-host', noOverlap: true, logger: cronLogger }),
-    cron.schedule('* * * * *', async () => {
+    }), { name: 'reconcile-host', noOverlap: true, logger: cronLogger }),
+    cron.schedule('* * * * *', tracked(async () => {
       try {
         const freed = await manager.disassociateStaleFixedIps();
         if (freed > 0) log('fixed_ips.disassociated', { count: freed });
       } catch (error) {
         log('fixed_ips.disassociate_failed', { error: (error as Error).message });
       }
-    }, { name: 'disassociate-stale-fixed-ips', noOverlap: true, logger: cronLogger }),
+    }), { name: 'disassociate-stale-fixed-ips', noOverlap: true, logger: cronLogger }),
   ];
   let api: RunningApi | undefined;
   if (options.api ?? true) {
@@ -158,7 +166,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // The API first: no request may find the database closed.
       await api?.close();
       for (const task of tasks) await task.stop();
-      // Let a reconcile in progress (and its metrics refresh) finish rather than cut it halfway.
+      // Let a tick or reconcile in progress (and its metrics refresh) finish rather than cut it halfway.
+      await Promise.all(ticks);
       await reconciler!.reconcileIdle();
       await usageRefresh;
       await db.close();
