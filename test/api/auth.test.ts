@@ -22,6 +22,8 @@ interface World {
   spare: Network;
   /** The fixed IP of instance 1. */
   address: string;
+  /** A floating IP of p1 (pool "nova"), not associated. */
+  floating: { id: number; address: string };
   tokens: Record<Caller, string | undefined>;
 }
 
@@ -45,6 +47,17 @@ const ENDPOINTS: Endpoint[] = [
   { name: 'allocate an instance', method: 'POST', path: () => '/v2.1/os-novanet/instances', body: () => ({ instance: { uuid: uuidOf(2), project_id: 'p1', host: 'compute1' } }), expected: { owner: 200, other: 403, admin: 200 } },
   { name: 'read an instance', method: 'GET', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
   { name: 'deallocate an instance', method: 'DELETE', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 204, other: 404, admin: 204 } },
+  { name: 'list floating IP pools', method: 'GET', path: () => '/v2.1/os-floating-ip-pools', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'list floating IPs', method: 'GET', path: () => '/v2.1/os-floating-ips', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'show a floating IP', method: 'GET', path: (w) => `/v2.1/os-floating-ips/${w.floating.id}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'allocate a floating IP', method: 'POST', path: () => '/v2.1/os-floating-ips', body: () => ({ pool: 'nova' }), expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'release a floating IP', method: 'DELETE', path: (w) => `/v2.1/os-floating-ips/${w.floating.address}`, expected: { owner: 202, other: 404, admin: 202 } },
+  { name: 'list floating IPs in bulk', method: 'GET', path: () => '/v2.1/os-floating-ips-bulk', expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'create floating IPs in bulk', method: 'POST', path: () => '/v2.1/os-floating-ips-bulk', body: () => ({ floating_ips_bulk_create: { ip_range: '192.0.2.64/29' } }), expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'delete floating IPs in bulk', method: 'PUT', path: () => '/v2.1/os-floating-ips-bulk/delete', body: () => ({ ip_range: '198.51.100.0/30' }), expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'list servers', method: 'GET', path: () => '/v2.1/servers', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'show a server', method: 'GET', path: () => `/v2.1/servers/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'add a floating IP to a server', method: 'POST', path: () => `/v2.1/servers/${uuidOf(1)}/action`, body: (w) => ({ addFloatingIp: { address: w.floating.address } }), expected: { owner: 202, other: 404, admin: 202 } },
 ];
 
 describe.each(BACKENDS)('authorization on %s', (backend) => {
@@ -66,9 +79,13 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
     const [owned] = await api.manager.createNetworks({ label: 'owned', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
     const [spare] = await api.manager.createNetworks({ label: 'spare', fixedRangeV4: '10.2.0.0/24' });
     const info = await api.manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
+    await api.manager.createFloatingRange('203.0.113.0/29');
+    await api.manager.createFloatingRange('198.51.100.0/30', 'spare-pool');
+    const floating = await api.manager.allocateFloatingIp('p1');
     return {
       shared: shared!, owned: owned!, spare: spare!,
       address: info.network_info[0]!.network.subnets[0]!.ips[0]!.address,
+      floating: { id: floating.id, address: floating.address },
       tokens: {
         none: undefined,
         bad: 'x'.repeat(43),
@@ -132,5 +149,7 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
       "Policy doesn't allow os_compute_api:os-networks-associate to be performed.");
     expectFault(await api.call('GET', `/v2.1/os-fixed-ips/${w.address}`, { token: w.tokens.other }), 403,
       "Policy doesn't allow os_compute_api:os-fixed-ips to be performed.");
+    expectFault(await api.call('GET', '/v2.1/os-floating-ips-bulk', { token: w.tokens.owner }), 403,
+      "Policy doesn't allow os_compute_api:os-floating-ips-bulk to be performed.");
   });
 });
