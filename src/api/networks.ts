@@ -7,12 +7,11 @@ import { isAdmin, projectOf, requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName, booleanLike, integerLike, nullValue, optionalString, parseBody } from './validation.js';
 import type { ApiState } from './types.js';
+import { isUuid } from '../managers/validate.js';
 
 /** Nova's policy rules, named in 403 messages so operators recognise them. */
 const POLICY = 'os_compute_api:os-networks';
 const ASSOCIATE_POLICY = 'os_compute_api:os-networks-associate';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Fields every caller sees (Nova's network_dict). */
 const PUBLIC_FIELDS = ['id', 'cidr', 'netmask', 'gateway', 'broadcast', 'dns1', 'dns2', 'cidr_v6', 'gateway_v6', 'label', 'netmask_v6'] as const;
@@ -171,7 +170,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
 
   /** A network by the uuid in the URL; a malformed uuid is just a network that does not exist. */
   async function find(id: string): Promise<Network> {
-    if (!UUID.test(id)) throw new NotFound(`Network ${id.slice(0, 64)} not found`);
+    if (!isUuid(id)) throw new NotFound(`Network ${id.slice(0, 64)} not found`);
     return manager.getNetwork({ uuid: id });
   }
 

@@ -6,6 +6,7 @@ import { isAdmin, projectOf } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName } from './validation.js';
 import type { ApiState } from './types.js';
+import { isUuid } from '../managers/validate.js';
 
 export type ApiContext = ParameterizedContext<ApiState>;
 
@@ -22,8 +23,6 @@ export interface ServerRouteDeps {
   actions: Record<string, ServerAction>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The server the URL names, if the caller may see it: members see their project's
  * instances, admins all. Anything else is Nova's InstanceNotFound (404), so instance
@@ -31,7 +30,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export async function findServer(ctx: ApiContext, manager: NetworkManager, id: string): Promise<InstanceListing> {
   const notFound = new NotFound(`Instance ${id.slice(0, 64)} could not be found.`);
-  if (!UUID.test(id)) throw notFound;
+  if (!isUuid(id)) throw notFound;
   const [found] = await manager.listInstances({ instanceUuid: id, ...(isAdmin(ctx) ? {} : { projectId: projectOf(ctx) }) });
   if (!found) throw notFound;
   return found;

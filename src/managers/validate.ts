@@ -6,6 +6,11 @@ import { Address, formatAddress, parseAddress, quote } from '../ipam/address.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `value` is a UUID: the API answers a malformed id as one that does not exist. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
 export function uuidField(value: string, field: string): string {
   if (!UUID.test(value)) throw new Invalid(`${field} must be a UUID, got ${quote(value)}`);
   return value.toLowerCase();
