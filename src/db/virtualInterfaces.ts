@@ -135,9 +135,14 @@ export async function countVirtualInterfaces(q: Queryable, networkId: number): P
   return Number(row.n);
 }
 
-/** A host's VIFs as one comparable stamp (count, ids) and the networks they are in: what the watcher polls. */
+/**
+ * A host's VIFs as one comparable stamp (count, newest id, sum of ids: an added, a
+ * removed or a moved VIF changes it) and the networks they are in: what the watcher
+ * polls every second, so both are aggregates, not the rows.
+ */
 export async function hostVifStamp(q: Queryable, host: string): Promise<{ stamp: string; networkIds: number[] }> {
-  const rows = (await q('virtual_interfaces').select('id', 'network_id').where('host', host)) as { id: number; network_id: number }[];
-  const ids = rows.map((row) => Number(row.id)).sort((a, b) => a - b);
-  return { stamp: `${ids.length}:${ids.at(-1) ?? 0}:${ids.reduce((sum, id) => sum + id, 0)}`, networkIds: [...new Set(rows.map((row) => Number(row.network_id)))] };
+  const stamp = (await q('virtual_interfaces').where('host', host)
+    .select(q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total')).first()) as { n: unknown; newest: unknown; total: unknown };
+  const networks = (await q('virtual_interfaces').where('host', host).distinct('network_id')) as { network_id: number }[];
+  return { stamp: `${Number(stamp.n)}:${Number(stamp.newest ?? 0)}:${String(stamp.total ?? 0)}`, networkIds: networks.map((row) => Number(row.network_id)) };
 }
