@@ -199,11 +199,12 @@ export class Lab {
 
   /**
    * Writes a nova.conf for a FlatDHCP service whose host layer acts inside the
-   * network host: public side eth0, flat_interface eth1, SQLite under the lab's dir.
+   * network host: public side eth0, flat_interface eth1, SQLite under the lab's dir
+   * unless `where.database` names another database URL.
    */
-  writeConfig(options: Record<string, string> = {}, where: { ns?: string; name?: string } = {}): string {
+  writeConfig(options: Record<string, string> = {}, where: { ns?: string; name?: string; database?: string } = {}): string {
     // Every service of the lab shares one database; each host keeps its own state.
-    const database = join(this.dir, 'state', 'novanet.sqlite');
+    const database = where.database ?? `sqlite://${join(this.dir, 'state', 'novanet.sqlite')}`;
     const state = join(this.dir, where.name ? `state-${where.name}` : 'state');
     mkdirSync(join(this.dir, 'state'), { recursive: true, mode: 0o755 });
     mkdirSync(state, { recursive: true, mode: 0o755 });
@@ -224,7 +225,7 @@ export class Lab {
       ...options,
     };
     const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`)];
-    lines.push('[database]', `connection = sqlite://${database}`);
+    lines.push('[database]', `connection = ${database}`);
     // Port 0: the kernel picks a free port at bind time; the service logs which.
     lines.push('[api]', 'host = 127.0.0.1', 'port = 0');
     const file = join(this.dir, where.name ? `novanet-${where.name}.conf` : 'novanet.conf');
@@ -237,9 +238,9 @@ export class Lab {
     return run(['ip', 'netns', 'exec', ns, ...argv], options);
   }
 
-  /** Starts a long-running process inside a namespace; destroy() ends it (by its PID). */
-  spawn(ns: string, argv: string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: labEnv() });
+  /** Starts a long-running process inside a namespace (`stdin`: piped, else none); destroy() ends it (by its PID). */
+  spawn(ns: string, argv: string[], options: { stdin?: boolean } = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: labEnv() });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     return child;
