@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, NoMoreFixedIps } from '../errors.js';
-import { Queryable, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
+import { Queryable, dialectOf, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
 
 export interface FixedIp {
   id: number;
@@ -153,6 +153,18 @@ export async function claimFixedIpAddress(q: Queryable, networkId: number, addre
 export async function findFixedIp(q: Queryable, address: string): Promise<FixedIp | undefined> {
   const row = (await q('fixed_ips').where('address', address).first()) as Row | undefined;
   return row ? fromRow(row) : undefined;
+}
+
+/**
+ * Whether the fixed IP is still allocated to the instance, with its row locked for the
+ * rest of the transaction (MySQL/MariaDB: FOR UPDATE, which also reads the latest
+ * committed row). A deallocation updates the same row first, so the two serialise:
+ * whoever comes second sees what the first did. SQLite's single writer needs no lock.
+ */
+export async function lockAllocated(q: Queryable, id: number, instanceUuid: string): Promise<boolean> {
+  const query = q('fixed_ips').select('id').where({ id, instance_uuid: instanceUuid, allocated: true });
+  if (dialectOf(q) === 'mysql') query.forUpdate();
+  return (await query.first()) !== undefined;
 }
 
 export async function getFixedIp(q: Queryable, address: string): Promise<FixedIp> {

@@ -300,7 +300,6 @@ export abstract class BaseNetworkManager implements NetworkManager {
 
   async deallocateForInstance(instanceUuid: string): Promise<void> {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
-    await this.floating.beforeDeallocate(uuid);
     const changes: HostChange[] = [];
     await withRetry(() => this.transaction(async (trx) => {
       changes.length = 0;
@@ -308,8 +307,13 @@ export abstract class BaseNetworkManager implements NetworkManager {
       if (found.length === 0) return;
       const ids = found.map((vif) => vif.id);
       const held = await fixedIps.listFixedIps(trx, { virtualInterfaceIds: ids });
-      await fixedIps.deallocateFixedIps(trx, ids, { disassociate: !this.capabilities.dhcp, now: this.now() });
+      const now = this.now();
+      // Fixed IPs first: their row locks order this against a concurrent association,
+      // whose floating IP is then seen and detached here, in the same transaction.
+      await fixedIps.deallocateFixedIps(trx, ids, { disassociate: !this.capabilities.dhcp, now });
+      const detached = await this.floating.detachFromFixedIps(trx, held.map((fixed) => fixed.id), now);
       await vifs.deleteVirtualInterfaces(trx, ids);
+      changes.push(...detached.map((address) => ({ kind: 'floating-updated' as const, address })));
       const macOf = new Map(found.map((vif) => [vif.id, vif.address]));
       for (const networkId of new Set(found.map((vif) => vif.networkId))) changes.push({ kind: 'network-updated', networkId });
       if (this.capabilities.dhcp && this.config.force_dhcp_release) {

@@ -176,6 +176,9 @@ export class FloatingIps {
         throw new Conflict(`floating IP ${canonical} belongs to project ${found.projectId}, instance ${instanceUuid} to project ${instanceProject}`);
       }
       const fixed = await this.fixedOf(trx, instanceUuid, instanceVifs, wanted);
+      // The instance may be deallocated meanwhile (its VIFs were read without a lock): an
+      // association with a freed address would outlive it.
+      if (!(await fixedIps.lockAllocated(trx, fixed.id, instanceUuid))) throw new NotFound(`instance ${instanceUuid} not found or has no network`);
       if (found.fixedIpId === fixed.id) return { row: found, changed: false };
       if (found.fixedIpId !== null && !request.allowMove) {
         throw new FloatingIpAssociated(`floating IP ${canonical} is already associated with fixed IP ${found.fixedAddress} of instance ${found.instanceUuid}; disassociate it first or allow the move`);
@@ -225,6 +228,8 @@ export class FloatingIps {
     let address: string | undefined;
     try {
       address = await withRetry(() => this.transaction(async (trx) => {
+        // Locked before the claim (the order deallocation takes them in); deallocated meanwhile: nothing to assign.
+        if (!(await fixedIps.lockAllocated(trx, first.id, instanceUuid))) return undefined;
         const existing = await floating.listFloatingIps(trx, { fixedIpIds: [first.id] });
         if (existing.some((row) => row.autoAssigned)) return undefined;
         const claimed = await floating.claimFloatingIp(trx, pool, projectId, true, now);
@@ -255,20 +260,20 @@ export class FloatingIps {
     return byFixed;
   }
 
-  /** Before deallocateForInstance: disassociate every floating IP of the instance, release the auto-assigned ones. */
-  async beforeDeallocate(instanceUuid: string): Promise<void> {
-    const now = this.deps.now();
-    const touched = await withRetry(() => this.transaction(async (trx) => {
-      const held = await fixedIps.listFixedIps(trx, { instanceUuids: [instanceUuid] });
-      if (held.length === 0) return [];
-      const rows = await floating.listFloatingIps(trx, { fixedIpIds: held.map((fixed) => fixed.id) });
-      for (const row of rows) {
-        await floating.disassociate(trx, row.id, now);
-        if (row.autoAssigned) await floating.release(trx, row.id, now);
-      }
-      return rows.map((row) => row.address);
-    }));
-    await this.deps.notify(touched.map((address) => ({ kind: 'floating-updated', address })));
+  /**
+   * Part of deallocateForInstance's transaction, after the fixed IPs were deallocated
+   * (their rows locked): every floating IP of theirs disassociated, the auto-assigned
+   * ones released. In the same transaction, so no association made meanwhile survives
+   * on a freed address; returns the addresses for the host layer.
+   */
+  async detachFromFixedIps(q: Queryable, fixedIpIds: number[], now: Date): Promise<string[]> {
+    if (fixedIpIds.length === 0) return [];
+    const rows = await floating.listFloatingIps(q, { fixedIpIds });
+    for (const row of rows) {
+      await floating.disassociate(q, row.id, now);
+      if (row.autoAssigned) await floating.release(q, row.id, now);
+    }
+    return rows.map((row) => row.address);
   }
 
   // ---- helpers --------------------------------------------------------------

@@ -292,6 +292,24 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       expect(await row(taken.address)).toMatchObject({ fixed_ip_id: null, host: null, project_id: 'p1' });
       expect(h.host.changes).toContainEqual({ kind: 'floating-updated', address: taken.address });
     });
+
+    it('never leaves a floating IP on a freed address when an association races the deallocation', async () => {
+      // Found while planning the crash test's bursts: the floating IPs were detached in a
+      // transaction of their own before the deallocation, so an association committed
+      // between the two survived on the freed fixed IP (every round did, on both backends).
+      const h = await setup({ quota_floating_ips: '-1' });
+      for (let n = 1; n <= 5; n++) {
+        await boot(h, n);
+        const taken = await h.manager.allocateFloatingIp('p1');
+        await Promise.allSettled([
+          h.manager.deallocateForInstance(instance(n)),
+          h.manager.associateFloatingIp({ address: taken.address, instanceUuid: instance(n), actor: 'admin' }),
+        ]);
+        const dangling = await db().knex('floating_ips').join('fixed_ips', 'floating_ips.fixed_ip_id', 'fixed_ips.id')
+          .where('fixed_ips.allocated', false).select('floating_ips.address');
+        expect(dangling, `round ${n}`).toEqual([]);
+      }
+    });
   });
 
   describe('auto_assign_floating_ip', () => {
