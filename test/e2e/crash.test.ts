@@ -10,17 +10,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Lab, requireBuild, run, type LabService } from '../../tools/lab.js';
+import { BIN, type Lab, type LabService } from '../../tools/lab.js';
 import {
   allocatedTo, associations, boundFloating, dbViolations, dnsmasqViolations, natViolations, readDbState, readDnsmasq, readFloatingNat,
   type DbState,
 } from '../support/hostState.js';
+import { flatDhcpLab } from '../support/labNetwork.js';
 
 const ROUNDS = 13;
 const SEED = Number(process.env.NOVANET_CRASH_SEED ?? 20261205);
 /** Requests start at random within this window; the kill comes within it plus KILL_TAIL_MS. */
 const BURST_MS = 500;
 const KILL_TAIL_MS = 1300;
+/** The project of the lab's token. */
 const PROJECT = 'p1';
 
 /** mulberry32: a small deterministic PRNG, so a failing run can be replayed from its seed. */
@@ -57,12 +59,6 @@ describe('kill -9 during a burst of API calls, then restart', () => {
   let log = '';
   let instanceCount = 0;
   const random = prng(SEED);
-
-  async function manage(args: string[]): Promise<string> {
-    const result = await run([process.execPath, BIN.manage, '--config-file', configFile, ...args]);
-    if (result.code !== 0) throw new Error(`novanet-manage ${args.join(' ')}: ${result.stderr}`);
-    return result.stdout;
-  }
 
   /** Starts the service and waits for the full reconcile of its start (logged before service.started). */
   async function start(): Promise<LabService> {
@@ -211,13 +207,7 @@ describe('kill -9 during a burst of API calls, then restart', () => {
   }
 
   beforeAll(async () => {
-    requireBuild();
-    lab = await Lab.create({ vms: 0, flatInterfaceAddress: '172.31.0.10/24' });
-    configFile = lab.writeConfig({ quota_floating_ips: '-1' });
-    await manage(['db', 'sync']);
-    await manage(['network', 'create', '--label=private', '--fixed_range_v4=10.0.0.0/24']);
-    await manage(['floating', 'create', '--ip_range=192.0.2.64/27', '--pool=public']);
-    token = (await manage(['token', 'create', `--project_id=${PROJECT}`, '--role=admin'])).trim();
+    ({ configFile, token } = await flatDhcpLab({ vms: 0, floatingRange: '192.0.2.64/27', config: { quota_floating_ips: '-1' }, role: 'admin', onLab: (made) => { lab = made; } }));
     await start();
     // The PID is the service itself (Lab starts node directly; root_helper wraps only its commands).
     expect(readFileSync(`/proc/${service!.child.pid}/cmdline`, 'utf8')).toContain(BIN.network);

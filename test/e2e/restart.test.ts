@@ -6,8 +6,9 @@
  * crashing leaves the host's networking in place, as nova-network did.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Lab, requireBuild, run, type LabService } from '../../tools/lab.js';
+import type { Lab, LabService } from '../../tools/lab.js';
 import { boundFloating, readDnsmasq } from '../support/hostState.js';
+import { flatDhcpLab } from '../support/labNetwork.js';
 import { callService } from '../support/serviceApi.js';
 
 const INSTANCE = 'eeeeeeee-0000-4000-8000-000000000001';
@@ -22,12 +23,6 @@ describe('restarting the service while a VM is reached through its floating IP',
   let service: LabService | undefined;
   let log = '';
   let floating = '';
-
-  async function manage(args: string[]): Promise<string> {
-    const result = await run([process.execPath, BIN.manage, '--config-file', configFile, ...args]);
-    expect(result.code, result.stderr).toBe(0);
-    return result.stdout;
-  }
 
   async function start(): Promise<void> {
     log = '';
@@ -48,13 +43,7 @@ describe('restarting the service while a VM is reached through its floating IP',
   }
 
   beforeAll(async () => {
-    requireBuild();
-    lab = await Lab.create({ vms: 1, flatInterfaceAddress: '172.31.0.10/24' });
-    configFile = lab.writeConfig();
-    await manage(['db', 'sync']);
-    await manage(['network', 'create', '--label=private', '--fixed_range_v4=10.0.0.0/24']);
-    await manage(['floating', 'create', '--ip_range=192.0.2.64/28', '--pool=public']);
-    token = (await manage(['token', 'create', '--project_id=p1'])).trim();
+    ({ configFile, token } = await flatDhcpLab({ vms: 1, floatingRange: '192.0.2.64/28', onLab: (made) => { lab = made; } }));
     await start();
     const vm = lab.vms[0]!;
     const info = await api<{ network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] }>(
