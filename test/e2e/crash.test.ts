@@ -37,6 +37,9 @@ function prng(seed: number): () => number {
   };
 }
 
+/** One request, or several sent at once. */
+type Step = Op | Op[];
+
 /** What one request of a burst asked for, and whether it was answered 2xx before the kill. */
 interface Op {
   kind: 'allocate' | 'deallocate' | 'float-allocate' | 'associate' | 'disassociate' | 'release';
@@ -91,29 +94,34 @@ describe('kill -9 during a burst of API calls, then restart', () => {
    * Plans a burst from the current state: three new instances; two instances without a
    * floating IP get one (an unassociated address of the project, or a new one); one or
    * two associated addresses are disassociated, half of them then released; one or two
-   * instances deallocated, sometimes one that is being given a floating IP right now.
+   * instances deallocated. Half the time the first association is sent together with
+   * the deallocation of its instance (a step of two requests at once): the race of
+   * the two must never leave the floating IP on the freed address. (Over HTTP the
+   * window that once let it is rarely hit; test/managers/floating.test.ts hits it
+   * every time.)
    */
-  function plan(state: DbState): { ops: Op[]; chains: Op[][] } {
+  function plan(state: DbState): { ops: Op[]; chains: Step[][] } {
     const live = [...new Set(state.vifs.map((vif) => vif.instanceUuid))];
     const associated = associations(state);
     const fixedOwner = new Map(state.fixed.filter((fixed) => fixed.allocated).map((fixed) => [fixed.address, fixed.instanceUuid!]));
     const withFloating = new Set([...associated.values()].map((fixed) => fixedOwner.get(fixed)));
     const free = state.floating.filter((row) => row.projectId === PROJECT && row.fixedIpId === null);
-    const chains: Op[][] = [];
+    const chains: Step[][] = [];
     for (let index = 0; index < 3; index++) {
       instanceCount++;
       chains.push([{ kind: 'allocate', instance: `cccccccc-0000-4000-8000-${String(instanceCount).padStart(12, '0')}`, ok: false }]);
     }
     const bare = live.filter((uuid) => !withFloating.has(uuid));
     const targets: string[] = [];
+    const race = random() < 0.5;
     for (let index = 0; index < 2; index++) {
       const instance = pick(bare);
       if (!instance) break;
       targets.push(instance);
       const reuse = free.shift();
-      chains.push(reuse
-        ? [{ kind: 'associate', instance, floating: reuse.address, ok: false }]
-        : [{ kind: 'float-allocate', ok: false }, { kind: 'associate', instance, ok: false }]);
+      const associate: Op = { kind: 'associate', instance, ...(reuse ? { floating: reuse.address } : {}), ok: false };
+      const last: Step = index === 0 && race ? [associate, { kind: 'deallocate', instance, ok: false }] : associate;
+      chains.push(reuse ? [last] : [{ kind: 'float-allocate', ok: false }, last]);
     }
     const held = [...associated.keys()];
     for (let index = 0, count = 1 + Math.floor(random() * 2); index < count; index++) {
@@ -130,12 +138,11 @@ describe('kill -9 during a burst of API calls, then restart', () => {
     }
     const candidates = live.filter((uuid) => !targets.includes(uuid));
     for (let index = 0, count = 1 + Math.floor(random() * 2); index < count; index++) {
-      // Now and then the instance a floating IP is being associated with right now.
-      const instance = index === 0 && targets.length > 0 && random() < 0.5 ? targets[0] : pick(candidates);
+      const instance = pick(candidates);
       if (!instance) break;
       chains.push([{ kind: 'deallocate', instance, ok: false }]);
     }
-    return { ops: chains.flat(), chains };
+    return { ops: chains.flat(2), chains };
   }
 
   /** Runs one op against `base`; fills in what the answer said. */
@@ -231,11 +238,14 @@ describe('kill -9 during a burst of API calls, then restart', () => {
       const began = Date.now();
       const burst = chains.map(async (chain) => {
         await new Promise((resolve) => setTimeout(resolve, random() * BURST_MS));
-        for (const [index, op] of chain.entries()) {
+        let previous: Op | undefined;
+        for (const step of chain) {
           // After the kill nothing more is sent (a new service may get the same port).
           if (killed) break;
-          await perform(base, op, chain[index - 1], began);
-          if (!op.ok) break;
+          const group = Array.isArray(step) ? step : [step];
+          await Promise.all(group.map((op) => perform(base, op, previous, began)));
+          if (group.some((op) => !op.ok)) break;
+          previous = group[group.length - 1];
         }
       });
       const killAt = Math.round(random() * (BURST_MS + KILL_TAIL_MS));
