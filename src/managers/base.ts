@@ -417,6 +417,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
   // ---- fixed IPs ------------------------------------------------------------
 
   async listFixedIps(filter: { host?: string } = {}): Promise<FixedIpListing[]> {
+    // A filter is input too: a host no host could be named is refused, not "none found".
+    if (filter.host !== undefined) hostnameField(filter.host, 'host');
     const q = this.db.knex;
     const all = await networks.listNetworks(q);
     const byId = new Map(all.map((network) => [network.id, network]));
