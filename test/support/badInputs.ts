@@ -9,6 +9,8 @@ export interface Bad {
   /** What the value is, e.g. `shell $(reboot)`. */
   name: string;
   value: unknown;
+  /** Bad only as a JSON type (a number where a string goes): on a command line it is text like any other. */
+  jsonOnly?: boolean;
 }
 
 /** What a field holds: each kind has its own list of values that must be refused. */
@@ -28,6 +30,7 @@ export type Kind =
   | 'null'; // a value that must be null (Nova's action bodies)
 
 const bad = (name: string, value: unknown): Bad => ({ name, value });
+const wrongType = (name: string, value: unknown): Bad => ({ name, value, jsonOnly: true });
 
 const MEGABYTE = 'a'.repeat(1 << 20);
 
@@ -57,11 +60,11 @@ const INJECTION: Bad[] = [
 
 /** JSON values of the wrong type for a string field. */
 const NOT_A_STRING: Bad[] = [
-  bad('number', 42),
-  bad('float', 1.5),
-  bad('boolean', true),
-  bad('list', ['a']),
-  bad('object', { a: 1 }),
+  wrongType('number', 42),
+  wrongType('float', 1.5),
+  wrongType('boolean', true),
+  wrongType('list', ['a']),
+  wrongType('object', { a: 1 }),
 ];
 
 /** Free text may be any printable Unicode; these are not printable or not a size a label has. */
@@ -85,7 +88,7 @@ const IFNAME: Bad[] = [
   bad('slash', 'br/0'),
   bad('space', 'br 0'),
   bad('semicolon', 'br0;reboot'),
-  bad('newline', 'br0\neth0'),
+  bad('newline between two names', 'br0\neth0'),
   bad('dot dot', '..'),
   bad('dot', '.'),
   bad('colon (alias syntax)', 'eth0:1'),
@@ -135,9 +138,9 @@ const CIDR4: Bad[] = [
   bad('empty prefix', '10.0.0.0/'),
   bad('no prefix', '10.0.0.0'),
   bad('two prefixes', '10.0.0.0/24/24'),
-  bad('leading zeros', '010.0.0.0/24'),
-  bad('octet 256', '10.0.0.256/30'),
-  bad('IPv4-mapped IPv6', '::ffff:10.0.0.0/120'),
+  bad('leading zeros in the network', '010.0.0.0/24'),
+  bad('octet 256 in the network', '10.0.0.256/30'),
+  bad('IPv4-mapped IPv6 range', '::ffff:10.0.0.0/120'),
   bad('IPv6 range', '2001:db8::/64'),
   bad('netmask form', '10.0.0.0/255.255.255.0'),
   bad('prefix and a command', '10.0.0.0/24;reboot'),
@@ -148,7 +151,7 @@ const CIDR6: Bad[] = [
   bad('host bits set', '2001:db8::1/64'),
   bad('prefix /129', '2001:db8::/129'),
   bad('IPv4 range', '10.0.0.0/24'),
-  bad('IPv4-mapped IPv6', '::ffff:10.0.0.0/104'),
+  bad('IPv4-mapped IPv6 range', '::ffff:10.0.0.0/104'),
   bad('no prefix', '2001:db8::'),
 ];
 
@@ -173,8 +176,20 @@ const BOOL: Bad[] = [
   bad('shell', '$(reboot)'),
 ];
 
+/** Case names are test titles: two alike would hide one of them. */
+function unique(cases: Bad[]): Bad[] {
+  const names = cases.map((entry) => entry.name);
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice !== undefined) throw new Error(`two bad-input cases are named ${JSON.stringify(twice)}`);
+  return cases;
+}
+
 /** Bad values for a string field of `kind`: the kind's own, the shared injection set, wrong types. */
 export function badValues(kind: Kind): Bad[] {
+  return unique(valuesOf(kind));
+}
+
+function valuesOf(kind: Kind): Bad[] {
   switch (kind) {
     case 'text': return [...BAD_TEXT, ...NOT_A_STRING];
     case 'ifname': return [...IFNAME, ...INJECTION, ...NOT_A_STRING];
@@ -226,9 +241,10 @@ export function badIntegers(min: number, max: number): Bad[] {
   });
 }
 
-/** The string cases only, for a command line (a number becomes its text). */
+/** The cases a command line can carry: strings, and numbers as their text (not the JSON-type ones). */
 export function asArgs(cases: Bad[]): { name: string; value: string }[] {
   return cases.flatMap((entry) => {
+    if (entry.jsonOnly) return [];
     if (typeof entry.value === 'string') return [{ name: entry.name, value: entry.value }];
     if (typeof entry.value === 'number') return [{ name: entry.name, value: String(entry.value) }];
     return [];
