@@ -3,9 +3,8 @@ import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
-import type { IptablesDriver, Ruleset } from '../linux_net/iptables.js';
+import type { FirewallDriver, FirewallState } from '../linux_net/firewall.js';
 import type { LinkDriver } from '../linux_net/links.js';
-import { renderRules } from '../linux_net/rules.js';
 import { Unavailable } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
@@ -15,7 +14,7 @@ import { FloatingBindings } from './floating.js';
 
 export interface HostDrivers {
   links: LinkDriver;
-  iptables: IptablesDriver;
+  firewall: FirewallDriver;
   dnsmasq: DnsmasqDriver;
   floating: FloatingDriver;
 }
@@ -69,7 +68,7 @@ export class Reconciler implements HostLayer {
       const tornDown = await this.teardownDeleted(desired, changes, errors);
       if (!this.deps.capabilities.createsBridge) return;
       await this.floating.syncAll(this.deps.db.knex, changes, errors);
-      await this.applyRules(desired, tornDown, changes, errors, (ruleset) => this.deps.drivers.iptables.sync(ruleset));
+      await this.applyRules(desired, tornDown, changes, errors, (state) => this.deps.drivers.firewall.sync(state));
     }));
   }
 
@@ -120,7 +119,7 @@ export class Reconciler implements HostLayer {
       }
       const desired = await this.converge([...updated], deleted, done, errors);
       if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
-      await this.applyRules(desired, deleted.length > 0, done, errors, (ruleset) => this.deps.drivers.iptables.apply(ruleset));
+      await this.applyRules(desired, deleted.length > 0, done, errors, (state) => this.deps.drivers.firewall.apply(state));
     });
   }
 
@@ -129,11 +128,11 @@ export class Reconciler implements HostLayer {
    * flush of floating addresses that moved or went (after: no old rule re-creates an
    * entry). A host that serves nothing and never did is left alone (no chains, no jumps).
    */
-  private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (ruleset: Ruleset) => Promise<string[]>): Promise<void> {
+  private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (state: FirewallState) => Promise<string[]>): Promise<void> {
     desired.firewall.floating = this.floating.list();
     if (desired.servedBridges.size > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
       this.rulesInstalled = true;
-      changes.push(...(await write(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+      changes.push(...(await write(desired.firewall)).map((chain) => `rules ${chain}`));
     }
     await this.floating.flushStale(errors);
   }

@@ -7,7 +7,8 @@ import { loadDesired } from '../../src/host/desired.js';
 import * as networks from '../../src/db/networks.js';
 import { Unavailable } from '../../src/errors.js';
 import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
-import type { Ruleset } from '../../src/linux_net/iptables.js';
+import type { FirewallState } from '../../src/linux_net/firewall.js';
+import { renderRules } from '../../src/linux_net/rules.js';
 import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/types.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
@@ -50,7 +51,7 @@ class FakeDrivers {
         deleteBridge: async (bridge: string) => { calls.push(`delete bridge ${bridge}`); return true; },
         deleteVlan: async (id: number) => { calls.push(`delete vlan${id}`); return true; },
       },
-      iptables: { sync: async (ruleset: Ruleset) => this.rules(ruleset), apply: async (ruleset: Ruleset) => this.rules(ruleset) },
+      firewall: { sync: async (state: FirewallState) => this.rules(state), apply: async (state: FirewallState) => this.rules(state) },
       floating: {
         bound: async (device: string) => new Set(this.bound.get(device) ?? []),
         bind: async (address: string, device: string) => {
@@ -77,7 +78,8 @@ class FakeDrivers {
     return drivers as unknown as HostDrivers;
   }
 
-  private rules(ruleset: Ruleset): string[] {
+  private rules(state: FirewallState): string[] {
+    const ruleset = renderRules(state);
     const dnat = Object.entries(ruleset.nat).flatMap(([chain, rules]) => (chain.startsWith('nova-float-dnat-') ? rules : []));
     if (dnat.join() !== this.dnat.join()) this.calls.push('rules');
     this.dnat = dnat;
