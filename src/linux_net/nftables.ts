@@ -73,7 +73,8 @@ export function renderNftables(state: FirewallState): NftRuleset {
     exceptions.push(
       `ip saddr ${cidr} ip daddr ${state.metadataHost} accept`,
       ...state.dmzCidrs.map((dmz) => `ip saddr ${cidr} ip daddr ${dmz} accept`),
-      `ip saddr ${cidr} ip daddr ${cidr} ct status != dnat accept`,
+      // `! dnat`: the bit is clear. (`!= dnat` would compare the whole status word.)
+      `ip saddr ${cidr} ip daddr ${cidr} ct status ! dnat accept`,
     );
     snat.push(
       // Hairpin: a VM reaching a floating IP of its own network (rules.ts says why).

@@ -41,7 +41,7 @@ describe('renderNftables', () => {
       postrouting: [
         'ip saddr 10.0.0.0/24 ip daddr 10.0.0.1 accept',
         'ip saddr 10.0.0.0/24 ip daddr 10.128.0.0/24 accept',
-        'ip saddr 10.0.0.0/24 ip daddr 10.0.0.0/24 ct status != dnat accept',
+        'ip saddr 10.0.0.0/24 ip daddr 10.0.0.0/24 ct status ! dnat accept',
         'ct status dnat snat to ip saddr map @floating_hairpin',
         'snat to ip saddr . oifname map @floating_snat',
         'ip saddr 10.0.0.0/24 ip daddr 10.0.0.0/24 ct status dnat snat to 10.0.0.1',
