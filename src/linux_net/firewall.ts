@@ -44,58 +44,55 @@ export interface FirewallDriver {
   apply(state: FirewallState): Promise<string[]>;
 }
 
+/** One backend's own work, and how it removes itself when the other takes over. */
+interface Backend extends FirewallDriver {
+  name: FirewallBackend;
+  /** Removes everything this backend ever wrote; returns what went. */
+  remove(): Promise<string[]>;
+}
+
 /** nova's chains, written with iptables-restore (rules.ts, iptables.ts). */
-class IptablesFirewall implements FirewallDriver {
-  private readonly driver: IptablesDriver;
-  private readonly other: NftablesDriver;
+function iptablesBackend(executor: Executor): Backend {
+  const driver = new IptablesDriver(executor);
+  return {
+    name: 'iptables',
+    sync: (state) => driver.sync(renderRules(state)),
+    apply: (state) => driver.apply(renderRules(state)),
+    remove: () => driver.remove(),
+  };
+}
 
-  constructor(executor: Executor) {
-    this.driver = new IptablesDriver(executor);
-    this.other = new NftablesDriver(executor);
-  }
+/** One table of novanet's, floating IPs in maps (nftables.ts). */
+function nftablesBackend(executor: Executor): Backend {
+  const driver = new NftablesDriver(executor);
+  return { name: 'nftables', sync: (state) => driver.sync(state), apply: (state) => driver.apply(state), remove: () => driver.remove() };
+}
+
+/** The chosen backend; its full syncs also remove what the other one left. */
+class Firewall implements FirewallDriver {
+  constructor(private readonly own: Backend, private readonly other: Backend) {}
 
   async sync(state: FirewallState): Promise<string[]> {
-    // Ours first: the nftables table keeps serving until the chains are in place.
-    const changed = await this.driver.sync(renderRules(state));
+    // Ours first: the other backend's rules keep serving until ours are in place.
+    const changed = await this.own.sync(state);
     const removed = await unlessMissing(() => this.other.remove());
-    return [...changed, ...removed.map((entry) => `nftables ${entry} removed`)];
+    return [...changed, ...removed.map((entry) => `${this.other.name} ${entry} removed`)];
   }
 
   apply(state: FirewallState): Promise<string[]> {
-    return this.driver.apply(renderRules(state));
+    return this.own.apply(state);
   }
 }
 
-/** One table of novanet's, floating IPs in maps (nftables.ts); nova's iptables chains go. */
-class NftablesFirewall implements FirewallDriver {
-  private readonly driver: NftablesDriver;
-  private readonly other: IptablesDriver;
-
-  constructor(executor: Executor) {
-    this.driver = new NftablesDriver(executor);
-    this.other = new IptablesDriver(executor);
-  }
-
-  async sync(state: FirewallState): Promise<string[]> {
-    // Ours first: the iptables rules keep serving until the table is in place.
-    const changed = await this.driver.sync(state);
-    const removed = await unlessMissing(() => this.other.remove());
-    return [...changed, ...removed.map((entry) => `iptables ${entry} removed`)];
-  }
-
-  apply(state: FirewallState): Promise<string[]> {
-    return this.driver.apply(state);
-  }
-}
-
-const BACKENDS: Record<FirewallBackend, (executor: Executor) => FirewallDriver> = {
-  iptables: (executor) => new IptablesFirewall(executor),
-  nftables: (executor) => new NftablesFirewall(executor),
+const BACKENDS: Record<FirewallBackend, (executor: Executor) => Backend> = {
+  iptables: iptablesBackend,
+  nftables: nftablesBackend,
 };
 
 /** The firewall of config's `firewall_backend`. */
 export function createFirewall(backend: FirewallBackend, executor: Executor): FirewallDriver {
-  return BACKENDS[backend](executor);
+  const other: FirewallBackend = backend === 'iptables' ? 'nftables' : 'iptables';
+  return new Firewall(BACKENDS[backend](executor), BACKENDS[other](executor));
 }
 
 /** The other backend's tool is not installed: then it left nothing to remove. */

@@ -10,6 +10,14 @@ const FLOATING = [
   { address: '192.0.2.51', fixed: '10.0.0.4', interface: 'eth2' },
 ];
 
+/** The transaction that adds FLOATING[1] to a table holding FLOATING[0]. */
+const SECOND_ADDED = [
+  'add element ip novanet floating_dnat { 192.0.2.51 : 10.0.0.4 }',
+  'add element ip novanet floating_snat { 10.0.0.4 . "eth2" : 192.0.2.51 }',
+  'add element ip novanet floating_hairpin { 10.0.0.4 : 192.0.2.51 }',
+  '',
+].join('\n');
+
 const LIST = ['nft', '-j', 'list', 'table', 'ip', 'novanet'];
 const noTable = { code: 1, stderr: 'Error: No such file or directory\nlist table ip novanet\n' };
 
@@ -134,12 +142,7 @@ describe('NftablesDriver', () => {
     expect(await driver.apply(firewallState({ floating: FLOATING }))).toEqual(['ip novanet/floating_dnat', 'ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
     expect(executor.commands).toEqual([{
       argv: ['nft', '-f', '-'],
-      input: [
-        'add element ip novanet floating_dnat { 192.0.2.51 : 10.0.0.4 }',
-        'add element ip novanet floating_snat { 10.0.0.4 . "eth2" : 192.0.2.51 }',
-        'add element ip novanet floating_hairpin { 10.0.0.4 : 192.0.2.51 }',
-        '',
-      ].join('\n'),
+      input: SECOND_ADDED,
     }]);
   });
 
@@ -193,12 +196,7 @@ describe('NftablesDriver', () => {
     const partial = renderNftables(firewallState({ floating: [FLOATING[0]!] }));
     const executor = new RecordingExecutor().on(LIST, { stdout: listing({ ...partial, chains: renderNftables(state).chains }) });
     await new NftablesDriver(executor).sync(state);
-    expect(scripts(executor)[0]).toBe([
-      'add element ip novanet floating_dnat { 192.0.2.51 : 10.0.0.4 }',
-      'add element ip novanet floating_snat { 10.0.0.4 . "eth2" : 192.0.2.51 }',
-      'add element ip novanet floating_hairpin { 10.0.0.4 : 192.0.2.51 }',
-      '',
-    ].join('\n'));
+    expect(scripts(executor)[0]).toBe(SECOND_ADDED);
   });
 
   it('remakes the table atomically when a chain or map is not the one wanted', async () => {

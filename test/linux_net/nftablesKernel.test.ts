@@ -10,36 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processExecutor, type CommandSpec, type Executor } from '../../src/linux_net/executor.js';
 import { createFirewall } from '../../src/linux_net/firewall.js';
 import { NftablesDriver } from '../../src/linux_net/nftables.js';
-import type { FirewallState } from '../../src/linux_net/rules.js';
+import { twoNetworks } from '../support/firewall.js';
+import { deleteNamespace, kernelAvailable } from '../support/netns.js';
 
-function has(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const kernel = process.getuid?.() === 0 && ['ip', 'nft', 'iptables-save', 'iptables-restore'].every(has);
+const kernel = kernelAvailable(['nft', 'iptables-save', 'iptables-restore']);
 const NS = `nn-nft-${process.pid}`;
 
 function inNs(...argv: string[]): string {
   return execFileSync('ip', ['netns', 'exec', NS, ...argv], { encoding: 'utf8' });
 }
 
-const STATE: FirewallState = {
-  publicInterface: 'eth0',
-  routingSourceIp: '192.0.2.10',
-  metadataHost: '10.0.0.1',
-  metadataPort: 8775,
-  dmzCidrs: ['10.128.0.0/24'],
-  networks: [
-    { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
-    { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
-  ],
-  floating: [{ address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' }],
-};
+const STATE = twoNetworks();
 
 describe.runIf(kernel)('nftables backend on the real kernel (own network namespace)', () => {
   const real = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
@@ -54,9 +35,7 @@ describe.runIf(kernel)('nftables backend on the real kernel (own network namespa
 
   afterAll(() => {
     // Also after a failure halfway: the namespace goes with every table in it.
-    if (execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some((line) => line.split(' ')[0] === NS)) {
-      execFileSync('ip', ['netns', 'del', NS]);
-    }
+    deleteNamespace(NS);
   });
 
   it('installs the table, which reads back as desired: a second sync changes nothing', async () => {

@@ -17,6 +17,18 @@ export function firewallState(overrides: Partial<FirewallState> = {}): FirewallS
   };
 }
 
+/** Two networks (one with DHCP, one with a VPN), a dmz and a floating IP: the real-kernel tests' state. */
+export function twoNetworks(): FirewallState {
+  return firewallState({
+    dmzCidrs: ['10.128.0.0/24'],
+    networks: [
+      { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
+      { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
+    ],
+    floating: [{ address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' }],
+  });
+}
+
 /**
  * What the end-to-end tests read of a host's firewall, whichever backend wrote it, so
  * the same assertions run on both.
