@@ -13,6 +13,8 @@ import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
 import { loadDesired, servedHere, type DesiredHost, type ServedNetwork } from './desired.js';
 import { FloatingBindings } from './floating.js';
 
+type DhcpHostChange = Extract<HostChange, { kind: 'dhcp-host' }>;
+
 export interface HostDrivers {
   links: LinkDriver;
   iptables: IptablesDriver;
@@ -102,12 +104,12 @@ export class Reconciler implements HostLayer {
       const deleted: Network[] = [];
       const releases: Extract<HostChange, { kind: 'release-lease' }>[] = [];
       const floating: string[] = [];
+      const hosts = new Map<number, DhcpHostChange[]>();
       for (const change of changes) {
-        if (change.kind === 'release-lease') {
-          releases.push(change);
-          updated.add(change.networkId);
-        } else if (change.kind === 'network-updated') updated.add(change.networkId);
+        if (change.kind === 'release-lease') releases.push(change);
+        else if (change.kind === 'network-updated') updated.add(change.networkId);
         else if (change.kind === 'floating-updated') floating.push(change.address);
+        else if (change.kind === 'dhcp-host') hosts.set(change.networkId, [...(hosts.get(change.networkId) ?? []), change]);
         else deleted.push(change.network);
       }
       // Releases go before the hosts file loses their entries: at that reload dnsmasq may
@@ -118,10 +120,42 @@ export class Reconciler implements HostLayer {
         const byId = new Map(released.map((network) => [network.id, network]));
         for (const change of releases) await this.release(byId.get(change.networkId), change, errors);
       }
+      for (const [networkId, group] of hosts) {
+        if (!updated.has(networkId) && !(await this.applyHosts(networkId, group, done))) updated.add(networkId);
+      }
+      // DHCP hosts alone change neither links nor rules.
+      if (updated.size === 0 && deleted.length === 0 && floating.length === 0) return;
       const desired = await this.converge([...updated], deleted, done, errors);
       if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
       await this.applyRules(desired, deleted.length > 0, done, errors, (ruleset) => this.deps.drivers.iptables.apply(ruleset));
     });
+  }
+
+  /**
+   * DHCP hosts added or removed in a network this process built, straight to its
+   * dnsmasq (no database read, no reload for an addition). False when the network
+   * needs a full look instead.
+   */
+  private async applyHosts(networkId: number, group: DhcpHostChange[], changes: string[]): Promise<boolean> {
+    const network = this.built.get(networkId);
+    if (!network?.bridge) return false;
+    if (!this.deps.capabilities.dhcp || !network.enableDhcp) return true;
+    // multi_host: this host's dnsmasq serves this host's instances only.
+    const mine = group.filter((change) => !network.multiHost || change.computeHost === this.deps.config.host);
+    // In order: an instance allocated and deallocated within one batch ends up gone.
+    const runs: { action: DhcpHostChange['action']; entries: DhcpHostChange['entry'][] }[] = [];
+    for (const change of mine) {
+      const last = runs.at(-1);
+      if (last?.action === change.action) last.entries.push(change.entry);
+      else runs.push({ action: change.action, entries: [change.entry] });
+    }
+    const { dnsmasq } = this.deps.drivers;
+    for (const { action, entries } of runs) {
+      const applied = action === 'add' ? await dnsmasq.addHosts(network.bridge, entries) : await dnsmasq.removeHosts(network.bridge, entries);
+      if (!applied) return false;
+      changes.push(...entries.map((entry) => `dhcp host ${entry.mac} ${entry.address} ${action === 'add' ? 'added' : 'removed'} on ${network.bridge}`));
+    }
+    return true;
   }
 
   /**
