@@ -331,7 +331,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
         const vif = vifOf.get(fixed.virtualInterfaceId ?? -1);
         if (!vif) continue;
         // Releases first: the host layer applies them before the hosts lose the entries.
-        if (this.capabilities.dhcp && this.config.force_dhcp_release) {
+        // Only a lease dnsmasq reported can be released (the rest would be a wasted command each).
+        if (this.capabilities.dhcp && this.config.force_dhcp_release && fixed.leased) {
           changes.push({ kind: 'release-lease', networkId: fixed.networkId, address: fixed.address, mac: vif.address });
         }
         changes.push({ kind: 'dhcp-host', networkId: fixed.networkId, action: 'remove', computeHost: vif.host, entry: { mac: vif.address, hostname: vif.hostname, address: fixed.address } });

@@ -167,9 +167,10 @@ describe('Reconciler with recording drivers', () => {
     const { manager } = setup('flatdhcp');
     await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
     const info = await boot(manager, 1);
+    const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
+    await manager.leaseFixedIp(address);
     fake.calls.length = 0;
     await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000001');
-    const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
     expect(fake.calls.filter((call) => /release|dnsmasq|dhcp host/.test(call))).toEqual([`release ${address} on br100`, `dhcp host ${address} removed on br100`]);
   });
 

@@ -23,6 +23,8 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         const info = await allocate(h, 1);
         const addresses = info.network_info.map((vif) => vif.network.subnets[0]!.ips[0]!.address);
         expect(addresses).toHaveLength(2);
+        // dnsmasq reported a lease of the first address only.
+        if (dhcp) await h.manager.leaseFixedIp(addresses[0]!);
         h.host.clear();
         await h.manager.deallocateForInstance(instance(1));
         expect(await countRows(db(), 'virtual_interfaces')).toBe(0);
@@ -44,9 +46,8 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         })));
         const releases = h.host.changes.filter((change) => change.kind === 'release-lease');
         if (dhcp) {
-          expect(releases).toEqual(info.network_info.map((vif, index) => ({
-            kind: 'release-lease', networkId: nets[index]!.id, address: addresses[index], mac: vif.address,
-          })));
+          // The address never leased has nothing to release.
+          expect(releases).toEqual([{ kind: 'release-lease', networkId: nets[0]!.id, address: addresses[0], mac: info.network_info[0]!.address }]);
         } else {
           expect(releases).toEqual([]);
         }
