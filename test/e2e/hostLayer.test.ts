@@ -105,13 +105,21 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
     expect(rules).toContain('-A FORWARD -s 198.51.100.8/32 -j DROP');
   });
 
-  // nftables: an accept ends only its own chain; another table's DROP policy at the same
-  // hook still drops (docs/decisions.md, Firewall backends). Such a host must accept the
-  // bridges in its own firewall; novanet cannot from its table.
-  it.runIf(firewall.backend === 'iptables')('still forwards VM traffic with the FORWARD policy at DROP (as Docker sets it)', async () => {
-    expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
-    expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
-  });
+  if (firewall.backend === 'iptables') {
+    it('still forwards VM traffic with the FORWARD policy at DROP (as Docker sets it)', async () => {
+      expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
+      expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
+    });
+  } else {
+    // nftables: an accept ends only its own chain; another table's DROP policy at the same
+    // hook still drops (docs/decisions.md, Firewall backends). Such a host accepts the
+    // bridge in its own firewall, and novanet's table must then forward and NAT as usual.
+    it('forwards VM traffic with the FORWARD policy at DROP once the host\'s own firewall accepts the bridge', async () => {
+      expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
+      for (const direction of ['-i', '-o']) expect((await lab.exec(lab.netNs, ['iptables', '-A', 'FORWARD', direction, 'br100', '-j', 'ACCEPT'])).code).toBe(0);
+      expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
+    });
+  }
 
   it('leaves exactly the same ruleset after three restarts', async () => {
     const before = await firewall.ruleset(lab);
