@@ -378,6 +378,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
     return this.describe(uuid, { vifs: found, networks: used, fixedIps: held, floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)), hostAddressOf });
   }
 
+  async instanceProject(instanceUuid: string): Promise<string | null | undefined> {
+    const found = await vifs.listVirtualInterfaces(this.db.knex, { instanceUuid: uuidField(instanceUuid, 'instance_uuid') });
+    return found.length === 0 ? undefined : found[0]!.projectId;
+  }
+
   listInstances(filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
     return listInstances(this.db.knex, {
       ...(filter.projectId === undefined ? {} : { projectId: projectIdField(filter.projectId) }),

@@ -215,6 +215,8 @@ export interface NetworkManager {
   allocateForInstance(request: AllocateRequest): Promise<InstanceNetworkInfo>;
   deallocateForInstance(instanceUuid: string): Promise<void>;
   getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo>;
+  /** The project of an instance with networking (one read; undefined when it has none). */
+  instanceProject(instanceUuid: string): Promise<string | null | undefined>;
   /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
   listInstances(filter?: { projectId?: string; instanceUuid?: string }): Promise<InstanceListing[]>;
 
