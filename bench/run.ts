@@ -6,12 +6,14 @@
 import { allocateBench } from './allocate.js';
 import { associateBench } from './associate.js';
 import { createNetworkBench } from './createNetwork.js';
+import { scaleBench } from './scale.js';
 import { runIfMain, type Bench } from './support/harness.js';
 
 const BENCHES: Record<string, Bench> = {
   createNetwork: createNetworkBench,
   allocate: allocateBench,
   associate: associateBench,
+  scale: scaleBench,
 };
 
 function sequence(names: string[]): Bench {

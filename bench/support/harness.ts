@@ -24,6 +24,8 @@ export type Backend = 'mariadb' | 'sqlite';
 export interface Scratch {
   backend: Backend;
   url: string;
+  /** The same database over the server's unix socket, when this process started the server (reachable from any network namespace). */
+  socketUrl?: string;
   drop(): Promise<void>;
 }
 
@@ -45,13 +47,13 @@ export async function withBenchEnv<T>(work: (env: BenchEnv) => Promise<T>): Prom
   const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
   const external = process.env[MYSQL_URL_ENV];
   let server: MariaDbServer | undefined;
-  const mysqlUrl = async (): Promise<string> => {
-    if (external) return external;
+  const mysqlUrl = async (): Promise<{ url: string; socket?: string }> => {
+    if (external) return { url: external };
     if (!server) {
       server = await startMariaDb({ name: 'bench', durable: true });
       log(`started MariaDB (pid ${server.pid})`);
     }
-    return server.url;
+    return { url: server.url, socket: server.socket };
   };
   if (external) log(`using MariaDB at ${MYSQL_URL_ENV}`);
   try {
@@ -61,16 +63,27 @@ export async function withBenchEnv<T>(work: (env: BenchEnv) => Promise<T>): Prom
   }
 }
 
-async function scratch(mysqlUrl: () => Promise<string>, backend: Backend, prefix: string): Promise<Scratch> {
+async function scratch(mysqlUrl: () => Promise<{ url: string; socket?: string }>, backend: Backend, prefix: string): Promise<Scratch> {
   if (backend === 'mariadb') {
-    const created = await createTestDatabase(await mysqlUrl(), `bench_${prefix}`);
+    const server = await mysqlUrl();
+    const created = await createTestDatabase(server.url, `bench_${prefix}`);
     await migrate(created.url);
-    return { backend, url: created.url, drop: () => created.drop() };
+    const socketUrl = server.socket === undefined ? undefined : viaSocket(created.url, server.socket);
+    return { backend, url: created.url, ...(socketUrl ? { socketUrl } : {}), drop: () => created.drop() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'novanet-bench-'));
   const url = `sqlite://${join(dir, 'novanet.sqlite')}`;
   await migrate(url);
   return { backend, url, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** `url` with localhost and `?unix_socket=` instead of its TCP address. */
+function viaSocket(url: string, socket: string): string {
+  const parsed = new URL(url);
+  parsed.hostname = 'localhost';
+  parsed.port = '';
+  parsed.searchParams.set('unix_socket', socket);
+  return parsed.toString();
 }
 
 export async function migrate(url: string): Promise<void> {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import { Invalid } from '../errors.js';
+import { projectIdField } from '../managers/validate.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { computeRoutes } from './compute.js';
@@ -38,7 +39,9 @@ export const canonicalPath: Middleware<ApiState> = async (ctx, next) => {
       } catch {
         throw new Invalid('Malformed request URL: the project_id is not valid percent-encoding');
       }
-      ctx.state.urlProjectId = project;
+      // Checked here, once, for every route: a read would otherwise answer 200 (an
+      // empty list) for a project id no token or write could ever have.
+      ctx.state.urlProjectId = projectIdField(project, "Malformed request URL: the URL's project_id");
       segments.splice(1, 1);
     }
     ctx.path = `/v2.1${segments.join('/')}`;

@@ -34,13 +34,18 @@ export interface ComputeRouteDeps {
 export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps): void {
   const { manager } = deps;
 
+  /** 404 unless the instance has networking and the caller may see it (admin, or its project's member). */
+  function mustSee(ctx: Parameters<typeof callerOf>[0], uuid: string, project: string | null | undefined): void {
+    const caller = callerOf(ctx);
+    if (project === undefined || (caller.role !== 'admin' && project !== caller.projectId)) {
+      throw new NotFound(`instance ${uuid} has no network allocated`);
+    }
+  }
+
   /** The instance's networking, if the caller may see it; 404 otherwise. */
   async function visible(ctx: Parameters<typeof callerOf>[0], uuid: string): Promise<InstanceNetworkInfo> {
     const info = await manager.getInstanceNwInfo(uuid);
-    const caller = callerOf(ctx);
-    if (info.network_info.length === 0 || (caller.role !== 'admin' && info.project_id !== caller.projectId)) {
-      throw new NotFound(`instance ${info.instance_uuid} has no network allocated`);
-    }
+    mustSee(ctx, info.instance_uuid, info.network_info.length === 0 ? undefined : info.project_id);
     return info;
   }
 
@@ -70,8 +75,10 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
   });
 
   router.delete('/v2.1/os-novanet/instances/:uuid', async (ctx) => {
-    const info = await visible(ctx, ctx.params.uuid ?? '');
-    await manager.deallocateForInstance(info.instance_uuid);
+    // Only the owner is needed here, not the whole network_info (a fifth of a pair's reads).
+    const uuid = ctx.params.uuid ?? '';
+    mustSee(ctx, uuid, await manager.instanceProject(uuid));
+    await manager.deallocateForInstance(uuid);
     ctx.status = 204;
   });
 }

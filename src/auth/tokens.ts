@@ -114,6 +114,7 @@ export class TokenService {
   }
 
   async list(filter: { projectId?: string } = {}): Promise<TokenInfo[]> {
+    if (filter.projectId !== undefined) projectIdField(filter.projectId, 'project_id');
     return (await tokens.listTokens(this.db.knex, filter)).map(info);
   }
 

@@ -101,6 +101,19 @@ const manager: Parser<Mode> = (value, name) => {
   return mode;
 };
 
+/** One of a fixed set of words (case and surrounding blanks ignored). */
+function choice<const T extends string>(values: readonly T[]): Parser<T> {
+  return (value, name) => {
+    const lowered = value.trim().toLowerCase();
+    const found = values.find((candidate) => candidate === lowered);
+    if (found === undefined) throw new Invalid(`${name} must be one of ${values.join(', ')}, got ${quote(value)}`);
+    return found;
+  };
+}
+
+export const FIREWALL_BACKENDS = ['iptables', 'nftables'] as const;
+export type FirewallBackend = (typeof FIREWALL_BACKENDS)[number];
+
 /** Where a server listens: an IP address or a host name (resolved when it binds). */
 const listenHost: Parser<string> = (value, name) => {
   const trimmed = value.trim();
@@ -165,6 +178,7 @@ export const OPTIONS = {
   dhcp_domain: { section: 'DEFAULT', parse: text, default: 'novalocal', help: 'DHCP domain' },
   dns_server: { section: 'DEFAULT', parse: list(ipv4), default: '', help: 'DNS servers given to dnsmasq' },
   dhcpbridge: { section: 'DEFAULT', parse: optionalText, default: '', help: 'path of novanet-dhcpbridge' },
+  firewall_backend: { section: 'DEFAULT', parse: choice(FIREWALL_BACKENDS), default: 'iptables', help: "iptables (nova's chains) or nftables (one table of novanet's)" },
   reconcile_interval: { section: 'DEFAULT', parse: integer(1, 86400), default: '60', help: 'seconds between full reconciles of the host' },
   connection: { section: 'database', parse: text, default: 'sqlite:///$state_path/novanet.sqlite', help: 'database URL' },
   max_pool_size: { section: 'database', parse: integer(1, 256), default: '4', help: 'database connections per process' },

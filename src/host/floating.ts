@@ -15,7 +15,11 @@ import type { FloatingRule } from '../linux_net/rules.js';
 export class FloatingBindings {
   private readonly rules = new Map<string, FloatingRule>();
   private sorted: FloatingRule[] = [];
-  /** Addresses unbound or moved whose conntrack entries go once the rules are applied. */
+  /**
+   * Addresses whose conntrack entries go once the rules are applied: unbound or moved,
+   * and newly associated (a flow tried before the DNAT existed, such as a ping, would
+   * otherwise keep missing it until its entry times out).
+   */
   private readonly stale = new Set<string>();
 
   constructor(
@@ -47,16 +51,13 @@ export class FloatingBindings {
         // put there for something else stays.
         const extra = [...bound].filter((address) => wanted.get(address)?.interface !== device);
         const known = extra.length === 0 ? [] : await floatingIps.listFloatingIps(q, { addresses: extra });
-        for (const row of known) {
-          await this.driver.unbind(row.address, device);
-          this.stale.add(row.address);
-          changes.push(`unbound floating ${row.address} from ${device}`);
-        }
-        for (const rule of wanted.values()) {
-          if (rule.interface !== device || bound.has(rule.address)) continue;
-          await this.driver.bind(rule.address, device);
-          changes.push(`bound floating ${rule.address} on ${device}`);
-        }
+        const unbinding = known.map((row) => row.address);
+        await this.driver.unbindAll(unbinding, device);
+        for (const address of unbinding) this.stale.add(address);
+        changes.push(...summarise('unbound floating', unbinding, `from ${device}`));
+        const binding = [...wanted.values()].filter((rule) => rule.interface === device && !bound.has(rule.address)).map((rule) => rule.address);
+        await this.driver.bindAll(binding, device);
+        changes.push(...summarise('bound floating', binding, `on ${device}`));
       });
     }
     for (const [address, rule] of this.rules) {
@@ -84,18 +85,18 @@ export class FloatingBindings {
         if (!wanted) return;
         if (current?.interface === wanted.interface) {
           if (current.fixed === wanted.fixed) return;
-          this.stale.add(address);
           changes.push(`floating ${address} moved to ${wanted.fixed}`);
         } else {
           await this.driver.bind(address, wanted.interface);
           changes.push(`bound floating ${address} on ${wanted.interface}`);
         }
+        this.stale.add(address);
         this.put(wanted);
       });
     }
   }
 
-  /** After the rules are applied: the conntrack entries of addresses unbound or moved are flushed. */
+  /** After the rules are applied: the conntrack entries of the addresses changed are flushed. */
   async flushStale(errors: string[]): Promise<void> {
     for (const address of this.stale) await this.guard(errors, `conntrack flush of ${address}`, () => this.driver.forget(address));
     this.stale.clear();
@@ -126,6 +127,12 @@ export class FloatingBindings {
       errors.push(`${what}: ${(error as Error).message}`);
     }
   }
+}
+
+/** One change line per address, or one for them all when there are many (a cold start binds thousands). */
+function summarise(what: string, addresses: string[], where: string): string[] {
+  if (addresses.length <= 10) return addresses.map((address) => `${what} ${address} ${where}`);
+  return [`${what} ${addresses.length} addresses ${where} (${addresses[0]} … ${addresses.at(-1)})`];
 }
 
 function addressKey(address: string): bigint {

@@ -4,7 +4,7 @@ import type { Database } from '../db/connection.js';
 import { DnsmasqDriver } from '../linux_net/dnsmasq.js';
 import { FloatingDriver } from '../linux_net/floating.js';
 import { processExecutor, type Executor } from '../linux_net/executor.js';
-import { IptablesDriver } from '../linux_net/iptables.js';
+import { createFirewall } from '../linux_net/firewall.js';
 import { LinkDriver } from '../linux_net/links.js';
 import type { Capabilities } from '../managers/types.js';
 import { Reconciler, type ReconcileReport } from './reconciler.js';
@@ -39,7 +39,7 @@ export function createHostLayer(options: HostLayerOptions): Reconciler {
     ...(options.onReport ? { onReport: options.onReport } : {}),
     drivers: {
       links: new LinkDriver(executor),
-      iptables: new IptablesDriver(executor),
+      firewall: createFirewall(config.firewall_backend, executor),
       dnsmasq: new DnsmasqDriver(executor, {
         statePath: config.state_path,
         domain: config.dhcp_domain,

@@ -3,9 +3,8 @@ import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
-import type { IptablesDriver, Ruleset } from '../linux_net/iptables.js';
+import type { FirewallDriver, FirewallState } from '../linux_net/firewall.js';
 import type { LinkDriver } from '../linux_net/links.js';
-import { renderRules } from '../linux_net/rules.js';
 import { Unavailable } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
@@ -13,9 +12,18 @@ import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
 import { loadDesired, servedHere, type DesiredHost, type ServedNetwork } from './desired.js';
 import { FloatingBindings } from './floating.js';
 
+type DhcpHostChange = Extract<HostChange, { kind: 'dhcp-host' }>;
+
+/** dhcp_release commands run together: a burst of deallocations is not one command after another. */
+const RELEASES_AT_ONCE = 8;
+
+async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  for (let start = 0; start < items.length; start += size) await Promise.all(items.slice(start, start + size).map(work));
+}
+
 export interface HostDrivers {
   links: LinkDriver;
-  iptables: IptablesDriver;
+  firewall: FirewallDriver;
   dnsmasq: DnsmasqDriver;
   floating: FloatingDriver;
 }
@@ -65,11 +73,15 @@ export class Reconciler implements HostLayer {
 
   reconcileAll(): Promise<ReconcileReport> {
     return this.serialised(() => this.run('full', async (changes, errors) => {
-      const desired = await this.converge(undefined, [], changes, errors);
-      const tornDown = await this.teardownDeleted(desired, changes, errors);
-      if (!this.deps.capabilities.createsBridge) return;
-      await this.floating.syncAll(this.deps.db.knex, changes, errors);
-      await this.applyRules(desired, tornDown, changes, errors, (ruleset) => this.deps.drivers.iptables.sync(ruleset));
+      const { desired, dhcp } = await this.converge(undefined, [], changes, errors);
+      try {
+        const tornDown = await this.teardownDeleted(desired, changes, errors);
+        if (!this.deps.capabilities.createsBridge) return;
+        await this.floating.syncAll(this.deps.db.knex, changes, errors);
+        await this.applyRules(desired, tornDown, changes, errors, (state) => this.deps.drivers.firewall.sync(state));
+      } finally {
+        await dhcp;
+      }
     }));
   }
 
@@ -102,12 +114,12 @@ export class Reconciler implements HostLayer {
       const deleted: Network[] = [];
       const releases: Extract<HostChange, { kind: 'release-lease' }>[] = [];
       const floating: string[] = [];
+      const hosts = new Map<number, DhcpHostChange[]>();
       for (const change of changes) {
-        if (change.kind === 'release-lease') {
-          releases.push(change);
-          updated.add(change.networkId);
-        } else if (change.kind === 'network-updated') updated.add(change.networkId);
+        if (change.kind === 'release-lease') releases.push(change);
+        else if (change.kind === 'network-updated') updated.add(change.networkId);
         else if (change.kind === 'floating-updated') floating.push(change.address);
+        else if (change.kind === 'dhcp-host') hosts.set(change.networkId, [...(hosts.get(change.networkId) ?? []), change]);
         else deleted.push(change.network);
       }
       // Releases go before the hosts file loses their entries: at that reload dnsmasq may
@@ -116,12 +128,48 @@ export class Reconciler implements HostLayer {
       if (releases.length > 0) {
         const released = await listNetworks(this.deps.db.knex, { ids: [...new Set(releases.map((change) => change.networkId))] });
         const byId = new Map(released.map((network) => [network.id, network]));
-        for (const change of releases) await this.release(byId.get(change.networkId), change, errors);
+        await inBatches(releases, RELEASES_AT_ONCE, (change) => this.release(byId.get(change.networkId), change, errors));
       }
-      const desired = await this.converge([...updated], deleted, done, errors);
-      if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
-      await this.applyRules(desired, deleted.length > 0, done, errors, (ruleset) => this.deps.drivers.iptables.apply(ruleset));
+      for (const [networkId, group] of hosts) {
+        if (!updated.has(networkId) && !(await this.applyHosts(networkId, group, done))) updated.add(networkId);
+      }
+      // DHCP hosts alone change neither links nor rules.
+      if (updated.size === 0 && deleted.length === 0 && floating.length === 0) return;
+      const { desired, dhcp } = await this.converge([...updated], deleted, done, errors);
+      try {
+        if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
+        await this.applyRules(desired, deleted.length > 0, done, errors, (state) => this.deps.drivers.firewall.apply(state));
+      } finally {
+        await dhcp;
+      }
     });
+  }
+
+  /**
+   * DHCP hosts added or removed in a network this process built, straight to its
+   * dnsmasq (no database read, no reload for an addition). False when the network
+   * needs a full look instead.
+   */
+  private async applyHosts(networkId: number, group: DhcpHostChange[], changes: string[]): Promise<boolean> {
+    const network = this.built.get(networkId);
+    if (!network?.bridge) return false;
+    if (!this.deps.capabilities.dhcp || !network.enableDhcp) return true;
+    // multi_host: this host's dnsmasq serves this host's instances only.
+    const mine = group.filter((change) => !network.multiHost || change.computeHost === this.deps.config.host);
+    // In order: an instance allocated and deallocated within one batch ends up gone.
+    const runs: { action: DhcpHostChange['action']; entries: DhcpHostChange['entry'][] }[] = [];
+    for (const change of mine) {
+      const last = runs.at(-1);
+      if (last?.action === change.action) last.entries.push(change.entry);
+      else runs.push({ action: change.action, entries: [change.entry] });
+    }
+    const { dnsmasq } = this.deps.drivers;
+    for (const { action, entries } of runs) {
+      const applied = action === 'add' ? await dnsmasq.addHosts(network.bridge, entries) : await dnsmasq.removeHosts(network.bridge, entries);
+      if (!applied) return false;
+      changes.push(...entries.map((entry) => `dhcp host ${entry.mac} ${entry.address} ${action === 'add' ? 'added' : 'removed'} on ${network.bridge}`));
+    }
+    return true;
   }
 
   /**
@@ -129,31 +177,43 @@ export class Reconciler implements HostLayer {
    * flush of floating addresses that moved or went (after: no old rule re-creates an
    * entry). A host that serves nothing and never did is left alone (no chains, no jumps).
    */
-  private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (ruleset: Ruleset) => Promise<string[]>): Promise<void> {
+  private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (state: FirewallState) => Promise<string[]>): Promise<void> {
     desired.firewall.floating = this.floating.list();
     if (desired.servedBridges.size > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
       this.rulesInstalled = true;
-      changes.push(...(await write(renderRules(desired.firewall))).map((chain) => `rules ${chain}`));
+      changes.push(...(await write(desired.firewall)).map((chain) => `rules ${chain}`));
     }
     await this.floating.flushStale(errors);
   }
 
   /**
    * The steps full and partial reconciles share: forwarding on, the networks asked for
-   * (all when `only` is undefined) built, the deleted ones torn down.
+   * (all when `only` is undefined) built, the deleted ones torn down. Each network's
+   * dnsmasq is (re)started in the background (`dhcp`, which never rejects): its start
+   * waits for its lease script, while floating addresses and rules need only the links.
    */
-  private async converge(only: number[] | undefined, deleted: Network[], changes: string[], errors: string[]): Promise<DesiredHost> {
+  private async converge(only: number[] | undefined, deleted: Network[], changes: string[], errors: string[]): Promise<{ desired: DesiredHost; dhcp: Promise<unknown> }> {
     const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, only);
     for (const { network, reason } of desired.refused) errors.push(`network ${network.label} (${network.cidr}) is not served: ${reason}`);
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
-    for (const served of desired.networks) await this.guard(errors, served.network, () => this.ensureNetwork(served, changes, only === undefined));
+    const dhcp: Promise<void>[] = [];
+    for (const served of desired.networks) {
+      await this.guard(errors, served.network, () => this.ensureNetwork(served, changes, only === undefined));
+      if (served.dhcp && this.built.has(served.network.id)) {
+        const network = served.dhcp;
+        dhcp.push(this.guard(errors, served.network, async () => {
+          const action = await this.deps.drivers.dnsmasq.ensure(network, served.hosts);
+          if (action !== 'none') changes.push(`dnsmasq ${action} on ${network.bridge}`);
+        }));
+      }
+    }
     // Deleted networks, and networks that moved away (scrubbed, another --host).
     const movedAway = desired.notServed.filter((network) => this.builtHere(network, only === undefined));
     for (const network of [...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builtHere(candidate, false)), ...movedAway]) {
       this.built.delete(network.id);
       await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
-    return desired;
+    return { desired, dhcp: Promise.all(dhcp) };
   }
 
   /**
@@ -167,7 +227,7 @@ export class Reconciler implements HostLayer {
 
   /** `full`: a full reconcile, which reports a missing VLAN uplink again (a partial one, once per network). */
   private async ensureNetwork(served: ServedNetwork, changes: string[], full: boolean): Promise<void> {
-    const { links, dnsmasq } = this.deps.drivers;
+    const { links } = this.deps.drivers;
     const bridge = served.network.bridge!;
     let slave = served.bridgeInterface;
     // Without 802.1Q the network still works on this host (its bridge, DHCP and rules),
@@ -185,10 +245,6 @@ export class Reconciler implements HostLayer {
     }
     changes.push(...(await links.ensureBridge(bridge, { interface: slave, mtu: served.network.mtu })));
     changes.push(...(await links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
-    if (served.dhcp) {
-      const action = await dnsmasq.ensure(served.dhcp, served.hosts);
-      if (action !== 'none') changes.push(`dnsmasq ${action} on ${bridge}`);
-    }
     this.built.set(served.network.id, served.network);
     if (uplinkMissing && (full || !this.uplinkReported.has(served.network.id))) {
       this.uplinkReported.add(served.network.id);

@@ -159,9 +159,32 @@ function staleChains(desired: Record<string, string[]>, installed: Map<string, s
   return [...installed.keys()].filter((chain) => chain.startsWith(FLOATING_CHAIN_PREFIX) && !(chain in desired));
 }
 
+/**
+ * The iptables-restore --noflush input that removes every jump and chain of novanet's
+ * from `installed` (the nftables backend has taken over). Foreign rules stay.
+ */
+export function renderRemoval(installed: Installed): { script: string; changed: string[] } {
+  const sections: string[] = [];
+  const changed: string[] = [];
+  for (const table of TABLES) {
+    const lines: string[] = [];
+    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+      for (const rule of installed[table].get(jump.chain) ?? []) if (rule === jump.rule) lines.push(`-D ${jump.chain} ${jump.rule}`);
+    }
+    const ours = [...installed[table].keys()].filter((chain) => CHAINS[table].includes(chain) || chain.startsWith(FLOATING_CHAIN_PREFIX));
+    // Flushed before any is deleted: our chains jump to each other.
+    lines.push(...ours.map((chain) => `-F ${chain}`), ...ours.map((chain) => `-X ${chain}`));
+    changed.push(...ours.map((chain) => `${table}/${chain}`));
+    if (lines.length > 0) sections.push(`*${table}`, ...lines, 'COMMIT');
+  }
+  return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
+}
+
 function sameRules(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((rule, index) => rule === b[index]);
 }
+
+const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
 
 /**
  * Applies novanet's rules. `sync` reads the kernel's state (start-up and the periodic
@@ -185,13 +208,22 @@ export class IptablesDriver {
     return this.restore(withWiring(desired), this.applied);
   }
 
+  /** Removes every jump and chain of novanet's; returns the chains removed. */
+  async remove(): Promise<string[]> {
+    this.applied = undefined;
+    const saved = await this.executor.run({ argv: ['iptables-save'] });
+    const { script, changed } = renderRemoval(parseSave(saved.stdout));
+    if (script !== '') await this.executor.run({ argv: RESTORE, input: script });
+    return changed;
+  }
+
   private async restore(desired: Ruleset, installed: Installed): Promise<string[]> {
     const { script, changed } = renderRestore(desired, installed);
     if (script !== '') {
       // A failed restore may have committed some tables and not others: forget what we
       // believed was installed, so the next apply reads the kernel again.
       this.applied = undefined;
-      await this.executor.run({ argv: ['iptables-restore', '-w', '10', '--noflush'], input: script });
+      await this.executor.run({ argv: RESTORE, input: script });
     }
     const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
     for (const table of TABLES) {

@@ -1,32 +1,8 @@
+import type { FirewallState, FloatingRule } from './firewall.js';
 import { FLOATING_CHAIN_PREFIX, emptyRuleset, type Ruleset } from './iptables.js';
 
-/** A network as the firewall sees it. */
-export interface RuledNetwork {
-  cidr: string;
-  bridge: string;
-  /** The host's address on the bridge (dhcp_server): the source of hairpin NAT. */
-  gateway: string;
-  /** dnsmasq serves it: open DHCP/DNS to the bridge, fix UDP checksums of replies. */
-  dhcp: boolean;
-  vpn?: { publicAddress: string; publicPort: number; privateAddress: string } | undefined;
-}
-
-export interface FloatingRule {
-  address: string;
-  fixed: string;
-  interface: string;
-}
-
-/** Everything the rules of one host depend on. */
-export interface FirewallState {
-  publicInterface: string;
-  routingSourceIp: string;
-  metadataHost: string;
-  metadataPort: number;
-  dmzCidrs: string[];
-  networks: RuledNetwork[];
-  floating: FloatingRule[];
-}
+// The state is the backends' common input; its types live with the FirewallDriver contract.
+export type { FirewallState, FloatingRule, RuledNetwork } from './firewall.js';
 
 /** Floating rules are kept in one chain per /24 (of the floating or of the fixed address). */
 const BUCKET_PREFIX = 24;

@@ -253,7 +253,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
         hostAddressOf.set(network.id, await withRetry(() => this.transaction((trx) => fixedIps.claimHostAddress(trx, network.id, host, now))));
       }
     }
-    await this.notify(chosen.map((network) => ({ kind: 'network-updated', networkId: network.id })));
+    await this.notify(this.allocationChanges(chosen, written));
     const autoAssigned = await this.floating.afterAllocate(instanceUuid, projectId, written?.fixed[0]);
     // What this call wrote is in hand: no read-back.
     if (written === undefined) return this.getInstanceNwInfo(instanceUuid);
@@ -298,6 +298,22 @@ export abstract class BaseNetworkManager implements NetworkManager {
     }));
   }
 
+  /**
+   * What an allocation changes on the network hosts: each new address as one DHCP host,
+   * or the whole network where that is not enough (its first instance on a network
+   * host, a multi_host network, a write that lost to a concurrent one).
+   */
+  private allocationChanges(chosen: Network[], written: AllocationWritten | undefined): HostChange[] {
+    const whole = new Set(chosen.filter((network) => written === undefined || network.multiHost || network.host === null).map((network) => network.id));
+    const changes: HostChange[] = [...whole].map((networkId) => ({ kind: 'network-updated', networkId }));
+    for (const [index, vif] of (written?.vifs ?? []).entries()) {
+      const fixed = written!.fixed[index]!;
+      if (whole.has(vif.networkId)) continue;
+      changes.push({ kind: 'dhcp-host', networkId: vif.networkId, action: 'add', computeHost: vif.host, entry: { mac: vif.address, hostname: vif.hostname, address: fixed.address } });
+    }
+    return changes;
+  }
+
   async deallocateForInstance(instanceUuid: string): Promise<void> {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
     const changes: HostChange[] = [];
@@ -314,12 +330,16 @@ export abstract class BaseNetworkManager implements NetworkManager {
       const detached = await this.floating.detachFromFixedIps(trx, held.map((fixed) => fixed.id), now);
       await vifs.deleteVirtualInterfaces(trx, ids);
       changes.push(...detached.map((address) => ({ kind: 'floating-updated' as const, address })));
-      const macOf = new Map(found.map((vif) => [vif.id, vif.address]));
-      for (const networkId of new Set(found.map((vif) => vif.networkId))) changes.push({ kind: 'network-updated', networkId });
-      if (this.capabilities.dhcp && this.config.force_dhcp_release) {
-        for (const fixed of held) {
-          changes.push({ kind: 'release-lease', networkId: fixed.networkId, address: fixed.address, mac: macOf.get(fixed.virtualInterfaceId ?? -1) ?? '' });
+      const vifOf = new Map(found.map((vif) => [vif.id, vif]));
+      for (const fixed of held) {
+        const vif = vifOf.get(fixed.virtualInterfaceId ?? -1);
+        if (!vif) continue;
+        // Releases first: the host layer applies them before the hosts lose the entries.
+        // Only a lease dnsmasq reported can be released (the rest would be a wasted command each).
+        if (this.capabilities.dhcp && this.config.force_dhcp_release && fixed.leased) {
+          changes.push({ kind: 'release-lease', networkId: fixed.networkId, address: fixed.address, mac: vif.address });
         }
+        changes.push({ kind: 'dhcp-host', networkId: fixed.networkId, action: 'remove', computeHost: vif.host, entry: { mac: vif.address, hostname: vif.hostname, address: fixed.address } });
       }
     }));
     await this.notify(changes);
@@ -360,6 +380,11 @@ export abstract class BaseNetworkManager implements NetworkManager {
       return address === undefined ? [] : [[vif.networkId, address] as const];
     }));
     return this.describe(uuid, { vifs: found, networks: used, fixedIps: held, floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)), hostAddressOf });
+  }
+
+  async instanceProject(instanceUuid: string): Promise<string | null | undefined> {
+    const found = await vifs.listVirtualInterfaces(this.db.knex, { instanceUuid: uuidField(instanceUuid, 'instance_uuid') });
+    return found.length === 0 ? undefined : found[0]!.projectId;
   }
 
   listInstances(filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
@@ -421,6 +446,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
   // ---- fixed IPs ------------------------------------------------------------
 
   async listFixedIps(filter: { host?: string } = {}): Promise<FixedIpListing[]> {
+    // A filter is input too: a host no host could be named is refused, not "none found".
+    if (filter.host !== undefined) hostnameField(filter.host, 'host');
     const q = this.db.knex;
     const all = await networks.listNetworks(q);
     const byId = new Map(all.map((network) => [network.id, network]));

@@ -14,7 +14,7 @@ import {
 import { formatAddress, quote } from '../ipam/address.js';
 import { addressText, cidrSize, cidrText, overlaps, parseCidr, type Cidr } from '../ipam/cidr.js';
 import type { AssociateFloatingIpRequest, FloatingActor, FloatingIpListing, FloatingRangeCreated, HostChange } from './types.js';
-import { addressField, labelField, parseAddressField, projectIdField, uuidField } from './validate.js';
+import { addressField, hostnameField, labelField, parseAddressField, projectIdField, uuidField } from './validate.js';
 
 /** What the floating-IP service needs from its manager. */
 export interface FloatingDeps {
@@ -92,6 +92,9 @@ export class FloatingIps {
   }
 
   async list(filter: { host?: string; projectId?: string } = {}): Promise<FloatingIpListing[]> {
+    // Filters are input too: a name no host or project could have is refused, not "none found".
+    if (filter.host !== undefined) hostnameField(filter.host, 'host');
+    if (filter.projectId !== undefined) projectIdField(filter.projectId, 'project_id');
     const rows = await floating.listFloatingIps(this.deps.db.knex, {
       ...(filter.host === undefined ? {} : { host: filter.host }),
       ...(filter.projectId === undefined ? {} : { projectId: filter.projectId }),

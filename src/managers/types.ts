@@ -215,6 +215,8 @@ export interface NetworkManager {
   allocateForInstance(request: AllocateRequest): Promise<InstanceNetworkInfo>;
   deallocateForInstance(instanceUuid: string): Promise<void>;
   getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo>;
+  /** The project of an instance with networking (one read; undefined when it has none). */
+  instanceProject(instanceUuid: string): Promise<string | null | undefined>;
   /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
   listInstances(filter?: { projectId?: string; instanceUuid?: string }): Promise<InstanceListing[]>;
 
@@ -256,6 +258,8 @@ export type HostChange =
   | { kind: 'network-updated'; networkId: number }
   | { kind: 'network-deleted'; network: Network }
   | { kind: 'release-lease'; networkId: number; address: string; mac: string }
+  /** One instance's address entering or leaving its network's DHCP hosts (`computeHost`: where the instance runs). */
+  | { kind: 'dhcp-host'; networkId: number; action: 'add' | 'remove'; computeHost: string | null; entry: { mac: string; hostname: string | null; address: string } }
   /** A floating IP was associated, moved or disassociated: (un)bind and (re)rule it. */
   | { kind: 'floating-updated'; address: string };
 

@@ -18,10 +18,17 @@ export function uuidField(value: string, field: string): string {
 
 export const newUuid = (): string => randomUUID();
 
+/**
+ * Control characters (C0, DEL, C1), Unicode's line and paragraph separators, and the
+ * bidirectional overrides and isolates: each can break a log line or a table row, or
+ * make text show other than it is.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+
 /** Labels reach logs, tables and dnsmasq tags: printable, no newlines, at most 255. */
 export function labelField(value: string, field = 'label'): string {
   if (value.length === 0 || value.length > 255) throw new Invalid(`${field} must be 1 to 255 characters, got ${value.length}`);
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw new Invalid(`${field} must not contain control characters or newlines`);
+  if (UNPRINTABLE.test(value)) throw new Invalid(`${field} must not contain control characters, newlines or direction overrides`);
   return value;
 }
 

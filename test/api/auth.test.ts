@@ -8,7 +8,7 @@ import type { Network } from '../../src/db/networks.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
 import { useDatabase } from '../managers/fixtures.js';
-import { expectFault, startApi, uuidOf, type Api } from './harness.js';
+import { expectFault, registeredRoutes, startApi, uuidOf, type Api } from './harness.js';
 
 type Caller = 'none' | 'bad' | 'owner' | 'other' | 'admin';
 const CALLERS: Caller[] = ['none', 'bad', 'owner', 'other', 'admin'];
@@ -24,40 +24,49 @@ interface World {
   address: string;
   /** A floating IP of p1 (pool "nova"), not associated. */
   floating: { id: number; address: string };
+  /** The host that binds p1's associated floating IP (for os-floating-ips-bulk/{host}). */
+  floatingHost: string;
   tokens: Record<Caller, string | undefined>;
 }
 
 interface Endpoint {
   name: string;
-  method: string;
+  /** The route as the router registered it (`GET /v2.1/os-networks/:id`). */
+  route: string;
   path: (world: World) => string;
   body?: (world: World) => unknown;
-  expected: Record<'owner' | 'other' | 'admin', number>;
+  /** none and bad are 401 unless given (the open routes answer everyone). */
+  expected: Record<'owner' | 'other' | 'admin', number> & Partial<Record<'none' | 'bad', number>>;
 }
 
+const methodOf = (endpoint: Endpoint): string => endpoint.route.split(' ')[0]!;
+
 const ENDPOINTS: Endpoint[] = [
-  { name: 'list networks', method: 'GET', path: () => '/v2.1/os-networks', expected: { owner: 200, other: 200, admin: 200 } },
-  { name: 'show an owned network', method: 'GET', path: (w) => `/v2.1/os-networks/${w.owned.uuid}`, expected: { owner: 200, other: 404, admin: 200 } },
-  { name: 'create a network', method: 'POST', path: () => '/v2.1/os-networks', body: () => ({ network: { label: 'new', cidr: '10.9.0.0/24' } }), expected: { owner: 403, other: 403, admin: 200 } },
-  { name: 'delete a network', method: 'DELETE', path: (w) => `/v2.1/os-networks/${w.spare.uuid}`, expected: { owner: 403, other: 403, admin: 202 } },
-  { name: 'network action', method: 'POST', path: (w) => `/v2.1/os-networks/${w.owned.uuid}/action`, body: () => ({ associate_host: 'net9' }), expected: { owner: 403, other: 403, admin: 202 } },
-  { name: 'add a network to a project', method: 'POST', path: () => '/v2.1/os-networks/add', body: (w) => ({ id: w.spare.uuid }), expected: { owner: 403, other: 403, admin: 202 } },
-  { name: 'show a fixed IP', method: 'GET', path: (w) => `/v2.1/os-fixed-ips/${w.address}`, expected: { owner: 403, other: 403, admin: 200 } },
-  { name: 'reserve a fixed IP', method: 'POST', path: () => '/v2.1/os-fixed-ips/10.2.0.100/action', body: () => ({ reserve: null }), expected: { owner: 403, other: 403, admin: 202 } },
-  { name: 'allocate an instance', method: 'POST', path: () => '/v2.1/os-novanet/instances', body: () => ({ instance: { uuid: uuidOf(2), project_id: 'p1', host: 'compute1' } }), expected: { owner: 200, other: 403, admin: 200 } },
-  { name: 'read an instance', method: 'GET', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
-  { name: 'deallocate an instance', method: 'DELETE', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 204, other: 404, admin: 204 } },
-  { name: 'list floating IP pools', method: 'GET', path: () => '/v2.1/os-floating-ip-pools', expected: { owner: 200, other: 200, admin: 200 } },
-  { name: 'list floating IPs', method: 'GET', path: () => '/v2.1/os-floating-ips', expected: { owner: 200, other: 200, admin: 200 } },
-  { name: 'show a floating IP', method: 'GET', path: (w) => `/v2.1/os-floating-ips/${w.floating.id}`, expected: { owner: 200, other: 404, admin: 200 } },
-  { name: 'allocate a floating IP', method: 'POST', path: () => '/v2.1/os-floating-ips', body: () => ({ pool: 'nova' }), expected: { owner: 200, other: 200, admin: 200 } },
-  { name: 'release a floating IP', method: 'DELETE', path: (w) => `/v2.1/os-floating-ips/${w.floating.address}`, expected: { owner: 202, other: 404, admin: 202 } },
-  { name: 'list floating IPs in bulk', method: 'GET', path: () => '/v2.1/os-floating-ips-bulk', expected: { owner: 403, other: 403, admin: 200 } },
-  { name: 'create floating IPs in bulk', method: 'POST', path: () => '/v2.1/os-floating-ips-bulk', body: () => ({ floating_ips_bulk_create: { ip_range: '192.0.2.64/29' } }), expected: { owner: 403, other: 403, admin: 200 } },
-  { name: 'delete floating IPs in bulk', method: 'PUT', path: () => '/v2.1/os-floating-ips-bulk/delete', body: () => ({ ip_range: '198.51.100.0/30' }), expected: { owner: 403, other: 403, admin: 200 } },
-  { name: 'list servers', method: 'GET', path: () => '/v2.1/servers', expected: { owner: 200, other: 200, admin: 200 } },
-  { name: 'show a server', method: 'GET', path: () => `/v2.1/servers/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
-  { name: 'add a floating IP to a server', method: 'POST', path: () => `/v2.1/servers/${uuidOf(1)}/action`, body: (w) => ({ addFloatingIp: { address: w.floating.address } }), expected: { owner: 202, other: 404, admin: 202 } },
+  { name: 'list networks', route: 'GET /v2.1/os-networks', path: () => '/v2.1/os-networks', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'show an owned network', route: 'GET /v2.1/os-networks/:id', path: (w) => `/v2.1/os-networks/${w.owned.uuid}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'create a network', route: 'POST /v2.1/os-networks', path: () => '/v2.1/os-networks', body: () => ({ network: { label: 'new', cidr: '10.9.0.0/24' } }), expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'delete a network', route: 'DELETE /v2.1/os-networks/:id', path: (w) => `/v2.1/os-networks/${w.spare.uuid}`, expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'network action', route: 'POST /v2.1/os-networks/:id/action', path: (w) => `/v2.1/os-networks/${w.owned.uuid}/action`, body: () => ({ associate_host: 'net9' }), expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'add a network to a project', route: 'POST /v2.1/os-networks/add', path: () => '/v2.1/os-networks/add', body: (w) => ({ id: w.spare.uuid }), expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'show a fixed IP', route: 'GET /v2.1/os-fixed-ips/:address', path: (w) => `/v2.1/os-fixed-ips/${w.address}`, expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'reserve a fixed IP', route: 'POST /v2.1/os-fixed-ips/:address/action', path: () => '/v2.1/os-fixed-ips/10.2.0.100/action', body: () => ({ reserve: null }), expected: { owner: 403, other: 403, admin: 202 } },
+  { name: 'allocate an instance', route: 'POST /v2.1/os-novanet/instances', path: () => '/v2.1/os-novanet/instances', body: () => ({ instance: { uuid: uuidOf(2), project_id: 'p1', host: 'compute1' } }), expected: { owner: 200, other: 403, admin: 200 } },
+  { name: 'read an instance', route: 'GET /v2.1/os-novanet/instances/:uuid', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'deallocate an instance', route: 'DELETE /v2.1/os-novanet/instances/:uuid', path: () => `/v2.1/os-novanet/instances/${uuidOf(1)}`, expected: { owner: 204, other: 404, admin: 204 } },
+  { name: 'list floating IP pools', route: 'GET /v2.1/os-floating-ip-pools', path: () => '/v2.1/os-floating-ip-pools', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'list floating IPs', route: 'GET /v2.1/os-floating-ips', path: () => '/v2.1/os-floating-ips', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'show a floating IP', route: 'GET /v2.1/os-floating-ips/:id', path: (w) => `/v2.1/os-floating-ips/${w.floating.id}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'allocate a floating IP', route: 'POST /v2.1/os-floating-ips', path: () => '/v2.1/os-floating-ips', body: () => ({ pool: 'nova' }), expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'release a floating IP', route: 'DELETE /v2.1/os-floating-ips/:id', path: (w) => `/v2.1/os-floating-ips/${w.floating.address}`, expected: { owner: 202, other: 404, admin: 202 } },
+  { name: 'list floating IPs of a host in bulk', route: 'GET /v2.1/os-floating-ips-bulk/:host', path: (w) => `/v2.1/os-floating-ips-bulk/${w.floatingHost}`, expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'list floating IPs in bulk', route: 'GET /v2.1/os-floating-ips-bulk', path: () => '/v2.1/os-floating-ips-bulk', expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'create floating IPs in bulk', route: 'POST /v2.1/os-floating-ips-bulk', path: () => '/v2.1/os-floating-ips-bulk', body: () => ({ floating_ips_bulk_create: { ip_range: '192.0.2.64/29' } }), expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'delete floating IPs in bulk', route: 'PUT /v2.1/os-floating-ips-bulk/:action', path: () => '/v2.1/os-floating-ips-bulk/delete', body: () => ({ ip_range: '198.51.100.0/30' }), expected: { owner: 403, other: 403, admin: 200 } },
+  { name: 'list servers', route: 'GET /v2.1/servers', path: () => '/v2.1/servers', expected: { owner: 200, other: 200, admin: 200 } },
+  { name: 'show a server', route: 'GET /v2.1/servers/:id', path: () => `/v2.1/servers/${uuidOf(1)}`, expected: { owner: 200, other: 404, admin: 200 } },
+  { name: 'add a floating IP to a server', route: 'POST /v2.1/servers/:id/action', path: () => `/v2.1/servers/${uuidOf(1)}/action`, body: (w) => ({ addFloatingIp: { address: w.floating.address } }), expected: { owner: 202, other: 404, admin: 202 } },
+  { name: 'health', route: 'GET /healthz', path: () => '/healthz', expected: { none: 200, bad: 200, owner: 200, other: 200, admin: 200 } },
+  { name: 'metrics', route: 'GET /metrics', path: () => '/metrics', expected: { none: 200, bad: 200, owner: 200, other: 200, admin: 200 } },
 ];
 
 describe.each(BACKENDS)('authorization on %s', (backend) => {
@@ -82,10 +91,14 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
     await api.manager.createFloatingRange('203.0.113.0/29');
     await api.manager.createFloatingRange('198.51.100.0/30', 'spare-pool');
     const floating = await api.manager.allocateFloatingIp('p1');
+    const bound = await api.manager.allocateFloatingIp('p1');
+    await api.manager.associateFloatingIp({ address: bound.address, instanceUuid: uuidOf(1), actor: 'admin' });
+    const [boundRow] = await api.manager.listFloatingIps({ projectId: 'p1' }).then((rows) => rows.filter((row) => row.address === bound.address));
     return {
       shared: shared!, owned: owned!, spare: spare!,
       address: info.network_info[0]!.network.subnets[0]!.ips[0]!.address,
       floating: { id: floating.id, address: floating.address },
+      floatingHost: boundRow!.host!,
       tokens: {
         none: undefined,
         bad: 'x'.repeat(43),
@@ -96,13 +109,17 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
     };
   }
 
-  it.each(ENDPOINTS)('$name: $method answers each caller as expected', async (endpoint) => {
+  it('has a row for every route the app registered, and no row for a route it did not', () => {
+    expect([...new Set(ENDPOINTS.map((endpoint) => endpoint.route))].sort()).toEqual(registeredRoutes(api.app));
+  });
+
+  it.each(ENDPOINTS)('$name: $route answers each caller as expected', async (endpoint) => {
     const seen: Record<string, number> = {};
     const expected: Record<string, number> = { none: 401, bad: 401, ...endpoint.expected };
     for (const caller of CALLERS) {
       const w = await world();
       const before = await snapshot(db());
-      const reply = await api.call(endpoint.method, endpoint.path(w), { token: w.tokens[caller], ...(endpoint.body ? { body: endpoint.body(w) } : {}) });
+      const reply = await api.call(methodOf(endpoint), endpoint.path(w), { token: w.tokens[caller], ...(endpoint.body ? { body: endpoint.body(w) } : {}) });
       seen[caller] = reply.status;
       if (reply.status >= 400) {
         expectFault(reply, reply.status);

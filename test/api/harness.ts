@@ -5,7 +5,9 @@
  */
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
+import type Koa from 'koa';
 import { createApp, listen, type RunningApi } from '../../src/api/app.js';
+import type { ApiState } from '../../src/api/types.js';
 import type { HealthReport } from '../../src/api/health.js';
 import { createMetrics, type Metrics } from '../../src/api/metrics.js';
 import { TokenService, type Role } from '../../src/auth/tokens.js';
@@ -38,6 +40,8 @@ export interface CallOptions {
 
 export interface Api {
   url: string;
+  /** The Koa app itself, for what only it knows (the routes it registered). */
+  app: Koa<ApiState>;
   h: Harness;
   manager: NetworkManager;
   tokens: TokenService;
@@ -75,6 +79,7 @@ export async function startApi(db: Database, options: ApiOptions = {}): Promise<
   const running: RunningApi = await listen(app, { host: '127.0.0.1', port: 0 });
   return {
     url: running.url,
+    app,
     h,
     manager,
     tokens,
@@ -144,6 +149,21 @@ export function rawRequest(url: string, method: string, path: string, headers: R
     for (const chunk of chunks) request.write(chunk);
     request.end();
   });
+}
+
+/**
+ * Every route the app registered, as `METHOD /path` (HEAD, which koa-router adds to
+ * each GET, left out): read from the routers' stacks, so a new route shows up here
+ * without anyone listing it.
+ */
+export function registeredRoutes(app: Koa<ApiState>): string[] {
+  const routes = new Set<string>();
+  for (const middleware of app.middleware as (Koa.Middleware & { router?: { stack: { path: string | RegExp; methods: string[] }[] } })[]) {
+    for (const layer of middleware.router?.stack ?? []) {
+      for (const method of layer.methods) if (method !== 'HEAD') routes.add(`${method} ${String(layer.path)}`);
+    }
+  }
+  return [...routes].sort();
 }
 
 /** Instance uuid number `n` (as the manager tests name them). */

@@ -100,6 +100,7 @@ describe('loadConfig', () => {
       multi_host: false,
       use_ipv6: false,
       max_pool_size: 4,
+      firewall_backend: 'iptables',
     });
     expect(config.flat_interface).toBeUndefined();
     expect(config.vlan_interface).toBeUndefined();
@@ -169,11 +170,16 @@ describe('loadConfig', () => {
     ['vlan_interface = -eth0', /^vlan_interface must be an interface name/],
     ['flat_network_bridge = br;rm', /^flat_network_bridge must be an interface name/],
     ['network_manager = nova.network.neutronv2.api.API', /^network_manager must be one of flat, flatdhcp, vlan or a nova class path .*got "nova\.network\.neutronv2\.api\.API"$/],
+    ['firewall_backend = pf', /^firewall_backend must be one of iptables, nftables, got "pf"$/],
     ['[database]\nmax_pool_size = lots', /^\[database\] max_pool_size must be an integer, got "lots"$/],
   ])('refuses %j with a message naming the option', (text, message) => {
     const error = loadError(`${text}\n`, {});
     expect(error).toBeInstanceOf(Invalid);
     expect(error.message).toMatch(message);
+  });
+
+  it.each([['nftables', 'nftables'], [' NFTables ', 'nftables'], ['iptables', 'iptables']])('reads firewall_backend %j as %s', (value, backend) => {
+    expect(load(`firewall_backend = ${value}\n`).config.firewall_backend).toBe(backend);
   });
 
   it('warns about unknown options and ignores them', () => {

@@ -4,9 +4,11 @@
  * floating IPs (ping and TCP), sees their traffic come from them, loses them on
  * disassociation; VMs reach each other through them (hairpin); auto-assign works with
  * no API call; kill -9 and a restart leave every association working, each rule once.
+ * Once per firewall backend, with the same assertions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, Lab, eventually, requireBuild, run, type LabService } from '../../tools/lab.js';
+import { FIREWALL_READERS } from '../support/firewall.js';
 import { callService } from '../support/serviceApi.js';
 
 const INSTANCES = ['dddddddd-0000-4000-8000-000000000001', 'dddddddd-0000-4000-8000-000000000002', 'dddddddd-0000-4000-8000-000000000003'];
@@ -23,7 +25,7 @@ interface FloatingIpView {
   pool: string;
 }
 
-describe('floating IPs in network namespaces', () => {
+describe.each(FIREWALL_READERS)('floating IPs in network namespaces ($backend)', (firewall) => {
   let lab: Lab;
   let configFile: string;
   let base: string;
@@ -80,17 +82,13 @@ describe('floating IPs in network namespaces', () => {
   const addFloating = (index: number, address: string) => api('POST', `/servers/${INSTANCES[index]}/action`, { addFloatingIp: { address } }, 202);
   const removeFloating = (index: number, address: string) => api('POST', `/servers/${INSTANCES[index]}/action`, { removeFloatingIp: { address } }, 202);
 
-  /** Lines of iptables-save that mention `address`, and how often each appears. */
-  async function rulesOf(address: string): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const line of (await lab.ruleset()).split('\n')) if (line.includes(`${address}/32`) || line.endsWith(` ${address}`)) counts.set(line, (counts.get(line) ?? 0) + 1);
-    return counts;
-  }
+  /** The rules (or map elements) that mention `address`, and how often each appears. */
+  const rulesOf = (address: string) => firewall.floatingEntries(lab, address);
 
   beforeAll(async () => {
     requireBuild();
     lab = await Lab.create({ vms: 3, flatInterfaceAddress: '172.31.0.10/24' });
-    configFile = lab.writeConfig();
+    configFile = lab.writeConfig({ firewall_backend: firewall.backend });
     await manage(['db', 'sync']);
     await manage(['network', 'create', '--label=private', '--fixed_range_v4=10.0.0.0/24']);
     await manage(['floating', 'create', `--ip_range=${POOL}`, '--pool=public']);
@@ -167,7 +165,7 @@ describe('floating IPs in network namespaces', () => {
 
   it('auto_assign_floating_ip gives a new instance a working floating IP with no API call', async () => {
     await service!.stop();
-    configFile = lab.writeConfig({ auto_assign_floating_ip: 'true', default_floating_pool: 'public' });
+    configFile = lab.writeConfig({ firewall_backend: firewall.backend, auto_assign_floating_ip: 'true', default_floating_pool: 'public' });
     await start();
     await boot(2);
     const { floating_ips: mine } = await api<{ floating_ips: FloatingIpView[] }>('GET', '/os-floating-ips');
@@ -182,20 +180,19 @@ describe('floating IPs in network namespaces', () => {
     await addFloating(0, again.ip);
     const { floating_ips: associated } = await api<{ floating_ips: FloatingIpView[] }>('GET', '/os-floating-ips');
     expect(associated.filter((entry) => entry.fixed_ip !== null)).toHaveLength(2);
-    const before = await lab.ruleset();
+    const before = await firewall.ruleset(lab);
     const child = service!.child;
     const exited = new Promise((done) => child.once('exit', done));
     child.kill('SIGKILL');
     await exited;
     await start();
-    expect(await lab.ruleset()).toBe(before);
+    expect(await firewall.ruleset(lab)).toBe(before);
     for (const entry of associated) {
       const owner = lab.vms[INSTANCES.indexOf(entry.instance_id!)]!;
       expect(await connect(lab.outsideNs, entry.ip)).toBe(`${owner.name} ${lab.outsideAddress}`);
       const rules = await rulesOf(entry.ip);
-      // The DNAT (in its /24's chain, reached from PREROUTING and OUTPUT) and the three
-      // SNATs (in its fixed /24's chain): each once.
-      expect(rules.size, [...rules.keys()].join('\n')).toBe(4);
+      // Its DNAT and SNATs (rules or map elements): each once.
+      expect(rules.size, [...rules.keys()].join('\n')).toBe(firewall.entriesPerFloating);
       expect([...rules.values()].every((count) => count === 1)).toBe(true);
     }
     const bound = (await lab.exec(lab.netNs, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
@@ -203,12 +200,12 @@ describe('floating IPs in network namespaces', () => {
   });
 
   it('a second restart with nothing changed touches nothing', async () => {
-    const before = await lab.ruleset();
+    const before = await firewall.ruleset(lab);
     await service!.stop();
     let log = '';
     service = await lab.startService(configFile, (chunk) => { log += chunk; });
     base = service.api;
-    expect(await lab.ruleset()).toBe(before);
+    expect(await firewall.ruleset(lab)).toBe(before);
     const started = await eventually(async () => /"event":"reconcile.done","kind":"full"[^\n]*/.exec(log)?.[0], 'the first full reconcile');
     expect(started).not.toMatch(/bound floating|unbound floating/);
   });

@@ -1,7 +1,8 @@
 /**
  * The host layer on the real kernel: a service (in this process) whose commands run
  * inside a lab network namespace, VMs taking leases with busybox udhcpc from the
- * dnsmasq novanet started, traffic to an outside host through SNAT, and drift repair.
+ * dnsmasq novanet started, traffic to an outside host through SNAT, and drift repair;
+ * once per firewall backend, with the same assertions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -11,11 +12,12 @@ import { syncSchema } from '../../src/db/migrate.js';
 import { startService, type Service } from '../../src/cli/network/service.js';
 import type { InstanceNetworkInfo } from '../../src/managers/types.js';
 import { Lab, eventually, requireBuild } from '../../tools/lab.js';
+import { FIREWALL_READERS } from '../support/firewall.js';
 
 const INSTANCES = ['aaaaaaaa-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000002'];
 const ECHO_PORT = 9000;
 
-describe('FlatDHCP host layer in network namespaces', () => {
+describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($backend)', (firewall) => {
   let lab: Lab;
   let configFile: string;
   let service: Service | undefined;
@@ -36,7 +38,7 @@ describe('FlatDHCP host layer in network namespaces', () => {
   beforeAll(async () => {
     requireBuild();
     lab = await Lab.create({ vms: 2, flatInterfaceAddress: '172.31.0.10/24' });
-    configFile = lab.writeConfig();
+    configFile = lab.writeConfig({ firewall_backend: firewall.backend });
     // A foreign chain and rules, as Docker or an admin would leave them.
     for (const argv of [
       ['iptables', '-t', 'nat', '-N', 'FOREIGN'],
@@ -96,30 +98,41 @@ describe('FlatDHCP host layer in network namespaces', () => {
   });
 
   it('installs the metadata DNAT and keeps the foreign chain and rules', async () => {
-    const rules = await lab.ruleset();
-    expect(rules).toContain(`-A nova-network-PREROUTING -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${lab.publicAddress}:8775`);
+    const rules = await firewall.ruleset(lab);
+    expect(rules).toContain(firewall.metadataRule(lab.publicAddress, 8775));
     expect(rules).toContain('-A POSTROUTING -j FOREIGN');
     expect(rules).toContain('-A FOREIGN -s 198.51.100.7/32 -j RETURN');
     expect(rules).toContain('-A FORWARD -s 198.51.100.8/32 -j DROP');
   });
 
-  it('still forwards VM traffic with the FORWARD policy at DROP (as Docker sets it)', async () => {
-    expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
-    expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
-  });
+  if (firewall.backend === 'iptables') {
+    it('still forwards VM traffic with the FORWARD policy at DROP (as Docker sets it)', async () => {
+      expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
+      expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
+    });
+  } else {
+    // nftables: an accept ends only its own chain; another table's DROP policy at the same
+    // hook still drops (docs/decisions.md, Firewall backends). Such a host accepts the
+    // bridge in its own firewall, and novanet's table must then forward and NAT as usual.
+    it('forwards VM traffic with the FORWARD policy at DROP once the host\'s own firewall accepts the bridge', async () => {
+      expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
+      for (const direction of ['-i', '-o']) expect((await lab.exec(lab.netNs, ['iptables', '-A', 'FORWARD', direction, 'br100', '-j', 'ACCEPT'])).code).toBe(0);
+      expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
+    });
+  }
 
   it('leaves exactly the same ruleset after three restarts', async () => {
-    const before = await lab.ruleset();
+    const before = await firewall.ruleset(lab);
     for (let restart = 0; restart < 3; restart++) {
       await service!.stop();
       const restarted = await start();
       expect(restarted.reconciler.lastReport?.changes).toEqual([]);
     }
-    expect(await lab.ruleset()).toBe(before);
+    expect(await firewall.ruleset(lab)).toBe(before);
   });
 
   it('repairs a deleted rule, a removed gateway address and a killed dnsmasq at the next reconcile', async () => {
-    expect((await lab.exec(lab.netNs, ['iptables', '-t', 'nat', '-D', 'nova-network-snat', '-s', '10.0.0.0/24', '-o', 'eth0', '-j', 'SNAT', '--to-source', lab.publicAddress])).code).toBe(0);
+    await firewall.deleteSnat(lab, '10.0.0.0/24', lab.publicAddress);
     expect((await lab.exec(lab.netNs, ['ip', 'addr', 'del', '10.0.0.1/24', 'dev', 'br100'])).code).toBe(0);
     const pidFile = `${lab.dir}/state/networks/nova-br100.pid`;
     const pid = Number((await import('node:fs')).readFileSync(pidFile, 'utf8'));
@@ -129,7 +142,7 @@ describe('FlatDHCP host layer in network namespaces', () => {
     expect(report.changes).toEqual(expect.arrayContaining([
       'gateway 10.0.0.1/24 on br100',
       'dnsmasq started on br100',
-      'rules nat/nova-network-snat',
+      firewall.snatRepair,
     ]));
     expect(await lab.sourceSeenOutside(lab.vms[1]!, ECHO_PORT)).toBe(lab.publicAddress);
     // dnsmasq serves again: a renewed lease comes back.

@@ -7,7 +7,8 @@ import { loadDesired } from '../../src/host/desired.js';
 import * as networks from '../../src/db/networks.js';
 import { Unavailable } from '../../src/errors.js';
 import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
-import type { Ruleset } from '../../src/linux_net/iptables.js';
+import type { FirewallState } from '../../src/linux_net/firewall.js';
+import { renderRules } from '../../src/linux_net/rules.js';
 import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/types.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
@@ -21,6 +22,8 @@ class FakeDrivers {
   readonly bound = new Map<string, Set<string>>();
   /** The address each bridge was given (what `show` reports). */
   readonly gateways = new Map<string, string>();
+  /** Bridges whose dnsmasq ensure() was given its hosts (what lets the real driver add and remove hosts). */
+  readonly dnsmasqEnsured = new Set<string>();
   /** Bridges whose dnsmasq a "previous run" left running. */
   readonly dnsmasqRunning = new Set<string>();
   /** The floating DNAT rules of the last ruleset written. */
@@ -50,24 +53,29 @@ class FakeDrivers {
         deleteBridge: async (bridge: string) => { calls.push(`delete bridge ${bridge}`); return true; },
         deleteVlan: async (id: number) => { calls.push(`delete vlan${id}`); return true; },
       },
-      iptables: { sync: async (ruleset: Ruleset) => this.rules(ruleset), apply: async (ruleset: Ruleset) => this.rules(ruleset) },
+      firewall: { sync: async (state: FirewallState) => this.rules(state), apply: async (state: FirewallState) => this.rules(state) },
       floating: {
         bound: async (device: string) => new Set(this.bound.get(device) ?? []),
-        bind: async (address: string, device: string) => {
-          calls.push(`bind ${address} on ${device}`);
-          this.bound.set(device, (this.bound.get(device) ?? new Set()).add(address));
-        },
-        unbind: async (address: string, device: string) => {
-          calls.push(`unbind ${address} from ${device}`);
-          this.bound.get(device)?.delete(address);
-        },
+        bind: async (address: string, device: string) => this.bindOn([address], device),
+        unbind: async (address: string, device: string) => this.unbindFrom([address], device),
+        bindAll: async (addresses: string[], device: string) => this.bindOn(addresses, device),
+        unbindAll: async (addresses: string[], device: string) => this.unbindFrom(addresses, device),
         forget: async (address: string) => { calls.push(`flush conntrack of ${address}`); },
       },
       dnsmasq: {
         ensure: async (network: { bridge: string }, hosts: unknown[]) => {
           calls.push(`dnsmasq on ${network.bridge}`);
           this.lastHosts = hosts.length;
+          this.dnsmasqEnsured.add(network.bridge);
           return 'none';
+        },
+        addHosts: async (bridge: string, hosts: { address: string }[]) => {
+          calls.push(...hosts.map((host) => `dhcp host ${host.address} added on ${bridge}`));
+          return this.dnsmasqEnsured.has(bridge);
+        },
+        removeHosts: async (bridge: string, hosts: { address: string }[]) => {
+          calls.push(...hosts.map((host) => `dhcp host ${host.address} removed on ${bridge}`));
+          return this.dnsmasqEnsured.has(bridge);
         },
         stop: async (bridge: string) => { calls.push(`stop dnsmasq on ${bridge}`); return true; },
         running: (bridge: string) => this.dnsmasqRunning.has(bridge),
@@ -77,7 +85,22 @@ class FakeDrivers {
     return drivers as unknown as HostDrivers;
   }
 
-  private rules(ruleset: Ruleset): string[] {
+  private bindOn(addresses: string[], device: string): void {
+    for (const address of addresses) {
+      this.calls.push(`bind ${address} on ${device}`);
+      this.bound.set(device, (this.bound.get(device) ?? new Set()).add(address));
+    }
+  }
+
+  private unbindFrom(addresses: string[], device: string): void {
+    for (const address of addresses) {
+      this.calls.push(`unbind ${address} from ${device}`);
+      this.bound.get(device)?.delete(address);
+    }
+  }
+
+  private rules(state: FirewallState): string[] {
+    const ruleset = renderRules(state);
     const dnat = Object.entries(ruleset.nat).flatMap(([chain, rules]) => (chain.startsWith('nova-float-dnat-') ? rules : []));
     if (dnat.join() !== this.dnat.join()) this.calls.push('rules');
     this.dnat = dnat;
@@ -142,14 +165,15 @@ describe('Reconciler with recording drivers', () => {
     expect(fake.calls.filter((call) => /stop|remove|delete/.test(call))).toEqual([]);
   });
 
-  it('sends dhcp_release before dnsmasq reloads without the host (a reload may drop the lease silently)', async () => {
+  it('sends dhcp_release before dnsmasq drops the host (a reload may drop the lease silently)', async () => {
     const { manager } = setup('flatdhcp');
     await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
     const info = await boot(manager, 1);
+    const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
+    await manager.leaseFixedIp(address);
     fake.calls.length = 0;
     await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000001');
-    const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
-    expect(fake.calls.filter((call) => /release|dnsmasq/.test(call))).toEqual([`release ${address} on br100`, 'dnsmasq on br100']);
+    expect(fake.calls.filter((call) => /release|dnsmasq|dhcp host/.test(call))).toEqual([`release ${address} on br100`, `dhcp host ${address} removed on br100`]);
   });
 
   it('tears a deleted network down: dnsmasq, gateway address, bridge', async () => {
@@ -246,10 +270,10 @@ describe('Reconciler with recording drivers', () => {
       return { manager, reconciler, address };
     }
 
-    it('binds on association and rules it; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
+    it('binds on association and rules it, then flushes flows that predate the rule; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
       const { manager, address } = await withFloating();
       await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
-      expect(fake.calls).toEqual([`bind ${address} on eth0`, 'rules']);
+      expect(fake.calls).toEqual([`bind ${address} on eth0`, 'rules', `flush conntrack of ${address}`]);
       expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]);
       fake.calls.length = 0;
       await manager.disassociateFloatingIp(address, { projectId: 'p1' });
@@ -274,7 +298,7 @@ describe('Reconciler with recording drivers', () => {
       await manager.allocateFloatingIp('p1', 'other');
       fake.calls.length = 0;
       await manager.associateFloatingIp({ address: '198.51.100.9', instanceUuid: uuid(1), actor: { projectId: 'p1' } });
-      expect(fake.calls).toEqual(['bind 198.51.100.9 on eth3', 'rules']);
+      expect(fake.calls).toEqual(['bind 198.51.100.9 on eth3', 'rules', 'flush conntrack of 198.51.100.9']);
     });
 
     it('after a restart binds every association again, once; a stale floating address goes, a foreign /32 stays', async () => {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Invalid } from '../../src/errors.js';
 import {
   DnsmasqDriver, dnsmasqArgs, hostsFile, optsFile,
@@ -43,6 +43,7 @@ const FILES: NetworkFiles = {
   conf: '/var/lib/novanet/networks/nova-br100.conf',
   pid: '/var/lib/novanet/networks/nova-br100.pid',
   hosts: '/var/lib/novanet/networks/nova-br100.hosts',
+  hostsdir: '/var/lib/novanet/networks/nova-br100.hostsdir',
   opts: '/var/lib/novanet/networks/nova-br100.opts',
   loaded: '/var/lib/novanet/networks/nova-br100.loaded',
 };
@@ -65,6 +66,7 @@ describe('dnsmasqArgs', () => {
       '--dhcp-range=set:net1,10.0.0.3,static,255.255.255.0,86400s',
       '--dhcp-lease-max=256',
       '--dhcp-hostsfile=/var/lib/novanet/networks/nova-br100.hosts',
+      '--dhcp-hostsdir=/var/lib/novanet/networks/nova-br100.hostsdir',
       '--dhcp-script=/usr/local/bin/novanet-dhcpbridge',
       '--no-hosts',
       '--leasefile-ro',
@@ -165,6 +167,7 @@ describe('DnsmasqDriver', () => {
       conf: join(statePath, 'networks', 'nova-br100.conf'),
       pid: join(statePath, 'networks', 'nova-br100.pid'),
       hosts: join(statePath, 'networks', 'nova-br100.hosts'),
+      hostsdir: join(statePath, 'networks', 'nova-br100.hostsdir'),
       opts: join(statePath, 'networks', 'nova-br100.opts'),
       loaded: join(statePath, 'networks', 'nova-br100.loaded'),
     });
@@ -316,6 +319,80 @@ describe('DnsmasqDriver', () => {
     expect(executor.commands).toEqual([]);
     for (const file of Object.values(files)) expect(existsSync(file)).toBe(false);
     expect(await driver.stop('br100')).toBe(false);
+  });
+
+  describe('hosts one by one', () => {
+    const NEW = { mac: 'fa:16:3e:00:00:05', hostname: 'db-1', address: '10.0.0.5' };
+    const hostsdirFiles = () => readdirSync(files.hostsdir).map((name) => `${name}: ${readFileSync(join(files.hostsdir, name), 'utf8')}`);
+
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('knows no hosts of a bridge it has not ensured in this process', async () => {
+      expect(await driver.addHosts('br100', [NEW])).toBe(false);
+      expect(await driver.removeHosts('br100', HOSTS)).toBe(false);
+      expect(existsSync(files.hostsdir)).toBe(false);
+    });
+
+    it('adds a host as one hostsdir file, without a reload; the next ensure finds nothing to do', async () => {
+      await driver.ensure(NETWORK, HOSTS);
+      await fakeDnsmasq(argvFor());
+      executor.clear();
+      expect(await driver.addHosts('br100', [NEW])).toBe(true);
+      expect(executor.commands).toEqual([]);
+      expect(hostsdirFiles()).toEqual(['fa-16-3e-00-00-05: fa:16:3e:00:00:05,db-1.novalocal,10.0.0.5\n']);
+      // A restarted service with the same hosts, in another order: dnsmasq holds them all.
+      const restarted = new DnsmasqDriver(executor, options(statePath));
+      expect(await restarted.ensure(NETWORK, [NEW, ...HOSTS].reverse())).toBe('none');
+      expect(executor.commands).toEqual([]);
+      expect(readFileSync(files.hosts, 'utf8').split('\n').filter(Boolean).sort()).toEqual(hostsFile([...HOSTS, NEW], 'novalocal').split('\n').filter(Boolean).sort());
+      expect(hostsdirFiles()).toEqual([]);
+    });
+
+    it('removes hosts from the hosts file at once and reloads dnsmasq once, a moment later, for all of them', async () => {
+      await driver.ensure(NETWORK, HOSTS);
+      const pid = await fakeDnsmasq(argvFor());
+      executor.clear();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      expect(await driver.removeHosts('br100', [HOSTS[0]!])).toBe(true);
+      expect(await driver.removeHosts('br100', [HOSTS[1]!])).toBe(true);
+      expect(readFileSync(files.hosts, 'utf8')).toBe(hostsFile(HOSTS, 'novalocal'));
+      expect(executor.commands).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)]]);
+      expect(readFileSync(files.hosts, 'utf8')).toBe('');
+      executor.clear();
+      expect(await driver.ensure(NETWORK, [])).toBe('none');
+    });
+
+    it('reloads at once when a new host takes an address dnsmasq still holds for a removed one', async () => {
+      await driver.ensure(NETWORK, HOSTS);
+      const pid = await fakeDnsmasq(argvFor());
+      executor.clear();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      await driver.removeHosts('br100', [HOSTS[0]!]);
+      const successor = { ...NEW, address: HOSTS[0]!.address };
+      await driver.addHosts('br100', [successor]);
+      expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)]]);
+      expect(readFileSync(files.hosts, 'utf8')).toBe(hostsFile([HOSTS[1]!, successor], 'novalocal'));
+      expect(hostsdirFiles()).toEqual([]);
+      // The pending reload was this one.
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(executor.commands).toHaveLength(1);
+    });
+
+    it('reloads after a restart when the service died before a removal reached dnsmasq', async () => {
+      await driver.ensure(NETWORK, HOSTS);
+      const pid = await fakeDnsmasq(argvFor());
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      await driver.removeHosts('br100', [HOSTS[0]!]);
+      await driver.addHosts('br100', [NEW]);
+      executor.clear();
+      const restarted = new DnsmasqDriver(executor, options(statePath));
+      expect(await restarted.ensure(NETWORK, [HOSTS[1]!, NEW])).toBe('reloaded');
+      expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)]]);
+    });
   });
 
   it('release runs dhcp_release BRIDGE IP MAC', async () => {

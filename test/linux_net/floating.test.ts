@@ -44,6 +44,45 @@ describe('FloatingDriver', () => {
     expect(executor.commands).toEqual([{ argv: ['ip', 'addr', 'del', '203.0.113.5/32', 'dev', 'eth0'], accept: [0, 2] }]);
   });
 
+  it('binds and unbinds many addresses with one ip -batch', async () => {
+    const { executor, floating } = driver();
+    await floating.bindAll(['203.0.113.5', '203.0.113.6'], 'eth0');
+    await floating.unbindAll(['203.0.113.5', '203.0.113.6'], 'eth0');
+    await floating.bindAll([], 'eth0');
+    expect(executor.commands).toEqual([
+      { argv: ['ip', '-force', '-batch', '-'], input: 'addr add 203.0.113.5/32 dev eth0\naddr add 203.0.113.6/32 dev eth0\n', accept: [0, 1] },
+      { argv: ['ip', '-force', '-batch', '-'], input: 'addr del 203.0.113.5/32 dev eth0\naddr del 203.0.113.6/32 dev eth0\n', accept: [0, 1] },
+    ]);
+  });
+
+  it('reads back what a failed batch left undone: an address already bound is fine, a missing one is an error', async () => {
+    const { executor, floating } = driver();
+    executor.on(['ip', '-force', '-batch'], { code: 1, stderr: 'RTNETLINK answers: File exists\nCommand failed -:1' });
+    executor.once(['ip', '-j', 'addr', 'show'], { stdout: JSON.stringify([{ addr_info: [{ family: 'inet', local: '203.0.113.5', prefixlen: 32 }, { family: 'inet', local: '203.0.113.6', prefixlen: 32 }] }]) });
+    await floating.bindAll(['203.0.113.5', '203.0.113.6'], 'eth0');
+    executor.once(['ip', '-j', 'addr', 'show'], { stdout: JSON.stringify([{ addr_info: [{ family: 'inet', local: '203.0.113.5', prefixlen: 32 }] }]) });
+    await expect(floating.bindAll(['203.0.113.5', '203.0.113.6'], 'eth0')).rejects.toThrow('1 of 2 addresses not bound (first 203.0.113.6)');
+  });
+
+  it('runs at most eight arpings at once, a single new binding ahead of a backlog', async () => {
+    const { executor, floating } = driver({ sendArp: true });
+    const running: (() => void)[] = [];
+    executor.on(['arping'], () => new Promise((resolve) => running.push(() => resolve({}))));
+    const many = Array.from({ length: 20 }, (_, index) => `203.0.113.${index + 1}`);
+    await floating.bindAll(many, 'eth0');
+    await floating.bind('198.51.100.1', 'eth0');
+    const arpings = () => executor.argvs().filter((argv) => argv[0] === 'arping').map((argv) => argv.at(-1));
+    expect(arpings()).toEqual(many.slice(0, 8));
+    running.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(arpings()).toEqual([...many.slice(0, 8), '198.51.100.1']);
+    while (running.length > 0) {
+      running.shift()!();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(arpings()).toHaveLength(21);
+  });
+
   it('flushes the conntrack entries to and from the address, accepting none found', async () => {
     const { executor, floating } = driver();
     await floating.forget('203.0.113.5');

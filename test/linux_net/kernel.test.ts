@@ -13,19 +13,11 @@ import { DnsmasqDriver, type DhcpNetwork } from '../../src/linux_net/dnsmasq.js'
 import { processExecutor } from '../../src/linux_net/executor.js';
 import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/iptables.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
-import { renderRules, type FirewallState } from '../../src/linux_net/rules.js';
+import { renderRules } from '../../src/linux_net/rules.js';
+import { twoNetworks } from '../support/firewall.js';
+import { deleteNamespace, kernelAvailable } from '../support/netns.js';
 
-function has(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// Root and the end-to-end tier's tools (DESIGN.md); without them this tier cannot run.
-const kernel = process.getuid?.() === 0 && ['ip', 'iptables', 'iptables-save', 'iptables-restore', 'dnsmasq'].every(has);
+const kernel = kernelAvailable(['iptables', 'iptables-save', 'iptables-restore', 'dnsmasq']);
 const NS = `nn-unit-${process.pid}`;
 
 function inNs(...argv: string[]): string {
@@ -37,18 +29,7 @@ function save(): string {
   return inNs('iptables-save').split('\n').filter((line) => !line.startsWith('#')).join('\n');
 }
 
-const STATE: FirewallState = {
-  publicInterface: 'eth0',
-  routingSourceIp: '192.0.2.10',
-  metadataHost: '10.0.0.1',
-  metadataPort: 8775,
-  dmzCidrs: ['10.128.0.0/24'],
-  networks: [
-    { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
-    { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
-  ],
-  floating: [{ address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' }],
-};
+const STATE = twoNetworks();
 
 describe.runIf(kernel)('linux_net drivers on the real kernel (own network namespace)', () => {
   const executor = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
@@ -71,9 +52,7 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     // file), then the namespace with everything in it, then the state files.
     const pid = dnsmasq?.runningPid(dnsmasq.files('br100'));
     if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    if (execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some((line) => line.split(' ')[0] === NS)) {
-      execFileSync('ip', ['netns', 'del', NS]);
-    }
+    deleteNamespace(NS);
     if (statePath) rmSync(statePath, { recursive: true, force: true });
   });
 

@@ -77,6 +77,19 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       expect(h.host.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
     });
 
+    it('tells the host of a network it already serves only the new DHCP host', async () => {
+      const h = harness(db(), mode);
+      const [network] = await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      await allocate(h, 1);
+      h.host.clear();
+      const info = await allocate(h, 2, { host: 'compute2' });
+      const vif = info.network_info[0]!;
+      expect(h.host.changes).toEqual([{
+        kind: 'dhcp-host', networkId: network!.id, action: 'add', computeHost: 'compute2',
+        entry: { mac: vif.address, hostname: 'vm2', address: vif.network.subnets[0]!.ips[0]!.address },
+      }]);
+    });
+
     it('makes this host the network host of a single-host network', async () => {
       const h = harness(db(), mode);
       const [single] = await h.manager.createNetworks({ label: 's', fixedRangeV4: '10.0.0.0/24' });

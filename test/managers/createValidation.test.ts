@@ -41,7 +41,7 @@ const COMMON: Case[] = [
   ['duplicate uuid', { uuid: EXISTING_UUID.toUpperCase() }, Conflict, /uuid 11111111-2222-4333-8444-555555555555 is already used by network "existing"/],
   ['empty label', { label: '' }, Invalid, /label must be 1 to 255 characters, got 0/],
   ['label too long', { label: 'x'.repeat(256) }, Invalid, /label must be 1 to 255 characters, got 256/],
-  ['label with a newline', { label: 'two\nlines' }, Invalid, /label must not contain control characters or newlines/],
+  ['label with a newline', { label: 'two\nlines' }, Invalid, /label must not contain control characters, newlines/],
   ['label with a control character', { label: 'bell\u0007' }, Invalid, /label must not contain control characters/],
   ['bad project id', { projectId: 'my project' }, Invalid, /project_id must be 1-255 letters, digits, '_', '\.', '@' or '-', got "my project"/],
   ['project id with shell metacharacters', { projectId: 'p1;reboot' }, Invalid, /project_id must be/],

@@ -1,0 +1,367 @@
+import { createHash } from 'node:crypto';
+import { CommandFailed, type Executor } from './executor.js';
+import type { FirewallDriver, FirewallState } from './firewall.js';
+
+/** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */
+export const NFT_TABLE = 'novanet';
+const TABLE = `ip ${NFT_TABLE}`;
+
+/** A base chain: its hook and the rules in it, in order. */
+export interface NftChain {
+  name: string;
+  type: 'nat' | 'filter';
+  hook: 'prerouting' | 'output' | 'postrouting' | 'forward' | 'input';
+  priority: number;
+  rules: string[];
+}
+
+type KeyType = 'ipv4_addr' | 'ifname';
+
+interface MapSpec {
+  name: MapName;
+  key: KeyType[];
+}
+
+/**
+ * The floating IPs, one element each per map, so associating one is an element added
+ * in ~3 ms whatever the number installed (docs/decisions.md, Firewall backends).
+ */
+export const MAPS = [
+  /** floating → fixed: DNAT in prerouting and output. */
+  { name: 'floating_dnat', key: ['ipv4_addr'] },
+  /** fixed . outgoing interface → floating: a VM's own traffic leaves as its floating IP. */
+  { name: 'floating_snat', key: ['ipv4_addr', 'ifname'] },
+  /** fixed → floating, for DNATed connections: a VM reaching another's floating IP is seen from its own. */
+  { name: 'floating_hairpin', key: ['ipv4_addr'] },
+] as const satisfies readonly MapSpec[];
+
+export type MapName = 'floating_dnat' | 'floating_snat' | 'floating_hairpin';
+
+/**
+ * Element keys as their parts joined by ' . ' (unquoted), values as addresses. A map's
+ * elements are kept in the order they were rendered.
+ */
+export type Elements = Record<MapName, Map<string, string>>;
+
+/** The whole table novanet wants. */
+export interface NftRuleset {
+  chains: NftChain[];
+  elements: Elements;
+}
+
+const PRIORITY = { dstnat: -100, filter: 0, srcnat: 100 } as const;
+
+/**
+ * nova's rules (rules.ts renders the same for iptables) in one table of base chains:
+ * SNAT of each fixed range with its ACCEPT exceptions, the metadata and VPN DNATs,
+ * bridge forwarding, DHCP/DNS input, and floating IPs through maps. nftables has no
+ * CHECKSUM target: the mangle rule that fills DHCP replies' checksums has no equal.
+ */
+export function renderNftables(state: FirewallState): NftRuleset {
+  const prerouting: string[] = [
+    state.metadataHost === '127.0.0.1'
+      ? `ip daddr 169.254.169.254 tcp dport 80 redirect to :${state.metadataPort}`
+      : `ip daddr 169.254.169.254 tcp dport 80 dnat to ${state.metadataHost}:${state.metadataPort}`,
+  ];
+  const output: string[] = [];
+  const exceptions: string[] = [];
+  const snat: string[] = [];
+  const forward: string[] = [];
+  const input: string[] = [];
+  for (const network of state.networks) {
+    const { cidr, bridge } = network;
+    exceptions.push(
+      `ip saddr ${cidr} ip daddr ${state.metadataHost} accept`,
+      ...state.dmzCidrs.map((dmz) => `ip saddr ${cidr} ip daddr ${dmz} accept`),
+      // `! dnat`: the bit is clear. (`!= dnat` would compare the whole status word.)
+      `ip saddr ${cidr} ip daddr ${cidr} ct status ! dnat accept`,
+    );
+    snat.push(
+      // Hairpin: a VM reaching a floating IP of its own network (rules.ts says why).
+      `ip saddr ${cidr} ip daddr ${cidr} ct status dnat snat to ${network.gateway}`,
+      `ip saddr ${cidr} oifname ${quoted(state.publicInterface)} snat to ${state.routingSourceIp}`,
+    );
+    forward.push(`iifname ${quoted(bridge)} accept`, `oifname ${quoted(bridge)} accept`);
+    if (network.dhcp) {
+      input.push(
+        `iifname ${quoted(bridge)} udp dport 67 accept`,
+        `iifname ${quoted(bridge)} udp dport 53 accept`,
+        `iifname ${quoted(bridge)} tcp dport 53 accept`,
+      );
+    }
+    if (network.vpn) {
+      const { publicAddress, publicPort, privateAddress } = network.vpn;
+      const dnat = `ip daddr ${publicAddress} udp dport ${publicPort} dnat to ${privateAddress}:1194`;
+      prerouting.push(dnat);
+      output.push(dnat);
+      forward.push(`ip daddr ${privateAddress} udp dport 1194 accept`);
+    }
+  }
+  const floatingDnat = 'dnat to ip daddr map @floating_dnat';
+  return {
+    chains: [
+      { name: 'prerouting', type: 'nat', hook: 'prerouting', priority: PRIORITY.dstnat, rules: [...prerouting, floatingDnat] },
+      { name: 'output', type: 'nat', hook: 'output', priority: PRIORITY.dstnat, rules: [...output, floatingDnat] },
+      {
+        name: 'postrouting',
+        type: 'nat',
+        hook: 'postrouting',
+        priority: PRIORITY.srcnat,
+        // nova's third floating rule (`-s FIX -d FIX`) is the hairpin map's case: a VM
+        // reaches its own fixed address through the host only by DNAT.
+        rules: [...exceptions, 'ct status dnat snat to ip saddr map @floating_hairpin', 'snat to ip saddr . oifname map @floating_snat', ...snat],
+      },
+      { name: 'forward', type: 'filter', hook: 'forward', priority: PRIORITY.filter, rules: forward },
+      { name: 'input', type: 'filter', hook: 'input', priority: PRIORITY.filter, rules: input },
+    ],
+    elements: floatingElements(state),
+  };
+}
+
+/**
+ * One element per floating IP and map. A fixed address with two floating IPs on one
+ * interface goes out as the first, as the first of nova's rules would win.
+ */
+function floatingElements(state: FirewallState): Elements {
+  const elements: Elements = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
+  const first = (map: Map<string, string>, key: string, value: string) => {
+    if (!map.has(key)) map.set(key, value);
+  };
+  for (const floating of state.floating) {
+    first(elements.floating_dnat, floating.address, floating.fixed);
+    first(elements.floating_snat, `${floating.fixed} . ${floating.interface}`, floating.address);
+    first(elements.floating_hairpin, floating.fixed, floating.address);
+  }
+  return elements;
+}
+
+/** Interface names are validated before they get here; quoted as nft prints them. */
+function quoted(name: string): string {
+  return `"${name}"`;
+}
+
+/**
+ * Each rule carries a short hash of its text as its comment: the kernel prints rules
+ * in its own spelling, so installed rules are recognised by their comment instead.
+ */
+export function ruleTag(rule: string): string {
+  return createHash('sha256').update(rule).digest('hex').slice(0, 16);
+}
+
+/** What can be compared of a table: each chain's definition and rule tags, each map's type and elements. */
+export interface TableState {
+  chains: Map<string, { head: string; tags: string[] }>;
+  maps: Map<string, { type: string; elements: Map<string, string> }>;
+}
+
+function chainHead(type: string, hook: string, priority: number, policy: string): string {
+  return `type ${type} hook ${hook} priority ${priority}; policy ${policy};`;
+}
+
+function mapType(spec: MapSpec): string {
+  return `${spec.key.join(' . ')} : ipv4_addr`;
+}
+
+/** The desired table in the form installed tables are read into. */
+export function desiredState(ruleset: NftRuleset): TableState {
+  return {
+    chains: new Map(ruleset.chains.map((chain) => [chain.name, { head: chainHead(chain.type, chain.hook, chain.priority, 'accept'), tags: chain.rules.map(ruleTag) }])),
+    maps: new Map(MAPS.map((spec) => [spec.name, { type: mapType(spec), elements: ruleset.elements[spec.name] }])),
+  };
+}
+
+/** One object of `nft -j list table`'s array (only what we read of it). */
+interface JsonObject {
+  chain?: { name: string; type?: string; hook?: string; prio?: number; policy?: string };
+  rule?: { chain: string; comment?: string };
+  map?: { name: string; type: string | string[]; map: string; elem?: unknown[] };
+  set?: { name: string };
+}
+
+/** Reads `nft -j list table ip novanet`; other objects of the table (a set made by hand) count as a differing structure. */
+export function parseListing(json: string): TableState {
+  const objects = (JSON.parse(json) as { nftables: JsonObject[] }).nftables;
+  const state: TableState = { chains: new Map(), maps: new Map() };
+  for (const object of objects) {
+    if (object.chain) {
+      const { name, type, hook, prio, policy } = object.chain;
+      state.chains.set(name, { head: type ? chainHead(type, hook ?? '', prio ?? 0, policy ?? 'accept') : 'regular', tags: [] });
+    } else if (object.rule) {
+      state.chains.get(object.rule.chain)?.tags.push(object.rule.comment ?? 'untagged');
+    } else if (object.map) {
+      const { name, type, map, elem } = object.map;
+      const key = Array.isArray(type) ? type : [type];
+      state.maps.set(name, { type: `${key.join(' . ')} : ${map}`, elements: new Map((elem ?? []).map(elementPair)) });
+    } else if (object.set) {
+      state.maps.set(object.set.name, { type: 'set', elements: new Map() });
+    }
+  }
+  return state;
+}
+
+/** `["10.0.0.2", "10.0.0.3"]` or `[{"concat": ["10.0.0.2", "eth0"]}, "192.0.2.65"]`; an element with options wraps its key in `{"elem": {"val": ...}}`. */
+function elementPair(entry: unknown): [string, string] {
+  const [key, value] = entry as [unknown, unknown];
+  const plain = (part: unknown): string => {
+    if (typeof part === 'string' || typeof part === 'number') return String(part);
+    const object = part as { concat?: unknown[]; elem?: { val: unknown } };
+    if (object.concat) return object.concat.map(plain).join(' . ');
+    if (object.elem) return plain(object.elem.val);
+    return JSON.stringify(part);
+  };
+  return [plain(key), plain(value)];
+}
+
+/** What a transaction must do to turn `installed` into `desired`, and its `nft -f -` script. */
+export interface NftPlan {
+  script: string;
+  changed: string[];
+}
+
+/**
+ * The one `nft -f -` transaction that turns `installed` (undefined: no table) into
+ * `desired`. A table whose chains or maps are not the ones wanted (missing, extra,
+ * another hook or key type) is made anew in the same transaction (`add` + `delete` +
+ * definition: never a moment without rules); chains whose rules differ are flushed and
+ * refilled; map elements are added and deleted one by one. Returns '' when nothing differs.
+ */
+export function planNftables(ruleset: NftRuleset, installed: TableState | undefined): NftPlan {
+  const desired = desiredState(ruleset);
+  if (!installed || !sameStructure(desired, installed)) {
+    const changed = installed
+      ? [...differingNames(desired.chains, installed.chains, (a, b) => a.head === b.head && sameList(a.tags, b.tags)),
+        ...differingNames(desired.maps, installed.maps, (a, b) => a.type === b.type && sameElements(a.elements, b.elements))]
+      : ['table'];
+    return { script: renderTable(ruleset, installed !== undefined), changed: changed.map((name) => `${TABLE}/${name}`) };
+  }
+  const lines: string[] = [];
+  const changed: string[] = [];
+  for (const chain of ruleset.chains) {
+    if (sameList(desired.chains.get(chain.name)!.tags, installed.chains.get(chain.name)!.tags)) continue;
+    changed.push(`${TABLE}/${chain.name}`);
+    lines.push(`flush chain ${TABLE} ${chain.name}`, ...chain.rules.map((rule) => `add rule ${TABLE} ${chain.name} ${tagged(rule)}`));
+  }
+  for (const spec of MAPS) {
+    const edit = elementEdit(spec, ruleset.elements[spec.name], installed.maps.get(spec.name)!.elements);
+    if (edit.length === 0) continue;
+    changed.push(`${TABLE}/${spec.name}`);
+    lines.push(...edit);
+  }
+  return { script: lines.length === 0 ? '' : `${lines.join('\n')}\n`, changed };
+}
+
+/** Same chains with the same definitions, same maps with the same types: rules and elements may differ. */
+function sameStructure(desired: TableState, installed: TableState): boolean {
+  const sameKeys = <V>(a: Map<string, V>, b: Map<string, V>) => a.size === b.size && [...a.keys()].every((key) => b.has(key));
+  return sameKeys(desired.chains, installed.chains)
+    && sameKeys(desired.maps, installed.maps)
+    && [...desired.chains].every(([name, chain]) => installed.chains.get(name)!.head === chain.head)
+    && [...desired.maps].every(([name, map]) => installed.maps.get(name)!.type === map.type);
+}
+
+/** Names present on one side only, or on both and not alike. */
+function differingNames<V>(desired: Map<string, V>, installed: Map<string, V>, alike: (a: V, b: V) => boolean): string[] {
+  const names = new Set([...desired.keys(), ...installed.keys()]);
+  return [...names].filter((name) => {
+    const a = desired.get(name);
+    const b = installed.get(name);
+    return a === undefined || b === undefined || !alike(a, b);
+  });
+}
+
+/** The whole table, replacing any table of that name in the same transaction. */
+function renderTable(ruleset: NftRuleset, replace: boolean): string {
+  const lines = replace ? [`add table ${TABLE}`, `delete table ${TABLE}`] : [];
+  lines.push(`table ${TABLE} {`);
+  for (const spec of MAPS) lines.push(`\tmap ${spec.name} {`, `\t\ttype ${mapType(spec)}`, '\t}');
+  for (const chain of ruleset.chains) {
+    lines.push(`\tchain ${chain.name} {`, `\t\t${chainHead(chain.type, chain.hook, chain.priority, 'accept')}`);
+    lines.push(...chain.rules.map((rule) => `\t\t${tagged(rule)}`), '\t}');
+  }
+  lines.push('}');
+  for (const spec of MAPS) lines.push(...elementEdit(spec, ruleset.elements[spec.name], new Map()));
+  return `${lines.join('\n')}\n`;
+}
+
+function tagged(rule: string): string {
+  return `${rule} comment "${ruleTag(rule)}"`;
+}
+
+/**
+ * `delete element` for keys gone or pointing elsewhere, then `add element` for keys new
+ * or changed (a map takes a key once: a moved floating IP is deleted, then added).
+ */
+function elementEdit(spec: MapSpec, wanted: Map<string, string>, current: Map<string, string>): string[] {
+  const deletes: string[] = [];
+  const adds: string[] = [];
+  for (const [key, value] of current) if (wanted.get(key) !== value) deletes.push(keyText(spec, key));
+  for (const [key, value] of wanted) if (current.get(key) !== value) adds.push(`${keyText(spec, key)} : ${value}`);
+  const lines: string[] = [];
+  if (deletes.length > 0) lines.push(`delete element ${TABLE} ${spec.name} { ${deletes.join(', ')} }`);
+  if (adds.length > 0) lines.push(`add element ${TABLE} ${spec.name} { ${adds.join(', ')} }`);
+  return lines;
+}
+
+/** A stored key in nft's syntax: interface names quoted. */
+function keyText(spec: MapSpec, key: string): string {
+  return key.split(' . ').map((part, index) => (spec.key[index] === 'ifname' ? quoted(part) : part)).join(' . ');
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
+}
+
+function sameElements(a: Map<string, string>, b: Map<string, string>): boolean {
+  return a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
+}
+
+/**
+ * novanet's nftables table. `sync` reads the kernel (`nft -j list table`) and repairs
+ * any drift; `apply` compares with what it last applied, so a floating IP associated
+ * among thousands is one `add element` (plus its `delete element` when it moved).
+ * Every change is one `nft -f -` transaction: it applies whole or not at all.
+ */
+export class NftablesDriver implements FirewallDriver {
+  private applied: TableState | undefined;
+
+  constructor(private readonly executor: Executor) {}
+
+  async sync(state: FirewallState): Promise<string[]> {
+    return this.write(renderNftables(state), await this.read());
+  }
+
+  async apply(state: FirewallState): Promise<string[]> {
+    if (!this.applied) return this.sync(state);
+    return this.write(renderNftables(state), this.applied);
+  }
+
+  /** The installed table, or undefined when there is none. */
+  async read(): Promise<TableState | undefined> {
+    const argv = ['nft', '-j', 'list', 'table', 'ip', NFT_TABLE];
+    const listed = await this.executor.run({ argv, accept: [0, 1] });
+    if (listed.code === 0) return parseListing(listed.stdout);
+    if (/No such file or directory/.test(listed.stderr)) return undefined;
+    throw new CommandFailed(argv, listed.code, listed.stderr, `exit status ${listed.code}`);
+  }
+
+  /** Deletes novanet's table (the iptables backend has taken over); returns what went. */
+  async remove(): Promise<string[]> {
+    this.applied = undefined;
+    const listed = await this.executor.run({ argv: ['nft', 'list', 'tables', 'ip'] });
+    if (!listed.stdout.split('\n').some((line) => line.trim() === `table ${TABLE}`)) return [];
+    await this.executor.run({ argv: ['nft', 'delete', 'table', 'ip', NFT_TABLE] });
+    return [`table ${TABLE}`];
+  }
+
+  private async write(ruleset: NftRuleset, installed: TableState | undefined): Promise<string[]> {
+    const { script, changed } = planNftables(ruleset, installed);
+    if (script !== '') {
+      // A failed transaction changed nothing, but what we believed installed may be
+      // wrong (it is why it failed): the next apply reads the kernel again.
+      this.applied = undefined;
+      await this.executor.run({ argv: ['nft', '-f', '-'], input: script });
+    }
+    this.applied = desiredState(ruleset);
+    return changed;
+  }
+}

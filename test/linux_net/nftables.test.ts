@@ -1,0 +1,305 @@
+import { describe, expect, it } from 'vitest';
+import { createFirewall } from '../../src/linux_net/firewall.js';
+import { MAPS, NftablesDriver, parseListing, renderNftables, ruleTag, type NftRuleset } from '../../src/linux_net/nftables.js';
+import type { CommandSpec } from '../../src/linux_net/executor.js';
+import { firewallState } from '../support/firewall.js';
+import { RecordingExecutor, notInstalled } from '../support/recordingExecutor.js';
+
+const FLOATING = [
+  { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },
+  { address: '192.0.2.51', fixed: '10.0.0.4', interface: 'eth2' },
+];
+
+/** The transaction that adds FLOATING[1] to a table holding FLOATING[0]. */
+const SECOND_ADDED = [
+  'add element ip novanet floating_dnat { 192.0.2.51 : 10.0.0.4 }',
+  'add element ip novanet floating_snat { 10.0.0.4 . "eth2" : 192.0.2.51 }',
+  'add element ip novanet floating_hairpin { 10.0.0.4 : 192.0.2.51 }',
+  '',
+].join('\n');
+
+const LIST = ['nft', '-j', 'list', 'table', 'ip', 'novanet'];
+const noTable = { code: 1, stderr: 'Error: No such file or directory\nlist table ip novanet\n' };
+
+/** What `nft -j list table ip novanet` prints for a table holding `ruleset` (as the kernel would). */
+function listing(ruleset: NftRuleset, edit: (objects: object[]) => object[] = (objects) => objects): string {
+  const objects: object[] = [{ metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name: 'novanet', handle: 1 } }];
+  for (const spec of MAPS) {
+    const elem = [...ruleset.elements[spec.name]].map(([key, value]) => [key.includes(' . ') ? { concat: key.split(' . ') } : key, value]);
+    objects.push({ map: { family: 'ip', name: spec.name, table: 'novanet', type: spec.key.length === 1 ? spec.key[0] : spec.key, map: 'ipv4_addr', ...(elem.length > 0 ? { elem } : {}) } });
+  }
+  for (const chain of ruleset.chains) {
+    objects.push({ chain: { family: 'ip', table: 'novanet', name: chain.name, type: chain.type, hook: chain.hook, prio: chain.priority, policy: 'accept' } });
+  }
+  for (const chain of ruleset.chains) {
+    for (const rule of chain.rules) objects.push({ rule: { family: 'ip', table: 'novanet', chain: chain.name, comment: ruleTag(rule), expr: [] } });
+  }
+  return JSON.stringify({ nftables: edit(objects) });
+}
+
+const scripts = (executor: RecordingExecutor) => executor.commands.filter((spec) => spec.argv.join(' ') === 'nft -f -').map((spec) => spec.input);
+const isScript = (spec: CommandSpec) => spec.argv.join(' ') === 'nft -f -';
+
+describe('renderNftables', () => {
+  it("renders nova's rules into base chains, floating IPs into maps only", () => {
+    const ruleset = renderNftables(firewallState({ dmzCidrs: ['10.128.0.0/24'], floating: FLOATING }));
+    expect(Object.fromEntries(ruleset.chains.map((chain) => [chain.name, chain.rules]))).toEqual({
+      prerouting: ['ip daddr 169.254.169.254 tcp dport 80 dnat to 10.0.0.1:8775', 'dnat to ip daddr map @floating_dnat'],
+      output: ['dnat to ip daddr map @floating_dnat'],
+      postrouting: [
+        'ip saddr 10.0.0.0/24 ip daddr 10.0.0.1 accept',
+        'ip saddr 10.0.0.0/24 ip daddr 10.128.0.0/24 accept',
+        'ip saddr 10.0.0.0/24 ip daddr 10.0.0.0/24 ct status ! dnat accept',
+        'ct status dnat snat to ip saddr map @floating_hairpin',
+        'snat to ip saddr . oifname map @floating_snat',
+        'ip saddr 10.0.0.0/24 ip daddr 10.0.0.0/24 ct status dnat snat to 10.0.0.1',
+        'ip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10',
+      ],
+      forward: ['iifname "br100" accept', 'oifname "br100" accept'],
+      input: ['iifname "br100" udp dport 67 accept', 'iifname "br100" udp dport 53 accept', 'iifname "br100" tcp dport 53 accept'],
+    });
+    expect(ruleset.chains.map((chain) => `${chain.type} ${chain.hook} ${chain.priority}`)).toEqual([
+      'nat prerouting -100', 'nat output -100', 'nat postrouting 100', 'filter forward 0', 'filter input 0',
+    ]);
+    expect(ruleset.elements).toEqual({
+      floating_dnat: new Map([['192.0.2.50', '10.0.0.3'], ['192.0.2.51', '10.0.0.4']]),
+      floating_snat: new Map([['10.0.0.3 . eth0', '192.0.2.50'], ['10.0.0.4 . eth2', '192.0.2.51']]),
+      floating_hairpin: new Map([['10.0.0.3', '192.0.2.50'], ['10.0.0.4', '192.0.2.51']]),
+    });
+    // The floating IPs are data: the chains are the same with none.
+    expect(renderNftables(firewallState({ dmzCidrs: ['10.128.0.0/24'] })).chains).toEqual(ruleset.chains);
+  });
+
+  it('redirects metadata to a local port, adds the VPN DNAT and forward rule, and opens no DHCP without dnsmasq', () => {
+    const ruleset = renderNftables(firewallState({
+      metadataHost: '127.0.0.1',
+      networks: [{ cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } }],
+    }));
+    const chains = Object.fromEntries(ruleset.chains.map((chain) => [chain.name, chain.rules]));
+    expect(chains.prerouting).toEqual([
+      'ip daddr 169.254.169.254 tcp dport 80 redirect to :8775',
+      'ip daddr 192.0.2.20 udp dport 1000 dnat to 10.0.1.2:1194',
+      'dnat to ip daddr map @floating_dnat',
+    ]);
+    expect(chains.output).toEqual(['ip daddr 192.0.2.20 udp dport 1000 dnat to 10.0.1.2:1194', 'dnat to ip daddr map @floating_dnat']);
+    expect(chains.forward).toContain('ip daddr 10.0.1.2 udp dport 1194 accept');
+    expect(chains.input).toEqual([]);
+  });
+
+  it('gives a fixed address with two floating IPs on one interface the first as its source', () => {
+    const ruleset = renderNftables(firewallState({ floating: [FLOATING[0]!, { address: '192.0.2.52', fixed: '10.0.0.3', interface: 'eth0' }] }));
+    expect(ruleset.elements.floating_dnat.size).toBe(2);
+    expect([...ruleset.elements.floating_snat]).toEqual([['10.0.0.3 . eth0', '192.0.2.50']]);
+    expect([...ruleset.elements.floating_hairpin]).toEqual([['10.0.0.3', '192.0.2.50']]);
+  });
+});
+
+describe('parseListing', () => {
+  it("reads the kernel's JSON: chain definitions, rule comments in order, map types and elements (concatenated keys too)", () => {
+    const json = '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "ip", "name": "novanet", "handle": 2}}, '
+      + '{"map": {"family": "ip", "name": "floating_snat", "table": "novanet", "type": ["ipv4_addr", "ifname"], "handle": 7, "map": "ipv4_addr", "elem": [[{"concat": ["10.0.0.2", "eth0"]}, "192.0.2.65"]]}}, '
+      + '{"map": {"family": "ip", "name": "floating_dnat", "table": "novanet", "type": "ipv4_addr", "handle": 5, "map": "ipv4_addr"}}, '
+      + '{"chain": {"family": "ip", "table": "novanet", "name": "prerouting", "handle": 1, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}, '
+      + '{"rule": {"family": "ip", "table": "novanet", "chain": "prerouting", "handle": 8, "comment": "a1", "expr": []}}, '
+      + '{"rule": {"family": "ip", "table": "novanet", "chain": "prerouting", "handle": 9, "expr": []}}]}';
+    const state = parseListing(json);
+    expect(state.chains).toEqual(new Map([['prerouting', { head: 'type nat hook prerouting priority -100; policy accept;', tags: ['a1', 'untagged'] }]]));
+    expect(state.maps).toEqual(new Map([
+      ['floating_snat', { type: 'ipv4_addr . ifname : ipv4_addr', elements: new Map([['10.0.0.2 . eth0', '192.0.2.65']]) }],
+      ['floating_dnat', { type: 'ipv4_addr : ipv4_addr', elements: new Map() }],
+    ]));
+  });
+});
+
+describe('NftablesDriver', () => {
+  it('creates the whole table in one transaction when there is none', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable);
+    const driver = new NftablesDriver(executor);
+    expect(await driver.sync(firewallState({ floating: [FLOATING[0]!] }))).toEqual(['ip novanet/table']);
+    const [script] = scripts(executor);
+    expect(script).toMatch(/^table ip novanet \{\n\tmap floating_dnat \{\n\t\ttype ipv4_addr : ipv4_addr\n\t\}\n/);
+    expect(script).toContain('\tmap floating_snat {\n\t\ttype ipv4_addr . ifname : ipv4_addr\n\t}');
+    expect(script).toContain('\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n');
+    expect(script).toContain(`\t\tip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10 comment "${ruleTag('ip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10')}"\n`);
+    expect(script).toContain('add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.3 }\n');
+    expect(script).toContain('add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.50 }\n');
+    expect(script).not.toContain('delete table');
+    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-']]);
+  });
+
+  it('changes nothing when the installed table is the desired one', async () => {
+    const state = firewallState({ floating: FLOATING });
+    const executor = new RecordingExecutor().on(LIST, { stdout: listing(renderNftables(state)) });
+    expect(await new NftablesDriver(executor).sync(state)).toEqual([]);
+    expect(executor.argvs()).toEqual([LIST]);
+  });
+
+  it('applies a floating IP associated after the sync as one element per map, reading nothing', async () => {
+    const executor = new RecordingExecutor().on(LIST, { stdout: listing(renderNftables(firewallState({ floating: [FLOATING[0]!] }))) });
+    const driver = new NftablesDriver(executor);
+    await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
+    executor.clear();
+    expect(await driver.apply(firewallState({ floating: FLOATING }))).toEqual(['ip novanet/floating_dnat', 'ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
+    expect(executor.commands).toEqual([{
+      argv: ['nft', '-f', '-'],
+      input: SECOND_ADDED,
+    }]);
+  });
+
+  it('moves a floating IP to another fixed address by deleting its elements, then adding them, in one transaction', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable);
+    const driver = new NftablesDriver(executor);
+    await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
+    executor.clear();
+    await driver.apply(firewallState({ floating: [{ ...FLOATING[0]!, fixed: '10.0.0.9' }] }));
+    expect(scripts(executor)).toEqual([[
+      'delete element ip novanet floating_dnat { 192.0.2.50 }',
+      'add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.9 }',
+      'delete element ip novanet floating_snat { 10.0.0.3 . "eth0" }',
+      'add element ip novanet floating_snat { 10.0.0.9 . "eth0" : 192.0.2.50 }',
+      'delete element ip novanet floating_hairpin { 10.0.0.3 }',
+      'add element ip novanet floating_hairpin { 10.0.0.9 : 192.0.2.50 }',
+      '',
+    ].join('\n')]);
+    executor.clear();
+    expect(await driver.apply(firewallState({ floating: [{ ...FLOATING[0]!, fixed: '10.0.0.9' }] }))).toEqual([]);
+    expect(executor.commands).toEqual([]);
+  });
+
+  it('refills only the chain whose rules changed, keeping the maps', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable);
+    const driver = new NftablesDriver(executor);
+    await driver.sync(firewallState({ floating: FLOATING }));
+    executor.clear();
+    expect(await driver.apply(firewallState({ floating: FLOATING, routingSourceIp: '192.0.2.11' }))).toEqual(['ip novanet/postrouting']);
+    const [script] = scripts(executor);
+    const lines = script!.split('\n');
+    expect(lines[0]).toBe('flush chain ip novanet postrouting');
+    expect(lines.slice(1, -1).every((line) => line.startsWith('add rule ip novanet postrouting '))).toBe(true);
+    expect(lines).toHaveLength(renderNftables(firewallState()).chains.find((chain) => chain.name === 'postrouting')!.rules.length + 2);
+    expect(script).toContain('oifname "eth0" snat to 192.0.2.11 comment');
+  });
+
+  it('repairs a rule deleted by hand (sync) by refilling its chain', async () => {
+    const state = firewallState({ floating: FLOATING });
+    const ruleset = renderNftables(state);
+    const snat = ruleTag('ip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10');
+    const executor = new RecordingExecutor().on(LIST, {
+      stdout: listing(ruleset, (objects) => objects.filter((object) => (object as { rule?: { comment: string } }).rule?.comment !== snat)),
+    });
+    expect(await new NftablesDriver(executor).sync(state)).toEqual(['ip novanet/postrouting']);
+    expect(scripts(executor)[0]).toMatch(/^flush chain ip novanet postrouting\n/);
+  });
+
+  it('repairs a lost element without touching the others', async () => {
+    const state = firewallState({ floating: FLOATING });
+    const partial = renderNftables(firewallState({ floating: [FLOATING[0]!] }));
+    const executor = new RecordingExecutor().on(LIST, { stdout: listing({ ...partial, chains: renderNftables(state).chains }) });
+    await new NftablesDriver(executor).sync(state);
+    expect(scripts(executor)[0]).toBe(SECOND_ADDED);
+  });
+
+  it('remakes the table atomically when a chain or map is not the one wanted', async () => {
+    const state = firewallState({ floating: FLOATING });
+    const ruleset = renderNftables(state);
+    const executor = new RecordingExecutor().on(LIST, {
+      stdout: listing(ruleset, (objects) => [
+        ...objects.map((object) => {
+          const chain = (object as { chain?: { name: string } }).chain;
+          return chain?.name === 'forward' ? { chain: { ...chain, prio: 10 } } : object;
+        }),
+        { chain: { family: 'ip', table: 'novanet', name: 'extra' } },
+      ]),
+    });
+    expect(await new NftablesDriver(executor).sync(state)).toEqual(['ip novanet/forward', 'ip novanet/extra']);
+    const [script] = scripts(executor);
+    expect(script).toMatch(/^add table ip novanet\ndelete table ip novanet\ntable ip novanet \{\n/);
+    // The elements go back in with the new table.
+    expect(script).toContain('add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.3, 192.0.2.51 : 10.0.0.4 }');
+    expect(executor.commands.filter(isScript)).toHaveLength(1);
+  });
+
+  it('reads the kernel again after a failed transaction', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable);
+    const driver = new NftablesDriver(executor);
+    await driver.sync(firewallState());
+    executor.once(['nft', '-f', '-'], { code: 1, stderr: 'Error: Could not process rule: No such file or directory' });
+    await expect(driver.apply(firewallState({ floating: FLOATING }))).rejects.toThrow(/nft -f -: exit status 1/);
+    executor.clear();
+    await driver.apply(firewallState({ floating: FLOATING }));
+    expect(executor.argvs()[0]).toEqual(LIST);
+  });
+
+  it('refuses to guess when the listing fails for another reason', async () => {
+    const executor = new RecordingExecutor().on(LIST, { code: 1, stderr: 'Error: Operation not permitted' });
+    await expect(new NftablesDriver(executor).sync(firewallState())).rejects.toThrow(/Operation not permitted/);
+    expect(executor.commands.filter(isScript)).toEqual([]);
+  });
+
+  it('removes its table only when there is one', async () => {
+    const present = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip filter\ntable ip novanet\n' });
+    expect(await new NftablesDriver(present).remove()).toEqual(['table ip novanet']);
+    expect(present.argvs()).toEqual([['nft', 'list', 'tables', 'ip'], ['nft', 'delete', 'table', 'ip', 'novanet']]);
+    const absent = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip filter\n' });
+    expect(await new NftablesDriver(absent).remove()).toEqual([]);
+    expect(absent.argvs()).toEqual([['nft', 'list', 'tables', 'ip']]);
+  });
+});
+
+describe('createFirewall', () => {
+  const IPTABLES_SAVE = [
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ':nova-network-PREROUTING - [0:0]',
+    ':nova-float-dnat-c00002 - [0:0]',
+    ':FOREIGN - [0:0]',
+    '-A PREROUTING -j nova-network-PREROUTING',
+    '-A POSTROUTING -j FOREIGN',
+    '-A nova-network-PREROUTING -d 192.0.2.0/24 -j nova-float-dnat-c00002',
+    '-A nova-float-dnat-c00002 -d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
+    'COMMIT',
+    '',
+  ].join('\n');
+
+  it("nftables: sync installs the table, then removes nova's iptables chains and jumps, keeping foreign ones", async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable).on(['iptables-save'], { stdout: IPTABLES_SAVE });
+    const changes = await createFirewall('nftables', executor).sync(firewallState());
+    expect(changes).toEqual(['ip novanet/table', 'iptables nat/nova-network-PREROUTING removed', 'iptables nat/nova-float-dnat-c00002 removed']);
+    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'iptables-save', 'iptables-restore']);
+    expect(executor.commands[3]!.input).toBe([
+      '*nat',
+      '-D PREROUTING -j nova-network-PREROUTING',
+      '-F nova-network-PREROUTING',
+      '-F nova-float-dnat-c00002',
+      '-X nova-network-PREROUTING',
+      '-X nova-float-dnat-c00002',
+      'COMMIT',
+      '',
+    ].join('\n'));
+  });
+
+  it('nftables: a host without iptables has nothing of it to remove', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable).on(['iptables-save'], notInstalled);
+    expect(await createFirewall('nftables', executor).sync(firewallState())).toEqual(['ip novanet/table']);
+  });
+
+  it("iptables: sync writes nova's chains, then deletes novanet's nftables table; apply touches nftables not at all", async () => {
+    const executor = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip novanet\n' });
+    const firewall = createFirewall('iptables', executor);
+    const changes = await firewall.sync(firewallState());
+    expect(changes.at(-1)).toBe('nftables table ip novanet removed');
+    expect(changes).toContain('nat/nova-network-snat');
+    expect(executor.argvs().map((argv) => argv.join(' '))).toEqual([
+      'iptables-save', 'iptables-restore -w 10 --noflush', 'nft list tables ip', 'nft delete table ip novanet',
+    ]);
+    executor.clear();
+    await firewall.apply(firewallState({ floating: FLOATING }));
+    expect(executor.argvs().map((argv) => argv[0])).toEqual(['iptables-restore']);
+  });
+
+  it('iptables: a host without nft has nothing of it to remove', async () => {
+    const executor = new RecordingExecutor().on(['nft'], notInstalled);
+    await expect(createFirewall('iptables', executor).sync(firewallState())).resolves.toContain('nat/nova-network-snat');
+  });
+});
