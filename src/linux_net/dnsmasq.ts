@@ -353,7 +353,16 @@ function clearDirectory(path: string): void {
 
 /** What dnsmasq should hold: the hosts (as a set) and the opts. */
 function fingerprint(served: Served): string {
-  return `${served.sum.hex()}:${createHash('sha256').update(served.optsText).digest('hex')}`;
+  return record(served.sum, served.optsText);
+}
+
+/** The `loaded` record for these host lines (in any order, each with its newline) and opts: what a reader of the state files compares. */
+export function loadedRecord(hostLines: Iterable<string>, optsText: string): string {
+  return record(HostsSum.of(hostLines), optsText);
+}
+
+function record(sum: HostsSum, optsText: string): string {
+  return `${sum.hex()}:${createHash('sha256').update(optsText).digest('hex')}`;
 }
 
 /** A multiset hash: four 32-bit lanes, each the sum of the lines' hash words modulo 2^32. */

@@ -5,11 +5,11 @@
  * second firewall backend only adds a branch there), and dnsmasq's hosts file. Each
  * `...Violations` function returns what is wrong in words, empty when all holds.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
+import { loadedRecord } from '../../src/linux_net/dnsmasq.js';
 import { parseSave } from '../../src/linux_net/iptables.js';
 import type { Lab } from '../../tools/lab.js';
 
@@ -233,10 +233,17 @@ export function readDnsmasq(statePath: string, bridge: string): DnsmasqState {
       return undefined;
     }
   };
-  const hostsText = read('hosts') ?? '';
+  // The hosts file, plus the hosts added one by one since it was last written (hostsdir).
+  let extra: string[] = [];
+  try {
+    extra = readdirSync(`${base}.hostsdir`).filter((name) => !name.startsWith('.')).map((name) => readFileSync(join(`${base}.hostsdir`, name), 'utf8'));
+  } catch {
+    // no hostsdir yet
+  }
+  const lines = [...(read('hosts') ?? '').split('\n').filter(Boolean).map((line) => `${line}\n`), ...extra];
   const hosts = new Map<string, string>();
-  for (const line of hostsText.split('\n').filter(Boolean)) {
-    const [mac, , address] = line.split(',');
+  for (const line of lines) {
+    const [mac, , address] = line.trim().split(',');
     hosts.set(mac!, address!);
   }
   const pidText = read('pid')?.trim();
@@ -249,8 +256,8 @@ export function readDnsmasq(statePath: string, bridge: string): DnsmasqState {
       running = false;
     }
   }
-  // The same digest the driver keeps (dnsmasq.ts): what dnsmasq was last told to load.
-  const digest = createHash('sha256').update(hostsText).update('\0').update(read('opts') ?? '').digest('hex');
+  // The record the driver keeps (dnsmasq.ts): what dnsmasq was last told to load.
+  const digest = loadedRecord(lines, read('opts') ?? '');
   return { hosts, pid, running, loadedCurrent: read('loaded') === digest };
 }
 
