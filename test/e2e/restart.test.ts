@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab, LabService } from '../../tools/lab.js';
+import { FIREWALL_READERS } from '../support/firewall.js';
 import { boundFloating, readDnsmasq } from '../support/hostState.js';
 import { flatDhcpLab } from '../support/labNetwork.js';
 import { callService } from '../support/serviceApi.js';
@@ -16,7 +17,7 @@ const INSTANCE = 'eeeeeeee-0000-4000-8000-000000000001';
 const PINGS = 1500;
 const RESTARTS: ('SIGTERM' | 'SIGKILL')[] = ['SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM'];
 
-describe('restarting the service while a VM is reached through its floating IP', () => {
+describe.each(FIREWALL_READERS)('restarting the service while a VM is reached through its floating IP ($backend)', (firewall) => {
   let lab: Lab;
   let configFile: string;
   let token: string;
@@ -36,14 +37,14 @@ describe('restarting the service while a VM is reached through its floating IP',
     const addresses = await lab.exec(lab.netNs, ['ip', '-4', '-o', 'addr', 'show']);
     const dnsmasq = readDnsmasq(`${lab.dir}/state`, 'br100');
     return [
-      await lab.ruleset(),
+      await firewall.ruleset(lab),
       addresses.stdout.split('\n').map((line) => line.replace(/\s+valid_lft.*$/, '')).sort().join('\n'),
       `dnsmasq pid ${dnsmasq.pid} running ${dnsmasq.running} hosts ${[...dnsmasq.hosts].join(' ')}`,
     ].join('\n');
   }
 
   beforeAll(async () => {
-    ({ configFile, token } = await flatDhcpLab({ vms: 1, floatingRange: '192.0.2.64/28', onLab: (made) => { lab = made; } }));
+    ({ configFile, token } = await flatDhcpLab({ vms: 1, floatingRange: '192.0.2.64/28', config: { firewall_backend: firewall.backend }, onLab: (made) => { lab = made; } }));
     await start();
     const vm = lab.vms[0]!;
     const info = await api<{ network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] }>(
