@@ -99,8 +99,13 @@ export function dnsmasqArgs(network: DhcpNetwork, files: NetworkFiles, options: 
 /** What ensure() did, for logs and metrics. */
 export type DnsmasqAction = 'none' | 'started' | 'reloaded' | 'restarted';
 
-/** Removals wait this long for others before their SIGHUP (a reload of 10,000 hosts is ~190 ms without DHCP). */
-const RELOAD_DELAY_MS = 1_000;
+/**
+ * Removals wait this long for others before their SIGHUP. A reload of 10,000 hosts
+ * costs dnsmasq ~190 ms of CPU without answering DHCP; under steady churn one every
+ * 5 s instead of every second. A removed host lingering that long is harmless (its
+ * instance is gone); a new host that collides with one reloads at once.
+ */
+export const RELOAD_DELAY_MS = 5_000;
 
 /** What this process knows dnsmasq serves on one bridge, kept from ensure() on. */
 interface Served {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Invalid } from '../../src/errors.js';
 import {
-  DnsmasqDriver, dnsmasqArgs, hostsFile, optsFile,
+  DnsmasqDriver, dnsmasqArgs, hostsFile, optsFile, RELOAD_DELAY_MS,
   type DhcpHost, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles,
 } from '../../src/linux_net/dnsmasq.js';
 import { notInstalled, RecordingExecutor } from '../support/recordingExecutor.js';
@@ -359,7 +359,9 @@ describe('DnsmasqDriver', () => {
       expect(await driver.removeHosts('br100', [HOSTS[1]!])).toBe(true);
       expect(readFileSync(files.hosts, 'utf8')).toBe(hostsFile(HOSTS, 'novalocal'));
       expect(executor.commands).toEqual([]);
-      await vi.advanceTimersByTimeAsync(1_000);
+      await vi.advanceTimersByTimeAsync(RELOAD_DELAY_MS - 1);
+      expect(executor.commands).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
       expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)]]);
       expect(readFileSync(files.hosts, 'utf8')).toBe('');
       executor.clear();
@@ -378,7 +380,7 @@ describe('DnsmasqDriver', () => {
       expect(readFileSync(files.hosts, 'utf8')).toBe(hostsFile([HOSTS[1]!, successor], 'novalocal'));
       expect(hostsdirFiles()).toEqual([]);
       // The pending reload was this one.
-      await vi.advanceTimersByTimeAsync(2_000);
+      await vi.advanceTimersByTimeAsync(2 * RELOAD_DELAY_MS);
       expect(executor.commands).toHaveLength(1);
     });
 
