@@ -321,12 +321,17 @@ export class Lab {
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     let log = '';
+    let running = false;
     return new Promise((resolve, reject) => {
       child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
         onLog?.(chunk);
+        // Once started, the log only goes to onLog: scanning it all again at every chunk
+        // cost a busy service's caller seconds of CPU.
+        if (running) return;
         log += chunk;
         const started = /^\{.*"event":"service\.started".*\}$/m.exec(log);
         if (!started) return;
+        running = true;
         const api = (JSON.parse(started[0]) as { api?: string }).api ?? '';
         resolve({
           child,
