@@ -207,7 +207,8 @@ export class DnsmasqDriver {
     }
     if (reloadNow) await this.reload(served);
     // With removals pending, dnsmasq holds more than these hosts: recorded at their reload.
-    else if (served.unloaded.size === 0) writeIfChanged(served.files.loaded, fingerprint(served));
+    // In place, unread: a record torn by a crash only costs one extra reload at the next start.
+    else if (served.unloaded.size === 0) writeFileSync(served.files.loaded, fingerprint(served), { mode: 0o644 });
     return true;
   }
 
