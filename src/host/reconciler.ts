@@ -119,7 +119,11 @@ export class Reconciler implements HostLayer {
         if (change.kind === 'release-lease') releases.push(change);
         else if (change.kind === 'network-updated') updated.add(change.networkId);
         else if (change.kind === 'floating-updated') floating.push(change.address);
-        else if (change.kind === 'dhcp-host') hosts.set(change.networkId, [...(hosts.get(change.networkId) ?? []), change]);
+        else if (change.kind === 'dhcp-host') {
+          const group = hosts.get(change.networkId) ?? [];
+          group.push(change);
+          hosts.set(change.networkId, group);
+        }
         else deleted.push(change.network);
       }
       // Releases go before the hosts file loses their entries: at that reload dnsmasq may

@@ -157,10 +157,7 @@ export class DnsmasqDriver {
     if (previous?.reload) clearTimeout(previous.reload);
     const served: Served = { network, files, lines, sum: HostsSum.of(lines.values()), optsText, unloaded: new Set(), reload: undefined };
     this.served.set(network.bridge, served);
-    // Everything goes back into the hosts file; the hostsdir is emptied (dnsmasq keeps
-    // what it read from there until its next reload, which reads the hosts file).
-    writeIfChanged(files.hosts, [...lines.values()].join(''));
-    clearDirectory(files.hostsdir);
+    consolidate(served);
     writeIfChanged(files.opts, optsText);
     writeIfChanged(files.conf, '');
     // Compared with what dnsmasq last loaded, not with the files: a service that died
@@ -212,7 +209,7 @@ export class DnsmasqDriver {
     return true;
   }
 
-  /** Stops serving hosts: the hosts file now, dnsmasq at the next reload (soon, shared with other removals). */
+  /** Stops serving hosts: dnsmasq and its hosts file at the next reload, RELOAD_DELAY_MS on, shared with other removals. */
   async removeHosts(bridge: string, hosts: DhcpHost[]): Promise<boolean> {
     const served = this.served.get(bridge);
     if (!served) return false;
@@ -237,9 +234,7 @@ export class DnsmasqDriver {
   private async reload(served: Served): Promise<void> {
     if (served.reload) clearTimeout(served.reload);
     served.reload = undefined;
-    writeIfChanged(served.files.hosts, [...served.lines.values()].join(''));
-    clearDirectory(served.files.hostsdir);
-    served.unloaded.clear();
+    consolidate(served);
     const wanted = fingerprint(served);
     const pid = this.runningPid(served.files);
     // No dnsmasq: the next full reconcile starts one with these files.
@@ -353,8 +348,14 @@ function writeAtomically(path: string, text: string): void {
   renameSync(temporary, path);
 }
 
-function clearDirectory(path: string): void {
-  for (const name of readdirSync(path)) rmSync(join(path, name), { force: true });
+/**
+ * Every host back into the hosts file, the hostsdir emptied: what dnsmasq's next
+ * (re)load should read (it keeps what it read from the hostsdir until then).
+ */
+function consolidate(served: Served): void {
+  writeIfChanged(served.files.hosts, [...served.lines.values()].join(''));
+  for (const name of readdirSync(served.files.hostsdir)) rmSync(join(served.files.hostsdir, name), { force: true });
+  served.unloaded.clear();
 }
 
 /** What dnsmasq should hold: the hosts (as a set) and the opts. */

@@ -350,7 +350,7 @@ describe('DnsmasqDriver', () => {
       expect(hostsdirFiles()).toEqual([]);
     });
 
-    it('removes hosts from the hosts file at once and reloads dnsmasq once, a moment later, for all of them', async () => {
+    it('removes hosts from the hosts file and dnsmasq with one reload, a moment later, for all of them', async () => {
       await driver.ensure(NETWORK, HOSTS);
       const pid = await fakeDnsmasq(argvFor());
       executor.clear();
