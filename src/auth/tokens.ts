@@ -37,7 +37,16 @@ export interface TokenServiceDeps {
   now?: () => Date;
   /** Source of the secret's bytes (tests may make it predictable). */
   random?: (size: number) => Buffer;
+  /**
+   * How long a verified token is believed without asking the database again (0: every
+   * request asks). A revocation then takes up to this long to reach the API, as with
+   * keystonemiddleware's token_cache_time.
+   */
+  cacheSeconds?: number;
 }
+
+/** Verified tokens remembered at most; a full cache forgets its oldest entry. */
+const CACHED_TOKENS = 10_000;
 
 /** 32 random bytes: 256 bits, as url-safe base64 (43 characters, safe in a header). */
 const TOKEN_BYTES = 32;
@@ -76,11 +85,15 @@ export class TokenService {
   private readonly db: Database;
   private readonly now: () => Date;
   private readonly random: (size: number) => Buffer;
+  private readonly cacheMs: number;
+  /** By token hash: the caller, the token's own expiry, and until when this entry holds. */
+  private readonly cache = new Map<string, { caller: Caller; expiresAt: Date | null; until: number }>();
 
   constructor(deps: TokenServiceDeps) {
     this.db = deps.db;
     this.now = deps.now ?? (() => new Date());
     this.random = deps.random ?? randomBytes;
+    this.cacheMs = (deps.cacheSeconds ?? 0) * 1000;
   }
 
   /** A new token for `projectId`; the returned secret is the only copy. */
@@ -106,11 +119,22 @@ export class TokenService {
    */
   async verify(token: string): Promise<Caller | undefined> {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
-    const found = await tokens.findTokenByHash(this.db.knex, hashToken(token));
+    const hash = hashToken(token);
+    const now = this.now().getTime();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.expiresAt !== null && cached.expiresAt.getTime() <= now ? undefined : cached.caller;
+    this.cache.delete(hash);
+    const found = await tokens.findTokenByHash(this.db.knex, hash);
+    // Only valid tokens are remembered: unknown ones cannot fill the cache.
     if (!found) return undefined;
-    if (found.expiresAt !== null && found.expiresAt.getTime() <= this.now().getTime()) return undefined;
+    if (found.expiresAt !== null && found.expiresAt.getTime() <= now) return undefined;
     const { projectId, role } = info(found);
-    return { projectId, role, tokenId: found.id };
+    const caller = { projectId, role, tokenId: found.id };
+    if (this.cacheMs > 0) {
+      if (this.cache.size >= CACHED_TOKENS) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(hash, { caller, expiresAt: found.expiresAt, until: now + this.cacheMs });
+    }
+    return caller;
   }
 
   async list(filter: { projectId?: string } = {}): Promise<TokenInfo[]> {

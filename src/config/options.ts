@@ -186,6 +186,7 @@ export const OPTIONS = {
   api_host: { section: 'api', key: 'host', parse: listenHost, default: '127.0.0.1', help: 'address the REST API listens on' },
   api_port: { section: 'api', key: 'port', parse: integer(0, 65535), default: '8774', help: 'port of the REST API (0: any free port)' },
   api_max_body_bytes: { section: 'api', key: 'max_body_bytes', parse: integer(256, 64 * 1024 * 1024), default: '65536', help: 'largest request body the API reads' },
+  api_token_cache_seconds: { section: 'api', key: 'token_cache_seconds', parse: integer(0, 3600), default: '5', help: 'seconds a verified token is believed without a database read; a revocation takes up to this long (0: read every time)' },
 } satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;

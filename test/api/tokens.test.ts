@@ -43,6 +43,25 @@ describe.each(BACKENDS)('API tokens on %s', (backend) => {
     expect(await service.verify(created.token)).toBeUndefined();
   });
 
+  it('with a cache, believes a verified token for cacheSeconds only, and never past its expiry', async () => {
+    const clock = new Clock();
+    const service = new TokenService({ db: db(), now: clock.now, cacheSeconds: 5 });
+    const kept = await service.create('p1', 'member', undefined, { expiresAt: new Date(clock.now().getTime() + 7_000) });
+    const revoked = await service.create('p2', 'admin');
+    expect(await service.verify(kept.token)).toMatchObject({ projectId: 'p1' });
+    expect(await service.verify(revoked.token)).toMatchObject({ projectId: 'p2', role: 'admin' });
+    // Revoked from another process (the CLI): this one learns at the end of the entry.
+    await db().knex('api_tokens').where('id', revoked.info.id).delete();
+    clock.advance(4);
+    expect(await service.verify(revoked.token)).toMatchObject({ projectId: 'p2' });
+    clock.advance(1);
+    expect(await service.verify(revoked.token)).toBeUndefined();
+    expect(await service.verify(kept.token)).toMatchObject({ projectId: 'p1' });
+    // Cached at 5 s until 10 s, but the token itself expires at 7 s.
+    clock.advance(2);
+    expect(await service.verify(kept.token)).toBeUndefined();
+  });
+
   it('validates project, role, description and expiry; nothing is stored on refusal', async () => {
     const service = new TokenService({ db: db() });
     await expectRefused(db(), () => service.create('bad project'), Invalid, /^project_id must be 1-255 letters/);

@@ -143,7 +143,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   if (options.api ?? true) {
     const app = createApp({
       manager,
-      tokens: new TokenService({ db }),
+      tokens: new TokenService({ db, cacheSeconds: config.api_token_cache_seconds }),
       health: healthCheck({ db, lastReconcile: () => reconciler!.lastReport }),
       metrics,
       log,
