@@ -75,10 +75,11 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
   });
 
   router.delete('/v2.1/os-novanet/instances/:uuid', async (ctx) => {
-    // Only the owner is needed here, not the whole network_info (a fifth of a pair's reads).
+    // The ownership check is part of the deallocation: a member's call leaves another
+    // project's instance untouched, and is then answered as if it did not exist.
     const uuid = ctx.params.uuid ?? '';
-    mustSee(ctx, uuid, await manager.instanceProject(uuid));
-    await manager.deallocateForInstance(uuid);
+    const found = await manager.deallocateForInstance(uuid, isAdmin(ctx) ? {} : { onlyProject: callerOf(ctx).projectId });
+    mustSee(ctx, uuid, found?.projectId);
     ctx.status = 204;
   });
 }

@@ -104,10 +104,11 @@ export async function insertVirtualInterfaces(
 
 export async function listVirtualInterfaces(
   q: Queryable,
-  filter: { instanceUuid?: string; projectId?: string; networkIds?: number[]; ids?: number[] },
+  filter: { instanceUuid?: string; instanceUuids?: string[]; projectId?: string; networkIds?: number[]; ids?: number[] },
 ): Promise<VirtualInterface[]> {
   const query = q('virtual_interfaces').orderBy('id');
   if (filter.instanceUuid !== undefined) query.where('instance_uuid', filter.instanceUuid);
+  if (filter.instanceUuids) query.whereIn('instance_uuid', filter.instanceUuids);
   if (filter.projectId !== undefined) query.where('project_id', filter.projectId);
   if (filter.networkIds) query.whereIn('network_id', filter.networkIds);
   if (filter.ids) query.whereIn('id', filter.ids);

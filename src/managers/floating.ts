@@ -267,16 +267,16 @@ export class FloatingIps {
    * Part of deallocateForInstance's transaction, after the fixed IPs were deallocated
    * (their rows locked): every floating IP of theirs disassociated, the auto-assigned
    * ones released. In the same transaction, so no association made meanwhile survives
-   * on a freed address; returns the addresses for the host layer.
+   * on a freed address; returns the addresses, each with its fixed IP, for the host layer.
    */
-  async detachFromFixedIps(q: Queryable, fixedIpIds: number[], now: Date): Promise<string[]> {
+  async detachFromFixedIps(q: Queryable, fixedIpIds: number[], now: Date): Promise<{ address: string; fixedIpId: number }[]> {
     if (fixedIpIds.length === 0) return [];
     const rows = await floating.listFloatingIps(q, { fixedIpIds });
     for (const row of rows) {
       await floating.disassociate(q, row.id, now);
       if (row.autoAssigned) await floating.release(q, row.id, now);
     }
-    return rows.map((row) => row.address);
+    return rows.map((row) => ({ address: row.address, fixedIpId: row.fixedIpId! }));
   }
 
   // ---- helpers --------------------------------------------------------------

@@ -45,7 +45,8 @@ export async function listInstances(q: Queryable, filter: { projectId?: string; 
   return [...instances.values()];
 }
 
-function groupBy<T, K>(values: T[], key: (value: T) => K): Map<K, T[]> {
+/** `values` by `key`, each group in the order given. */
+export function groupBy<T, K>(values: T[], key: (value: T) => K): Map<K, T[]> {
   const groups = new Map<K, T[]>();
   for (const value of values) {
     const group = groups.get(key(value));

@@ -213,10 +213,13 @@ export interface NetworkManager {
   scrubProject(projectId: string): Promise<Network[]>;
 
   allocateForInstance(request: AllocateRequest): Promise<InstanceNetworkInfo>;
-  deallocateForInstance(instanceUuid: string): Promise<void>;
+  /**
+   * Frees the instance's networking and returns its project (undefined: it had none).
+   * With `onlyProject`, another project's instance is left as it is (its project is
+   * still returned, for the caller's refusal).
+   */
+  deallocateForInstance(instanceUuid: string, options?: { onlyProject?: string }): Promise<{ projectId: string | null } | undefined>;
   getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo>;
-  /** The project of an instance with networking (one read; undefined when it has none). */
-  instanceProject(instanceUuid: string): Promise<string | null | undefined>;
   /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
   listInstances(filter?: { projectId?: string; instanceUuid?: string }): Promise<InstanceListing[]>;
 

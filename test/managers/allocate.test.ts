@@ -261,6 +261,28 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       expect((await db().knex('fixed_ips').whereNotNull('instance_uuid')).length).toBe(1);
     });
 
+    it('shares reads and writes between calls at once; each gets its own networks and addresses', async () => {
+      const h = harness(db(), mode);
+      await h.manager.createNetworks({ label: 'many', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
+      const owner = (n: number) => (n % 2 === 0 ? 'p1' : 'p2');
+      // The first instance of each project claims its networks (and their host): a path of its own.
+      for (const n of [1, 2]) await allocate(h, n, { projectId: owner(n) });
+      let queries = 0;
+      const count = () => queries++;
+      db().knex.on('query', count);
+      // Instance 1 again (idempotent), and 40 new ones of two projects.
+      const results = await Promise.all([1, ...Array.from({ length: 40 }, (_, index) => index + 3)]
+        .map((n) => allocate(h, n, { projectId: owner(n) }))).finally(() => db().knex.off('query', count));
+      // Alone, a new instance costs seven statements.
+      expect(queries).toBeLessThan(41 * 2);
+      expect(results[0]).toEqual(await h.manager.getInstanceNwInfo(instance(1)));
+      for (const [index, result] of results.entries()) expect(result.project_id).toBe(owner(index === 0 ? 1 : index + 2));
+      const addresses = [...results, await h.manager.getInstanceNwInfo(instance(2))].flatMap((result) => addressesOf(result));
+      expect(new Set(addresses).size).toBe(addresses.length);
+      expect(addresses).toHaveLength(mode === 'vlan' ? 42 : 84);
+      expect(await countRows(db(), 'virtual_interfaces')).toBe(addresses.length);
+    });
+
     it('never hands out a reserved address', async () => {
       const h = harness(db(), mode);
       const [network] = await h.manager.createNetworks({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });

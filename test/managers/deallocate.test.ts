@@ -93,6 +93,34 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         expect(h.host.changes).toEqual([]);
       });
 
+      it('shares transactions between calls at once; each gets its own answer, and another project\'s instance is left alone', async () => {
+        const h = harness(db(), mode);
+        await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
+        const owner = (n: number) => (n <= 40 ? 'p1' : 'p2');
+        for (let n = 1; n <= 45; n++) await h.manager.allocateForInstance({ instanceUuid: instance(n), projectId: owner(n), host: 'compute1', hostname: `vm${n}` });
+        const vifsOf = async (n: number) => (await h.manager.getInstanceNwInfo(instance(n))).network_info.map((vif) => vif.address);
+        const macs = new Map<number, string[]>();
+        for (let n = 1; n <= 45; n++) macs.set(n, await vifsOf(n));
+        h.host.clear();
+        let queries = 0;
+        const count = () => queries++;
+        db().knex.on('query', count);
+        const calls = [
+          ...Array.from({ length: 44 }, (_, index) => h.manager.deallocateForInstance(instance(index + 1), { onlyProject: 'p1' })),
+          h.manager.deallocateForInstance(instance(45)),
+          h.manager.deallocateForInstance(instance(99), { onlyProject: 'p1' }),
+        ];
+        const answers = await Promise.all(calls).finally(() => db().knex.off('query', count));
+        expect(answers).toEqual([
+          ...Array.from({ length: 44 }, (_, index) => ({ projectId: owner(index + 1) })), { projectId: 'p2' }, undefined,
+        ]);
+        // Six statements for one call alone; 46 calls in a handful of transactions.
+        expect(queries).toBeLessThan(46 * 2);
+        for (let n = 1; n <= 45; n++) expect(await vifsOf(n)).toEqual(n > 40 && n < 45 ? macs.get(n) : []);
+        const removed = h.host.changes.flatMap((change) => (change.kind === 'dhcp-host' ? [change.entry.mac] : []));
+        expect(removed.sort()).toEqual([...[...Array(40).keys()].flatMap((index) => macs.get(index + 1)!), ...macs.get(45)!].sort());
+      });
+
       it('refuses a malformed instance uuid', async () => {
         const h = harness(db(), mode);
         await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
