@@ -40,7 +40,7 @@ export interface NetworkFiles {
   conf: string;
   pid: string;
   hosts: string;
-  /** --dhcp-hostsdir: one file per host added since the hosts file was last loaded. */
+  /** --dhcp-hostsdir: one file per addHosts call since the hosts file was last loaded. */
   hostsdir: string;
   opts: string;
   /** The fingerprint of the hosts and opts dnsmasq holds (started, SIGHUPed or told through hostsdir). */
@@ -127,8 +127,8 @@ interface Served {
  * reloaded by SIGHUP) or a dead process is a (re)start. A healthy dnsmasq with the
  * same files is left alone, so a service restart never interrupts DHCP.
  *
- * Between full ensures, hosts change one by one: a new host is a file in the
- * hostsdir, which dnsmasq reads by inotify in milliseconds without a reload; a removed
+ * Between full ensures, hosts change one by one: new hosts are a file in the
+ * hostsdir (one per call), which dnsmasq reads by inotify in milliseconds without a reload; a removed
  * one rewrites the hosts file and is loaded by one delayed SIGHUP for all removals
  * of that moment (dnsmasq cannot forget a host otherwise).
  */
@@ -183,13 +183,15 @@ export class DnsmasqDriver {
   }
 
   /**
-   * Serves new hosts without a reload: a hostsdir file each. False when ensure() has
-   * not run for the bridge in this process (the caller does a full ensure instead).
+   * Serves new hosts without a reload: one hostsdir file for them all (a burst of
+   * allocations is one file, one inotify read). False when ensure() has not run for
+   * the bridge in this process (the caller does a full ensure instead).
    */
   async addHosts(bridge: string, hosts: DhcpHost[]): Promise<boolean> {
     const served = this.served.get(bridge);
     if (!served) return false;
     let reloadNow = false;
+    const added: { mac: string; line: string }[] = [];
     for (const host of hosts) {
       const line = hostLine(host, this.options.domain);
       const old = served.lines.get(host.mac);
@@ -200,12 +202,17 @@ export class DnsmasqDriver {
       // dnsmasq ignores a host whose MAC or address it still holds for another: that
       // one goes in through the hosts file and a reload now.
       if (old !== undefined || served.unloaded.has(host.mac) || served.unloaded.has(host.address)) reloadNow = true;
-      else writeAtomically(join(served.files.hostsdir, host.mac.replace(/:/g, '-')), line);
+      else added.push({ mac: host.mac, line });
     }
-    if (reloadNow) await this.reload(served);
+    if (reloadNow) {
+      await this.reload(served);
+      return true;
+    }
+    // Named after its first host: a MAC is written to the hostsdir once until the next reload empties it.
+    if (added.length > 0) writeAtomically(join(served.files.hostsdir, added[0]!.mac.replace(/:/g, '-')), added.map((host) => host.line).join(''));
     // With removals pending, dnsmasq holds more than these hosts: recorded at their reload.
     // In place, unread: a record torn by a crash only costs one extra reload at the next start.
-    else if (served.unloaded.size === 0) writeFileSync(served.files.loaded, fingerprint(served), { mode: 0o644 });
+    if (served.unloaded.size === 0) writeFileSync(served.files.loaded, fingerprint(served), { mode: 0o644 });
     return true;
   }
 

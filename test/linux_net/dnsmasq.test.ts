@@ -350,6 +350,23 @@ describe('DnsmasqDriver', () => {
       expect(hostsdirFiles()).toEqual([]);
     });
 
+    it('adds the hosts of one call as one hostsdir file, and a later call as another', async () => {
+      await driver.ensure(NETWORK, HOSTS);
+      await fakeDnsmasq(argvFor());
+      executor.clear();
+      const more = [NEW, { mac: 'fa:16:3e:00:00:06', hostname: 'db-2', address: '10.0.0.6' }];
+      expect(await driver.addHosts('br100', more)).toBe(true);
+      expect(await driver.addHosts('br100', [{ mac: 'fa:16:3e:00:00:07', hostname: 'db-3', address: '10.0.0.7' }])).toBe(true);
+      expect(executor.commands).toEqual([]);
+      expect(hostsdirFiles()).toEqual([
+        'fa-16-3e-00-00-05: fa:16:3e:00:00:05,db-1.novalocal,10.0.0.5\nfa:16:3e:00:00:06,db-2.novalocal,10.0.0.6\n',
+        'fa-16-3e-00-00-07: fa:16:3e:00:00:07,db-3.novalocal,10.0.0.7\n',
+      ]);
+      // The loaded record counts all three: a restarted service has nothing to do.
+      const restarted = new DnsmasqDriver(executor, options(statePath));
+      expect(await restarted.ensure(NETWORK, [...HOSTS, ...more, { mac: 'fa:16:3e:00:00:07', hostname: 'db-3', address: '10.0.0.7' }])).toBe('none');
+    });
+
     it('removes hosts from the hosts file and dnsmasq with one reload, a moment later, for all of them', async () => {
       await driver.ensure(NETWORK, HOSTS);
       const pid = await fakeDnsmasq(argvFor());
