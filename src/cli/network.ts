@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { runService } from './network/index.js';
+import { runService, useDaemonHeap } from './network/index.js';
 import { processIo } from './run.js';
 
+useDaemonHeap(process.execArgv, process.env.NODE_OPTIONS);
 process.exitCode = await runService(process.argv.slice(2), processIo());

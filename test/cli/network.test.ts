@@ -3,6 +3,7 @@
  * database, logs JSON lines on stderr, and stops cleanly on SIGTERM.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useDaemonHeap } from '../../src/cli/network/index.js';
 import { BACKENDS } from '../support/databases.js';
 import { cliDatabase, expectError, run, start, type CliDatabase } from './helpers.js';
 
@@ -10,6 +11,16 @@ import { cliDatabase, expectError, run, start, type CliDatabase } from './helper
 function events(stderr: string): Record<string, unknown>[] {
   return stderr.trimEnd().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
 }
+
+describe('the service\'s heap policy', () => {
+  it('sets V8\'s heap growth for a daemon unless node was given one on its command line or in NODE_OPTIONS', () => {
+    expect(useDaemonHeap(['--heap-growing-percent=80'], undefined)).toBe(false);
+    expect(useDaemonHeap([], '--max-old-space-size=512 --heap_growing_percent=30')).toBe(false);
+    expect(useDaemonHeap(['--heap-growing-percent', '80'], undefined)).toBe(false);
+    expect(useDaemonHeap(['--enable-source-maps'], '--heap-growing-percentage=1')).toBe(true);
+    expect(useDaemonHeap([], undefined)).toBe(true);
+  });
+});
 
 describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend) => {
   let unsynced: CliDatabase;
