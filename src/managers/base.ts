@@ -48,6 +48,19 @@ interface AllocationWrite {
   now: Date;
 }
 
+/** What an allocateForInstance call reads first; `defaultNetworks` when it names none. */
+interface AllocationRead {
+  instanceUuid: string;
+  projectId: string;
+  defaultNetworks: boolean;
+}
+
+/** The instance's VIFs (an allocation before), and its project's default networks if it is new and named none. */
+interface AllocationStart {
+  existing: vifs.VirtualInterface[];
+  defaults: Network[] | undefined;
+}
+
 /** One deallocateForInstance call: with `onlyProject`, another project's instance is left alone. */
 interface DeallocationWrite {
   instanceUuid: string;
@@ -99,17 +112,16 @@ export abstract class BaseNetworkManager implements NetworkManager {
     { maxBatch: ALLOCATION_BATCH, maxConcurrent: ALLOCATION_WRITERS },
   );
   /**
-   * The two reads every allocation starts with (the instance's VIFs, its project's
-   * default networks), shared by the calls that arrive together: one query answers all.
+   * The reads an allocation starts with (the instance's VIFs; for a new instance that
+   * names no networks, its project's default ones), shared by the calls that arrive
+   * together: two queries answer them all.
    */
-  private readonly instanceVifs = new Batcher<string, vifs.VirtualInterface[]>(async (uuids) => {
-    const found = groupBy(await vifs.listVirtualInterfaces(this.db.knex, { instanceUuids: [...new Set(uuids)] }), (vif) => vif.instanceUuid);
-    return uuids.map((uuid) => found.get(uuid) ?? []);
-  }, { maxBatch: ALLOCATION_BATCH, maxConcurrent: ALLOCATION_WRITERS });
-  private readonly projectNetworks = new Batcher<string, Network[]>(async (projects) => {
-    const found = new Map<string, Network[]>();
-    for (const project of new Set(projects)) found.set(project, await this.defaultNetworks(this.db.knex, project));
-    return projects.map((project) => [...found.get(project)!]);
+  private readonly allocationReads = new Batcher<AllocationRead, AllocationStart>(async (items) => {
+    const existing = groupBy(await vifs.listVirtualInterfaces(this.db.knex, { instanceUuids: [...new Set(items.map((item) => item.instanceUuid))] }), (vif) => vif.instanceUuid);
+    const isNew = (item: AllocationRead) => item.defaultNetworks && !existing.has(item.instanceUuid);
+    const networksOf = new Map<string, Network[]>();
+    for (const project of new Set(items.filter(isNew).map((item) => item.projectId))) networksOf.set(project, await this.defaultNetworks(this.db.knex, project));
+    return items.map((item) => ({ existing: existing.get(item.instanceUuid) ?? [], defaults: isNew(item) ? [...networksOf.get(item.projectId)!] : undefined }));
   }, { maxBatch: ALLOCATION_BATCH, maxConcurrent: ALLOCATION_WRITERS });
   private readonly deallocations = new Batcher<DeallocationWrite, DeallocationWritten>(
     (items) => this.writeDeallocations(items),
@@ -250,16 +262,14 @@ export abstract class BaseNetworkManager implements NetworkManager {
     const hostname = request.hostname === undefined ? null : hostnameField(request.hostname);
     const requested = this.checkRequested(request.requestedNetworks);
 
-    const existing = await this.instanceVifs.submit(instanceUuid);
+    const { existing, defaults } = await this.allocationReads.submit({ instanceUuid, projectId, defaultNetworks: requested === undefined });
     if (existing.length > 0) {
       // Allocated before: idempotent, unless the instance now runs on another host.
       if (existing.some((vif) => vif.host !== host)) await this.moveInstance(existing, host);
       return this.getInstanceNwInfo(instanceUuid);
     }
 
-    const chosen = requested === undefined
-      ? await this.projectNetworks.submit(projectId)
-      : await this.requestedNetworks(requested, projectId);
+    const chosen = requested === undefined ? defaults! : await this.requestedNetworks(requested, projectId);
     if (chosen.length === 0) {
       throw new NoMoreNetworks(`no network is available to project ${projectId}; create one with novanet-manage network create`);
     }
