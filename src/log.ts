@@ -5,3 +5,24 @@ export type Logger = (event: string, fields?: Record<string, unknown>) => void;
 export function jsonLogger(write: (line: string) => void): Logger {
   return (event, fields = {}) => write(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
 }
+
+/**
+ * `write` once per turn of the event loop, with everything written during it: a burst
+ * of requests is one write (one syscall, one wake-up of the reader), not one each.
+ * What is pending when the process exits is written then; a kill -9 loses at most
+ * one turn's lines.
+ */
+export function coalesced(write: (text: string) => void): (text: string) => void {
+  let pending = '';
+  const flush = () => {
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    write(text);
+  };
+  process.on('exit', flush);
+  return (text) => {
+    if (pending === '') setImmediate(flush);
+    pending += text;
+  };
+}

@@ -1,14 +1,14 @@
 import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '../../config/load.js';
 import { LATEST_SCHEMA_VERSION } from '../../db/migrate.js';
-import { jsonLogger, type Logger } from '../../log.js';
+import { coalesced, jsonLogger, type Logger } from '../../log.js';
 import { UsageError, parseArgs, stringOption } from '../args.js';
 import { runCommand, type Io } from '../run.js';
 import { startService, type Service } from './service.js';
 
-/** Structured log lines on stderr. */
+/** Structured log lines on stderr, those of one event-loop turn in one write. */
 export function logger(io: Io): Logger {
-  return jsonLogger((line) => io.stderr(line));
+  return jsonLogger(coalesced((text) => io.stderr(text)));
 }
 
 export interface ServiceHandle {
