@@ -26,6 +26,8 @@ export interface Scratch {
   url: string;
   /** The same database over the server's unix socket, when this process started the server (reachable from any network namespace). */
   socketUrl?: string;
+  /** The server's process, when this process started it (for its CPU time). */
+  serverPid?: number;
   drop(): Promise<void>;
 }
 
@@ -47,13 +49,13 @@ export async function withBenchEnv<T>(work: (env: BenchEnv) => Promise<T>): Prom
   const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
   const external = process.env[MYSQL_URL_ENV];
   let server: MariaDbServer | undefined;
-  const mysqlUrl = async (): Promise<{ url: string; socket?: string }> => {
+  const mysqlUrl = async (): Promise<ServerAddress> => {
     if (external) return { url: external };
     if (!server) {
       server = await startMariaDb({ name: 'bench', durable: true });
       log(`started MariaDB (pid ${server.pid})`);
     }
-    return { url: server.url, socket: server.socket };
+    return { url: server.url, socket: server.socket, pid: server.pid };
   };
   if (external) log(`using MariaDB at ${MYSQL_URL_ENV}`);
   try {
@@ -63,13 +65,22 @@ export async function withBenchEnv<T>(work: (env: BenchEnv) => Promise<T>): Prom
   }
 }
 
-async function scratch(mysqlUrl: () => Promise<{ url: string; socket?: string }>, backend: Backend, prefix: string): Promise<Scratch> {
+/** A MariaDB server to make databases on; socket and pid when this process started it. */
+interface ServerAddress {
+  url: string;
+  socket?: string;
+  pid?: number;
+}
+
+async function scratch(mysqlUrl: () => Promise<ServerAddress>, backend: Backend, prefix: string): Promise<Scratch> {
   if (backend === 'mariadb') {
     const server = await mysqlUrl();
     const created = await createTestDatabase(server.url, `bench_${prefix}`);
     await migrate(created.url);
     const socketUrl = server.socket === undefined ? undefined : viaSocket(created.url, server.socket);
-    return { backend, url: created.url, ...(socketUrl ? { socketUrl } : {}), drop: () => created.drop() };
+    return {
+      backend, url: created.url, ...(socketUrl ? { socketUrl } : {}), ...(server.pid === undefined ? {} : { serverPid: server.pid }), drop: () => created.drop(),
+    };
   }
   const dir = mkdtempSync(join(tmpdir(), 'novanet-bench-'));
   const url = `sqlite://${join(dir, 'novanet.sqlite')}`;

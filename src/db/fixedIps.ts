@@ -78,11 +78,11 @@ export interface FixedIpClaim {
  * the loser of a conflict gets a deadlock error at commit and is retried (retry.ts).
  * SQLite has one writer at a time: the transaction alone keeps claims apart.
  */
-export async function claimFixedIps(q: Queryable, networkId: number, claims: FixedIpClaim[]): Promise<FixedIp[]> {
+export async function claimFixedIps(q: Queryable, networkId: number, claims: FixedIpClaim[], options: { skip?: number } = {}): Promise<FixedIp[]> {
   if (claims.length === 0) return [];
   const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id');
   const rows = await lockFreeRows<{ id: number; address: string }>(
-    q, free, claims.length, () => new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`),
+    q, free, claims.length, () => new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`), options,
   );
   const ids = rows.map((row) => Number(row.id));
   const byId = (value: (claim: FixedIpClaim) => Knex.RawBinding) =>

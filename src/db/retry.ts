@@ -52,15 +52,15 @@ export interface RetryOptions {
 
 /**
  * Runs `work` again when the database aborted it for a conflict, with bounded,
- * jittered back-off; after the last attempt the caller gets an Unavailable, never a raw
+ * jittered back-off (`work` is told which attempt it is); after the last attempt the caller gets an Unavailable, never a raw
  * driver error.
  */
-export async function withRetry<T>(work: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function withRetry<T>(work: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const attempts = options.attempts ?? 8;
   const base = options.baseDelayMs ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await work();
+      return await work(attempt);
     } catch (error) {
       if (!isRetryable(error)) throw error;
       if (attempt >= attempts) {

@@ -310,7 +310,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
    * 2-core host above 1,000 allocations a second (bench/allocate.ts).
    */
   private writeAllocations(items: AllocationWrite[]): Promise<AllocationWritten[]> {
-    return withRetry(() => this.transaction(async (trx) => {
+    return withRetry((attempt) => this.transaction(async (trx) => {
       const wanted = items.flatMap((item) => item.networks.map((network) => ({ item, network })));
       const created = await vifs.insertVirtualInterfaces(trx, wanted.map(({ item, network }) => ({
         uuid: this.newUuid(), networkId: network.id, instanceUuid: item.instanceUuid, projectId: item.projectId, hostname: item.hostname, host: item.host, createdAt: item.now,
@@ -329,7 +329,10 @@ export abstract class BaseNetworkManager implements NetworkManager {
         }
       }
       for (const [networkId, claims] of pools) {
-        for (const taken of await fixedIps.claimFixedIps(trx, networkId, claims)) fixed.set(taken.virtualInterfaceId!, taken);
+        // After a conflict (Galera: another node took the same first free rows), a random
+        // distance into the free list, up to two batches a retry: racing nodes spread out.
+        const skip = attempt === 1 ? 0 : Math.floor(Math.random() * 2 * ALLOCATION_BATCH * (attempt - 1));
+        for (const taken of await fixedIps.claimFixedIps(trx, networkId, claims, { skip })) fixed.set(taken.virtualInterfaceId!, taken);
       }
       let next = 0;
       return items.map((item) => {

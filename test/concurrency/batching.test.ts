@@ -4,6 +4,7 @@
  * gets, also when one member of a batch fails.
  */
 import { describe, expect, it } from 'vitest';
+import { claimFixedIps } from '../../src/db/fixedIps.js';
 import { Batcher } from '../../src/managers/batcher.js';
 import { createManager } from '../../src/managers/registry.js';
 import { BACKENDS, freshDatabase, testConfig } from '../support/databases.js';
@@ -96,6 +97,25 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
       const infos = await Promise.all([4, 5, 6, 7, 8, 9].map((n) => manager.allocateForInstance({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' })));
       expect(new Set(infos.map((info) => info.network_info[0]!.address)).size).toBe(6);
       expect(await db.knex('virtual_interfaces').count({ n: '*' })).toEqual([{ n: 6 }]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a claim told to skip starts that far into the free list (MariaDB), or at its head when too few rows lie beyond', async () => {
+    const { db, close } = await freshDatabase(backend);
+    try {
+      const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
+      const [network] = await manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/27', networkSize: 32 });
+      const free = ((await db.knex('fixed_ips').where({ network_id: network!.id, reserved: 0 }).whereNull('instance_uuid').orderBy('updated_at').orderBy('id').select('address')) as { address: string }[])
+        .map((row) => row.address);
+      const claim = (n: number) => ({ instanceUuid: instance(n), virtualInterfaceId: n, now: new Date() });
+      const skipped = await db.knex.transaction((trx) => claimFixedIps(trx, network!.id, [claim(1), claim(2)], { skip: 5 }));
+      // SQLite has one writer and no conflicts to spread: it always claims from the head.
+      expect(skipped.map((row) => row.address)).toEqual(backend === 'mariadb' ? free.slice(5, 7) : free.slice(0, 2));
+      const left = free.filter((address) => !skipped.some((row) => row.address === address));
+      const fromHead = await db.knex.transaction((trx) => claimFixedIps(trx, network!.id, [claim(3), claim(4)], { skip: left.length - 1 }));
+      expect(fromHead.map((row) => row.address)).toEqual(left.slice(0, 2));
     } finally {
       await close();
     }
