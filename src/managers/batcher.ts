@@ -17,7 +17,9 @@ interface Entry<Item, Result> {
  * to `work` at once, which returns one result per item, in order. There is no timer: a
  * lone call runs at once, and batches form only while earlier ones are busy, so the
  * callers wait in the service rather than in the database. A batch that fails is run
- * again item by item, so each caller gets its own result or its own error.
+ * again item by item, so each caller gets its own result or its own error; those
+ * runs give up the batch's place first, so one caller's failing item (a full network)
+ * does not hold up everyone queued behind it.
  */
 export class Batcher<Item, Result> {
   private readonly queue: Entry<Item, Result>[] = [];
@@ -39,24 +41,23 @@ export class Batcher<Item, Result> {
     while (this.running < this.options.maxConcurrent && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.running++;
-      void this.run(batch).finally(() => {
-        this.running--;
-        this.pump();
-      });
+      void this.run(batch);
     }
   }
 
   private async run(batch: Entry<Item, Result>[]): Promise<void> {
+    let failed = false;
     try {
       const results = await this.work(batch.map((entry) => entry.item));
       batch.forEach((entry, index) => entry.resolve(results[index]!));
-      return;
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
+      if (batch.length === 1) batch[0]!.reject(error);
+      else failed = true;
+    } finally {
+      this.running--;
+      this.pump();
     }
+    if (!failed) return;
     for (const entry of batch) {
       try {
         const [result] = await this.work([entry.item]);

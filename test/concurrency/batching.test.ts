@@ -58,6 +58,17 @@ describe('Batcher', () => {
     expect(await Promise.all(rest)).toEqual(['done 12', '13 refused', 'done 14']);
     expect(batches).toEqual([[1], [12, 13, 14], [12], [13], [14]]);
   });
+
+  it('runs a failed batch again beside the next batch: the callers queued behind it do not wait for its items', async () => {
+    const { batcher, batches, openAll } = recording({ maxBatch: 3, maxConcurrent: 1 });
+    const first = batcher.submit(1);
+    const failing = [12, 13, 14].map((item) => batcher.submit(item).then((value) => value, (error: Error) => error.message));
+    const behind = [5, 6].map((item) => batcher.submit(item));
+    await openAll();
+    expect(await Promise.all([first, ...failing, ...behind])).toEqual(['done 1', 'done 12', '13 refused', 'done 14', 'done 5', 'done 6']);
+    // [5, 6] starts as soon as [12, 13, 14] has failed, before its items run alone.
+    expect(batches).toEqual([[1], [12, 13, 14], [5, 6], [12], [13], [14]]);
+  });
 });
 
 const instance = (n: number) => `00000000-0000-4000-8000-${n.toString().padStart(12, '0')}`;
