@@ -95,9 +95,11 @@ export async function lockFreeRows<T>(
 ): Promise<T[]> {
   const locking = dialectOf(q) === 'mysql';
   // Past the first `skip` free rows, where another Galera node's claims are likely not
-  // to be; from the head when too few rows lie beyond them.
+  // to be; from the head when too few of them are still there. Found by a plain read
+  // and then locked by id: FOR UPDATE with OFFSET would lock the skipped rows too.
   if (locking && options.skip) {
-    const spread = (await free().offset(options.skip).limit(wanted).forUpdate().skipLocked()) as T[];
+    const ids = ((await free().clearSelect().select('id').offset(options.skip).limit(wanted)) as { id: number }[]).map((row) => row.id);
+    const spread = ids.length === wanted ? ((await free().whereIn('id', ids).forUpdate().skipLocked()) as T[]) : [];
     if (spread.length === wanted) return spread;
   }
   let rows = (await (locking ? free().limit(wanted).forUpdate().skipLocked() : free().limit(wanted))) as T[];
