@@ -372,10 +372,14 @@ export abstract class BaseNetworkManager implements NetworkManager {
   private writeDeallocations(items: DeallocationWrite[]): Promise<DeallocationWritten[]> {
     return withRetry(() => this.transaction(async (trx) => {
       const byInstance = groupBy(await vifs.listVirtualInterfaces(trx, { instanceUuids: items.map((item) => item.instanceUuid) }), (vif) => vif.instanceUuid);
-      const freed = items.flatMap((item) => {
-        const found = byInstance.get(item.instanceUuid) ?? [];
-        return item.onlyProject !== undefined && found[0]?.projectId !== item.onlyProject ? [] : found;
-      });
+      // The first permitted call of an instance frees it and gets its changes; a second
+      // call for it in the same batch, or another project's, gets none.
+      const freedBy = new Map<string, DeallocationWrite>();
+      for (const item of items) {
+        const found = byInstance.get(item.instanceUuid);
+        if (found && !freedBy.has(item.instanceUuid) && (item.onlyProject === undefined || found[0]!.projectId === item.onlyProject)) freedBy.set(item.instanceUuid, item);
+      }
+      const freed = [...freedBy.keys()].flatMap((instance) => byInstance.get(instance)!);
       const ids = freed.map((vif) => vif.id);
       const held = ids.length === 0 ? [] : await fixedIps.listFixedIps(trx, { virtualInterfaceIds: ids });
       const now = this.now();
@@ -406,7 +410,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
       }
       return items.map((item) => {
         const found = byInstance.get(item.instanceUuid);
-        return { found: found === undefined ? undefined : { projectId: found[0]!.projectId }, changes: changesOf.get(item.instanceUuid) ?? [] };
+        const changes = freedBy.get(item.instanceUuid) === item ? changesOf.get(item.instanceUuid) ?? [] : [];
+        return { found: found === undefined ? undefined : { projectId: found[0]!.projectId }, changes };
       });
     }));
   }
