@@ -8,11 +8,14 @@ export function jsonLogger(write: (line: string) => void): Logger {
 
 /**
  * `write` once per turn of the event loop, with everything written during it: a burst
- * of requests is one write (one syscall, one wake-up of the reader), not one each.
- * What is pending when the process exits is written then; a kill -9 loses at most
- * one turn's lines.
+ * of requests is one write (one syscall, one wake-up of the reader), not one each, and
+ * lines keep their order. What is pending when the process exits is written then
+ * (`onExit`); a kill -9 or a signal without a handler loses at most one turn's lines.
  */
-export function coalesced(write: (text: string) => void): (text: string) => void {
+export function coalesced(
+  write: (text: string) => void,
+  onExit: (flush: () => void) => void = (flush) => process.on('exit', flush),
+): (text: string) => void {
   let pending = '';
   const flush = () => {
     if (pending === '') return;
@@ -20,7 +23,7 @@ export function coalesced(write: (text: string) => void): (text: string) => void
     pending = '';
     write(text);
   };
-  process.on('exit', flush);
+  onExit(flush);
   return (text) => {
     if (pending === '') setImmediate(flush);
     pending += text;

@@ -1,4 +1,4 @@
-/** The service's log sink: JSON lines, those of one event-loop turn written together. */
+/** The service's stderr: JSON log lines, those of one event-loop turn written together. */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { coalesced, jsonLogger } from '../src/log.js';
@@ -24,9 +24,10 @@ describe('coalesced log writes', () => {
 
   it('writes what is pending when the process exits', () => {
     const writes: string[] = [];
-    const write = coalesced((text) => writes.push(text));
+    let atExit: () => void = () => undefined;
+    const write = coalesced((text) => writes.push(text), (flush) => { atExit = flush; });
     write('last words\n');
-    process.emit('exit', 0);
+    atExit();
     expect(writes).toEqual(['last words\n']);
   });
 });

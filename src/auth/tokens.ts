@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Database } from '../db/connection.js';
 import * as tokens from '../db/tokens.js';
 import { Invalid, NotFound } from '../errors.js';
@@ -43,6 +44,8 @@ export interface TokenServiceDeps {
    * keystonemiddleware's token_cache_time.
    */
   cacheSeconds?: number;
+  /** A monotonic clock in ms for the cache (a wall clock stepped back would lengthen it). */
+  monotonicMs?: () => number;
 }
 
 /** Verified tokens remembered at most; a full cache forgets its oldest entry. */
@@ -86,7 +89,8 @@ export class TokenService {
   private readonly now: () => Date;
   private readonly random: (size: number) => Buffer;
   private readonly cacheMs: number;
-  /** By token hash: the caller, the token's own expiry, and until when this entry holds. */
+  private readonly monotonicMs: () => number;
+  /** By token hash: the caller, the token's own expiry, and until when (monotonic ms) this entry holds. */
   private readonly cache = new Map<string, { caller: Caller; expiresAt: Date | null; until: number }>();
 
   constructor(deps: TokenServiceDeps) {
@@ -94,6 +98,7 @@ export class TokenService {
     this.now = deps.now ?? (() => new Date());
     this.random = deps.random ?? randomBytes;
     this.cacheMs = (deps.cacheSeconds ?? 0) * 1000;
+    this.monotonicMs = deps.monotonicMs ?? (() => performance.now());
   }
 
   /** A new token for `projectId`; the returned secret is the only copy. */
@@ -122,7 +127,7 @@ export class TokenService {
     const hash = hashToken(token);
     const now = this.now().getTime();
     const cached = this.cache.get(hash);
-    if (cached && cached.until > now) return cached.expiresAt !== null && cached.expiresAt.getTime() <= now ? undefined : cached.caller;
+    if (cached && cached.until > this.monotonicMs()) return cached.expiresAt !== null && cached.expiresAt.getTime() <= now ? undefined : cached.caller;
     this.cache.delete(hash);
     const found = await tokens.findTokenByHash(this.db.knex, hash);
     // Only valid tokens are remembered: unknown ones cannot fill the cache.
@@ -132,7 +137,7 @@ export class TokenService {
     const caller = { projectId, role, tokenId: found.id };
     if (this.cacheMs > 0) {
       if (this.cache.size >= CACHED_TOKENS) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(hash, { caller, expiresAt: found.expiresAt, until: now + this.cacheMs });
+      this.cache.set(hash, { caller, expiresAt: found.expiresAt, until: this.monotonicMs() + this.cacheMs });
     }
     return caller;
   }

@@ -3,7 +3,7 @@
  * database, logs JSON lines on stderr, and stops cleanly on SIGTERM.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { useDaemonHeap } from '../../src/cli/network/index.js';
+import { daemonHeapFlag } from '../../src/cli/network/index.js';
 import { BACKENDS } from '../support/databases.js';
 import { cliDatabase, expectError, run, start, type CliDatabase } from './helpers.js';
 
@@ -13,12 +13,11 @@ function events(stderr: string): Record<string, unknown>[] {
 }
 
 describe('the service\'s heap policy', () => {
-  it('sets V8\'s heap growth for a daemon unless node was given one on its command line or in NODE_OPTIONS', () => {
-    expect(useDaemonHeap(['--heap-growing-percent=80'], undefined)).toBe(false);
-    expect(useDaemonHeap([], '--max-old-space-size=512 --heap_growing_percent=30')).toBe(false);
-    expect(useDaemonHeap(['--heap-growing-percent', '80'], undefined)).toBe(false);
-    expect(useDaemonHeap(['--enable-source-maps'], '--heap-growing-percentage=1')).toBe(true);
-    expect(useDaemonHeap([], undefined)).toBe(true);
+  it('sets V8\'s heap growth for a daemon unless node\'s command line has a value', () => {
+    expect(daemonHeapFlag([])).toBe('--heap-growing-percent=50');
+    expect(daemonHeapFlag(['--enable-source-maps', '--heap-growing-percentage=1'])).toBe('--heap-growing-percent=50');
+    expect(daemonHeapFlag(['--heap-growing-percent=80'])).toBeUndefined();
+    expect(daemonHeapFlag(['--heap_growing_percent', '80'])).toBeUndefined();
   });
 });
 

@@ -6,9 +6,9 @@ import { UsageError, parseArgs, stringOption } from '../args.js';
 import { runCommand, type Io } from '../run.js';
 import { startService, type Service } from './service.js';
 
-/** Structured log lines on stderr, those of one event-loop turn in one write. */
+/** Structured log lines on stderr. */
 export function logger(io: Io): Logger {
-  return jsonLogger(coalesced((text) => io.stderr(text)));
+  return jsonLogger((line) => io.stderr(line));
 }
 
 export interface ServiceHandle {
@@ -60,18 +60,25 @@ export const HEAP_GROWING_PERCENT = 50;
  * V8's default lets garbage reach up to four times the live heap before a major GC.
  * The service holds ~30 MB live at 10,000 instances, and under API load that headroom
  * was most of its RSS (~200 MB, scale bench); growing by half keeps it near 150 MB
- * for a few more short major GCs. A value the operator gave node wins.
+ * for a few more short major GCs. The flag to set, unless node's command line has one
+ * (node refuses it in NODE_OPTIONS).
  */
-export function useDaemonHeap(execArgv: string[], nodeOptions: string | undefined): boolean {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag));
-  if (!given) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  return !given;
+export function daemonHeapFlag(execArgv: string[]): string | undefined {
+  return execArgv.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag)) ? undefined : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+}
+
+export function useDaemonHeap(execArgv: string[]): void {
+  const flag = daemonHeapFlag(execArgv);
+  if (flag !== undefined) setFlagsFromString(flag);
 }
 
 export async function runService(argv: string[], io: Io): Promise<number> {
+  // Everything the service writes to stderr (log lines, a fatal error) goes out once
+  // per event-loop turn, in order.
+  const buffered: Io = { ...io, stderr: coalesced((text) => io.stderr(text)) };
   let handle: ServiceHandle | undefined;
-  const status = await runCommand(io, async () => {
-    handle = await startFromArgs(argv, io);
+  const status = await runCommand(buffered, async () => {
+    handle = await startFromArgs(argv, buffered);
   });
   if (status !== 0 || !handle) return status;
   await handle.stopped;
