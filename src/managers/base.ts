@@ -81,9 +81,9 @@ interface AllocationWritten {
 
 /**
  * Calls served together at most, and batches of one kind at once at most. One at a
- * time makes the batches as large as the load: under 64 API clients the four kinds
- * (two reads, allocation, deallocation) use the pool's four connections, and queries
- * per call fall by half against two at a time (twice the throughput, scale bench).
+ * time makes the batches as large as the load: under 64 API clients the three kinds
+ * (first reads, allocation, deallocation) hold three of the pool's four connections,
+ * and queries per call fall by half against two at a time (scale bench).
  * Waiting callers queue in the service, not in the database (measured-limits.md).
  */
 const ALLOCATION_BATCH = 32;
