@@ -186,6 +186,9 @@ describe('kill -9 during a burst of API calls, then restart', () => {
     const problems: string[] = [];
     const associated = associations(state);
     const deallocated = new Set(ops.filter((op) => op.kind === 'deallocate').map((op) => op.instance));
+    // A released address is the pool's first free one again: a float-allocate of the same
+    // burst may take it (and associate it) after the disassociate and release answered.
+    const reallocated = new Set(ops.filter((op) => op.kind === 'float-allocate' && op.ok).map((op) => op.floating));
     for (const op of ops.filter((candidate) => candidate.ok)) {
       const held = op.instance === undefined ? [] : allocatedTo(state, op.instance);
       const row = state.floating.find((candidate) => candidate.address === op.floating);
@@ -195,8 +198,8 @@ describe('kill -9 during a burst of API calls, then restart', () => {
       if (op.kind === 'float-allocate' && row?.projectId !== PROJECT) problems.push(`${what}: not allocated to ${PROJECT}`);
       // A deallocation of the same instance in the same burst may have come after it.
       if (op.kind === 'associate' && !deallocated.has(op.instance) && associated.get(op.floating!) !== held[0]?.address) problems.push(`${what}: associated with ${associated.get(op.floating!) ?? 'nothing'}`);
-      if (op.kind === 'disassociate' && associated.has(op.floating!)) problems.push(`${what}: still associated with ${associated.get(op.floating!)}`);
-      if (op.kind === 'release' && row?.projectId !== null) problems.push(`${what}: still allocated to ${row?.projectId}`);
+      if (op.kind === 'disassociate' && !reallocated.has(op.floating) && associated.has(op.floating!)) problems.push(`${what}: still associated with ${associated.get(op.floating!)}`);
+      if (op.kind === 'release' && !reallocated.has(op.floating) && row?.projectId !== null) problems.push(`${what}: still allocated to ${row?.projectId}`);
     }
     return problems;
   }
@@ -257,7 +260,7 @@ describe('kill -9 during a burst of API calls, then restart', () => {
       await Promise.all(burst);
       answered += ops.filter((op) => op.ok).length;
       cut += ops.filter((op) => typeof op.status !== 'number').length;
-      const summary = ops.map((op) => `${op.kind}:${op.ok ? `ok@${op.at}` : String(op.status ?? 'unsent').slice(0, 24)}`).join(' ');
+      const summary = ops.map((op) => `${op.kind}:${op.ok ? `ok@${op.at}` : String(op.status ?? 'unsent').slice(0, 24)}${op.floating ? `=${op.floating}` : ''}`).join(' ');
       console.log(`round ${round}: killed at ${killAt} ms; ${summary}`);
 
       await start();
