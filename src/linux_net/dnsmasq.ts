@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync, rmSync, renameSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { interfaceName } from '../config/options.js';
 import type { Executor } from './executor.js';
@@ -119,6 +120,8 @@ interface Served {
   /** MACs and addresses removed since dnsmasq last reloaded: it still holds them. */
   unloaded: Set<string>;
   reload: NodeJS.Timeout | undefined;
+  /** The reload in progress, if any: the next waits for it. */
+  reloading: Promise<void> | undefined;
 }
 
 /**
@@ -155,7 +158,11 @@ export class DnsmasqDriver {
     const optsText = optsFile(network);
     const previous = this.served.get(network.bridge);
     if (previous?.reload) clearTimeout(previous.reload);
-    const served: Served = { network, files, lines, sum: HostsSum.of(lines.values()), optsText, unloaded: new Set(), reload: undefined };
+    // A reload still running would record its older hosts as loaded after this.
+    await previous?.reloading;
+    const served: Served = {
+      network, files, lines, sum: HostsSum.of(lines.values()), optsText, unloaded: new Set(), reload: undefined, reloading: undefined,
+    };
     this.served.set(network.bridge, served);
     consolidate(served);
     writeIfChanged(files.opts, optsText);
@@ -237,17 +244,38 @@ export class DnsmasqDriver {
     return true;
   }
 
-  /** The hosts file rewritten from what this process knows, the hostsdir emptied, and a SIGHUP. */
-  private async reload(served: Served): Promise<void> {
+  /** The hosts file rewritten from what this process knows, the hostsdir emptied, and a SIGHUP; one at a time. */
+  private reload(served: Served): Promise<void> {
     if (served.reload) clearTimeout(served.reload);
     served.reload = undefined;
-    consolidate(served);
+    const run = (served.reloading ?? Promise.resolve()).then(() => this.reloadNow(served));
+    const settled: Promise<void> = run.catch(() => undefined).then(() => {
+      if (served.reloading === settled) served.reloading = undefined;
+    });
+    served.reloading = settled;
+    return run;
+  }
+
+  /**
+   * What is known at its start goes to dnsmasq: the hosts file is written from it and
+   * the hostsdir files written so far are removed, off the event loop (hundreds of
+   * files under churn), before the SIGHUP. Hosts added meanwhile go into new hostsdir
+   * files, which dnsmasq reads also at the SIGHUP; hosts removed meanwhile wait for
+   * the next reload.
+   */
+  private async reloadNow(served: Served): Promise<void> {
+    const { files } = served;
+    // Stopped meanwhile (a queued reload): the directory may be gone.
+    const written = existsSync(files.hostsdir) ? readdirSync(files.hostsdir) : [];
+    const loading = [...served.unloaded];
     const wanted = fingerprint(served);
-    const pid = this.runningPid(served.files);
+    writeIfChanged(files.hosts, [...served.lines.values()].join(''));
+    await Promise.all(written.map((name) => rm(join(files.hostsdir, name), { force: true })));
+    const pid = this.runningPid(files);
     // No dnsmasq: the next full reconcile starts one with these files.
-    if (pid === undefined) return;
-    await this.executor.run({ argv: ['kill', '-HUP', String(pid)] });
-    writeIfChanged(served.files.loaded, wanted);
+    if (pid !== undefined) await this.executor.run({ argv: ['kill', '-HUP', String(pid)] });
+    for (const key of loading) served.unloaded.delete(key);
+    if (pid !== undefined) writeIfChanged(files.loaded, wanted);
   }
 
   /** Stops the network's dnsmasq and removes its files. */

@@ -401,6 +401,47 @@ describe('DnsmasqDriver', () => {
       expect(executor.commands).toHaveLength(1);
     });
 
+    it('lets hosts change while a reload runs: an addition made meanwhile stays, a removal waits for the next reload', async () => {
+      await driver.ensure(NETWORK, HOSTS);
+      const pid = await fakeDnsmasq(argvFor());
+      executor.clear();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => { release = resolve; });
+      executor.once(['kill', '-HUP'], async () => {
+        await held;
+        return {};
+      });
+      // The reload's file removals are real I/O: wait for them a turn at a time.
+      const until = async (done: () => boolean) => {
+        for (let turn = 0; turn < 10_000 && !done(); turn++) await new Promise((resolve) => setImmediate(resolve));
+      };
+      await driver.removeHosts('br100', [HOSTS[0]!]);
+      await driver.addHosts('br100', [NEW]);
+      await vi.advanceTimersByTimeAsync(RELOAD_DELAY_MS);
+      await until(() => executor.commands.length > 0);
+      // The SIGHUP is in flight: its hosts file and hostsdir were done before it.
+      expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)]]);
+      expect(hostsdirFiles()).toEqual([]);
+      expect(readFileSync(files.hosts, 'utf8')).toBe(hostsFile([HOSTS[1]!, NEW], 'novalocal'));
+      const later = { mac: 'fa:16:3e:00:00:06', hostname: 'db-2', address: '10.0.0.6' };
+      await driver.addHosts('br100', [later]);
+      await driver.removeHosts('br100', [HOSTS[1]!]);
+      // A host taking the address dnsmasq still holds for HOSTS[0] reloads again, after this one.
+      const successor = { mac: 'fa:16:3e:00:00:07', hostname: 'db-3', address: HOSTS[0]!.address };
+      const colliding = driver.addHosts('br100', [successor]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(executor.commands).toHaveLength(1);
+      release();
+      await until(() => executor.commands.length > 1);
+      await colliding;
+      expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)], ['kill', '-HUP', String(pid)]]);
+      // The second reload loaded everything known by then, HOSTS[1]'s removal included.
+      expect(readFileSync(files.hosts, 'utf8').split('\n').filter(Boolean).sort()).toEqual(hostsFile([NEW, later, successor], 'novalocal').split('\n').filter(Boolean).sort());
+      expect(hostsdirFiles()).toEqual([]);
+      expect(await new DnsmasqDriver(executor, options(statePath)).ensure(NETWORK, [NEW, later, successor])).toBe('none');
+    });
+
     it('reloads after a restart when the service died before a removal reached dnsmasq', async () => {
       await driver.ensure(NETWORK, HOSTS);
       const pid = await fakeDnsmasq(argvFor());
