@@ -164,7 +164,7 @@ export class DnsmasqDriver {
       network, files, lines, sum: HostsSum.of(lines.values()), optsText, unloaded: new Set(), reload: undefined, reloading: undefined,
     };
     this.served.set(network.bridge, served);
-    consolidate(served);
+    await consolidate(served);
     writeIfChanged(files.opts, optsText);
     writeIfChanged(files.conf, '');
     // Compared with what dnsmasq last loaded, not with the files: a service that died
@@ -265,12 +265,9 @@ export class DnsmasqDriver {
    */
   private async reloadNow(served: Served): Promise<void> {
     const { files } = served;
-    // Stopped meanwhile (a queued reload): the directory may be gone.
-    const written = existsSync(files.hostsdir) ? readdirSync(files.hostsdir) : [];
     const loading = [...served.unloaded];
     const wanted = fingerprint(served);
-    writeIfChanged(files.hosts, [...served.lines.values()].join(''));
-    await Promise.all(written.map((name) => rm(join(files.hostsdir, name), { force: true })));
+    await consolidate(served);
     const pid = this.runningPid(files);
     // No dnsmasq: the next full reconcile starts one with these files.
     if (pid !== undefined) await this.executor.run({ argv: ['kill', '-HUP', String(pid)] });
@@ -384,13 +381,17 @@ function writeAtomically(path: string, text: string): void {
 }
 
 /**
- * Every host back into the hosts file, the hostsdir emptied: what dnsmasq's next
- * (re)load should read (it keeps what it read from the hostsdir until then).
+ * Every host known now back into the hosts file, the hostsdir files written so far
+ * removed: what dnsmasq's next (re)load should read (it keeps what it read from the
+ * hostsdir until then). Shared by ensure() and reloads.
  */
-function consolidate(served: Served): void {
-  writeIfChanged(served.files.hosts, [...served.lines.values()].join(''));
-  for (const name of readdirSync(served.files.hostsdir)) rmSync(join(served.files.hostsdir, name), { force: true });
-  served.unloaded.clear();
+async function consolidate(served: Served): Promise<void> {
+  const { hosts, hostsdir } = served.files;
+  // Stopped meanwhile (a queued reload): the directory may be gone.
+  const written = existsSync(hostsdir) ? readdirSync(hostsdir) : [];
+  writeIfChanged(hosts, [...served.lines.values()].join(''));
+  // Off the event loop: under churn these are hundreds of files.
+  await Promise.all(written.map((name) => rm(join(hostsdir, name), { force: true })));
 }
 
 /** What dnsmasq should hold: the hosts (as a set) and the opts. */
