@@ -31,27 +31,43 @@ describe('Batcher', () => {
     return { batcher, batches, openAll };
   }
 
-  it('runs a lone call at once, and coalesces the calls that arrive meanwhile', async () => {
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('starts a batch one turn after its first call, with every call of that turn, and coalesces the calls that arrive meanwhile', async () => {
     const { batcher, batches, openAll } = recording();
-    const results = [1, 2, 3, 4, 5, 6].map((item) => batcher.submit(item));
-    expect(batches).toEqual([[1]]);
+    const first = [1, 2].map((item) => batcher.submit(item));
+    expect(batches).toEqual([]);
+    await nextTurn();
+    expect(batches).toEqual([[1, 2]]);
+    const later = [3, 4, 5, 6].map((item) => batcher.submit(item));
     await openAll();
-    expect(await Promise.all(results)).toEqual(['done 1', 'done 2', 'done 3', 'done 4', 'done 5', 'done 6']);
-    expect(batches).toEqual([[1], [2, 3, 4], [5, 6]]);
+    expect(await Promise.all([...first, ...later])).toEqual(['done 1', 'done 2', 'done 3', 'done 4', 'done 5', 'done 6']);
+    expect(batches).toEqual([[1, 2], [3, 4, 5], [6]]);
+  });
+
+  it('a lone call runs in the next turn, without waiting for others', async () => {
+    const { batcher, batches, openAll } = recording();
+    const lone = batcher.submit(7);
+    await nextTurn();
+    expect(batches).toEqual([[7]]);
+    await openAll();
+    expect(await lone).toBe('done 7');
   });
 
   it('runs at most maxConcurrent batches at once', async () => {
     const { batcher, batches, openAll } = recording({ maxBatch: 2, maxConcurrent: 2 });
     const results = [1, 2, 3, 4, 5].map((item) => batcher.submit(item));
-    expect(batches).toEqual([[1], [2]]);
+    await nextTurn();
+    expect(batches).toEqual([[1, 2], [3, 4]]);
     await openAll();
     await Promise.all(results);
-    expect(batches).toEqual([[1], [2], [3, 4], [5]]);
+    expect(batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 
   it('retries a failed batch item by item: each caller gets its own result or error', async () => {
     const { batcher, batches, openAll } = recording();
     const first = batcher.submit(1);
+    await nextTurn();
     const rest = [12, 13, 14].map((item) => batcher.submit(item).then((value) => value, (error: Error) => error.message));
     await openAll();
     expect(await first).toBe('done 1');
@@ -62,6 +78,7 @@ describe('Batcher', () => {
   it('runs a failed batch again beside the next batch: the callers queued behind it do not wait for its items', async () => {
     const { batcher, batches, openAll } = recording({ maxBatch: 3, maxConcurrent: 1 });
     const first = batcher.submit(1);
+    await nextTurn();
     const failing = [12, 13, 14].map((item) => batcher.submit(item).then((value) => value, (error: Error) => error.message));
     const behind = [5, 6].map((item) => batcher.submit(item));
     await openAll();
