@@ -68,9 +68,15 @@ export class FloatingBindings {
     this.sorted = sortRules([...wanted.values()]);
   }
 
-  /** After a change: the named addresses read again, and bound, moved or unbound. */
-  async update(q: Queryable, addresses: string[], changes: string[], errors: string[]): Promise<void> {
+  /**
+   * After a change: the named addresses read again, and unbound or moved at once. New
+   * bindings are only started, and already in the rules: they need not wait for each
+   * other (the caller writes the rules meanwhile). `binding` settles once they are up,
+   * true when one failed: that one is out of the rules again, which need a rewrite.
+   */
+  async update(q: Queryable, addresses: string[], changes: string[], errors: string[]): Promise<{ binding: Promise<boolean> }> {
     const rows = new Map((await floatingIps.listFloatingIps(q, { addresses })).map((row) => [row.address, row]));
+    const binds: Promise<boolean>[] = [];
     for (const address of new Set(addresses)) {
       const row = rows.get(address);
       const wanted = row && row.host === this.config.host ? this.ruleOf(row) : undefined;
@@ -87,13 +93,20 @@ export class FloatingBindings {
           if (current.fixed === wanted.fixed) return;
           changes.push(`floating ${address} moved to ${wanted.fixed}`);
         } else {
-          await this.driver.bind(address, wanted.interface);
-          changes.push(`bound floating ${address} on ${wanted.interface}`);
+          binds.push(this.driver.bind(address, wanted.interface).then(() => {
+            changes.push(`bound floating ${address} on ${wanted.interface}`);
+            return false;
+          }, (error: Error) => {
+            if (this.rules.get(address) === wanted) this.remove(address);
+            errors.push(`floating ${address}: ${error.message}`);
+            return true;
+          }));
         }
         this.stale.add(address);
         this.put(wanted);
       });
     }
+    return { binding: Promise.all(binds).then((failed) => failed.includes(true)) };
   }
 
   /** After the rules are applied: the conntrack entries of the addresses changed are flushed. */

@@ -141,8 +141,18 @@ export class Reconciler implements HostLayer {
       if (updated.size === 0 && deleted.length === 0 && floating.length === 0) return;
       const { desired, dhcp } = await this.converge([...updated], deleted, done, errors);
       try {
-        if (floating.length > 0) await this.floating.update(this.deps.db.knex, floating, done, errors);
-        await this.applyRules(desired, deleted.length > 0, done, errors, (state) => this.deps.drivers.firewall.apply(state));
+        const write = (state: FirewallState) => this.deps.drivers.firewall.apply(state);
+        const { binding } = floating.length > 0 ? await this.floating.update(this.deps.db.knex, floating, done, errors) : { binding: Promise.resolve(false) };
+        // New floating addresses go up (already started) while the rules are written:
+        // neither needs the other. A failed one is out of the rules again: rewritten.
+        let failed = false;
+        try {
+          await this.writeRules(desired, deleted.length > 0, done, write);
+        } finally {
+          failed = await binding;
+        }
+        if (failed) await this.writeRules(desired, false, done, write);
+        await this.floating.flushStale(errors);
       } finally {
         await dhcp;
       }
@@ -182,12 +192,16 @@ export class Reconciler implements HostLayer {
    * entry). A host that serves nothing and never did is left alone (no chains, no jumps).
    */
   private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (state: FirewallState) => Promise<string[]>): Promise<void> {
+    await this.writeRules(desired, tornDown, changes, write);
+    await this.floating.flushStale(errors);
+  }
+
+  private async writeRules(desired: DesiredHost, tornDown: boolean, changes: string[], write: (state: FirewallState) => Promise<string[]>): Promise<void> {
     desired.firewall.floating = this.floating.list();
     if (desired.servedBridges.size > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
       this.rulesInstalled = true;
       changes.push(...(await write(desired.firewall)).map((chain) => `rules ${chain}`));
     }
-    await this.floating.flushStale(errors);
   }
 
   /**

@@ -2,7 +2,7 @@
  * The reconciler's decisions, with drivers that only record what they are asked:
  * which networks it builds, which it refuses, what it tears down and what it leaves.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadDesired } from '../../src/host/desired.js';
 import * as networks from '../../src/db/networks.js';
 import { Unavailable } from '../../src/errors.js';
@@ -28,6 +28,10 @@ class FakeDrivers {
   readonly dnsmasqRunning = new Set<string>();
   /** The floating DNAT rules of the last ruleset written. */
   dnat: string[] = [];
+  /** While set, floating binds wait for it. */
+  bindHold: Promise<void> | undefined;
+  /** A floating address whose bind fails. */
+  bindFails: string | undefined;
 
   drivers(): HostDrivers {
     const calls = this.calls;
@@ -56,7 +60,11 @@ class FakeDrivers {
       firewall: { sync: async (state: FirewallState) => this.rules(state), apply: async (state: FirewallState) => this.rules(state) },
       floating: {
         bound: async (device: string) => new Set(this.bound.get(device) ?? []),
-        bind: async (address: string, device: string) => this.bindOn([address], device),
+        bind: async (address: string, device: string) => {
+          if (this.bindHold) await this.bindHold;
+          if (this.bindFails === address) throw new Error('RTNETLINK answers: Cannot assign requested address');
+          this.bindOn([address], device);
+        },
         unbind: async (address: string, device: string) => this.unbindFrom([address], device),
         bindAll: async (addresses: string[], device: string) => this.bindOn(addresses, device),
         unbindAll: async (addresses: string[], device: string) => this.unbindFrom(addresses, device),
@@ -259,15 +267,15 @@ describe('Reconciler with recording drivers', () => {
   describe('floating IPs', () => {
     const uuid = (n: number) => `cccccccc-0000-4000-8000-00000000000${n}`;
 
-    async function withFloating(): Promise<{ manager: NetworkManager; reconciler: Reconciler; address: string }> {
-      const { manager, reconciler } = setup('flatdhcp');
+    async function withFloating(): Promise<{ manager: NetworkManager; reconciler: Reconciler; address: string; errors: string[] }> {
+      const { manager, reconciler, errors } = setup('flatdhcp');
       await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
       await manager.createFloatingRange('192.0.2.64/29');
       await boot(manager, 1);
       await boot(manager, 2);
       const { address } = await manager.allocateFloatingIp('p1');
       fake.calls.length = 0;
-      return { manager, reconciler, address };
+      return { manager, reconciler, address, errors };
     }
 
     it('binds on association and rules it, then flushes flows that predate the rule; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
@@ -279,6 +287,21 @@ describe('Reconciler with recording drivers', () => {
       await manager.disassociateFloatingIp(address, { projectId: 'p1' });
       expect(fake.calls).toEqual([`unbind ${address} from eth0`, 'rules', `flush conntrack of ${address}`]);
       expect(fake.dnat).toEqual([]);
+    });
+
+    it('writes the rules while a new address is still being bound; a failed bind takes it out of them again', async () => {
+      const { manager, address, errors } = await withFloating();
+      let release!: () => void;
+      fake.bindHold = new Promise((resolve) => (release = resolve));
+      const associating = manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      await vi.waitFor(() => expect(fake.calls).toEqual(['rules']));
+      expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]);
+      fake.bindFails = address;
+      release();
+      await associating;
+      expect(fake.calls).toEqual(['rules', 'rules', `flush conntrack of ${address}`]);
+      expect(fake.dnat).toEqual([]);
+      expect(errors).toEqual([`floating ${address}: RTNETLINK answers: Cannot assign requested address`]);
     });
 
     it('moves an address to another instance without rebinding it, flushing its old flows after the new rule', async () => {
