@@ -354,7 +354,7 @@ function report(all: Figures[]): string {
     '',
     `Cold start: spawn of novanet-network on an empty namespace until service.started (after its first full reconcile). ` +
     `Allocate → DHCP offer: from the API call until dnsmasq offers the address to a DISCOVER with the new MAC. ` +
-    `Associate → ping: from the addFloatingIp call until the first ping reply from outside (pings every 2 ms). ` +
+    `Associate → ping: from the addFloatingIp call until the VM's first reply to pings from outside (every 2 ms; the network host's own replies for the bound address do not count). ` +
     `CPU per call: CPU time of each process during the throughput run over the calls answered (SQLite runs inside the service; all share the same 2 cores). ` +
     `Goals: cold reconcile < 3 s, allocation served / association live < 50 ms, RSS < 200 MB, ≥ 1,000 API calls/s on MariaDB with p99 < 100 ms.`,
   ].join('\n');
