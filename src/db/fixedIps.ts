@@ -17,7 +17,10 @@ export interface FixedIp {
 
 type Row = Record<string, unknown>;
 
-function fromRow(row: Row): FixedIp {
+/** The columns fromRow reads, for a query that selects them under other names (a join). */
+export const FIXED_IP_COLUMNS = ['id', 'address', 'network_id', 'virtual_interface_id', 'instance_uuid', 'allocated', 'leased', 'reserved', 'host', 'updated_at'] as const;
+
+export function fromRow(row: Row): FixedIp {
   return {
     id: Number(row.id),
     address: String(row.address),

@@ -1,4 +1,6 @@
+import type { Knex } from 'knex';
 import { Conflict } from '../errors.js';
+import { FIXED_IP_COLUMNS, fromRow as fixedIpFromRow, type FixedIp } from './fixedIps.js';
 import { Queryable, isDuplicateKey, toDate } from './rows.js';
 
 export interface VirtualInterface {
@@ -102,17 +104,48 @@ export async function insertVirtualInterfaces(
   throw new Conflict(`could not find an unused MAC address in ${MAC_ATTEMPTS} attempts`);
 }
 
-export async function listVirtualInterfaces(
-  q: Queryable,
-  filter: { instanceUuid?: string; instanceUuids?: string[]; projectId?: string; networkIds?: number[]; ids?: number[] },
-): Promise<VirtualInterface[]> {
-  const query = q('virtual_interfaces').orderBy('id');
-  if (filter.instanceUuid !== undefined) query.where('instance_uuid', filter.instanceUuid);
-  if (filter.instanceUuids) query.whereIn('instance_uuid', filter.instanceUuids);
-  if (filter.projectId !== undefined) query.where('project_id', filter.projectId);
-  if (filter.networkIds) query.whereIn('network_id', filter.networkIds);
-  if (filter.ids) query.whereIn('id', filter.ids);
-  return ((await query) as Row[]).map(fromRow);
+export interface VirtualInterfaceFilter {
+  instanceUuid?: string;
+  instanceUuids?: string[];
+  projectId?: string;
+  networkIds?: number[];
+  ids?: number[];
+}
+
+/** `table`: the name or alias the VIF columns go by in the query. */
+function filtered(query: Knex.QueryBuilder, filter: VirtualInterfaceFilter, table: string): Knex.QueryBuilder {
+  if (filter.instanceUuid !== undefined) query.where(`${table}.instance_uuid`, filter.instanceUuid);
+  if (filter.instanceUuids) query.whereIn(`${table}.instance_uuid`, filter.instanceUuids);
+  if (filter.projectId !== undefined) query.where(`${table}.project_id`, filter.projectId);
+  if (filter.networkIds) query.whereIn(`${table}.network_id`, filter.networkIds);
+  if (filter.ids) query.whereIn(`${table}.id`, filter.ids);
+  return query;
+}
+
+export async function listVirtualInterfaces(q: Queryable, filter: VirtualInterfaceFilter): Promise<VirtualInterface[]> {
+  return ((await filtered(q('virtual_interfaces').orderBy('id'), filter, 'virtual_interfaces')) as Row[]).map(fromRow);
+}
+
+/**
+ * The VIFs of listVirtualInterfaces and the fixed IPs they hold, in one query (a join;
+ * under load each round trip of a batch costs milliseconds). Fixed IPs in VIF order.
+ */
+export async function listVirtualInterfacesWithFixedIps(q: Queryable, filter: VirtualInterfaceFilter): Promise<{ vifs: VirtualInterface[]; fixed: FixedIp[] }> {
+  const query = q('virtual_interfaces as v')
+    .leftJoin('fixed_ips as f', 'f.virtual_interface_id', 'v.id')
+    .select('v.*', ...FIXED_IP_COLUMNS.map((column) => `f.${column} as f_${column}`))
+    .orderBy('v.id')
+    .orderBy('f.id');
+  const vifs = new Map<number, VirtualInterface>();
+  const fixed: FixedIp[] = [];
+  for (const row of (await filtered(query, filter, 'v')) as Row[]) {
+    const vif = vifs.get(Number(row.id)) ?? fromRow(row);
+    vifs.set(vif.id, vif);
+    if (row.f_id !== null && row.f_id !== undefined) {
+      fixed.push(fixedIpFromRow(Object.fromEntries(FIXED_IP_COLUMNS.map((column) => [column, row[`f_${column}`]]))));
+    }
+  }
+  return { vifs: [...vifs.values()], fixed };
 }
 
 export async function findVirtualInterfaceByMac(q: Queryable, address: string): Promise<VirtualInterface | undefined> {

@@ -371,7 +371,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
    */
   private writeDeallocations(items: DeallocationWrite[]): Promise<DeallocationWritten[]> {
     return withRetry(() => this.transaction(async (trx) => {
-      const byInstance = groupBy(await vifs.listVirtualInterfaces(trx, { instanceUuids: items.map((item) => item.instanceUuid) }), (vif) => vif.instanceUuid);
+      const read = await vifs.listVirtualInterfacesWithFixedIps(trx, { instanceUuids: items.map((item) => item.instanceUuid) });
+      const byInstance = groupBy(read.vifs, (vif) => vif.instanceUuid);
       // The first permitted call of an instance frees it and gets its changes; a second
       // call for it in the same batch, or another project's, gets none.
       const freedBy = new Map<string, DeallocationWrite>();
@@ -381,7 +382,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
       }
       const freed = [...freedBy.keys()].flatMap((instance) => byInstance.get(instance)!);
       const ids = freed.map((vif) => vif.id);
-      const held = ids.length === 0 ? [] : await fixedIps.listFixedIps(trx, { virtualInterfaceIds: ids });
+      const freedIds = new Set(ids);
+      const held = read.fixed.filter((fixed) => freedIds.has(fixed.virtualInterfaceId!));
       const now = this.now();
       // Fixed IPs first: their row locks order this against a concurrent association,
       // whose floating IP is then seen and detached here, in the same transaction.
@@ -441,10 +443,9 @@ export abstract class BaseNetworkManager implements NetworkManager {
   async getInstanceNwInfo(instanceUuid: string): Promise<InstanceNetworkInfo> {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
     const q = this.db.knex;
-    const found = await vifs.listVirtualInterfaces(q, { instanceUuid: uuid });
+    const { vifs: found, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(q, { instanceUuid: uuid });
     if (found.length === 0) return this.describe(uuid, { vifs: [], networks: [], fixedIps: [], floatingOf: new Map(), hostAddressOf: new Map() });
     const used = await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] });
-    const held = await fixedIps.listFixedIps(q, { virtualInterfaceIds: found.map((vif) => vif.id) });
     const hostAddresses = await fixedIps.listHostAddresses(q, used.filter((network) => network.multiHost).map((network) => network.id));
     const hostAddressOf = new Map(found.flatMap((vif) => {
       const address = vif.host === null ? undefined : hostAddresses.get(vif.networkId)?.get(vif.host);

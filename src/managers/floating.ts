@@ -170,7 +170,7 @@ export class FloatingIps {
     const result = await withRetry(() => this.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, request.actor);
       if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project; allocate it first`);
-      const instanceVifs = await vifs.listVirtualInterfaces(trx, { instanceUuid });
+      const { vifs: instanceVifs, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(trx, { instanceUuid });
       const instanceProject = instanceVifs[0]?.projectId ?? null;
       if (instanceVifs.length === 0 || (request.actor !== 'admin' && instanceProject !== request.actor.projectId)) {
         throw new NotFound(`instance ${instanceUuid} not found or has no network`);
@@ -178,7 +178,7 @@ export class FloatingIps {
       if (instanceProject !== found.projectId) {
         throw new Conflict(`floating IP ${canonical} belongs to project ${found.projectId}, instance ${instanceUuid} to project ${instanceProject}`);
       }
-      const fixed = await this.fixedOf(trx, instanceUuid, instanceVifs, wanted);
+      const fixed = fixedOf(instanceUuid, held, wanted);
       // The instance may be deallocated meanwhile (its VIFs were read without a lock): an
       // association with a freed address would outlive it.
       if (!(await fixedIps.lockAllocated(trx, fixed.id, instanceUuid))) throw new NotFound(`instance ${instanceUuid} not found or has no network`);
@@ -297,19 +297,6 @@ export class FloatingIps {
     return found;
   }
 
-  /** The instance's fixed IP to associate with: the one asked for, or the first VIF's. */
-  private async fixedOf(q: Queryable, instanceUuid: string, instanceVifs: vifs.VirtualInterface[], wanted: string | undefined): Promise<fixedIps.FixedIp> {
-    const held = await fixedIps.listFixedIps(q, { virtualInterfaceIds: instanceVifs.map((vif) => vif.id) });
-    if (held.length === 0) throw new Invalid(`instance ${instanceUuid} has no fixed IP to associate a floating IP with`);
-    if (wanted !== undefined) {
-      const match = held.find((fixed) => fixed.address === wanted);
-      if (!match) throw new Invalid(`fixed IP ${wanted} does not belong to instance ${instanceUuid}`);
-      return match;
-    }
-    const order = new Map(instanceVifs.map((vif, index) => [vif.id, index]));
-    return [...held].sort((a, b) => (order.get(a.virtualInterfaceId ?? -1) ?? 0) - (order.get(b.virtualInterfaceId ?? -1) ?? 0))[0]!;
-  }
-
   /** Who binds the address: the network host, or the instance's host in a multi_host network. */
   private async bindingHost(q: Queryable, fixed: fixedIps.FixedIp, instanceVifs: vifs.VirtualInterface[], now: Date): Promise<string | null> {
     const network = await networks.getNetwork(q, { id: fixed.networkId });
@@ -378,4 +365,13 @@ export function parseRange(text: string): FloatingRange {
 
 function* mapIterable<T, U>(values: Iterable<T>, map: (value: T) => U): Generator<U> {
   for (const value of values) yield map(value);
+}
+
+/** The instance's fixed IP to associate with: the one asked for, or the first VIF's (`held` is in VIF order). */
+function fixedOf(instanceUuid: string, held: fixedIps.FixedIp[], wanted: string | undefined): fixedIps.FixedIp {
+  if (held.length === 0) throw new Invalid(`instance ${instanceUuid} has no fixed IP to associate a floating IP with`);
+  if (wanted === undefined) return held[0]!;
+  const match = held.find((fixed) => fixed.address === wanted);
+  if (!match) throw new Invalid(`fixed IP ${wanted} does not belong to instance ${instanceUuid}`);
+  return match;
 }

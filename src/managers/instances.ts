@@ -1,4 +1,3 @@
-import * as fixedIps from '../db/fixedIps.js';
 import * as floating from '../db/floatingIps.js';
 import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
@@ -10,13 +9,12 @@ import type { InstanceAddress, InstanceListing } from './types.js';
 /**
  * Instances as their VIFs describe them, with every address they can be reached at.
  * novanet owns no servers; this is what Nova's `/servers` needs from the network side
- * (OSC looks a server up before it adds a floating IP to it). Four queries, whatever
+ * (OSC looks a server up before it adds a floating IP to it). Three queries, whatever
  * the number of instances.
  */
 export async function listInstances(q: Queryable, filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
-  const found = await vifs.listVirtualInterfaces(q, filter);
+  const { vifs: found, fixed } = await vifs.listVirtualInterfacesWithFixedIps(q, filter);
   if (found.length === 0) return [];
-  const fixed = await fixedIps.listFixedIps(q, { virtualInterfaceIds: found.map((vif) => vif.id) });
   const floatingByFixed = groupBy(
     await floating.listFloatingIps(q, { fixedIpIds: fixed.map((entry) => entry.id) }),
     (row) => row.fixedIpId ?? -1,

@@ -93,6 +93,17 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         expect(h.host.changes).toEqual([]);
       });
 
+      it('frees an instance with four statements besides BEGIN and COMMIT: its VIFs and their fixed IPs are one read', async () => {
+        const h = harness(db(), mode);
+        await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1' });
+        const statements: string[] = [];
+        const record = (query: { sql: string }) => statements.push(query.sql.split(' ')[0]!.toLowerCase());
+        db().knex.on('query', record);
+        await h.manager.deallocateForInstance(instance(1)).finally(() => db().knex.off('query', record));
+        expect(statements.filter((verb) => !/^(begin|commit|savepoint|release)/.test(verb))).toEqual(['select', 'update', 'select', 'delete']);
+      });
+
       it('shares transactions between calls at once; each gets its own answer, and another project\'s instance is left alone', async () => {
         const h = harness(db(), mode);
         await h.manager.createNetworks({ label: 'd', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
@@ -109,7 +120,7 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
           ...Array.from({ length: 44 }, (_, index) => h.manager.deallocateForInstance(instance(index + 1), { onlyProject: 'p1' })),
           h.manager.deallocateForInstance(instance(45)),
           h.manager.deallocateForInstance(instance(99), { onlyProject: 'p1' }),
-          // In the last batch (32 at most; the first call runs alone): instance 40 twice, and
+          // In the last batch (32 at most: calls 33 to 48): instance 40 twice, and
           // another project's call beside its owner's. Each is freed once.
           h.manager.deallocateForInstance(instance(40), { onlyProject: 'p1' }),
           h.manager.deallocateForInstance(instance(45), { onlyProject: 'p1' }),
@@ -118,7 +129,7 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         expect(answers).toEqual([
           ...Array.from({ length: 44 }, (_, index) => ({ projectId: owner(index + 1) })), { projectId: 'p2' }, undefined, { projectId: 'p1' }, { projectId: 'p2' },
         ]);
-        // Six statements for one call alone; 48 calls in a handful of transactions.
+        // Four statements for one call alone; 48 calls in two transactions.
         expect(queries).toBeLessThan(48 * 2);
         for (let n = 1; n <= 45; n++) expect(await vifsOf(n)).toEqual(n > 40 && n < 45 ? macs.get(n) : []);
         const removed = h.host.changes.flatMap((change) => (change.kind === 'dhcp-host' ? [change.entry.mac] : []));
