@@ -367,7 +367,8 @@ export abstract class BaseNetworkManager implements NetworkManager {
 
   /**
    * The deallocations of calls that run at the same time, in one transaction (as
-   * writeAllocations): the same six statements free one instance or thirty-two.
+   * writeAllocations): the same four statements (besides BEGIN and COMMIT) free one
+   * instance or thirty-two.
    */
   private writeDeallocations(items: DeallocationWrite[]): Promise<DeallocationWritten[]> {
     return withRetry(() => this.transaction(async (trx) => {
