@@ -96,9 +96,9 @@ export class FloatingBindings {
           binds.push(this.driver.bind(address, wanted.interface).then(() => {
             changes.push(`bound floating ${address} on ${wanted.interface}`);
             return false;
-          }, (error: Error) => {
+          }, (error: unknown) => {
             if (this.rules.get(address) === wanted) this.remove(address);
-            errors.push(`floating ${address}: ${error.message}`);
+            errors.push(`floating ${address}: ${error instanceof Error ? error.message : String(error)}`);
             return true;
           }));
         }
