@@ -70,13 +70,15 @@ export class FloatingBindings {
 
   /**
    * After a change: the named addresses read again, and unbound or moved at once. New
-   * bindings are only started, and already in the rules: they need not wait for each
-   * other (the caller writes the rules meanwhile). `binding` settles once they are up,
-   * true when one failed: that one is out of the rules again, which need a rewrite.
+   * addresses go into the rules now, but are bound only by `bind`, which the caller
+   * runs once the rules are written: an address bound before its DNAT rule exists is
+   * answered by this host itself, and a flow it answered keeps missing the rule until
+   * its conntrack entry is flushed. `bind` resolves true when a bind failed: that
+   * address is out of the rules again, which need a rewrite.
    */
-  async update(q: Queryable, addresses: string[], changes: string[], errors: string[]): Promise<{ binding: Promise<boolean> }> {
+  async update(q: Queryable, addresses: string[], changes: string[], errors: string[]): Promise<{ bind: () => Promise<boolean> }> {
     const rows = new Map((await floatingIps.listFloatingIps(q, { addresses })).map((row) => [row.address, row]));
-    const binds: Promise<boolean>[] = [];
+    const binds: (() => Promise<boolean>)[] = [];
     for (const address of new Set(addresses)) {
       const row = rows.get(address);
       const wanted = row && row.host === this.config.host ? this.ruleOf(row) : undefined;
@@ -93,7 +95,7 @@ export class FloatingBindings {
           if (current.fixed === wanted.fixed) return;
           changes.push(`floating ${address} moved to ${wanted.fixed}`);
         } else {
-          binds.push(this.driver.bind(address, wanted.interface).then(() => {
+          binds.push(() => this.driver.bind(address, wanted.interface).then(() => {
             changes.push(`bound floating ${address} on ${wanted.interface}`);
             return false;
           }, (error: unknown) => {
@@ -106,7 +108,7 @@ export class FloatingBindings {
         this.put(wanted);
       });
     }
-    return { binding: Promise.all(binds).then((failed) => failed.includes(true)) };
+    return { bind: async () => (await Promise.all(binds.map((start) => start()))).includes(true) };
   }
 
   /** After the rules are applied: the conntrack entries of the addresses changed are flushed. */

@@ -142,16 +142,11 @@ export class Reconciler implements HostLayer {
       const { desired, dhcp } = await this.converge([...updated], deleted, done, errors);
       try {
         const write = (state: FirewallState) => this.deps.drivers.firewall.apply(state);
-        const { binding } = floating.length > 0 ? await this.floating.update(this.deps.db.knex, floating, done, errors) : { binding: Promise.resolve(false) };
-        // New floating addresses go up (already started) while the rules are written:
-        // neither needs the other. A failed one is out of the rules again: rewritten.
-        let failed = false;
-        try {
-          await this.writeRules(desired, deleted.length > 0, done, write);
-        } finally {
-          failed = await binding;
-        }
-        if (failed) await this.writeRules(desired, false, done, write);
+        const { bind } = floating.length > 0 ? await this.floating.update(this.deps.db.knex, floating, done, errors) : { bind: async () => false };
+        // The DNAT rules first, then the new addresses (FloatingBindings.update says why);
+        // a failed bind is out of the rules again: rewritten.
+        await this.writeRules(desired, deleted.length > 0, done, write);
+        if (await bind()) await this.writeRules(desired, false, done, write);
         await this.floating.flushStale(errors);
       } finally {
         await dhcp;

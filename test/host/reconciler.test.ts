@@ -30,6 +30,8 @@ class FakeDrivers {
   dnat: string[] = [];
   /** While set, floating binds wait for it. */
   bindHold: Promise<void> | undefined;
+  /** The floating DNAT rules written when the last bind was asked for. */
+  dnatAtBind: string[] | undefined;
   /** A floating address whose bind fails. */
   bindFails: string | undefined;
 
@@ -61,6 +63,7 @@ class FakeDrivers {
       floating: {
         bound: async (device: string) => new Set(this.bound.get(device) ?? []),
         bind: async (address: string, device: string) => {
+          this.dnatAtBind = [...this.dnat];
           if (this.bindHold) await this.bindHold;
           if (this.bindFails === address) throw new Error('RTNETLINK answers: Cannot assign requested address');
           this.bindOn([address], device);
@@ -278,10 +281,10 @@ describe('Reconciler with recording drivers', () => {
       return { manager, reconciler, address, errors };
     }
 
-    it('binds on association and rules it, then flushes flows that predate the rule; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
+    it('rules an association, then binds it, then flushes flows that predate the rule; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
       const { manager, address } = await withFloating();
       await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
-      expect(fake.calls).toEqual([`bind ${address} on eth0`, 'rules', `flush conntrack of ${address}`]);
+      expect(fake.calls).toEqual(['rules', `bind ${address} on eth0`, `flush conntrack of ${address}`]);
       expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]);
       fake.calls.length = 0;
       await manager.disassociateFloatingIp(address, { projectId: 'p1' });
@@ -289,13 +292,13 @@ describe('Reconciler with recording drivers', () => {
       expect(fake.dnat).toEqual([]);
     });
 
-    it('writes the rules while a new address is still being bound; a failed bind takes it out of them again', async () => {
+    it('binds a new address only once its DNAT rule is written (the host would answer for it itself); a failed bind takes it out of the rules again', async () => {
       const { manager, address, errors } = await withFloating();
       let release!: () => void;
       fake.bindHold = new Promise((resolve) => (release = resolve));
       const associating = manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
-      await vi.waitFor(() => expect(fake.calls).toEqual(['rules']));
-      expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]);
+      await vi.waitFor(() => expect(fake.dnatAtBind).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]));
+      expect(fake.calls).toEqual(['rules']);
       fake.bindFails = address;
       release();
       await associating;
@@ -321,7 +324,7 @@ describe('Reconciler with recording drivers', () => {
       await manager.allocateFloatingIp('p1', 'other');
       fake.calls.length = 0;
       await manager.associateFloatingIp({ address: '198.51.100.9', instanceUuid: uuid(1), actor: { projectId: 'p1' } });
-      expect(fake.calls).toEqual(['bind 198.51.100.9 on eth3', 'rules', 'flush conntrack of 198.51.100.9']);
+      expect(fake.calls).toEqual(['rules', 'bind 198.51.100.9 on eth3', 'flush conntrack of 198.51.100.9']);
     });
 
     it('after a restart binds every association again, once; a stale floating address goes, a foreign /32 stays', async () => {
