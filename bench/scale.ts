@@ -53,7 +53,7 @@ interface Figures {
   allocate: { apiMs: number[]; dhcpMs: number[]; totalMs: number[] };
   associate: { liveMs: number[]; apiMs: number[]; disassociateMs: number[] };
   throughput: { pairs: number; perSecond: number; p50: number; p99: number; errors: number };
-  /** CPU time per API call during the throughput run, by process (MariaDB's is the rest of the machine's). */
+  /** CPU time per API call during the throughput run, by process (`database`: the MariaDB server this run started). */
   cpuMsPerCall: { service: number; dnsmasq: number; database: number | undefined; client: number };
 }
 

@@ -141,13 +141,8 @@ export class Reconciler implements HostLayer {
       if (updated.size === 0 && deleted.length === 0 && floating.length === 0) return;
       const { desired, dhcp } = await this.converge([...updated], deleted, done, errors);
       try {
-        const write = (state: FirewallState) => this.deps.drivers.firewall.apply(state);
-        const { bind } = floating.length > 0 ? await this.floating.update(this.deps.db.knex, floating, done, errors) : { bind: async () => false };
-        // The DNAT rules first, then the new addresses (FloatingBindings.update says why);
-        // a failed bind is out of the rules again: rewritten.
-        await this.writeRules(desired, deleted.length > 0, done, write);
-        if (await bind()) await this.writeRules(desired, false, done, write);
-        await this.floating.flushStale(errors);
+        const { bind } = floating.length > 0 ? await this.floating.update(this.deps.db.knex, floating, done, errors) : { bind: undefined };
+        await this.applyRules(desired, deleted.length > 0, done, errors, (state) => this.deps.drivers.firewall.apply(state), bind);
       } finally {
         await dhcp;
       }
@@ -182,12 +177,18 @@ export class Reconciler implements HostLayer {
   }
 
   /**
-   * The rules for what `desired` and the floating bindings hold, then the conntrack
-   * flush of floating addresses that moved or went (after: no old rule re-creates an
-   * entry). A host that serves nothing and never did is left alone (no chains, no jumps).
+   * The rules for what `desired` and the floating bindings hold, then the new floating
+   * addresses bound (`bind`, from FloatingBindings.update, which says why after), then
+   * the conntrack flush of floating addresses that moved or went (after: no old rule
+   * re-creates an entry). A failed bind is out of the rules again: they are rewritten.
+   * A host that serves nothing and never did is left alone (no chains, no jumps).
    */
-  private async applyRules(desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[], write: (state: FirewallState) => Promise<string[]>): Promise<void> {
+  private async applyRules(
+    desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[],
+    write: (state: FirewallState) => Promise<string[]>, bind?: () => Promise<boolean>,
+  ): Promise<void> {
     await this.writeRules(desired, tornDown, changes, write);
+    if (bind && (await bind())) await this.writeRules(desired, false, changes, write);
     await this.floating.flushStale(errors);
   }
 
