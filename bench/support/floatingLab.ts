@@ -13,7 +13,7 @@ import { openDatabase, type Database } from '../../src/db/connection.js';
 import * as fixedIps from '../../src/db/fixedIps.js';
 import * as floatingIps from '../../src/db/floatingIps.js';
 import { createHostLayer, type Reconciler } from '../../src/host/index.js';
-import { processExecutor, type Executor } from '../../src/linux_net/executor.js';
+import { processExecutor, type ProcessExecutor } from '../../src/linux_net/executor.js';
 import { FloatingDriver } from '../../src/linux_net/floating.js';
 import type { FloatingRule } from '../../src/linux_net/rules.js';
 import type { NetworkManager } from '../../src/managers/types.js';
@@ -49,7 +49,7 @@ export class FloatingLab {
   /** The manager under test: its host layer is the real reconciler. */
   readonly manager: NetworkManager;
   /** Runs commands in the namespace, as the host layer does (for the baseline and the checks). */
-  readonly executor: Executor;
+  readonly executor: ProcessExecutor;
   readonly driver: FloatingDriver;
   /** Associated by associateUpTo, in this order. */
   readonly standing: Pair[] = [];
@@ -60,15 +60,15 @@ export class FloatingLab {
 
   private constructor(private readonly lab: Lab, private readonly db: Database, private readonly config: Config) {
     this.setup = benchManager(db, 'flatdhcp', { config });
+    this.executor = processExecutor({ rootHelper: config.root_helper });
     this.reconciler = createHostLayer({
-      db, config, capabilities: this.setup.capabilities, configFile: undefined, log: () => undefined,
+      db, config, capabilities: this.setup.capabilities, configFile: undefined, log: () => undefined, executor: this.executor,
       onReport: (report) => {
         this.errors.push(...report.errors);
         if (report.kind === 'partial') this.hostMs += report.durationMs;
       },
     });
     this.manager = benchManager(db, 'flatdhcp', { config, host: this.reconciler });
-    this.executor = processExecutor({ rootHelper: config.root_helper });
     this.driver = new FloatingDriver(this.executor, { sendArp: false, arpCount: 1, log: () => undefined });
   }
 
@@ -179,6 +179,7 @@ export class FloatingLab {
 
   async close(): Promise<void> {
     await this.reconciler.reconcileIdle();
+    this.executor.close();
     await this.db.close();
   }
 }

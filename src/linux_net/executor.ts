@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Unavailable } from '../errors.js';
+import { ToolSession } from './session.js';
 
 /** One external command: an argument array, never a shell string. */
 export interface CommandSpec {
@@ -12,6 +13,19 @@ export interface CommandSpec {
   env?: Record<string, string>;
   /** Prefix with root_helper (default). Reading our own state files needs no privilege. */
   privileged?: boolean;
+  /**
+   * Keep the command running and send it `input` (whole lines): one process serves every
+   * call with the same argv (session.ts). Its result's code is always 0.
+   */
+  session?: SessionSpec;
+}
+
+/** How a tool kept running tells that an input is done, and how it reports a failure. */
+export interface SessionSpec {
+  /** A line sent after each input that the tool answers the same way every time. */
+  probe: string;
+  /** A refused input shows on stderr and the tool goes on (nft -i); otherwise the tool exits (iptables-restore). */
+  failsOnStderr: boolean;
 }
 
 export interface CommandResult {
@@ -23,6 +37,11 @@ export interface CommandResult {
 /** Every command novanet runs goes through one of these. */
 export interface Executor {
   run(spec: CommandSpec): Promise<CommandResult>;
+}
+
+/** The real executor, which also ends the tools it keeps running. */
+export interface ProcessExecutor extends Executor {
+  close(): void;
 }
 
 /** A command failed, timed out or could not start; carries its stderr for the log. */
@@ -44,17 +63,29 @@ export interface ProcessExecutorOptions {
 }
 
 /** Runs commands as child processes, with root_helper, a timeout and accepted exit codes. */
-export function processExecutor(options: ProcessExecutorOptions): Executor {
+export function processExecutor(options: ProcessExecutorOptions): ProcessExecutor {
   const defaultTimeout = options.defaultTimeoutMs ?? 30_000;
+  const sessions = new Map<string, ToolSession>();
   return {
+    close() {
+      for (const session of sessions.values()) session.close();
+      sessions.clear();
+    },
     run(spec) {
       if (spec.argv.length === 0) return Promise.reject(new CommandFailed([], null, '', 'empty command'));
       const argv = spec.privileged === false ? spec.argv : [...options.rootHelper, ...spec.argv];
+      const env = spec.env ? { ...process.env, ...spec.env } : process.env;
+      if (spec.session) {
+        const key = argv.join('\0');
+        let session = sessions.get(key);
+        if (!session) sessions.set(key, (session = new ToolSession(argv, spec.session, env)));
+        return session.run(spec.input ?? '', spec.timeoutMs ?? defaultTimeout);
+      }
       const accept = spec.accept ?? [0];
       return new Promise((resolve, reject) => {
         const child = spawn(argv[0]!, argv.slice(1), {
           stdio: ['pipe', 'pipe', 'pipe'],
-          env: spec.env ? { ...process.env, ...spec.env } : process.env,
+          env,
         });
         let stdout = '';
         let stderr = '';

@@ -1,4 +1,4 @@
-import type { Executor } from './executor.js';
+import type { CommandSpec, Executor } from './executor.js';
 
 export const TABLES = ['filter', 'nat', 'mangle'] as const;
 export type Table = (typeof TABLES)[number];
@@ -187,6 +187,16 @@ function sameRules(a: string[], b: string[]): boolean {
 const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
 
 /**
+ * iptables-restore kept running (session.ts): it commits each table at its COMMIT line
+ * as it reads, and with -v echoes a comment line once it has read everything before it.
+ * A refused line ends it (the next restore starts another).
+ */
+const RESTORE_SESSION = {
+  argv: [...RESTORE, '-v'],
+  session: { probe: '# novanet', failsOnStderr: false },
+} satisfies CommandSpec;
+
+/**
  * Applies novanet's rules. `sync` reads the kernel's state (start-up and the periodic
  * check: repairs drift); `apply` compares with what it last applied, so the work of
  * one change grows with the rules that changed, not with the rules installed.
@@ -223,7 +233,7 @@ export class IptablesDriver {
       // A failed restore may have committed some tables and not others: forget what we
       // believed was installed, so the next apply reads the kernel again.
       this.applied = undefined;
-      await this.executor.run({ argv: RESTORE, input: script });
+      await this.executor.run({ ...RESTORE_SESSION, input: script });
     }
     const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
     for (const table of TABLES) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CommandFailed, type Executor } from './executor.js';
+import { CommandFailed, type CommandSpec, type Executor } from './executor.js';
 import type { FirewallDriver, FirewallState } from './firewall.js';
 
 /** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */
@@ -216,6 +216,8 @@ function elementPair(entry: unknown): [string, string] {
 export interface NftPlan {
   script: string;
   changed: string[];
+  /** The script is commands one per line (no table definition): the session can take it. */
+  edit: boolean;
 }
 
 /**
@@ -232,7 +234,7 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
       ? [...differingNames(desired.chains, installed.chains, (a, b) => a.head === b.head && sameList(a.tags, b.tags)),
         ...differingNames(desired.maps, installed.maps, (a, b) => a.type === b.type && sameElements(a.elements, b.elements))]
       : ['table'];
-    return { script: renderTable(ruleset, installed !== undefined), changed: changed.map((name) => `${TABLE}/${name}`) };
+    return { script: renderTable(ruleset, installed !== undefined), changed: changed.map((name) => `${TABLE}/${name}`), edit: false };
   }
   const lines: string[] = [];
   const changed: string[] = [];
@@ -247,7 +249,7 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
     changed.push(`${TABLE}/${spec.name}`);
     lines.push(...edit);
   }
-  return { script: lines.length === 0 ? '' : `${lines.join('\n')}\n`, changed };
+  return { script: lines.length === 0 ? '' : `${lines.join('\n')}\n`, changed, edit: true };
 }
 
 /** Same chains with the same definitions, same maps with the same types: rules and elements may differ. */
@@ -316,10 +318,21 @@ function sameElements(a: Map<string, string>, b: Map<string, string>): boolean {
 }
 
 /**
+ * `nft -i`, kept running for edits (session.ts). `describe` is answered by nft itself,
+ * without the kernel. HOME: nft -i keeps a history file there, which novanet has no use for.
+ */
+const NFT_SESSION = {
+  argv: ['nft', '-i'],
+  session: { probe: 'describe ip saddr', failsOnStderr: true },
+  env: { HOME: '/nonexistent' },
+} satisfies CommandSpec;
+
+/**
  * novanet's nftables table. `sync` reads the kernel (`nft -j list table`) and repairs
  * any drift; `apply` compares with what it last applied, so a floating IP associated
  * among thousands is one `add element` (plus its `delete element` when it moved).
- * Every change is one `nft -f -` transaction: it applies whole or not at all.
+ * Every change is one transaction, which applies whole or not at all: an edit through
+ * the `nft -i` session, a new table through `nft -f -`.
  */
 export class NftablesDriver implements FirewallDriver {
   private applied: TableState | undefined;
@@ -354,12 +367,14 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   private async write(ruleset: NftRuleset, installed: TableState | undefined): Promise<string[]> {
-    const { script, changed } = planNftables(ruleset, installed);
+    const { script, changed, edit } = planNftables(ruleset, installed);
     if (script !== '') {
       // A failed transaction changed nothing, but what we believed installed may be
       // wrong (it is why it failed): the next apply reads the kernel again.
       this.applied = undefined;
-      await this.executor.run({ argv: ['nft', '-f', '-'], input: script });
+      // nft -i applies a line as one transaction: the edit's commands go on one line.
+      if (edit) await this.executor.run({ ...NFT_SESSION, input: `${script.trimEnd().split('\n').join('; ')}\n` });
+      else await this.executor.run({ argv: ['nft', '-f', '-'], input: script });
     }
     this.applied = desiredState(ruleset);
     return changed;

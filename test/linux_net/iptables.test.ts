@@ -176,7 +176,9 @@ function floatingRules(count: number): FloatingRule[] {
   }));
 }
 
-const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
+/** iptables-restore as the session keeps it running (-v echoes the probe comment). */
+const RESTORE = ['iptables-restore', '-w', '10', '--noflush', '-v'];
+const SESSION = { probe: '# novanet', failsOnStderr: false };
 
 function restores(executor: RecordingExecutor): CommandSpec[] {
   return executor.commands.filter((spec) => spec.argv[0] === 'iptables-restore');
@@ -334,7 +336,7 @@ describe('IptablesDriver', () => {
     expect(changed).toHaveLength(17);
     expect(executor.commands).toEqual([
       { argv: ['iptables-save'] },
-      { argv: RESTORE, input: FIRST_SYNC_SCRIPT },
+      { argv: RESTORE, session: SESSION, input: FIRST_SYNC_SCRIPT },
     ]);
   });
 
@@ -363,7 +365,7 @@ describe('IptablesDriver', () => {
     kernel.tables.nat.get('PREROUTING')!.shift();
     executor.clear();
     expect(await driver.sync(renderRules(firewall()))).toEqual(['nat/PREROUTING:-j nova-network-PREROUTING']);
-    expect(executor.commands[1]).toEqual({ argv: RESTORE, input: '*nat\n-I PREROUTING 1 -j nova-network-PREROUTING\nCOMMIT\n' });
+    expect(executor.commands[1]).toEqual({ argv: RESTORE, session: SESSION, input: '*nat\n-I PREROUTING 1 -j nova-network-PREROUTING\nCOMMIT\n' });
     expect(kernel.tables.nat.get('PREROUTING')).toEqual(['-j nova-network-PREROUTING', '-m addrtype --dst-type LOCAL -j DOCKER']);
   });
 
@@ -388,6 +390,7 @@ describe('IptablesDriver', () => {
     expect(changed).toEqual(['nat/nova-network-POSTROUTING']);
     expect(executor.commands).toEqual([{
       argv: RESTORE,
+      session: SESSION,
       input: [
         '*nat',
         '-I nova-network-POSTROUTING 2 -s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT',
@@ -473,7 +476,7 @@ describe('IptablesDriver', () => {
     await driver.sync(renderRules(firewall()));
     executor.once(['iptables-restore'], { code: 1, stderr: "iptables-restore: line 3 failed\n" });
     await expect(driver.apply(renderRules(firewall({ routingSourceIp: '192.0.2.11' })))).rejects.toThrow(
-      'iptables-restore -w 10 --noflush: exit status 1: iptables-restore: line 3 failed',
+      'iptables-restore -w 10 --noflush -v: exit status 1: iptables-restore: line 3 failed',
     );
     executor.clear();
     await driver.apply(renderRules(firewall({ routingSourceIp: '192.0.2.11' })));

@@ -48,6 +48,7 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
   });
 
   afterAll(() => {
+    executor.close();
     // Also after a failure halfway: the dnsmasq this file started (it names our pid
     // file), then the namespace with everything in it, then the state files.
     const pid = dnsmasq?.runningPid(dnsmasq.files('br100'));

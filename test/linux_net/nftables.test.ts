@@ -37,8 +37,11 @@ function listing(ruleset: NftRuleset, edit: (objects: object[]) => object[] = (o
   return JSON.stringify({ nftables: edit(objects) });
 }
 
-const scripts = (executor: RecordingExecutor) => executor.commands.filter((spec) => spec.argv.join(' ') === 'nft -f -').map((spec) => spec.input);
-const isScript = (spec: CommandSpec) => spec.argv.join(' ') === 'nft -f -';
+const isScript = (spec: CommandSpec) => ['nft -f -', 'nft -i'].includes(spec.argv.join(' '));
+/** Each transaction's commands one per line: the session's input has them on one line. */
+const scripts = (executor: RecordingExecutor) => executor.commands.filter(isScript).map((spec) => (spec.session ? spec.input!.replaceAll('; ', '\n') : spec.input));
+/** The session spec of nft -i, as the driver sends it. */
+const NFT_SESSION = { argv: ['nft', '-i'], session: { probe: 'describe ip saddr', failsOnStderr: true }, env: { HOME: '/nonexistent' } };
 
 describe('renderNftables', () => {
   it("renders nova's rules into base chains, floating IPs into maps only", () => {
@@ -140,10 +143,7 @@ describe('NftablesDriver', () => {
     await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
     executor.clear();
     expect(await driver.apply(firewallState({ floating: FLOATING }))).toEqual(['ip novanet/floating_dnat', 'ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
-    expect(executor.commands).toEqual([{
-      argv: ['nft', '-f', '-'],
-      input: SECOND_ADDED,
-    }]);
+    expect(executor.commands).toEqual([{ ...NFT_SESSION, input: `${SECOND_ADDED.trimEnd().replaceAll('\n', '; ')}\n` }]);
   });
 
   it('moves a floating IP to another fixed address by deleting its elements, then adding them, in one transaction', async () => {
@@ -223,8 +223,8 @@ describe('NftablesDriver', () => {
     const executor = new RecordingExecutor().on(LIST, noTable);
     const driver = new NftablesDriver(executor);
     await driver.sync(firewallState());
-    executor.once(['nft', '-f', '-'], { code: 1, stderr: 'Error: Could not process rule: No such file or directory' });
-    await expect(driver.apply(firewallState({ floating: FLOATING }))).rejects.toThrow(/nft -f -: exit status 1/);
+    executor.once(['nft', '-i'], { code: 1, stderr: 'Error: Could not process rule: No such file or directory' });
+    await expect(driver.apply(firewallState({ floating: FLOATING }))).rejects.toThrow(/nft -i: exit status 1/);
     executor.clear();
     await driver.apply(firewallState({ floating: FLOATING }));
     expect(executor.argvs()[0]).toEqual(LIST);
@@ -291,7 +291,7 @@ describe('createFirewall', () => {
     expect(changes.at(-1)).toBe('nftables table ip novanet removed');
     expect(changes).toContain('nat/nova-network-snat');
     expect(executor.argvs().map((argv) => argv.join(' '))).toEqual([
-      'iptables-save', 'iptables-restore -w 10 --noflush', 'nft list tables ip', 'nft delete table ip novanet',
+      'iptables-save', 'iptables-restore -w 10 --noflush -v', 'nft list tables ip', 'nft delete table ip novanet',
     ]);
     executor.clear();
     await firewall.apply(firewallState({ floating: FLOATING }));

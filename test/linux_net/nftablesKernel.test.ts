@@ -34,6 +34,7 @@ describe.runIf(kernel)('nftables backend on the real kernel (own network namespa
   });
 
   afterAll(() => {
+    real.close();
     // Also after a failure halfway: the namespace goes with every table in it.
     deleteNamespace(NS);
   });
@@ -59,13 +60,29 @@ describe.runIf(kernel)('nftables backend on the real kernel (own network namespa
     const more = { ...STATE, floating: [...STATE.floating, { address: '198.51.100.7', fixed: '10.0.1.9', interface: 'eth0' }] };
     ran.length = 0;
     expect(await driver.apply(more)).toEqual(['ip novanet/floating_dnat', 'ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
+    // One transaction on one line, through the nft -i session.
     expect(ran).toHaveLength(1);
-    expect(ran[0]!.input!.split('\n').filter(Boolean).every((line) => line.startsWith('add element '))).toBe(true);
+    expect(ran[0]!.argv).toEqual(['nft', '-i']);
+    expect(ran[0]!.input!.trimEnd().split('; ').every((command) => command.startsWith('add element '))).toBe(true);
     expect(inNs('nft', 'list', 'map', 'ip', 'novanet', 'floating_dnat')).toMatch(/198\.51\.100\.7 : 10\.0\.1\.9/);
     // The kernel's state read afresh agrees.
     expect(await new NftablesDriver(executor).sync(more)).toEqual([]);
     expect(await driver.apply(STATE)).toEqual(['ip novanet/floating_dnat', 'ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
     expect(inNs('nft', 'list', 'map', 'ip', 'novanet', 'floating_dnat')).not.toContain('198.51.100.7');
+    expect(await new NftablesDriver(executor).sync(STATE)).toEqual([]);
+  });
+
+  it("an edit the kernel refuses fails whole with nft's error; the next apply reads the kernel and repairs", async () => {
+    const driver = new NftablesDriver(executor);
+    const more = { ...STATE, floating: [...STATE.floating, { address: '198.51.100.8', fixed: '10.0.1.10', interface: 'eth0' }] };
+    await driver.sync(more);
+    // Behind the driver's back: its delete of this element will find nothing to delete.
+    inNs('nft', 'delete', 'element', 'ip', 'novanet', 'floating_dnat', '{ 198.51.100.8 }');
+    await expect(driver.apply(STATE)).rejects.toThrow(/nft -i: input refused: Error: Could not process rule: No such file or directory/);
+    // Nothing of the transaction applied: the other maps still hold the address.
+    expect(inNs('nft', 'list', 'map', 'ip', 'novanet', 'floating_snat')).toContain('198.51.100.8');
+    expect(await driver.apply(STATE)).toEqual(['ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
+    expect(inNs('nft', 'list', 'table', 'ip', 'novanet')).not.toContain('198.51.100.8');
     expect(await new NftablesDriver(executor).sync(STATE)).toEqual([]);
   });
 

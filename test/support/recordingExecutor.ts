@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { CommandFailed, type CommandResult, type CommandSpec, type Executor } from '../../src/linux_net/executor.js';
 
 /** Which commands an answer applies to: an argv prefix, or any test on the whole spec. */
@@ -70,4 +71,11 @@ function matches(match: Match, spec: CommandSpec): boolean {
 /** A failure to start, as the real executor reports a missing binary. */
 export function notInstalled(spec: CommandSpec): never {
   throw new CommandFailed(spec.argv, null, '', 'could not start (ENOENT)');
+}
+
+/** The rejection of `promise`, which must fail with CommandFailed (real or recorded commands alike). */
+export async function commandFailure(promise: Promise<unknown>): Promise<CommandFailed> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(CommandFailed);
+  return error as CommandFailed;
 }

@@ -7,7 +7,7 @@ import { createHostLayer, type Reconciler } from '../../host/index.js';
 import { NetworkWatcher } from '../../host/watch.js';
 import { createApp, createMetrics, healthCheck, listen, type RunningApi } from '../../api/index.js';
 import { TokenService } from '../../auth/tokens.js';
-import type { Executor } from '../../linux_net/executor.js';
+import { processExecutor, type Executor } from '../../linux_net/executor.js';
 import type { Logger } from '../../log.js';
 import { createManager } from '../../managers/registry.js';
 import type { NetworkManager } from '../../managers/types.js';
@@ -85,19 +85,22 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       log('metrics.usage_failed', { error: (error as Error).message });
     }
   };
+  // Ours to close at stop: it keeps the firewall tools running (linux_net/session.ts).
+  const ownExecutor = options.executor ? undefined : processExecutor({ rootHelper: config.root_helper });
   reconciler = createHostLayer({
     db, config, capabilities: manager.capabilities, configFile: options.configFile, log,
     onReport: (report) => {
       metrics.recordReconcile(report);
       if (report.kind === 'full') usageRefresh = refreshUsage();
     },
-    ...(options.executor ? { executor: options.executor } : {}),
+    executor: options.executor ?? ownExecutor!,
   });
   const watcher = new NetworkWatcher(db, reconciler, config.host);
   try {
     await watcher.poll();
     await reconciler.reconcileAll();
   } catch (error) {
+    ownExecutor?.close();
     await db.close();
     throw error;
   }
@@ -153,6 +156,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       api = await listen(app, { host: config.api_host, port: config.api_port });
     } catch (error) {
       for (const task of tasks) await task.stop();
+      ownExecutor?.close();
       await db.close();
       throw new Unavailable(`cannot listen on ${config.api_host}:${config.api_port}: ${(error as Error).message}`);
     }
@@ -169,6 +173,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // Let a tick or reconcile in progress (and its metrics refresh) finish rather than cut it halfway.
       await Promise.all(ticks);
       await reconciler!.reconcileIdle();
+      ownExecutor?.close();
       await usageRefresh;
       await db.close();
     },
