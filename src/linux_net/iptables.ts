@@ -209,7 +209,11 @@ export class IptablesDriver {
   /** Reads the installed rules and repairs every difference; returns what changed. */
   async sync(desired: Ruleset): Promise<string[]> {
     const saved = await this.executor.run({ argv: ['iptables-save'] });
-    return this.restore(withWiring(desired), parseSave(saved.stdout));
+    const changed = await this.restore(withWiring(desired), parseSave(saved.stdout));
+    // The session is started (or found alive) now: the first change after a start does
+    // not wait for iptables-restore to start.
+    await this.executor.run({ ...RESTORE_SESSION, input: '' });
+    return changed;
   }
 
   /** Applies the chains that differ from the last apply; falls back to sync the first time. */

@@ -340,7 +340,11 @@ export class NftablesDriver implements FirewallDriver {
   constructor(private readonly executor: Executor) {}
 
   async sync(state: FirewallState): Promise<string[]> {
-    return this.write(renderNftables(state), await this.read());
+    const changed = await this.write(renderNftables(state), await this.read());
+    // The session is started (or found alive) now: the first change after a start does
+    // not wait for nft -i to start.
+    await this.executor.run({ ...NFT_SESSION, input: '' });
+    return changed;
   }
 
   async apply(state: FirewallState): Promise<string[]> {

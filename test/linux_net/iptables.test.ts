@@ -337,6 +337,8 @@ describe('IptablesDriver', () => {
     expect(executor.commands).toEqual([
       { argv: ['iptables-save'] },
       { argv: RESTORE, session: SESSION, input: FIRST_SYNC_SCRIPT },
+      // The session stays open: the first change after a start does not wait for it.
+      { argv: RESTORE, session: SESSION, input: '' },
     ]);
   });
 
@@ -344,7 +346,7 @@ describe('IptablesDriver', () => {
     await driver.sync(renderRules(firewall()));
     executor.clear();
     expect(await driver.sync(renderRules(firewall()))).toEqual([]);
-    expect(executor.argvs()).toEqual([['iptables-save']]);
+    expect(executor.commands).toEqual([{ argv: ['iptables-save'] }, { argv: RESTORE, session: SESSION, input: '' }]);
   });
 
   it('keeps every foreign chain and rule, in its order, through any number of syncs', async () => {
@@ -379,7 +381,7 @@ describe('IptablesDriver', () => {
 
   it('the first apply reads the kernel, like sync', async () => {
     await driver.apply(renderRules(firewall()));
-    expect(executor.argvs()).toEqual([['iptables-save'], RESTORE]);
+    expect(executor.argvs()).toEqual([['iptables-save'], RESTORE, RESTORE]);
     expect(executor.commands[1]?.input).toBe(FIRST_SYNC_SCRIPT);
   });
 
@@ -480,7 +482,7 @@ describe('IptablesDriver', () => {
     );
     executor.clear();
     await driver.apply(renderRules(firewall({ routingSourceIp: '192.0.2.11' })));
-    expect(executor.argvs()).toEqual([['iptables-save'], RESTORE]);
+    expect(executor.argvs()).toEqual([['iptables-save'], RESTORE, RESTORE]);
     expect(renderRestore(withWiring(renderRules(firewall({ routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
   });
 

@@ -37,7 +37,8 @@ function listing(ruleset: NftRuleset, edit: (objects: object[]) => object[] = (o
   return JSON.stringify({ nftables: edit(objects) });
 }
 
-const isScript = (spec: CommandSpec) => ['nft -f -', 'nft -i'].includes(spec.argv.join(' '));
+/** A transaction: an `nft -f -` script, or an input to the session (not the empty one that opens it). */
+const isScript = (spec: CommandSpec) => ['nft -f -', 'nft -i'].includes(spec.argv.join(' ')) && spec.input !== '';
 /** Each transaction's commands one per line: the session's input has them on one line. */
 const scripts = (executor: RecordingExecutor) => executor.commands.filter(isScript).map((spec) => (spec.session ? spec.input!.replaceAll('; ', '\n') : spec.input));
 /** The session spec of nft -i, as the driver sends it. */
@@ -127,14 +128,16 @@ describe('NftablesDriver', () => {
     expect(script).toContain('add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.3 }\n');
     expect(script).toContain('add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.50 }\n');
     expect(script).not.toContain('delete table');
-    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-']]);
+    // The session is opened after: the first change after a start does not wait for it.
+    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-'], ['nft', '-i']]);
+    expect(executor.commands[2]).toEqual({ ...NFT_SESSION, input: '' });
   });
 
   it('changes nothing when the installed table is the desired one', async () => {
     const state = firewallState({ floating: FLOATING });
     const executor = new RecordingExecutor().on(LIST, { stdout: listing(renderNftables(state)) });
     expect(await new NftablesDriver(executor).sync(state)).toEqual([]);
-    expect(executor.argvs()).toEqual([LIST]);
+    expect(executor.commands).toEqual([{ argv: LIST, accept: [0, 1] }, { ...NFT_SESSION, input: '' }]);
   });
 
   it('applies a floating IP associated after the sync as one element per map, reading nothing', async () => {
@@ -266,8 +269,8 @@ describe('createFirewall', () => {
     const executor = new RecordingExecutor().on(LIST, noTable).on(['iptables-save'], { stdout: IPTABLES_SAVE });
     const changes = await createFirewall('nftables', executor).sync(firewallState());
     expect(changes).toEqual(['ip novanet/table', 'iptables nat/nova-network-PREROUTING removed', 'iptables nat/nova-float-dnat-c00002 removed']);
-    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'iptables-save', 'iptables-restore']);
-    expect(executor.commands[3]!.input).toBe([
+    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'nft', 'iptables-save', 'iptables-restore']);
+    expect(executor.commands[4]!.input).toBe([
       '*nat',
       '-D PREROUTING -j nova-network-PREROUTING',
       '-F nova-network-PREROUTING',
@@ -291,7 +294,7 @@ describe('createFirewall', () => {
     expect(changes.at(-1)).toBe('nftables table ip novanet removed');
     expect(changes).toContain('nat/nova-network-snat');
     expect(executor.argvs().map((argv) => argv.join(' '))).toEqual([
-      'iptables-save', 'iptables-restore -w 10 --noflush -v', 'nft list tables ip', 'nft delete table ip novanet',
+      'iptables-save', 'iptables-restore -w 10 --noflush -v', 'iptables-restore -w 10 --noflush -v', 'nft list tables ip', 'nft delete table ip novanet',
     ]);
     executor.clear();
     await firewall.apply(firewallState({ floating: FLOATING }));
