@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { CommandFailed, type CommandSpec, type Executor } from './executor.js';
-import type { FirewallDriver, FirewallState } from './firewall.js';
+import type { FirewallDriver, FirewallState, FloatingRule } from './firewall.js';
 
 /** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */
 export const NFT_TABLE = 'novanet';
@@ -58,6 +58,13 @@ const PRIORITY = { dstnat: -100, filter: 0, srcnat: 100 } as const;
  * CHECKSUM target: the mangle rule that fills DHCP replies' checksums has no equal.
  */
 export function renderNftables(state: FirewallState): NftRuleset {
+  const elements = new FloatingElements();
+  elements.update(state.floating);
+  return { chains: renderChains(state), elements: elements.elements };
+}
+
+/** The base chains of renderNftables: everything but the floating IPs' elements. */
+function renderChains(state: FirewallState): NftChain[] {
   const prerouting: string[] = [
     state.metadataHost === '127.0.0.1'
       ? `ip daddr 169.254.169.254 tcp dport 80 redirect to :${state.metadataPort}`
@@ -98,41 +105,79 @@ export function renderNftables(state: FirewallState): NftRuleset {
     }
   }
   const floatingDnat = 'dnat to ip daddr map @floating_dnat';
-  return {
-    chains: [
-      { name: 'prerouting', type: 'nat', hook: 'prerouting', priority: PRIORITY.dstnat, rules: [...prerouting, floatingDnat] },
-      { name: 'output', type: 'nat', hook: 'output', priority: PRIORITY.dstnat, rules: [...output, floatingDnat] },
-      {
-        name: 'postrouting',
-        type: 'nat',
-        hook: 'postrouting',
-        priority: PRIORITY.srcnat,
-        // nova's third floating rule (`-s FIX -d FIX`) is the hairpin map's case: a VM
-        // reaches its own fixed address through the host only by DNAT.
-        rules: [...exceptions, 'ct status dnat snat to ip saddr map @floating_hairpin', 'snat to ip saddr . oifname map @floating_snat', ...snat],
-      },
-      { name: 'forward', type: 'filter', hook: 'forward', priority: PRIORITY.filter, rules: forward },
-      { name: 'input', type: 'filter', hook: 'input', priority: PRIORITY.filter, rules: input },
-    ],
-    elements: floatingElements(state),
-  };
+  return [
+    { name: 'prerouting', type: 'nat', hook: 'prerouting', priority: PRIORITY.dstnat, rules: [...prerouting, floatingDnat] },
+    { name: 'output', type: 'nat', hook: 'output', priority: PRIORITY.dstnat, rules: [...output, floatingDnat] },
+    {
+      name: 'postrouting',
+      type: 'nat',
+      hook: 'postrouting',
+      priority: PRIORITY.srcnat,
+      // nova's third floating rule (`-s FIX -d FIX`) is the hairpin map's case: a VM
+      // reaches its own fixed address through the host only by DNAT.
+      rules: [...exceptions, 'ct status dnat snat to ip saddr map @floating_hairpin', 'snat to ip saddr . oifname map @floating_snat', ...snat],
+    },
+    { name: 'forward', type: 'filter', hook: 'forward', priority: PRIORITY.filter, rules: forward },
+    { name: 'input', type: 'filter', hook: 'input', priority: PRIORITY.filter, rules: input },
+  ];
 }
 
+/** Each map's keys that changed, with their value before (undefined: absent). */
+type ElementChanges = Record<MapName, Map<string, string | undefined>>;
+
+/** A floating IP's key in the snat map, made once per rule object (FloatingBindings keeps an unchanged rule's object). */
+const snatKeys = new WeakMap<FloatingRule, string>();
+
+function snatKey(rule: FloatingRule): string {
+  let key = snatKeys.get(rule);
+  if (key === undefined) snatKeys.set(rule, (key = `${rule.fixed} . ${rule.interface}`));
+  return key;
+}
+
+/** Each map's key and value for a floating IP. */
+const ELEMENT: Record<MapName, { key: (rule: FloatingRule) => string; value: (rule: FloatingRule) => string }> = {
+  floating_dnat: { key: (rule) => rule.address, value: (rule) => rule.fixed },
+  floating_snat: { key: snatKey, value: (rule) => rule.address },
+  floating_hairpin: { key: (rule) => rule.fixed, value: (rule) => rule.address },
+};
+
+const MAP_NAMES = MAPS.map((spec) => spec.name);
+
 /**
- * One element per floating IP and map. A fixed address with two floating IPs on one
- * interface goes out as the first, as the first of nova's rules would win.
+ * The maps' elements for a floating list, one per floating IP and map, kept up to date
+ * as the list changes: associating one among thousands touches its own keys only.
+ * Rebuilding the maps for every apply took ~5 ms and ~4 MB of garbage at 5,000
+ * (docs/decisions.md, Firewall backends). A fixed address with two floating IPs on one
+ * interface goes out as the first in the list, as the first of nova's rules would win.
  */
-function floatingElements(state: FirewallState): Elements {
-  const elements: Elements = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
-  const first = (map: Map<string, string>, key: string, value: string) => {
-    if (!map.has(key)) map.set(key, value);
-  };
-  for (const floating of state.floating) {
-    first(elements.floating_dnat, floating.address, floating.fixed);
-    first(elements.floating_snat, `${floating.fixed} . ${floating.interface}`, floating.address);
-    first(elements.floating_hairpin, floating.fixed, floating.address);
+export class FloatingElements {
+  readonly elements: Elements = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
+  /** The rules the maps hold now. */
+  private rules = new Set<FloatingRule>();
+
+  /** Brings the maps to `floating` and returns the keys that changed. */
+  update(floating: FloatingRule[]): ElementChanges {
+    const changes: ElementChanges = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
+    if (floating.length === this.rules.size && floating.every((rule) => this.rules.has(rule))) return changes;
+    const next = new Set(floating);
+    const touched = [...floating.filter((rule) => !this.rules.has(rule)), ...[...this.rules].filter((rule) => !next.has(rule))];
+    this.rules = next;
+    // A key the change touched goes to the first rule of the list that has it, if any.
+    for (const rule of touched) {
+      for (const map of MAP_NAMES) {
+        const key = ELEMENT[map].key(rule);
+        if (!changes[map].has(key)) changes[map].set(key, this.elements[map].get(key));
+        this.elements[map].delete(key);
+      }
+    }
+    for (const rule of floating) {
+      for (const map of MAP_NAMES) {
+        const key = ELEMENT[map].key(rule);
+        if (changes[map].has(key) && !this.elements[map].has(key)) this.elements[map].set(key, ELEMENT[map].value(rule));
+      }
+    }
+    return changes;
   }
-  return elements;
 }
 
 /** Interface names are validated before they get here; quoted as nft prints them. */
@@ -226,8 +271,10 @@ export interface NftPlan {
  * another hook or key type) is made anew in the same transaction (`add` + `delete` +
  * definition: never a moment without rules); chains whose rules differ are flushed and
  * refilled; map elements are added and deleted one by one. Returns '' when nothing differs.
+ * `changes`: the only elements that can differ from `installed` (an apply, after
+ * FloatingElements.update); without them every element is compared.
  */
-export function planNftables(ruleset: NftRuleset, installed: TableState | undefined): NftPlan {
+export function planNftables(ruleset: NftRuleset, installed: TableState | undefined, changes?: ElementChanges): NftPlan {
   const desired = desiredState(ruleset);
   if (!installed || !sameStructure(desired, installed)) {
     const changed = installed
@@ -244,7 +291,11 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
     lines.push(`flush chain ${TABLE} ${chain.name}`, ...chain.rules.map((rule) => `add rule ${TABLE} ${chain.name} ${tagged(rule)}`));
   }
   for (const spec of MAPS) {
-    const edit = elementEdit(spec, ruleset.elements[spec.name], installed.maps.get(spec.name)!.elements);
+    const wanted = ruleset.elements[spec.name];
+    const differing = changes
+      ? [...changes[spec.name]].map(([key, before]): ElementChange => [key, before, wanted.get(key)])
+      : differences(installed.maps.get(spec.name)!.elements, wanted);
+    const edit = elementEdit(spec, differing);
     if (edit.length === 0) continue;
     changed.push(`${TABLE}/${spec.name}`);
     lines.push(...edit);
@@ -281,7 +332,7 @@ function renderTable(ruleset: NftRuleset, replace: boolean): string {
     lines.push(...chain.rules.map((rule) => `\t\t${tagged(rule)}`), '\t}');
   }
   lines.push('}');
-  for (const spec of MAPS) lines.push(...elementEdit(spec, ruleset.elements[spec.name], new Map()));
+  for (const spec of MAPS) lines.push(...elementEdit(spec, differences(new Map(), ruleset.elements[spec.name])));
   return `${lines.join('\n')}\n`;
 }
 
@@ -289,15 +340,29 @@ function tagged(rule: string): string {
   return `${rule} comment "${ruleTag(rule)}"`;
 }
 
+/** One element's key and its value before and after (undefined: absent). */
+type ElementChange = [key: string, before: string | undefined, after: string | undefined];
+
+/** Every element that differs between `current` and `wanted`. */
+function differences(current: Map<string, string>, wanted: Map<string, string>): ElementChange[] {
+  const differing: ElementChange[] = [];
+  for (const [key, before] of current) if (wanted.get(key) !== before) differing.push([key, before, wanted.get(key)]);
+  for (const [key, after] of wanted) if (!current.has(key)) differing.push([key, undefined, after]);
+  return differing;
+}
+
 /**
  * `delete element` for keys gone or pointing elsewhere, then `add element` for keys new
  * or changed (a map takes a key once: a moved floating IP is deleted, then added).
  */
-function elementEdit(spec: MapSpec, wanted: Map<string, string>, current: Map<string, string>): string[] {
+function elementEdit(spec: MapSpec, differing: ElementChange[]): string[] {
   const deletes: string[] = [];
   const adds: string[] = [];
-  for (const [key, value] of current) if (wanted.get(key) !== value) deletes.push(keyText(spec, key));
-  for (const [key, value] of wanted) if (current.get(key) !== value) adds.push(`${keyText(spec, key)} : ${value}`);
+  for (const [key, before, after] of differing) {
+    if (before === after) continue;
+    if (before !== undefined) deletes.push(keyText(spec, key));
+    if (after !== undefined) adds.push(`${keyText(spec, key)} : ${after}`);
+  }
   const lines: string[] = [];
   if (deletes.length > 0) lines.push(`delete element ${TABLE} ${spec.name} { ${deletes.join(', ')} }`);
   if (adds.length > 0) lines.push(`add element ${TABLE} ${spec.name} { ${adds.join(', ')} }`);
@@ -336,11 +401,14 @@ const NFT_SESSION = {
  */
 export class NftablesDriver implements FirewallDriver {
   private applied: TableState | undefined;
+  /** The floating IPs' elements, kept from one apply to the next. */
+  private readonly floating = new FloatingElements();
 
   constructor(private readonly executor: Executor) {}
 
   async sync(state: FirewallState): Promise<string[]> {
-    const changed = await this.write(renderNftables(state), await this.read());
+    this.floating.update(state.floating);
+    const changed = await this.write(this.ruleset(state), await this.read());
     // The session is started (or found alive) now: the first change after a start does
     // not wait for nft -i to start.
     await this.executor.run({ ...NFT_SESSION, input: '' });
@@ -349,7 +417,13 @@ export class NftablesDriver implements FirewallDriver {
 
   async apply(state: FirewallState): Promise<string[]> {
     if (!this.applied) return this.sync(state);
-    return this.write(renderNftables(state), this.applied);
+    const changes = this.floating.update(state.floating);
+    return this.write(this.ruleset(state), this.applied, changes);
+  }
+
+  /** renderNftables, with the elements kept up to date instead of made anew. */
+  private ruleset(state: FirewallState): NftRuleset {
+    return { chains: renderChains(state), elements: this.floating.elements };
   }
 
   /** The installed table, or undefined when there is none. */
@@ -370,8 +444,8 @@ export class NftablesDriver implements FirewallDriver {
     return [`table ${TABLE}`];
   }
 
-  private async write(ruleset: NftRuleset, installed: TableState | undefined): Promise<string[]> {
-    const { script, changed, edit } = planNftables(ruleset, installed);
+  private async write(ruleset: NftRuleset, installed: TableState | undefined, changes?: ElementChanges): Promise<string[]> {
+    const { script, changed, edit } = planNftables(ruleset, installed, changes);
     if (script !== '') {
       // A failed transaction changed nothing, but what we believed installed may be
       // wrong (it is why it failed): the next apply reads the kernel again.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFirewall } from '../../src/linux_net/firewall.js';
-import { MAPS, NftablesDriver, parseListing, renderNftables, ruleTag, type NftRuleset } from '../../src/linux_net/nftables.js';
+import { FloatingElements, MAPS, NftablesDriver, parseListing, renderNftables, ruleTag, type Elements, type NftRuleset } from '../../src/linux_net/nftables.js';
+import type { FloatingRule } from '../../src/linux_net/firewall.js';
 import type { CommandSpec } from '../../src/linux_net/executor.js';
 import { firewallState } from '../support/firewall.js';
 import { RecordingExecutor, notInstalled } from '../support/recordingExecutor.js';
@@ -98,6 +99,60 @@ describe('renderNftables', () => {
   });
 });
 
+describe('FloatingElements', () => {
+  /** The maps as the first-wins rule defines them, computed plainly from the whole list. */
+  function expected(floating: FloatingRule[]): Record<string, [string, string][]> {
+    const maps = { floating_dnat: new Map<string, string>(), floating_snat: new Map<string, string>(), floating_hairpin: new Map<string, string>() };
+    for (const rule of floating) {
+      if (!maps.floating_dnat.has(rule.address)) maps.floating_dnat.set(rule.address, rule.fixed);
+      if (!maps.floating_snat.has(`${rule.fixed} . ${rule.interface}`)) maps.floating_snat.set(`${rule.fixed} . ${rule.interface}`, rule.address);
+      if (!maps.floating_hairpin.has(rule.fixed)) maps.floating_hairpin.set(rule.fixed, rule.address);
+    }
+    return Object.fromEntries(Object.entries(maps).map(([name, map]) => [name, [...map].sort()]));
+  }
+
+  const sorted = (elements: Elements) => Object.fromEntries(Object.entries(elements).map(([name, map]) => [name, [...map].sort()]));
+
+  it('kept up to date through 300 random changes, equals the maps made anew, and names every key that changed', () => {
+    // A small world, so floating IPs often share a fixed address and an interface.
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const elements = new FloatingElements();
+    let floating: FloatingRule[] = [];
+    for (let step = 0; step < 300; step++) {
+      const next = floating.filter(() => random(5) !== 0);
+      for (let added = random(4); added > 0; added--) {
+        const address = `192.0.2.${random(40)}`;
+        if (next.some((rule) => rule.address === address)) continue;
+        next.splice(random(next.length + 1), 0, { address, fixed: `10.0.0.${random(6)}`, interface: random(2) === 0 ? 'eth0' : 'eth1' });
+      }
+      const before = sorted(elements.elements);
+      const changes = elements.update(next);
+      expect(sorted(elements.elements)).toEqual(expected(next));
+      // The changes turn the maps before into the maps after, key by key.
+      for (const name of MAPS.map((spec) => spec.name)) {
+        const was = new Map(before[name]);
+        for (const [key, value] of changes[name]) expect(value).toBe(was.get(key));
+        const now = elements.elements[name];
+        for (const key of new Set([...was.keys(), ...now.keys()])) {
+          if (was.get(key) !== now.get(key)) expect(changes[name].has(key)).toBe(true);
+        }
+      }
+      floating = next;
+    }
+  });
+
+  it('an unchanged list changes nothing', () => {
+    const elements = new FloatingElements();
+    elements.update(FLOATING);
+    const changes = elements.update([...FLOATING]);
+    expect([...changes.floating_dnat, ...changes.floating_snat, ...changes.floating_hairpin]).toEqual([]);
+  });
+});
+
 describe('parseListing', () => {
   it("reads the kernel's JSON: chain definitions, rule comments in order, map types and elements (concatenated keys too)", () => {
     const json = '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "ip", "name": "novanet", "handle": 2}}, '
@@ -167,6 +222,23 @@ describe('NftablesDriver', () => {
     executor.clear();
     expect(await driver.apply(firewallState({ floating: [{ ...FLOATING[0]!, fixed: '10.0.0.9' }] }))).toEqual([]);
     expect(executor.commands).toEqual([]);
+  });
+
+  it('hands a shared fixed address to the next floating IP when the first goes, editing only its keys', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable);
+    const driver = new NftablesDriver(executor);
+    const second = { address: '192.0.2.52', fixed: '10.0.0.3', interface: 'eth0' };
+    await driver.sync(firewallState({ floating: [FLOATING[0]!, second, FLOATING[1]!] }));
+    executor.clear();
+    await driver.apply(firewallState({ floating: [second, FLOATING[1]!] }));
+    expect(scripts(executor)).toEqual([[
+      'delete element ip novanet floating_dnat { 192.0.2.50 }',
+      'delete element ip novanet floating_snat { 10.0.0.3 . "eth0" }',
+      'add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.52 }',
+      'delete element ip novanet floating_hairpin { 10.0.0.3 }',
+      'add element ip novanet floating_hairpin { 10.0.0.3 : 192.0.2.52 }',
+      '',
+    ].join('\n')]);
   });
 
   it('refills only the chain whose rules changed, keeping the maps', async () => {
