@@ -30,7 +30,7 @@ export interface HostLayerOptions {
 /** This host's reconciler with the real drivers, all running through one executor. */
 export function createHostLayer(options: HostLayerOptions): Reconciler {
   const { config } = options;
-  const executor = options.executor ?? processExecutor({ rootHelper: config.root_helper });
+  const executor = options.executor ?? processExecutor({ rootHelper: config.root_helper, log: options.log });
   return new Reconciler({
     db: options.db,
     config,

@@ -193,7 +193,7 @@ const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
  */
 const RESTORE_SESSION = {
   argv: [...RESTORE, '-v'],
-  session: { probe: '# novanet', failsOnStderr: false },
+  session: { probe: '# novanet', failsOnStderr: false, oneShot: RESTORE },
 } satisfies CommandSpec;
 
 /**

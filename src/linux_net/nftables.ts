@@ -38,8 +38,8 @@ export const MAPS = [
 export type MapName = 'floating_dnat' | 'floating_snat' | 'floating_hairpin';
 
 /**
- * Element keys as their parts joined by ' . ' (unquoted), values as addresses. A map's
- * elements are kept in the order they were rendered.
+ * Element keys as their parts joined by ' . ' (unquoted), values as addresses, in the
+ * order they were added.
  */
 export type Elements = Record<MapName, Map<string, string>>;
 
@@ -155,7 +155,7 @@ export class FloatingElements {
   /** The rules the maps hold now. */
   private rules = new Set<FloatingRule>();
 
-  /** Brings the maps to `floating` and returns the keys that changed. */
+  /** Brings the maps to `floating` (each rule in it once) and returns the keys that changed. */
   update(floating: FloatingRule[]): ElementChanges {
     const changes: ElementChanges = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
     if (floating.length === this.rules.size && floating.every((rule) => this.rules.has(rule))) return changes;
@@ -384,12 +384,12 @@ function sameElements(a: Map<string, string>, b: Map<string, string>): boolean {
 
 /**
  * `nft -i`, kept running for edits (session.ts). `describe` is answered by nft itself,
- * without the kernel. HOME: nft -i keeps a history file there, which novanet has no use for.
+ * without the kernel. nft -i keeps a history file in HOME, which novanet has no use for:
+ * HOME is set on the command line, as a root_helper such as sudo resets the environment.
  */
 const NFT_SESSION = {
-  argv: ['nft', '-i'],
-  session: { probe: 'describe ip saddr', failsOnStderr: true },
-  env: { HOME: '/nonexistent' },
+  argv: ['env', 'HOME=/nonexistent', 'nft', '-i'],
+  session: { probe: 'describe ip saddr', failsOnStderr: true, oneShot: ['nft', '-f', '-'] },
 } satisfies CommandSpec;
 
 /**
@@ -407,8 +407,10 @@ export class NftablesDriver implements FirewallDriver {
   constructor(private readonly executor: Executor) {}
 
   async sync(state: FirewallState): Promise<string[]> {
+    this.applied = undefined;
+    const installed = await this.read();
     this.floating.update(state.floating);
-    const changed = await this.write(this.ruleset(state), await this.read());
+    const changed = await this.write(this.ruleset(state), installed);
     // The session is started (or found alive) now: the first change after a start does
     // not wait for nft -i to start.
     await this.executor.run({ ...NFT_SESSION, input: '' });
@@ -416,9 +418,10 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   async apply(state: FirewallState): Promise<string[]> {
-    if (!this.applied) return this.sync(state);
+    const installed = this.applied;
+    if (!installed) return this.sync(state);
     const changes = this.floating.update(state.floating);
-    return this.write(this.ruleset(state), this.applied, changes);
+    return this.write(this.ruleset(state), installed, changes);
   }
 
   /** renderNftables, with the elements kept up to date instead of made anew. */
@@ -444,12 +447,15 @@ export class NftablesDriver implements FirewallDriver {
     return [`table ${TABLE}`];
   }
 
+  /**
+   * Until it has written, nothing is believed installed: after any failure (a refused
+   * transaction changes nothing, but what we believed may be why it failed; the elements
+   * have moved on already) the next apply reads the kernel again.
+   */
   private async write(ruleset: NftRuleset, installed: TableState | undefined, changes?: ElementChanges): Promise<string[]> {
+    this.applied = undefined;
     const { script, changed, edit } = planNftables(ruleset, installed, changes);
     if (script !== '') {
-      // A failed transaction changed nothing, but what we believed installed may be
-      // wrong (it is why it failed): the next apply reads the kernel again.
-      this.applied = undefined;
       // nft -i applies a line as one transaction: the edit's commands go on one line.
       if (edit) await this.executor.run({ ...NFT_SESSION, input: `${script.trimEnd().split('\n').join('; ')}\n` });
       else await this.executor.run({ argv: ['nft', '-f', '-'], input: script });

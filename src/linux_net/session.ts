@@ -7,6 +7,9 @@ import { CommandFailed, type CommandResult, type SessionSpec } from './executor.
  */
 export const INPUTS_PER_PROCESS = 1000;
 
+/** A tool that has not answered its first probe by then cannot be kept running (nft starts in ~10 ms). */
+const START_TIMEOUT_MS = 5_000;
+
 interface Pending {
   resolve: (result: CommandResult) => void;
   reject: (error: CommandFailed) => void;
@@ -19,6 +22,7 @@ interface Pending {
  * machines (docs/decisions.md, Firewall sessions). After each input goes the spec's
  * probe line, whose answer (learned once, when the process starts) marks the input
  * done. One input at a time; a process that exits or fails is replaced at the next input.
+ * A tool whose start fails is `unavailable`: the executor then runs each input on its own.
  */
 export class ToolSession {
   private child: ChildProcessWithoutNullStreams | undefined;
@@ -30,6 +34,8 @@ export class ToolSession {
   private pending: Pending | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Why the tool could not be kept running: its start failed (it exited or did not answer the probe). */
+  unavailable: CommandFailed | undefined;
 
   constructor(
     private readonly argv: string[],
@@ -41,10 +47,11 @@ export class ToolSession {
   run(input: string, timeoutMs: number): Promise<CommandResult> {
     const next = this.queue.then(async () => {
       if (this.closed) throw new CommandFailed(this.argv, null, '', 'session closed');
+      if (this.unavailable) throw this.unavailable;
       if (this.child && this.inputs >= INPUTS_PER_PROCESS) this.end();
-      if (!this.child) await this.start(timeoutMs);
+      const child = this.child ?? (await this.start(timeoutMs));
       this.inputs++;
-      return this.exchange(input, timeoutMs);
+      return this.exchange(child, input, timeoutMs);
     });
     this.queue = next.catch(() => undefined);
     return next;
@@ -61,7 +68,8 @@ export class ToolSession {
     if (this.child) this.ended(this.child, null, 'session closed');
   }
 
-  private async start(timeoutMs: number): Promise<void> {
+  /** A new process, once it has answered the probe (its answer learned; anything on stderr ignored). */
+  private async start(timeoutMs: number): Promise<ChildProcessWithoutNullStreams> {
     const child = spawn(this.argv[0]!, this.argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: this.env });
     this.child = child;
     this.inputs = 0;
@@ -81,13 +89,20 @@ export class ToolSession {
     // A session never keeps the service from exiting; at exit its stdin closes and it ends.
     child.unref();
     for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
-    const { stdout } = await this.exchange('', timeoutMs);
-    this.answer = stdout;
+    try {
+      this.answer = (await this.exchange(child, '', Math.min(timeoutMs, START_TIMEOUT_MS))).stdout;
+    } catch (error) {
+      this.end();
+      if (!this.closed) this.unavailable = error as CommandFailed;
+      throw error;
+    }
+    return child;
   }
 
   /** Writes `input` and the probe; settles when the probe's answer comes back (or the process ends). */
-  private exchange(input: string, timeoutMs: number): Promise<CommandResult> {
-    const child = this.child!;
+  private exchange(child: ChildProcessWithoutNullStreams, input: string, timeoutMs: number): Promise<CommandResult> {
+    // It may have ended since its last answer (an exit, close): the next input starts another.
+    if (this.child !== child) return Promise.reject(new CommandFailed(this.argv, null, this.stderr, 'ended before the input'));
     return new Promise<CommandResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.ended(child, null, `timed out after ${timeoutMs} ms`);
@@ -111,15 +126,17 @@ export class ToolSession {
   private answered(): void {
     const pending = this.pending;
     if (!pending) return;
-    const done = this.answer === '' ? this.stdout.includes('\n') : this.stdout.endsWith(this.answer);
+    const learning = this.answer === '';
+    const done = learning ? this.stdout.includes('\n') : this.stdout.endsWith(this.answer);
     if (!done) return;
     this.pending = undefined;
     setImmediate(() => {
-      const stdout = this.answer === '' ? this.stdout : this.stdout.slice(0, -this.answer.length);
+      const stdout = learning ? this.stdout : this.stdout.slice(0, -this.answer.length);
       const stderr = this.stderr;
-      // Refused, and the tool goes on: the process stays for the next input.
-      if (this.spec.failsOnStderr && stderr.trim() !== '') pending.reject(new CommandFailed(this.argv, 1, stderr, 'input refused'));
-      else pending.resolve({ code: 0, stdout, stderr });
+      // Refused, and the tool goes on: the process stays for the next input. (While the
+      // answer is learned, stderr is a root_helper's or the tool's start-up notice.)
+      if (learning || !this.spec.failsOnStderr || stderr.trim() === '') pending.resolve({ code: 0, stdout, stderr });
+      else pending.reject(new CommandFailed(this.argv, 1, stderr, 'input refused'));
     });
   }
 

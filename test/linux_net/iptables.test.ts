@@ -178,7 +178,7 @@ function floatingRules(count: number): FloatingRule[] {
 
 /** iptables-restore as the session keeps it running (-v echoes the probe comment). */
 const RESTORE = ['iptables-restore', '-w', '10', '--noflush', '-v'];
-const SESSION = { probe: '# novanet', failsOnStderr: false };
+const SESSION = { probe: '# novanet', failsOnStderr: false, oneShot: ['iptables-restore', '-w', '10', '--noflush'] };
 
 function restores(executor: RecordingExecutor): CommandSpec[] {
   return executor.commands.filter((spec) => spec.argv[0] === 'iptables-restore');

@@ -38,12 +38,13 @@ function listing(ruleset: NftRuleset, edit: (objects: object[]) => object[] = (o
   return JSON.stringify({ nftables: edit(objects) });
 }
 
+/** The session spec of nft -i, as the driver sends it. */
+const NFT_I = ['env', 'HOME=/nonexistent', 'nft', '-i'];
+const NFT_SESSION = { argv: NFT_I, session: { probe: 'describe ip saddr', failsOnStderr: true, oneShot: ['nft', '-f', '-'] } };
 /** A transaction: an `nft -f -` script, or an input to the session (not the empty one that opens it). */
-const isScript = (spec: CommandSpec) => ['nft -f -', 'nft -i'].includes(spec.argv.join(' ')) && spec.input !== '';
+const isScript = (spec: CommandSpec) => ['nft -f -', NFT_I.join(' ')].includes(spec.argv.join(' ')) && spec.input !== '';
 /** Each transaction's commands one per line: the session's input has them on one line. */
 const scripts = (executor: RecordingExecutor) => executor.commands.filter(isScript).map((spec) => (spec.session ? spec.input!.replaceAll('; ', '\n') : spec.input));
-/** The session spec of nft -i, as the driver sends it. */
-const NFT_SESSION = { argv: ['nft', '-i'], session: { probe: 'describe ip saddr', failsOnStderr: true }, env: { HOME: '/nonexistent' } };
 
 describe('renderNftables', () => {
   it("renders nova's rules into base chains, floating IPs into maps only", () => {
@@ -184,7 +185,7 @@ describe('NftablesDriver', () => {
     expect(script).toContain('add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.50 }\n');
     expect(script).not.toContain('delete table');
     // The session is opened after: the first change after a start does not wait for it.
-    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-'], ['nft', '-i']]);
+    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-'], NFT_I]);
     expect(executor.commands[2]).toEqual({ ...NFT_SESSION, input: '' });
   });
 
@@ -298,11 +299,23 @@ describe('NftablesDriver', () => {
     const executor = new RecordingExecutor().on(LIST, noTable);
     const driver = new NftablesDriver(executor);
     await driver.sync(firewallState());
-    executor.once(['nft', '-i'], { code: 1, stderr: 'Error: Could not process rule: No such file or directory' });
+    executor.once(NFT_I, { code: 1, stderr: 'Error: Could not process rule: No such file or directory' });
     await expect(driver.apply(firewallState({ floating: FLOATING }))).rejects.toThrow(/nft -i: exit status 1/);
     executor.clear();
     await driver.apply(firewallState({ floating: FLOATING }));
     expect(executor.argvs()[0]).toEqual(LIST);
+  });
+
+  it('after a sync whose listing failed, the next apply reads the kernel again', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable);
+    const driver = new NftablesDriver(executor);
+    await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
+    executor.once(LIST, { code: 1, stderr: 'Error: Operation not permitted' });
+    await expect(driver.sync(firewallState({ floating: FLOATING }))).rejects.toThrow(/Operation not permitted/);
+    executor.clear();
+    await driver.apply(firewallState({ floating: FLOATING }));
+    expect(executor.argvs()[0]).toEqual(LIST);
+    expect(scripts(executor)[0]).toContain('192.0.2.51 : 10.0.0.4');
   });
 
   it('refuses to guess when the listing fails for another reason', async () => {
@@ -341,7 +354,7 @@ describe('createFirewall', () => {
     const executor = new RecordingExecutor().on(LIST, noTable).on(['iptables-save'], { stdout: IPTABLES_SAVE });
     const changes = await createFirewall('nftables', executor).sync(firewallState());
     expect(changes).toEqual(['ip novanet/table', 'iptables nat/nova-network-PREROUTING removed', 'iptables nat/nova-float-dnat-c00002 removed']);
-    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'nft', 'iptables-save', 'iptables-restore']);
+    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'env', 'iptables-save', 'iptables-restore']);
     expect(executor.commands[4]!.input).toBe([
       '*nat',
       '-D PREROUTING -j nova-network-PREROUTING',

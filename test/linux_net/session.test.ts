@@ -20,13 +20,18 @@ const TOOL = [
   'done',
 ].join('\n');
 
-const spec = (input: string, failsOnStderr = true): CommandSpec => ({ argv: ['sh', '-c', TOOL], input, session: { probe: 'probe', failsOnStderr } });
+/** The same tool's way of applying one input on its own: it prints each line with its pid. */
+const ONE_SHOT = ['sh', '-c', 'while IFS= read -r line; do echo "alone $$: $line"; done'];
+
+const spec = (input: string, failsOnStderr = true, argv = ['sh', '-c', TOOL]): CommandSpec => ({ argv, input, session: { probe: 'probe', failsOnStderr, oneShot: ONE_SHOT } });
 
 let executor: ProcessExecutor;
+let logged: { event: string; fields?: Record<string, unknown> }[] = [];
 afterEach(() => executor.close());
 
 function start(options: { defaultTimeoutMs?: number } = {}): ProcessExecutor {
-  executor = processExecutor({ rootHelper: [], ...options });
+  logged = [];
+  executor = processExecutor({ rootHelper: [], ...options, log: (event, fields) => logged.push({ event, ...(fields ? { fields } : {}) }) });
   return executor;
 }
 
@@ -84,10 +89,40 @@ describe('tool sessions (CommandSpec.session)', () => {
     expect(await pid()).not.toBe(first);
   });
 
-  it('reports a tool that cannot start', async () => {
+  it('ignores what a tool prints on stderr as it starts (a root_helper notice)', async () => {
     start();
-    const error = await commandFailure(executor.run({ argv: ['novanet-no-such-tool'], input: 'x\n', session: { probe: 'probe', failsOnStderr: true } }));
-    expect(error.message).toBe('novanet-no-such-tool: could not start (ENOENT)');
+    const noisy = ['sh', '-c', `echo "sudo: unable to resolve host" >&2\n${TOOL}`];
+    expect(await executor.run(spec('say a\n', true, noisy))).toEqual({ code: 0, stdout: 'say a\n', stderr: '' });
+  });
+
+  it('runs each input on its own where the tool cannot be kept running, and says so once', async () => {
+    start();
+    // As nft built without its interactive mode: it exits at once.
+    const refusing = ['sh', '-c', 'echo "Error: interactive CLI not supported in this build" >&2; exit 1'];
+    const first = await executor.run(spec('x 1\n', true, refusing));
+    const second = await executor.run(spec('x 2\n', true, refusing));
+    expect(first.stdout).toMatch(/^alone \d+: x 1\n$/);
+    expect(second.stdout).toMatch(/^alone \d+: x 2\n$/);
+    expect(first.stdout.split(':')[0]).not.toBe(second.stdout.split(':')[0]);
+    expect(logged).toEqual([{
+      event: 'command.session_unavailable',
+      fields: { command: refusing.join(' '), error: `${refusing.join(' ')}: exit status 1: Error: interactive CLI not supported in this build`, instead: ONE_SHOT.join(' ') },
+    }]);
+    // Nothing to apply, nothing run.
+    expect(await executor.run(spec('', true, refusing))).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('runs each input on its own where the tool never answers its probe', async () => {
+    start();
+    const silent = ['sh', '-c', 'cat > /dev/null'];
+    expect((await executor.run({ ...spec('x\n', true, silent), timeoutMs: 300 })).stdout).toMatch(/^alone \d+: x\n$/);
+    expect(logged.map((entry) => entry.fields?.error)).toEqual([`${silent.join(' ')}: timed out after 300 ms`]);
+  });
+
+  it('reports a tool missing altogether as the command that applies one input would', async () => {
+    start();
+    const missing = { argv: ['novanet-no-such-tool'], input: 'x\n', session: { probe: 'probe', failsOnStderr: true, oneShot: ['novanet-no-such-tool', '-f'] } };
+    expect((await commandFailure(executor.run(missing))).message).toBe('novanet-no-such-tool -f: could not start (ENOENT)');
   });
 
   it(`replaces its process after ${INPUTS_PER_PROCESS} inputs (nft -i keeps a history of each)`, async () => {
@@ -104,6 +139,13 @@ describe('tool sessions (CommandSpec.session)', () => {
     const first = await pid();
     executor.close();
     await expect.poll(() => alive(first), { timeout: 5_000 }).toBe(false);
+  });
+
+  it('after close, each input runs on its own: no process is left behind', async () => {
+    start();
+    await pid();
+    executor.close();
+    expect((await executor.run(spec('say late\n'))).stdout).toMatch(/^alone \d+: say late\n$/);
   });
 
   it('close fails the input in progress and those queued behind it', async () => {

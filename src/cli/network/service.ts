@@ -86,7 +86,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }
   };
   // Ours to close at stop: it keeps the firewall tools running (linux_net/session.ts).
-  const ownExecutor = options.executor ? undefined : processExecutor({ rootHelper: config.root_helper });
+  const ownExecutor = options.executor ? undefined : processExecutor({ rootHelper: config.root_helper, log });
   reconciler = createHostLayer({
     db, config, capabilities: manager.capabilities, configFile: options.configFile, log,
     onReport: (report) => {
