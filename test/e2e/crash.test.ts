@@ -3,7 +3,8 @@
  * random moment of a concurrent burst of allocations, floating IP associations,
  * disassociations, releases and deallocations, then restarted. After each restart the
  * database is consistent, every request answered 2xx before the kill is in it, and the
- * kernel (bound floating addresses, floating NAT, dnsmasq's hosts) matches it exactly.
+ * kernel (bound floating addresses, floating NAT, dnsmasq's hosts) matches it exactly,
+ * on either firewall backend.
  * The kill points come from a seeded PRNG: the seed is logged, and NOVANET_CRASH_SEED
  * replays a run.
  */
@@ -54,7 +55,7 @@ interface Op {
   at?: number;
 }
 
-describe('kill -9 during a burst of API calls, then restart', () => {
+describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API calls, then restart (firewall_backend = %s)', (backend) => {
   let lab: Lab;
   let configFile: string;
   let token: string;
@@ -211,13 +212,13 @@ describe('kill -9 during a burst of API calls, then restart', () => {
     const problems = [...dbViolations(state)];
     for (const address of wanted.keys()) if (!bound.has(address)) problems.push(`floating ${address} is associated but not bound on eth0`);
     for (const address of bound) if (!wanted.has(address)) problems.push(`floating ${address} is bound on eth0 but not associated`);
-    problems.push(...natViolations(await readFloatingNat(lab, lab.netNs), wanted));
+    problems.push(...natViolations(await readFloatingNat(lab, lab.netNs, backend), wanted));
     problems.push(...dnsmasqViolations(readDnsmasq(join(lab.dir, 'state'), 'br100'), state));
     return problems;
   }
 
   beforeAll(async () => {
-    ({ configFile, token } = await flatDhcpLab({ vms: 0, floatingRange: '192.0.2.64/27', config: { quota_floating_ips: '-1' }, role: 'admin', onLab: (made) => { lab = made; } }));
+    ({ configFile, token } = await flatDhcpLab({ vms: 0, floatingRange: '192.0.2.64/27', config: { quota_floating_ips: '-1', firewall_backend: backend }, role: 'admin', onLab: (made) => { lab = made; } }));
     await start();
     // The PID is the service itself (Lab starts node directly; root_helper wraps only its commands).
     expect(readFileSync(`/proc/${service!.child.pid}/cmdline`, 'utf8')).toContain(BIN.network);

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
 import { loadedRecord } from '../../src/linux_net/dnsmasq.js';
+import type { FirewallBackend } from '../../src/config/options.js';
 import { parseSave } from '../../src/linux_net/iptables.js';
+import { NFT_TABLE, parseListing, type MapName } from '../../src/linux_net/nftables.js';
 import type { Lab } from '../../tools/lab.js';
 
 export interface FixedRow {
@@ -137,10 +139,11 @@ export interface FloatingNat {
 
 /**
  * The floating IPs' NAT rules of a namespace's firewall. The one place that knows the
- * backend: today iptables-save; an nftables backend adds its listing here and returns
- * the same shape.
+ * backend: iptables-save's rules, or the elements of novanet's nftables maps (each
+ * element a rule: the maps' rules reach them all).
  */
-export async function readFloatingNat(lab: Lab, ns: string): Promise<FloatingNat> {
+export async function readFloatingNat(lab: Lab, ns: string, backend: FirewallBackend = 'iptables'): Promise<FloatingNat> {
+  if (backend === 'nftables') return readFloatingMaps(lab, ns);
   const saved = await lab.exec(ns, ['iptables-save', '-t', 'nat']);
   if (saved.code !== 0) throw new Error(`iptables-save in ${ns}: ${saved.stderr}`);
   const nat = parseSave(saved.stdout).nat;
@@ -166,6 +169,24 @@ export async function readFloatingNat(lab: Lab, ns: string): Promise<FloatingNat
     }
   }
   return { rules, unreachable };
+}
+
+async function readFloatingMaps(lab: Lab, ns: string): Promise<FloatingNat> {
+  const listed = await lab.exec(ns, ['nft', '-j', 'list', 'table', 'ip', NFT_TABLE]);
+  if (listed.code !== 0) throw new Error(`nft list table ip ${NFT_TABLE} in ${ns}: ${listed.stderr}`);
+  const maps = parseListing(listed.stdout).maps;
+  const elements = (name: MapName) => [...(maps.get(name)?.elements ?? new Map<string, string>())];
+  return {
+    rules: [
+      ...elements('floating_dnat').map(([floating, fixed]): FloatingNatRule => ({ kind: 'dnat', floating, fixed, variant: '' })),
+      ...elements('floating_snat').map(([key, floating]): FloatingNatRule => {
+        const [fixed, device] = key.split(' . ');
+        return { kind: 'snat', floating, fixed: fixed!, variant: `-o ${device}` };
+      }),
+      ...elements('floating_hairpin').map(([fixed, floating]): FloatingNatRule => ({ kind: 'snat', floating, fixed, variant: 'ct status dnat' })),
+    ],
+    unreachable: [],
+  };
 }
 
 /** A rule that NATs one /32 to another: a floating IP's DNAT or SNAT (iptables-save spelling). */
