@@ -143,6 +143,25 @@ const ELEMENT: Record<MapName, { key: (rule: FloatingRule) => string; value: (ru
 
 const MAP_NAMES = MAPS.map((spec) => spec.name);
 
+/** The rules that have a key of a map: one, or several when floating IPs share a fixed address. */
+type Owners = Map<string, FloatingRule | FloatingRule[]>;
+
+function own(owners: Owners, key: string, rule: FloatingRule): void {
+  const held = owners.get(key);
+  if (held === undefined) owners.set(key, rule);
+  else if (Array.isArray(held)) held.push(rule);
+  else owners.set(key, [held, rule]);
+}
+
+function disown(owners: Owners, key: string, rule: FloatingRule): void {
+  const held = owners.get(key);
+  if (held === rule) owners.delete(key);
+  else if (Array.isArray(held)) {
+    const rest = held.filter((other) => other !== rule);
+    owners.set(key, rest.length === 1 ? rest[0]! : rest);
+  }
+}
+
 /**
  * The maps' elements for a floating list, one per floating IP and map, kept up to date
  * as the list changes: associating one among thousands touches its own keys only.
@@ -154,26 +173,44 @@ export class FloatingElements {
   readonly elements: Elements = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
   /** The rules the maps hold now. */
   private rules = new Set<FloatingRule>();
+  private readonly owners: Record<MapName, Owners> = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
 
   /** Brings the maps to `floating` (each rule in it once) and returns the keys that changed. */
   update(floating: FloatingRule[]): ElementChanges {
     const changes: ElementChanges = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
     if (floating.length === this.rules.size && floating.every((rule) => this.rules.has(rule))) return changes;
     const next = new Set(floating);
-    const touched = [...floating.filter((rule) => !this.rules.has(rule)), ...[...this.rules].filter((rule) => !next.has(rule))];
+    const removed = [...this.rules].filter((rule) => !next.has(rule));
+    const added = floating.filter((rule) => !this.rules.has(rule));
     this.rules = next;
-    // A key the change touched goes to the first rule of the list that has it, if any.
-    for (const rule of touched) {
-      for (const map of MAP_NAMES) {
-        const key = ELEMENT[map].key(rule);
-        if (!changes[map].has(key)) changes[map].set(key, this.elements[map].get(key));
-        this.elements[map].delete(key);
+    // Where a key is shared, the list's order decides (built only then: it is rare).
+    let position: Map<FloatingRule, number> | undefined;
+    const first = (rules: FloatingRule[]) => {
+      position ??= new Map(floating.map((rule, index) => [rule, index]));
+      return rules.reduce((a, b) => (position!.get(a)! <= position!.get(b)! ? a : b));
+    };
+    for (const map of MAP_NAMES) {
+      const { key: keyOf, value } = ELEMENT[map];
+      const owners = this.owners[map];
+      const touched = new Set<string>();
+      for (const rule of removed) {
+        touched.add(keyOf(rule));
+        disown(owners, keyOf(rule), rule);
       }
-    }
-    for (const rule of floating) {
-      for (const map of MAP_NAMES) {
-        const key = ELEMENT[map].key(rule);
-        if (changes[map].has(key) && !this.elements[map].has(key)) this.elements[map].set(key, ELEMENT[map].value(rule));
+      for (const rule of added) {
+        touched.add(keyOf(rule));
+        own(owners, keyOf(rule), rule);
+      }
+      const elements = this.elements[map];
+      for (const key of touched) {
+        const held = owners.get(key);
+        const winner = held === undefined ? undefined : Array.isArray(held) ? first(held) : held;
+        const before = elements.get(key);
+        const after = winner && value(winner);
+        if (before === after) continue;
+        changes[map].set(key, before);
+        if (after === undefined) elements.delete(key);
+        else elements.set(key, after);
       }
     }
     return changes;

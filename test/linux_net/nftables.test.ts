@@ -116,10 +116,13 @@ describe('FloatingElements', () => {
 
   it('kept up to date through 300 random changes, equals the maps made anew, and names every key that changed', () => {
     // A small world, so floating IPs often share a fixed address and an interface.
+    // mulberry32: a small PRNG whose low bits are as random as its high ones.
     let seed = 7;
     const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
+      seed = (seed + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
     };
     const elements = new FloatingElements();
     let floating: FloatingRule[] = [];
