@@ -6,6 +6,7 @@
 import { allocateBench } from './allocate.js';
 import { associateBench } from './associate.js';
 import { createNetworkBench } from './createNetwork.js';
+import { firewallApplyBench } from './firewallApply.js';
 import { scaleBench } from './scale.js';
 import { runIfMain, type Bench } from './support/harness.js';
 
@@ -13,6 +14,7 @@ const BENCHES: Record<string, Bench> = {
   createNetwork: createNetworkBench,
   allocate: allocateBench,
   associate: associateBench,
+  firewallApply: firewallApplyBench,
   scale: scaleBench,
 };
 
