@@ -112,9 +112,9 @@ export async function firstInside(q: Queryable, cidr: Cidr): Promise<FloatingIp 
 }
 
 /** Addresses whose row changed at or after `since` (the watcher's poll), with when. */
-export async function listChangedSince(q: Queryable, since: Date): Promise<{ address: string; updatedAt: number }[]> {
-  const rows = (await q('floating_ips').select('address', 'updated_at').where('updated_at', '>=', since)) as Row[];
-  return rows.map((row) => ({ address: String(row.address), updatedAt: toDate(row.updated_at)?.getTime() ?? 0 }));
+export async function listChangedSince(q: Queryable, since: Date): Promise<{ address: string; updatedAt: number; host: string | null }[]> {
+  const rows = (await q('floating_ips').select('address', 'updated_at', 'host').where('updated_at', '>=', since)) as Row[];
+  return rows.map((row) => ({ address: String(row.address), updatedAt: toDate(row.updated_at)?.getTime() ?? 0, host: row.host === null ? null : String(row.host) }));
 }
 
 /** Whether any floating IP exists at all (a cloud without them has no addresses to look for). */

@@ -32,6 +32,11 @@ export class FloatingBindings {
     return this.sorted;
   }
 
+  /** Whether this host carries `address` now (its rule is in place). */
+  holds(address: string): boolean {
+    return this.rules.has(address);
+  }
+
   /** Start and schedule: this host's associations from the DB, bound; stray floating addresses unbound. */
   async syncAll(q: Queryable, changes: string[], errors: string[]): Promise<void> {
     const wanted = new Map<string, FloatingRule>();

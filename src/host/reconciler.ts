@@ -85,6 +85,11 @@ export class Reconciler implements HostLayer {
     }));
   }
 
+  /** Whether this host carries the floating IP `address` now (the watcher's filter). */
+  holdsFloating(address: string): boolean {
+    return this.floating.holds(address);
+  }
+
   /**
    * HostLayer: what the managers changed, applied now. Changes that arrive while a
    * reconcile runs are applied together by the next one (a burst of allocations is one

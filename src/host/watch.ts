@@ -17,10 +17,14 @@ export class NetworkWatcher {
   /** Floating rows seen changed: the newest change, and the addresses changed at that instant. */
   private floating: { since: Date; atSince: Set<string> } | undefined;
 
-  /** `hostName`: this host, whose instances other services may allocate (multi_host). */
+  /**
+   * `hostName`: this host, whose instances other services may allocate (multi_host).
+   * `host.holdsFloating`, when the host layer can say: whether it has that floating IP
+   * bound now. A row neither associated with this host nor held here cannot change it.
+   */
   constructor(
     private readonly db: Database,
-    private readonly host: HostLayer,
+    private readonly host: HostLayer & { holdsFloating?(address: string): boolean },
     private readonly hostName?: string,
   ) {}
 
@@ -50,7 +54,10 @@ export class NetworkWatcher {
   /**
    * Floating IPs (dis)associated through another service: bound or unbound here when
    * they are (or were) this host's. Rows changed since the newest change seen; those at
-   * that very instant already passed on are skipped, so nothing is applied twice.
+   * that very instant already passed on are skipped, so nothing is applied twice. Rows
+   * that are not this host's, before or after (an address allocated to a project, or
+   * associated elsewhere), are left out: applying them did nothing, but took the
+   * reconciler from a change of its own for a few ms.
    */
   private async floatingChanges(first: boolean): Promise<string[]> {
     const since = this.floating?.since ?? new Date(0);
@@ -58,6 +65,8 @@ export class NetworkWatcher {
     const fresh = rows.filter((row) => !(row.updatedAt === since.getTime() && this.floating?.atSince.has(row.address)));
     const newest = rows.reduce((latest, row) => Math.max(latest, row.updatedAt), since.getTime());
     this.floating = { since: new Date(newest), atSince: new Set(rows.filter((row) => row.updatedAt === newest).map((row) => row.address)) };
-    return first ? [] : fresh.map((row) => row.address);
+    const holds = this.host.holdsFloating?.bind(this.host);
+    const ours = holds ? fresh.filter((row) => row.host === this.hostName || holds(row.address)) : fresh;
+    return first ? [] : ours.map((row) => row.address);
   }
 }

@@ -78,4 +78,51 @@ describe('NetworkWatcher and floating IPs', () => {
       await database.close();
     }
   });
+
+  it("leaves out rows that are not this host's, before or after, when the host layer says what it holds", async () => {
+    const database = await freshDatabase('sqlite');
+    try {
+      // This service's own manager: the association claims the network for this host.
+      const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'nethost' }), host: new RecordingHost() });
+      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.createFloatingRange('203.0.113.0/29');
+      const instanceUuid = 'abababab-0000-4000-8000-000000000009';
+      await manager.allocateForInstance({ instanceUuid, projectId: 'p1', host: 'compute1' });
+      const here = new HoldingHost();
+      const watcher = new NetworkWatcher(database.db, here, 'nethost');
+      await watcher.poll();
+      const floatingChanges = () => here.changes.filter((change) => change.kind === 'floating-updated');
+      // Allocated to a project: bound nowhere, held nowhere.
+      const { address } = await manager.allocateFloatingIp('p1');
+      await watcher.poll();
+      expect(floatingChanges()).toEqual([]);
+      // Associated with this host: passed on.
+      await manager.associateFloatingIp({ address, instanceUuid, actor: { projectId: 'p1' } });
+      await watcher.poll();
+      expect(floatingChanges()).toEqual([{ kind: 'floating-updated', address }]);
+      here.clear();
+      // Disassociated while held here: passed on, to be unbound.
+      here.held.add(address);
+      await manager.disassociateFloatingIp(address, { projectId: 'p1' });
+      await watcher.poll();
+      expect(floatingChanges()).toEqual([{ kind: 'floating-updated', address }]);
+      here.clear();
+      // Released once unbound: nobody's business any more.
+      here.held.delete(address);
+      await manager.releaseFloatingIp(address, { projectId: 'p1' });
+      await watcher.poll();
+      expect(floatingChanges()).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  });
 });
+
+/** A host layer that also says which floating IPs it has bound, as the reconciler does. */
+class HoldingHost extends RecordingHost {
+  readonly held = new Set<string>();
+
+  holdsFloating(address: string): boolean {
+    return this.held.has(address);
+  }
+}
