@@ -57,16 +57,13 @@ describe('NetworkWatcher and floating IPs', () => {
   it('passes on each floating IP changed by another service once', async () => {
     const database = await freshDatabase('sqlite');
     try {
-      const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' }), host: new RecordingHost() });
-      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-      await manager.createFloatingRange('203.0.113.0/29');
-      await manager.allocateForInstance({ instanceUuid: 'abababab-0000-4000-8000-000000000009', projectId: 'p1', host: 'compute1' });
+      const manager = await floatingWorld(database, 'apihost');
       const here = new RecordingHost();
       const watcher = new NetworkWatcher(database.db, here, 'nethost');
       expect(await watcher.poll()).toBe(0);
       const { address } = await manager.allocateFloatingIp('p1');
       here.clear();
-      await manager.associateFloatingIp({ address, instanceUuid: 'abababab-0000-4000-8000-000000000009', actor: { projectId: 'p1' } });
+      await manager.associateFloatingIp({ address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
       await watcher.poll();
       expect(here.changes).toContainEqual({ kind: 'floating-updated', address });
       here.clear();
@@ -83,11 +80,7 @@ describe('NetworkWatcher and floating IPs', () => {
     const database = await freshDatabase('sqlite');
     try {
       // This service's own manager: the association claims the network for this host.
-      const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'nethost' }), host: new RecordingHost() });
-      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-      await manager.createFloatingRange('203.0.113.0/29');
-      const instanceUuid = 'abababab-0000-4000-8000-000000000009';
-      await manager.allocateForInstance({ instanceUuid, projectId: 'p1', host: 'compute1' });
+      const manager = await floatingWorld(database, 'nethost');
       const here = new HoldingHost();
       const watcher = new NetworkWatcher(database.db, here, 'nethost');
       await watcher.poll();
@@ -97,7 +90,7 @@ describe('NetworkWatcher and floating IPs', () => {
       await watcher.poll();
       expect(floatingChanges()).toEqual([]);
       // Associated with this host: passed on.
-      await manager.associateFloatingIp({ address, instanceUuid, actor: { projectId: 'p1' } });
+      await manager.associateFloatingIp({ address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
       await watcher.poll();
       expect(floatingChanges()).toEqual([{ kind: 'floating-updated', address }]);
       here.clear();
@@ -125,4 +118,15 @@ class HoldingHost extends RecordingHost {
   holdsFloating(address: string): boolean {
     return this.held.has(address);
   }
+}
+
+const INSTANCE = 'abababab-0000-4000-8000-000000000009';
+
+/** A network, a floating range and one instance (INSTANCE), made through a manager of host `host`. */
+async function floatingWorld(database: TestDatabase, host: string): Promise<NetworkManager> {
+  const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host }), host: new RecordingHost() });
+  await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+  await manager.createFloatingRange('203.0.113.0/29');
+  await manager.allocateForInstance({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
+  return manager;
 }
