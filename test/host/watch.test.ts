@@ -55,9 +55,7 @@ describe('NetworkWatcher', () => {
 
 describe('NetworkWatcher and floating IPs', () => {
   it('passes on each floating IP changed by another service once', async () => {
-    const database = await freshDatabase('sqlite');
-    try {
-      const manager = await floatingWorld(database, 'apihost');
+    await withFloatingWorld('apihost', async (database, manager) => {
       const here = new RecordingHost();
       const watcher = new NetworkWatcher(database.db, here, 'nethost');
       expect(await watcher.poll()).toBe(0);
@@ -71,16 +69,12 @@ describe('NetworkWatcher and floating IPs', () => {
       await manager.disassociateFloatingIp(address, { projectId: 'p1' });
       await watcher.poll();
       expect(here.changes).toEqual([{ kind: 'floating-updated', address }]);
-    } finally {
-      await database.close();
-    }
+    });
   });
 
   it("leaves out rows that are not this host's, before or after, when the host layer says what it holds", async () => {
-    const database = await freshDatabase('sqlite');
-    try {
-      // This service's own manager: the association claims the network for this host.
-      const manager = await floatingWorld(database, 'nethost');
+    // This service's own manager: the association claims the network for this host.
+    await withFloatingWorld('nethost', async (database, manager) => {
       const here = new HoldingHost();
       const watcher = new NetworkWatcher(database.db, here, 'nethost');
       await watcher.poll();
@@ -105,9 +99,7 @@ describe('NetworkWatcher and floating IPs', () => {
       await manager.releaseFloatingIp(address, { projectId: 'p1' });
       await watcher.poll();
       expect(floatingChanges()).toEqual([]);
-    } finally {
-      await database.close();
-    }
+    });
   });
 });
 
@@ -122,11 +114,16 @@ class HoldingHost extends RecordingHost {
 
 const INSTANCE = 'abababab-0000-4000-8000-000000000009';
 
-/** A network, a floating range and one instance (INSTANCE), made through a manager of host `host`. */
-async function floatingWorld(database: TestDatabase, host: string): Promise<NetworkManager> {
-  const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host }), host: new RecordingHost() });
-  await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-  await manager.createFloatingRange('203.0.113.0/29');
-  await manager.allocateForInstance({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
-  return manager;
+/** A fresh database with a network, a floating range and one instance (INSTANCE), made through a manager of host `host`. */
+async function withFloatingWorld(host: string, work: (database: TestDatabase, manager: NetworkManager) => Promise<void>): Promise<void> {
+  const database = await freshDatabase('sqlite');
+  try {
+    const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host }), host: new RecordingHost() });
+    await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    await manager.createFloatingRange('203.0.113.0/29');
+    await manager.allocateForInstance({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
+    await work(database, manager);
+  } finally {
+    await database.close();
+  }
 }
