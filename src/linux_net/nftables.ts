@@ -300,6 +300,8 @@ export interface NftPlan {
   changed: string[];
   /** The script is commands one per line (no table definition): the session can take it. */
   edit: boolean;
+  /** What is installed once the script has run. */
+  desired: TableState;
 }
 
 /**
@@ -318,7 +320,7 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
       ? [...differingNames(desired.chains, installed.chains, (a, b) => a.head === b.head && sameList(a.tags, b.tags)),
         ...differingNames(desired.maps, installed.maps, (a, b) => a.type === b.type && sameElements(a.elements, b.elements))]
       : ['table'];
-    return { script: renderTable(ruleset, installed !== undefined), changed: changed.map((name) => `${TABLE}/${name}`), edit: false };
+    return { script: renderTable(ruleset, installed !== undefined), changed: changed.map((name) => `${TABLE}/${name}`), edit: false, desired };
   }
   const lines: string[] = [];
   const changed: string[] = [];
@@ -337,7 +339,7 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
     changed.push(`${TABLE}/${spec.name}`);
     lines.push(...edit);
   }
-  return { script: lines.length === 0 ? '' : `${lines.join('\n')}\n`, changed, edit: true };
+  return { script: lines.length === 0 ? '' : `${lines.join('\n')}\n`, changed, edit: true, desired };
 }
 
 /** Same chains with the same definitions, same maps with the same types: rules and elements may differ. */
@@ -491,13 +493,13 @@ export class NftablesDriver implements FirewallDriver {
    */
   private async write(ruleset: NftRuleset, installed: TableState | undefined, changes?: ElementChanges): Promise<string[]> {
     this.applied = undefined;
-    const { script, changed, edit } = planNftables(ruleset, installed, changes);
+    const { script, changed, edit, desired } = planNftables(ruleset, installed, changes);
     if (script !== '') {
       // nft -i applies a line as one transaction: the edit's commands go on one line.
       if (edit) await this.executor.run({ ...NFT_SESSION, input: `${script.trimEnd().split('\n').join('; ')}\n` });
       else await this.executor.run({ argv: ['nft', '-f', '-'], input: script });
     }
-    this.applied = desiredState(ruleset);
+    this.applied = desired;
     return changed;
   }
 }
