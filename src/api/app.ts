@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import { Invalid } from '../errors.js';
-import { projectIdField } from '../managers/validate.js';
+import { projectIdField } from '../fields.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { computeRoutes } from './compute.js';

@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import { isDatabaseOutage } from '../db/errors.js';
 import { isNovanetError, type ErrorKind } from '../errors.js';
 import type { ApiLog } from './types.js';
 
@@ -55,18 +56,6 @@ function exposedHttpError(error: unknown): { status: number; message: string } |
   const candidate = error as { status?: unknown; expose?: unknown; message?: unknown } | null;
   if (typeof candidate?.status !== 'number' || candidate.expose !== true || candidate.status < 400 || candidate.status > 499) return undefined;
   return { status: candidate.status, message: String(candidate.message) };
-}
-
-/** Driver errors that mean "the database cannot be reached", not "novanet has a bug". */
-const OUTAGE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'PROTOCOL_CONNECTION_LOST',
-  'ER_CON_COUNT_ERROR', 'ER_ACCESS_DENIED_ERROR', 'ER_SERVER_SHUTDOWN', 'SQLITE_BUSY', 'SQLITE_CANTOPEN',
-]);
-
-export function isDatabaseOutage(error: unknown): boolean {
-  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
-  // KnexTimeoutError: no pool connection within acquireConnectionTimeout.
-  return (typeof code === 'string' && OUTAGE_CODES.has(code)) || name === 'KnexTimeoutError';
 }
 
 /** What callers are told about an outage; the details go to the log only. */

@@ -7,7 +7,7 @@ import { isAdmin, projectOf, requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName, booleanLike, integerLike, nullValue, optionalString, parseBody } from './validation.js';
 import type { ApiState } from './types.js';
-import { isUuid } from '../managers/validate.js';
+import { isUuid } from '../fields.js';
 
 /** Nova's policy rules, named in 403 messages so operators recognise them. */
 const POLICY = 'os_compute_api:os-networks';

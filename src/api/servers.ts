@@ -6,7 +6,7 @@ import { isAdmin, projectOf } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName } from './validation.js';
 import type { ApiState } from './types.js';
-import { isUuid } from '../managers/validate.js';
+import { isUuid } from '../fields.js';
 
 export type ApiContext = ParameterizedContext<ApiState>;
 

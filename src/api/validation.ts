@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Invalid } from '../errors.js';
+import { booleanText, integerText } from '../fields.js';
 
 /**
  * Request bodies are checked against a zod schema at the edge, once. A failure
@@ -63,24 +64,20 @@ function shown(value: unknown): string {
 export function integerLike(min: number, max: number) {
   return z.unknown().transform((value, ctx): number | undefined => {
     if (value === undefined || value === null || value === '') return undefined;
-    const number = typeof value === 'string' && /^\s*-?\d{1,15}\s*$/.test(value) ? Number(value) : value;
+    const number = typeof value === 'string' ? integerText(value) : value;
     if (typeof number === 'number' && Number.isSafeInteger(number) && number >= min && number <= max) return number;
     ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got ${shown(value)}` });
     return z.NEVER;
   }).optional();
 }
 
-const TRUE = ['true', 't', 'yes', 'y', 'on', '1'];
-const FALSE = ['false', 'f', 'no', 'n', 'off', '0'];
-
 /** A boolean as JSON true/false or one of Nova's strings ("True", "1", "off", ...); null means "not given". */
 export function booleanLike() {
   return z.unknown().transform((value, ctx): boolean | undefined => {
     if (value === undefined || value === null) return undefined;
     if (typeof value === 'boolean') return value;
-    const text = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
-    if (text !== undefined && TRUE.includes(text)) return true;
-    if (text !== undefined && FALSE.includes(text)) return false;
+    const parsed = typeof value === 'string' ? booleanText(value) : undefined;
+    if (parsed !== undefined) return parsed;
     ctx.addIssue({ code: 'custom', message: `must be true or false, got ${shown(value)}` });
     return z.NEVER;
   }).optional();

@@ -3,8 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Database } from '../db/connection.js';
 import * as tokens from '../db/tokens.js';
 import { Invalid, NotFound } from '../errors.js';
-import { quote } from '../ipam/address.js';
-import { labelField, projectIdField } from '../managers/validate.js';
+import { labelField, projectIdField, quote } from '../fields.js';
 
 /** What a token lets its holder do: `admin` acts on any project, `member` on its own. */
 export const ROLES = ['admin', 'member'] as const;

@@ -1,6 +1,5 @@
 import { Invalid } from '../errors.js';
-import { boolean } from '../config/options.js';
-import { quote } from '../ipam/address.js';
+import { booleanText, integerText, quote } from '../fields.js';
 
 /** A mistake in how a command was typed (exit status 2, like argparse). */
 export class UsageError extends Invalid {}
@@ -70,15 +69,14 @@ export function parseArgs(argv: string[], defs: OptionDefs, command: string): Pa
 
 function convert(value: string, def: OptionDef, label: string): ParsedValue {
   if (def.type === 'int') {
-    if (!/^-?\d{1,15}$/.test(value.trim())) throw new UsageError(`${label} must be a whole number, got ${quote(value)}`);
-    return Number(value);
+    const parsed = integerText(value);
+    if (parsed === undefined) throw new UsageError(`${label} must be a whole number, got ${quote(value)}`);
+    return parsed;
   }
   if (def.type === 'bool') {
-    try {
-      return boolean(value, label);
-    } catch {
-      throw new UsageError(`${label} must be T or F (true/false), got ${quote(value)}`);
-    }
+    const parsed = booleanText(value);
+    if (parsed === undefined) throw new UsageError(`${label} must be T or F (true/false), got ${quote(value)}`);
+    return parsed;
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/options.js';
 import { openDatabase, type Database } from '../db/connection.js';
+import { isDatabaseOutage, isMissingSchema } from '../db/errors.js';
 import { isNovanetError } from '../errors.js';
 import { createManager } from '../managers/registry.js';
 import type { HostLayer, NetworkManager } from '../managers/types.js';
@@ -45,13 +46,8 @@ export async function runCommand(io: Io, command: () => Promise<number | void>):
 }
 
 function describeInternal(error: unknown, message: string): string {
-  const code = (error as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_BAD_DB_ERROR') {
-    return `cannot reach the database: ${message}`;
-  }
-  if (code === 'ER_NO_SUCH_TABLE' || /no such table/.test(message)) {
-    return 'the database has no novanet schema; run: novanet-manage db sync';
-  }
+  if (isDatabaseOutage(error)) return `cannot reach the database: ${message}`;
+  if (isMissingSchema(error)) return 'the database has no novanet schema; run: novanet-manage db sync';
   return `unexpected failure (${message}); rerun with NOVANET_DEBUG=1 for details`;
 }
 

@@ -1,6 +1,7 @@
 import { hostname, networkInterfaces } from 'node:os';
 import { Invalid } from '../errors.js';
-import { parseAddress, quote } from '../ipam/address.js';
+import { booleanText, integerText, interfaceName, quote } from '../fields.js';
+import { parseAddress } from '../ipam/address.js';
 import { parseCidr } from '../ipam/cidr.js';
 
 /** How one option's text becomes a value; throws with a message naming the option. */
@@ -31,8 +32,8 @@ const optionalText: Parser<string | undefined> = (value) => (value === '' ? unde
 
 function integer(min: number, max: number): Parser<number> {
   return (value, name) => {
-    if (!/^-?\d+$/.test(value.trim())) throw new Invalid(`${name} must be an integer, got ${quote(value)}`);
-    const parsed = Number(value);
+    const parsed = integerText(value);
+    if (parsed === undefined) throw new Invalid(`${name} must be an integer, got ${quote(value)}`);
     if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
       throw new Invalid(`${name} must be between ${min} and ${max}, got ${quote(value)}`);
     }
@@ -41,11 +42,10 @@ function integer(min: number, max: number): Parser<number> {
 }
 
 /** oslo.config's spellings of true and false. */
-export const boolean: Parser<boolean> = (value, name) => {
-  const lowered = value.trim().toLowerCase();
-  if (['true', 't', 'yes', 'y', 'on', '1'].includes(lowered)) return true;
-  if (['false', 'f', 'no', 'n', 'off', '0'].includes(lowered)) return false;
-  throw new Invalid(`${name} must be true or false, got ${quote(value)}`);
+const boolean: Parser<boolean> = (value, name) => {
+  const parsed = booleanText(value);
+  if (parsed === undefined) throw new Invalid(`${name} must be true or false, got ${quote(value)}`);
+  return parsed;
 };
 
 const ipv4: Parser<string> = (value, name) => {
@@ -75,16 +75,6 @@ const dmzCidr: Parser<string> = (value, name) => {
   const cidr = parseCidr(value, name, 4);
   if (cidr.prefix === 0) throw new Invalid(`${name} 0.0.0.0/0 would exempt all traffic from SNAT; name the destinations`);
   return value.trim();
-};
-
-/** Interface and bridge names reach `ip` command lines: keep them to the kernel's rules. */
-export const interfaceName: Parser<string> = (value, name) => {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(value)) {
-    throw new Invalid(
-      `${name} must be an interface name of 1-15 letters, digits, '_', '.' or '-', got ${quote(value)}`,
-    );
-  }
-  return value;
 };
 
 const optionalInterface: Parser<string | undefined> = (value, name) =>

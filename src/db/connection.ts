@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { Invalid } from '../errors.js';
-import { quote } from '../ipam/address.js';
-import { isConnectionLost } from './retry.js';
+import { quote } from '../fields.js';
+import { isConnectionLost } from './errors.js';
 
 export type Dialect = 'sqlite' | 'mysql';
 

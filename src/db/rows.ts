@@ -20,11 +20,6 @@ export function toDate(value: unknown): Date | null {
   return new Date(value as number | string);
 }
 
-export function isDuplicateKey(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
-
 /** Rows per INSERT: larger batches gain nothing on MariaDB (measured-limits.md). */
 export const INSERT_BATCH = 1000;
 

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { Conflict } from '../errors.js';
 import { FIXED_IP_COLUMNS, fromRow as fixedIpFromRow, type FixedIp } from './fixedIps.js';
-import { Queryable, isDuplicateKey, toDate } from './rows.js';
+import { isDuplicateKey } from './errors.js';
+import { Queryable, toDate } from './rows.js';
 
 export interface VirtualInterface {
   id: number;

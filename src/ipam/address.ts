@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { Invalid } from '../errors.js';
+import { quote } from '../fields.js';
 
 export type IpVersion = 4 | 6;
 
@@ -50,10 +51,9 @@ export function formatAddress(address: Address): string {
   return ipaddr.fromByteArray(bytes).toString();
 }
 
-/** Shortens user text for error messages so a hostile input cannot flood a log line. */
-export function quote(text: string): string {
-  const shown = text.length > 64 ? `${text.slice(0, 61)}...` : text;
-  return JSON.stringify(shown);
+/** An address in canonical form, so lookups by text always match what was stored. */
+export function canonicalAddress(text: string, field: string, version?: IpVersion): string {
+  return formatAddress(parseAddress(text, field, version));
 }
 
 function bytesToBigint(bytes: number[]): bigint {

@@ -1,5 +1,6 @@
 import { Invalid } from '../errors.js';
-import { Address, IpVersion, addressBits, formatAddress, parseAddress, quote } from './address.js';
+import { quote } from '../fields.js';
+import { Address, IpVersion, addressBits, formatAddress, parseAddress } from './address.js';
 
 /** A network: its first address and prefix length. Host bits are always zero. */
 export interface Cidr {

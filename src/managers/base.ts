@@ -4,13 +4,15 @@ import * as fixedIps from '../db/fixedIps.js';
 import * as networks from '../db/networks.js';
 import type { Network } from '../db/networks.js';
 import { withRetry } from '../db/retry.js';
-import { isDuplicateKey, type Queryable } from '../db/rows.js';
+import { isDuplicateKey } from '../db/errors.js';
+import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import {
   Conflict, FixedIpNotFound, Invalid, NetworkHasProject, NetworkInUse, NoMoreNetworks, NotFound,
 } from '../errors.js';
 import { addressText, parseCidr } from '../ipam/cidr.js';
 import { isMac, randomMac } from '../ipam/mac.js';
+import { randomUUID } from 'node:crypto';
 import { Batcher } from './batcher.js';
 import { FloatingIps } from './floating.js';
 import { groupBy, listInstances } from './instances.js';
@@ -21,9 +23,8 @@ import type {
   FloatingIpListing, FloatingRangeCreated, HostChange, HostLayer, InstanceListing, InstanceNetworkInfo, Lease, ModifyNetworkRequest, NetworkManager,
   NetworkSelector, RequestedNetwork,
 } from './types.js';
-import {
-  addressField, hostnameField, newUuid, projectIdField, uuidField,
-} from './validate.js';
+import { hostnameField, projectIdField, uuidField } from '../fields.js';
+import { canonicalAddress } from '../ipam/address.js';
 
 /** What every manager needs; clock, ids and MACs are injectable for tests. */
 export interface ManagerDeps {
@@ -133,7 +134,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
     this.config = deps.config;
     this.host = deps.host;
     this.now = deps.now ?? (() => new Date());
-    this.newUuid = deps.newUuid ?? newUuid;
+    this.newUuid = deps.newUuid ?? randomUUID;
     this.newMac = deps.newMac ?? (() => randomMac());
     this.log = deps.log ?? ((message) => process.stderr.write(`${message}\n`));
     this.floating = new FloatingIps({ db: this.db, config: this.config, now: this.now, log: this.log, notify: (changes) => this.notify(changes) });
@@ -529,7 +530,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
   }
 
   async getFixedIp(address: string): Promise<FixedIpListing> {
-    const canonical = addressField(address, 'address');
+    const canonical = canonicalAddress(address, 'address');
     const q = this.db.knex;
     const fixed = await fixedIps.findFixedIp(q, canonical);
     if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found in any network`);
@@ -581,7 +582,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
   }
 
   private async setReserved(address: string, reserved: boolean): Promise<fixedIps.FixedIp> {
-    const canonical = addressField(address, 'address');
+    const canonical = canonicalAddress(address, 'address');
     const result = await this.transaction(async (trx) => {
       const fixed = await fixedIps.findFixedIp(trx, canonical);
       if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found in any network`);
@@ -627,7 +628,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
   }
 
   private async leaseTarget(address: string, mac: string | undefined): Promise<fixedIps.FixedIp | undefined> {
-    const canonical = addressField(address, 'address');
+    const canonical = canonicalAddress(address, 'address');
     if (mac !== undefined && !isMac(mac.toLowerCase())) throw new Invalid(`MAC must look like fa:16:3e:00:00:01, got ${JSON.stringify(mac.slice(0, 40))}`);
     const fixed = await fixedIps.findFixedIp(this.db.knex, canonical);
     if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found`);
@@ -649,7 +650,7 @@ export abstract class BaseNetworkManager implements NetworkManager {
       const networkUuid = uuidField(entry.networkUuid, `requested_networks[${index}].uuid`);
       if (seen.has(networkUuid)) throw new Invalid(`requested_networks names network ${networkUuid} twice`);
       seen.add(networkUuid);
-      const address = entry.address === undefined ? undefined : addressField(entry.address, `requested_networks[${index}].fixed_ip`, 4);
+      const address = entry.address === undefined ? undefined : canonicalAddress(entry.address, `requested_networks[${index}].fixed_ip`, 4);
       return { networkUuid, address };
     });
   }

@@ -1,20 +1,21 @@
-import { interfaceName, type Config } from '../config/options.js';
+import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import * as fixedIps from '../db/fixedIps.js';
 import * as floating from '../db/floatingIps.js';
 import * as networks from '../db/networks.js';
 import { findQuota } from '../db/quotas.js';
 import { withRetry } from '../db/retry.js';
-import { isDuplicateKey, type Queryable } from '../db/rows.js';
+import { isDuplicateKey } from '../db/errors.js';
+import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import {
   CidrConflict, Conflict, FloatingIpAssociated, FloatingIpNotAssociated, FloatingIpNotFound, FloatingIpPoolNotFound,
   Forbidden, Invalid, NoMoreFloatingIps, NotFound, QuotaExceeded,
 } from '../errors.js';
-import { formatAddress, quote } from '../ipam/address.js';
+import { canonicalAddress, formatAddress, parseAddress } from '../ipam/address.js';
 import { addressText, cidrSize, cidrText, overlaps, parseCidr, type Cidr } from '../ipam/cidr.js';
 import type { AssociateFloatingIpRequest, FloatingActor, FloatingIpListing, FloatingRangeCreated, HostChange } from './types.js';
-import { addressField, hostnameField, labelField, parseAddressField, projectIdField, uuidField } from './validate.js';
+import { hostnameField, interfaceName, labelField, projectIdField, quote, uuidField } from '../fields.js';
 
 /** What the floating-IP service needs from its manager. */
 export interface FloatingDeps {
@@ -145,7 +146,7 @@ export class FloatingIps {
    * DELETE /os-floating-ips/{id} does both).
    */
   async release(address: string, actor: FloatingActor, options: { disassociate?: boolean } = {}): Promise<void> {
-    const canonical = addressField(address, 'address', 4);
+    const canonical = canonicalAddress(address, 'address', 4);
     const now = this.deps.now();
     const disassociated = await this.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, actor);
@@ -163,9 +164,9 @@ export class FloatingIps {
   }
 
   async associate(request: AssociateFloatingIpRequest): Promise<FloatingIpListing> {
-    const canonical = addressField(request.address, 'address', 4);
+    const canonical = canonicalAddress(request.address, 'address', 4);
     const instanceUuid = uuidField(request.instanceUuid, 'instance_uuid');
-    const wanted = request.fixedAddress === undefined ? undefined : addressField(request.fixedAddress, 'fixed_address', 4);
+    const wanted = request.fixedAddress === undefined ? undefined : canonicalAddress(request.fixedAddress, 'fixed_address', 4);
     const now = this.deps.now();
     const result = await withRetry(() => this.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, request.actor);
@@ -200,7 +201,7 @@ export class FloatingIps {
    * same transaction, so a concurrent move is never undone by mistake.
    */
   async disassociate(address: string, actor: FloatingActor, options: { instanceUuid?: string } = {}): Promise<FloatingIpListing> {
-    const canonical = addressField(address, 'address', 4);
+    const canonical = canonicalAddress(address, 'address', 4);
     const expected = options.instanceUuid === undefined ? undefined : uuidField(options.instanceUuid, 'instance_uuid');
     const row = await this.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, actor);
@@ -327,7 +328,7 @@ function listing(row: floating.FloatingIp): FloatingIpListing {
 function parseRef(text: string): FloatingRef | undefined {
   if (/^\d{1,15}$/.test(text)) return { id: Number(text) };
   try {
-    return { address: addressField(text, 'address', 4) };
+    return { address: canonicalAddress(text, 'address', 4) };
   } catch (error) {
     if (error instanceof Invalid) return undefined;
     throw error;
@@ -342,7 +343,7 @@ function parseRef(text: string): FloatingRef | undefined {
 export function parseRange(text: string): FloatingRange {
   const trimmed = text.trim();
   if (!trimmed.includes('/')) {
-    const address = parseAddressField(trimmed, 'ip_range', 4);
+    const address = parseAddress(trimmed, 'ip_range', 4);
     const single = formatAddress(address);
     return { text: single, cidr: { version: 4, network: address.value, prefix: 32 }, addresses: function* () { yield single; } };
   }

@@ -2,13 +2,14 @@ import type { Config } from '../config/options.js';
 import type { NewFixedIp } from '../db/fixedIps.js';
 import type { Network, NewNetwork } from '../db/networks.js';
 import { Conflict, Invalid } from '../errors.js';
-import { Address, formatAddress } from '../ipam/address.js';
+import { Address, formatAddress, parseAddress } from '../ipam/address.js';
+import { randomUUID } from 'node:crypto';
 import {
   Cidr, broadcastText, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr,
 } from '../ipam/cidr.js';
 import { planSubnets, planSubnetsV6 } from '../ipam/plan.js';
 import type { CreateNetworksRequest } from './types.js';
-import { integerField, labelField, newUuid, parseAddressField, projectIdField, uuidField } from './validate.js';
+import { integerField, labelField, projectIdField, uuidField } from '../fields.js';
 
 /** What differs between modes when a network is created. */
 export interface CreateRules {
@@ -47,7 +48,7 @@ function existingSubnets(existing: Network[], field: 'cidr' | 'cidrV6') {
 }
 
 function optionalAddress(value: string | undefined, field: string, version: 4 | 6): Address | undefined {
-  return value === undefined ? undefined : parseAddressField(value, field, version);
+  return value === undefined ? undefined : parseAddress(value, field, version);
 }
 
 /**
@@ -138,7 +139,7 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
     const text = (value: bigint) => formatAddress({ version: 4, value });
     const topStart = subnetSize - rules.topReserved;
     const network: NewNetwork = {
-      uuid: uuid ?? (context.newUuid ?? newUuid)(),
+      uuid: uuid ?? (context.newUuid ?? randomUUID)(),
       label: count > 1 ? `${label}_${index}` : label,
       injected: config.flat_injected,
       cidr: cidrText(subnet),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid } from '../../src/errors.js';
-import { formatAddress, parseAddress, quote } from '../../src/ipam/address.js';
+import { canonicalAddress, formatAddress, parseAddress } from '../../src/ipam/address.js';
 
 function failure(action: () => unknown): Error {
   try {
@@ -64,11 +64,10 @@ describe('formatAddress', () => {
   });
 });
 
-describe('quote', () => {
-  it('shortens long user text in messages', () => {
-    const shown = quote('x'.repeat(500));
-    expect(shown.length).toBeLessThan(70);
-    expect(shown).toMatch(/\.\.\."$/);
-    expect(quote('eth0')).toBe('"eth0"');
+describe('canonicalAddress', () => {
+  it('stores one spelling of each address', () => {
+    expect(canonicalAddress(' 10.0.0.1 ', 'a', 4)).toBe('10.0.0.1');
+    expect(canonicalAddress('FD00:0:0:0:0:0:0:1', 'a')).toBe('fd00::1');
+    expect(() => canonicalAddress('fd00::1', 'fixed_ip', 4)).toThrow(/fixed_ip must be an IPv4 address/);
   });
 });

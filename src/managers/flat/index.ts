@@ -1,7 +1,7 @@
 import type { Network } from '../../db/networks.js';
 import * as networks from '../../db/networks.js';
 import type { Queryable } from '../../db/rows.js';
-import { interfaceName } from '../../config/options.js';
+import { interfaceName } from '../../fields.js';
 import { Invalid } from '../../errors.js';
 import { BaseNetworkManager } from '../base.js';
 import type { CreateRules, ModeFields } from '../plan.js';

@@ -1,4 +1,3 @@
-import { interfaceName } from '../../config/options.js';
 import type { Network } from '../../db/networks.js';
 import * as networks from '../../db/networks.js';
 import { withRetry } from '../../db/retry.js';
@@ -7,7 +6,7 @@ import { DuplicateVlan, Invalid, NoMoreNetworks } from '../../errors.js';
 import { BaseNetworkManager } from '../base.js';
 import type { CreateRules, ModeFields } from '../plan.js';
 import type { Capabilities, CreateNetworksRequest } from '../types.js';
-import { integerField } from '../validate.js';
+import { integerField, interfaceName } from '../../fields.js';
 
 /** The highest 802.1Q id usable for a network (4095 is reserved). */
 export const MAX_VLAN = 4094;

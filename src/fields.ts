@@ -1,8 +1,25 @@
-import { randomUUID } from 'node:crypto';
-import { Invalid } from '../errors.js';
-import { Address, formatAddress, parseAddress, quote } from '../ipam/address.js';
+import { Invalid } from './errors.js';
 
-/** Edge validators shared by the managers; each message names the field and the rule. */
+/**
+ * The checks every edge applies to the same kinds of value: the config loader, the
+ * CLI's options, the API's schemas, the managers, and linux_net before a name reaches
+ * a command line. Each message names the field and the rule. Nothing here depends on
+ * anything but the error types, so every layer may use it.
+ */
+
+/** User text in an error message, shortened so a hostile input cannot flood a log line. */
+export function quote(text: string): string {
+  const shown = text.length > 64 ? `${text.slice(0, 61)}...` : text;
+  return JSON.stringify(shown);
+}
+
+/** Interface and bridge names reach `ip` command lines: the kernel's rules, 15 characters at most. */
+export function interfaceName(value: string, field: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(value)) {
+    throw new Invalid(`${field} must be an interface name of 1-15 letters, digits, '_', '.' or '-', got ${quote(value)}`);
+  }
+  return value;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -11,12 +28,11 @@ export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
 
+/** A UUID in lower case, as stored. */
 export function uuidField(value: string, field: string): string {
   if (!UUID.test(value)) throw new Invalid(`${field} must be a UUID, got ${quote(value)}`);
   return value.toLowerCase();
 }
-
-export const newUuid = (): string => randomUUID();
 
 /**
  * Control characters (C0, DEL, C1), Unicode's line and paragraph separators, and the
@@ -32,7 +48,7 @@ export function labelField(value: string, field = 'label'): string {
   return value;
 }
 
-/** Project ids come from Keystone (hex) or operators; keep them to a safe alphabet. */
+/** Project ids come from Keystone (hex) or operators; kept to a safe alphabet. */
 export function projectIdField(value: string, field = 'project_id'): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,254}$/.test(value)) {
     throw new Invalid(`${field} must be 1-255 letters, digits, '_', '.', '@' or '-', got ${quote(value)}`);
@@ -40,9 +56,11 @@ export function projectIdField(value: string, field = 'project_id'): string {
   return value;
 }
 
+const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
 /** Host and instance hostnames end up in dnsmasq's hosts file: DNS labels only. */
 export function hostnameField(value: string, field = 'hostname'): string {
-  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(value) || value.length > 253) {
+  if (value.length > 253 || !DNS_NAME.test(value)) {
     throw new Invalid(`${field} must be a DNS name (letters, digits, '-', dots between labels), got ${quote(value)}`);
   }
   return value;
@@ -55,11 +73,19 @@ export function integerField(value: number, field: string, min: number, max: num
   return value;
 }
 
-/** An address in canonical form, so lookups by text always match what was stored. */
-export function addressField(value: string, field: string, version?: 4 | 6): string {
-  return formatAddress(parseAddress(value, field, version));
+/** An integer written as text (an optional minus and up to 15 digits, blanks around allowed); undefined when it is not one. */
+export function integerText(text: string): number | undefined {
+  const trimmed = text.trim();
+  return /^-?\d{1,15}$/.test(trimmed) ? Number(trimmed) : undefined;
 }
 
-export function parseAddressField(value: string, field: string, version?: 4 | 6): Address {
-  return parseAddress(value, field, version);
+const TRUE_WORDS = ['true', 't', 'yes', 'y', 'on', '1'];
+const FALSE_WORDS = ['false', 'f', 'no', 'n', 'off', '0'];
+
+/** oslo.config's spellings of true and false (any case, blanks around allowed); undefined for anything else. */
+export function booleanText(text: string): boolean | undefined {
+  const lowered = text.trim().toLowerCase();
+  if (TRUE_WORDS.includes(lowered)) return true;
+  if (FALSE_WORDS.includes(lowered)) return false;
+  return undefined;
 }
