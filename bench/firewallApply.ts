@@ -6,7 +6,7 @@
  * event loop, and the garbage it leaves for the GC.
  */
 import { performance } from 'node:perf_hooks';
-import type { Executor } from '../src/linux_net/executor.js';
+import type { Executor } from '../src/linux_net/command.js';
 import { createFirewall } from '../src/linux_net/firewall.js';
 import type { FirewallState, FloatingRule } from '../src/linux_net/rules.js';
 import { markdownTable, millis, percentile, runIfMain, type BenchEnv } from './support/harness.js';

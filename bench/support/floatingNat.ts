@@ -3,7 +3,7 @@
  * renderRules text), the naive baseline that rewrites the whole nat table for each
  * change, and the check that the kernel holds exactly what it should.
  */
-import type { Executor } from '../../src/linux_net/executor.js';
+import type { Executor } from '../../src/linux_net/command.js';
 import type { FloatingDriver } from '../../src/linux_net/floating.js';
 import { renderRules, type FirewallState, type FloatingRule } from '../../src/linux_net/rules.js';
 

@@ -1,24 +1,7 @@
 import type Router from '@koa/router';
 import { ping, type Database } from '../db/connection.js';
-import type { ApiLog, ApiState } from './types.js';
+import type { ApiLog, ApiState, HealthReport, ReconcileSummary } from './types.js';
 import type { Metrics } from './metrics.js';
-
-/** The last reconcile as the host layer reports it (src/host's ReconcileReport fits). */
-export interface ReconcileSummary {
-  kind: string;
-  finishedAt: Date;
-  durationMs: number;
-  changes: readonly string[];
-  errors: readonly string[];
-}
-
-export interface HealthReport {
-  database: 'ok' | 'unreachable';
-  /** Why the database is unreachable: logged, never shown (/healthz needs no token). */
-  problem?: string;
-  /** Null until the first reconcile has finished (or on a service without a host layer). */
-  reconcile: ReconcileSummary | null;
-}
 
 export interface HealthCheckOptions {
   db: Database;

@@ -1,7 +1,23 @@
 import type { Caller, TokenService } from '../auth/tokens.js';
 import type { NetworkManager } from '../managers/types.js';
-import type { HealthReport } from './health.js';
 import type { Metrics } from './metrics.js';
+
+/** The last reconcile as the host layer reports it (src/host's ReconcileReport fits). */
+export interface ReconcileSummary {
+  kind: string;
+  finishedAt: Date;
+  durationMs: number;
+  changes: readonly string[];
+  errors: readonly string[];
+}
+
+export interface HealthReport {
+  database: 'ok' | 'unreachable';
+  /** Why the database is unreachable: logged, never shown (/healthz needs no token). */
+  problem?: string;
+  /** Null until the first reconcile has finished (or on a service without a host layer). */
+  reconcile: ReconcileSummary | null;
+}
 
 /** Structured log lines (the service's logger): an event name and its fields. */
 export type ApiLog = (event: string, fields?: Record<string, unknown>) => void;

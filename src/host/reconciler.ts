@@ -5,6 +5,7 @@ import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall.js';
 import type { LinkDriver } from '../linux_net/links.js';
+import { CommandFailed } from '../linux_net/command.js';
 import { Unavailable } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
@@ -314,8 +315,7 @@ export class Reconciler implements HostLayer {
     try {
       await this.deps.drivers.dnsmasq.release(network.bridge!, change.address, change.mac);
     } catch (error) {
-      const missing = /could not start \(ENOENT\)/.test((error as Error).message);
-      errors.push(missing
+      errors.push(error instanceof CommandFailed && error.notInstalled
         ? 'dhcp_release is not installed (Debian: dnsmasq-utils); leases are freed by expiry or fixed_ip_disassociate_timeout instead'
         : `dhcp_release ${change.address}: ${(error as Error).message}`);
     }

@@ -1,5 +1,5 @@
 import type { FirewallBackend } from '../config/options.js';
-import { CommandFailed, type Executor } from './executor.js';
+import { CommandFailed, type Executor } from './command.js';
 import { IptablesDriver } from './iptables.js';
 import { NftablesDriver } from './nftables.js';
 import { renderRules } from './rules.js';
@@ -100,7 +100,7 @@ async function unlessMissing(work: () => Promise<string[]>): Promise<string[]> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof CommandFailed && error.code === null && /could not start \(ENOENT\)/.test(error.message)) return [];
+    if (error instanceof CommandFailed && error.notInstalled) return [];
     throw error;
   }
 }

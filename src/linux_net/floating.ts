@@ -1,6 +1,6 @@
-import { interfaceName } from '../config/options.js';
+import { interfaceName } from '../fields.js';
 import { parseAddress } from '../ipam/address.js';
-import { CommandFailed, type Executor } from './executor.js';
+import { CommandFailed, type Executor } from './command.js';
 
 /** Exit statuses of `ip addr add/del` for an address already there / already gone. */
 const IDEMPOTENT = [0, 2];

@@ -1,6 +1,6 @@
-import { interfaceName } from '../config/options.js';
+import { interfaceName } from '../fields.js';
 import { Unavailable } from '../errors.js';
-import { CommandFailed, type Executor } from './executor.js';
+import { CommandFailed, type Executor } from './command.js';
 
 /** What `ip -j addr show` reports about one interface. */
 export interface LinkInfo {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CommandFailed, type CommandSpec, type Executor } from './executor.js';
+import { CommandFailed, type CommandSpec, type Executor } from './command.js';
 import type { FirewallDriver, FirewallState, FloatingRule } from './firewall.js';
 
 /** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { CommandFailed, type CommandResult, type SessionSpec } from './executor.js';
+import { CommandFailed, type CommandResult, type SessionSpec } from './command.js';
 
 /**
  * Inputs one process takes before the next input starts a fresh one: `nft -i` keeps

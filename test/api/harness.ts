@@ -8,7 +8,7 @@ import { expect } from 'vitest';
 import type Koa from 'koa';
 import { createApp, listen, type RunningApi } from '../../src/api/app.js';
 import type { ApiState } from '../../src/api/types.js';
-import type { HealthReport } from '../../src/api/health.js';
+import type { HealthReport } from '../../src/api/types.js';
 import { createMetrics, type Metrics } from '../../src/api/metrics.js';
 import { TokenService, type Role } from '../../src/auth/tokens.js';
 import type { Mode } from '../../src/config/options.js';

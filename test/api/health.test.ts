@@ -1,6 +1,7 @@
 /** /healthz, /metrics and the metrics registry the rest of the service reports to. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { healthCheck, type HealthReport } from '../../src/api/health.js';
+import { healthCheck } from '../../src/api/health.js';
+import type { HealthReport } from '../../src/api/types.js';
 import { createMetrics } from '../../src/api/metrics.js';
 import { openDatabase } from '../../src/db/connection.js';
 import { BACKENDS, freshDatabase } from '../support/databases.js';

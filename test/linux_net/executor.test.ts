@@ -75,10 +75,12 @@ describe('processExecutor', () => {
     expect(error.message).toBe('sh -c kill -TERM $$: killed by SIGTERM');
   });
 
-  it('reports a missing binary as "could not start (ENOENT)"', async () => {
+  it('reports a missing binary as "could not start (ENOENT)", flagged as not installed', async () => {
     const error = await commandFailure(plain.run({ argv: ['novanet-no-such-binary', '--help'] }));
     expect(error.code).toBeNull();
+    expect(error.notInstalled).toBe(true);
     expect(error.message).toBe('novanet-no-such-binary --help: could not start (ENOENT)');
+    expect((await commandFailure(plain.run({ argv: ['false'] }))).notInstalled).toBe(false);
     // The root_helper's own absence is reported the same way.
     const helped = processExecutor({ rootHelper: ['novanet-no-such-helper'] });
     expect((await commandFailure(helped.run({ argv: ['true'] }))).message).toBe('novanet-no-such-helper true: could not start (ENOENT)');

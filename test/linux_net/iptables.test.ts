@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { CommandSpec } from '../../src/linux_net/executor.js';
+import type { CommandSpec } from '../../src/linux_net/command.js';
 import { IptablesDriver, TABLES, chainEdit, parseSave, renderRestore, withWiring, type Installed, type Table } from '../../src/linux_net/iptables.js';
 import { renderRules, type FirewallState, type FloatingRule } from '../../src/linux_net/rules.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';

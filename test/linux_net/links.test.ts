@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommandFailed } from '../../src/linux_net/executor.js';
+import { CommandFailed } from '../../src/linux_net/command.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
 import { Invalid, Unavailable } from '../../src/errors.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';

@@ -7,7 +7,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processExecutor, type CommandSpec, type Executor } from '../../src/linux_net/executor.js';
+import type { CommandSpec, Executor } from '../../src/linux_net/command.js';
+import { processExecutor } from '../../src/linux_net/executor.js';
 import { createFirewall } from '../../src/linux_net/firewall.js';
 import { NftablesDriver } from '../../src/linux_net/nftables.js';
 import { twoNetworks } from '../support/firewall.js';

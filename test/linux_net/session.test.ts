@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { processExecutor, type CommandSpec, type ProcessExecutor } from '../../src/linux_net/executor.js';
+import type { CommandSpec } from '../../src/linux_net/command.js';
+import { processExecutor, type ProcessExecutor } from '../../src/linux_net/executor.js';
 import { INPUTS_PER_PROCESS } from '../../src/linux_net/session.js';
 import { commandFailure } from '../support/recordingExecutor.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { CommandFailed, type CommandResult, type CommandSpec, type Executor } from '../../src/linux_net/executor.js';
+import { CommandFailed, type CommandResult, type CommandSpec, type Executor } from '../../src/linux_net/command.js';
 
 /** Which commands an answer applies to: an argv prefix, or any test on the whole spec. */
 export type Match = string[] | ((spec: CommandSpec) => boolean);
@@ -70,7 +70,7 @@ function matches(match: Match, spec: CommandSpec): boolean {
 
 /** A failure to start, as the real executor reports a missing binary. */
 export function notInstalled(spec: CommandSpec): never {
-  throw new CommandFailed(spec.argv, null, '', 'could not start (ENOENT)');
+  throw new CommandFailed(spec.argv, null, '', 'could not start (ENOENT)', true);
 }
 
 /** The rejection of `promise`, which must fail with CommandFailed (real or recorded commands alike). */
