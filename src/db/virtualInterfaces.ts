@@ -51,17 +51,6 @@ export function isDuplicateInstanceVif(error: unknown): boolean {
   return isDuplicateKey(error) && INSTANCE_NETWORK_KEY.test(String((error as Error).message));
 }
 
-/** Inserts a VIF with a fresh MAC from `newMac`, trying again when the MAC is taken. */
-export async function insertVirtualInterface(
-  q: Queryable,
-  vif: NewVirtualInterface,
-  newMac: () => string,
-  now: Date,
-): Promise<VirtualInterface> {
-  const [inserted] = await insertVirtualInterfaces(q, [{ ...vif, createdAt: now }], newMac);
-  return inserted!;
-}
-
 /**
  * Inserts VIFs in one multi-row INSERT, each with a fresh MAC from `newMac`, trying
  * again with new MACs when one is taken; returns them with their ids, in order.
@@ -149,11 +138,6 @@ export async function listVirtualInterfacesWithFixedIps(q: Queryable, filter: Vi
   return { vifs: [...vifs.values()], fixed };
 }
 
-export async function findVirtualInterfaceByMac(q: Queryable, address: string): Promise<VirtualInterface | undefined> {
-  const row = (await q('virtual_interfaces').where('address', address).first()) as Row | undefined;
-  return row ? fromRow(row) : undefined;
-}
-
 export async function deleteVirtualInterfaces(q: Queryable, ids: number[]): Promise<number> {
   if (ids.length === 0) return 0;
   return q('virtual_interfaces').whereIn('id', ids).delete();
@@ -163,11 +147,6 @@ export async function deleteVirtualInterfaces(q: Queryable, ids: number[]): Prom
 export async function setHost(q: Queryable, ids: number[], host: string): Promise<number> {
   if (ids.length === 0) return 0;
   return q('virtual_interfaces').whereIn('id', ids).update({ host });
-}
-
-export async function countVirtualInterfaces(q: Queryable, networkId: number): Promise<number> {
-  const row = (await q('virtual_interfaces').where('network_id', networkId).count({ n: '*' }).first()) as { n: number | string };
-  return Number(row.n);
 }
 
 /**
