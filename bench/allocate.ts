@@ -1,6 +1,6 @@
 /**
  * Fixed IP allocation under contention on MariaDB: N concurrent allocators against
- * one FlatDHCP /16, novanet's full allocateForInstance path (one manager, its own
+ * one FlatDHCP /16, novanet's full allocation.allocate path (one manager, its own
  * connection pool, as in the service) side by side with nova's 2013 pattern (SELECT
  * ... FOR UPDATE then UPDATE, REPEATABLE READ, one connection per allocator).
  * Each cell gets a fresh database holding the same network, and is bounded by a
@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { openDatabase, parseConnectionUrl } from '../src/db/connection.js';
-import type { NetworkManager } from '../src/managers/types.js';
+import type { NetworkManager } from '../src/managers/manager.js';
 import { startGaleraCluster, type GaleraCluster } from '../tools/galera.js';
 import { createTestDatabase } from '../tools/mariadb.js';
 import {
@@ -65,7 +65,7 @@ async function load(allocators: number, allocate: (loop: number, seq: number) =>
 async function addNetwork(url: string): Promise<number> {
   const db = openDatabase(url);
   try {
-    const [network] = await benchManager(db).createNetworks({ label: 'bench', fixedRangeV4: CIDR, networkSize: 2 ** 16 });
+    const [network] = await benchManager(db).networks.create({ label: 'bench', fixedRangeV4: CIDR, networkSize: 2 ** 16 });
     return network!.id;
   } finally {
     await db.close();
@@ -78,10 +78,10 @@ async function pool(env: BenchEnv) {
   return { scratch, networkId: await addNetwork(scratch.url) };
 }
 
-/** The whole allocateForInstance call, as a compute host makes it. */
+/** The whole allocation.allocate call, as a compute host makes it. */
 function allocateOn(manager: NetworkManager) {
   return async (seq: number) => {
-    await manager.allocateForInstance({ instanceUuid: instanceUuid(seq), projectId: 'bench', host: 'compute1', hostname: `vm${seq}` });
+    await manager.allocation.allocate({ instanceUuid: instanceUuid(seq), projectId: 'bench', host: 'compute1', hostname: `vm${seq}` });
   };
 }
 
@@ -196,7 +196,7 @@ export async function allocateBench(env: BenchEnv): Promise<string> {
     '',
     markdownTable(['allocators', 'novanet alloc/s', 'p50', 'p99', 'nova 2013 alloc/s', 'p50', 'p99', 'nova deadlock retries'], rows),
     '',
-    `- novanet: the whole allocateForInstance call (existing-VIF check, network choice, VIF and fixed IP in one transaction, network_info) on one manager with its pool of ${poolSize} connections; the allocators are concurrent callers, which the service queues and batches.`,
+    `- novanet: the whole allocation.allocate call (existing-VIF check, network choice, VIF and fixed IP in one transaction, network_info) on one manager with its pool of ${poolSize} connections; the allocators are concurrent callers, which the service queues and batches.`,
     '- nova 2013: SELECT … FOR UPDATE then UPDATE in one REPEATABLE READ transaction, one connection per allocator; the fixed IP only (nova created the VIF and built network_info in further calls).',
     `- Each cell: a fresh database with the same /16, ${WARMUP} warm-up allocations, then up to ${MAX_ALLOCATIONS.toLocaleString('en')} allocations or ${MAX_MS / 1000} s. Goal: novanet ≥ 1,000/s with p99 < 100 ms at 64.`,
     ...(problems.length > 0 ? problems.map((problem) => `- ERRORS: ${problem}`) : []),

@@ -71,8 +71,8 @@ function novanet(world: FloatingLab): Approach {
     if (errors.length > 0) throw new Error(`host layer: ${errors.join('; ')}`);
   };
   return {
-    associate: (pair) => checked(() => world.manager.associateFloatingIp({ address: pair.rule.address, instanceUuid: pair.instanceUuid, actor: 'admin' })),
-    disassociate: (pair) => checked(() => world.manager.disassociateFloatingIp(pair.rule.address, 'admin')),
+    associate: (pair) => checked(() => world.manager.floating.associate({ address: pair.rule.address, instanceUuid: pair.instanceUuid, actor: 'admin' })),
+    disassociate: (pair) => checked(() => world.manager.floating.disassociate(pair.rule.address, 'admin')),
   };
 }
 
@@ -156,7 +156,7 @@ function report(results: Result[]): string {
     '',
     markdownTable(['N associated', 'associate', 'of which host layer', 'disassociate', 'of which host layer'], shares),
     '',
-    '- novanet: `associateFloatingIp` / `disassociateFloatingIp` on a manager whose host layer is the real reconciler (the call returns once the kernel is updated): the transaction, then the partial reconcile that reads that one row, `ip addr add/del`, and `iptables-restore --noflush` of the changed lines; both also flush the address\'s conntrack entries (two `conntrack -D`, run together).',
+    '- novanet: `floating.associate` / `floating.disassociate` on a manager whose host layer is the real reconciler (the call returns once the kernel is updated): the transaction, then the partial reconcile that reads that one row, `ip addr add/del`, and `iptables-restore --noflush` of the changed lines; both also flush the address\'s conntrack entries (two `conntrack -D`, run together).',
     '- naive: what nova\'s IptablesManager did per change: `ip addr add/del`, `iptables-save -t nat`, the floating IP\'s 4 rules (and, for a new /24, its chains and jumps) added to or removed from the text, and the whole nat table restored (no --noflush). No database work.',
     `- Each cell: ${WARMUP} untimed pairs, then up to ${SAMPLES} timed associate + disassociate pairs or ${seconds(CELL_MS)}. The kernel is checked (every associated address bound, each of its nat rules and its /24s\' jumps exactly once; a disassociated one unbound and in no rule) after the first ${WARMUP + CHECK_FIRST} pairs, every ${CHECK_EVERY}th, and at the end of the cell. Every command runs through \`ip netns exec\` (root_helper in the lab), which adds a few ms per process to both approaches.`,
     ...goalNotes(results),

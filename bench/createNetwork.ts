@@ -44,7 +44,7 @@ const novanet: Method = async (scratch, size) => {
   try {
     const manager = benchManager(db);
     const started = performance.now();
-    await manager.createNetworks({ label: 'bench', fixedRangeV4: size.cidr, networkSize: size.addresses });
+    await manager.networks.create({ label: 'bench', fixedRangeV4: size.cidr, networkSize: size.addresses });
     return performance.now() - started;
   } finally {
     await db.close();
@@ -215,7 +215,7 @@ export async function createNetworkBench(env: BenchEnv): Promise<string> {
   }
   const notes = [
     `Floor: MariaDB, multi-row INSERTs of ${BATCH.toLocaleString('en')} rows through mysql2 in one transaction; SQLite, one prepared statement in one transaction (WAL).`,
-    'novanet: the manager call behind `novanet-manage network create` (createNetworks: validation, planning, the network row and every fixed IP, one transaction).',
+    'novanet: the manager call behind `novanet-manage network create` (networks.create: validation, planning, the network row and every fixed IP, one transaction).',
     cliBuilt ? 'CLI: wall time of the `novanet-manage network create` process (Node start-up included).' : `CLI: skipped, ${CLI} does not exist yet (run \`npm run build\` once src/cli/ is in).`,
     `Old nova: one INSERT per row, autocommit; run for the /16 only, for at most ${ROW_AT_A_TIME_MAX_MS / 1000} s (~: extrapolated from the rows written by then). Ratios are against the floor; goal: novanet ≤ 1.5×.`,
   ];

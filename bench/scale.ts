@@ -64,13 +64,13 @@ async function populate(url: string): Promise<void> {
   try {
     const config = benchConfig('flatdhcp', { NOVANET_HOST: HOST, NOVANET_QUOTA_FLOATING_IPS: '-1' });
     const setup = benchManager(db, 'flatdhcp', { config });
-    await setup.createNetworks({ label: 'bench', fixedRangeV4: FIXED_RANGE, networkSize: 2 ** 16, bridge: BRIDGE });
-    await setup.createFloatingRange(FLOATING_RANGE);
+    await setup.networks.create({ label: 'bench', fixedRangeV4: FIXED_RANGE, networkSize: 2 ** 16, bridge: BRIDGE });
+    await setup.floating.createRange(FLOATING_RANGE);
     let next = 0;
     await Promise.all(Array.from({ length: SETUP_CALLERS }, async () => {
       while (next < INSTANCES) {
         const index = next++;
-        await setup.allocateForInstance({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1', hostname: `vm${index}` });
+        await setup.allocation.allocate({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1', hostname: `vm${index}` });
       }
     }));
     const fixedOf = new Map((await fixedIps.listFixedIps(db.knex, { associated: true })).map((fixed) => [fixed.instanceUuid, fixed.id]));
@@ -422,8 +422,8 @@ async function cleanSamples(url: string): Promise<void> {
   const db = openDatabase(url);
   try {
     const manager = benchManager(db, 'flatdhcp', { config: benchConfig('flatdhcp', { NOVANET_HOST: HOST, NOVANET_FIXED_IP_DISASSOCIATE_TIMEOUT: '0' }) });
-    for (let sample = 0; sample < SAMPLES; sample++) await manager.deallocateForInstance(instanceUuid(SAMPLE_BASE + sample));
-    await manager.disassociateStaleFixedIps();
+    for (let sample = 0; sample < SAMPLES; sample++) await manager.allocation.deallocate(instanceUuid(SAMPLE_BASE + sample));
+    await manager.leases.disassociateStale();
   } finally {
     await db.close();
   }

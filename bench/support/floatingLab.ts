@@ -16,7 +16,7 @@ import { createHostLayer, type Reconciler } from '../../src/host/index.js';
 import { processExecutor, type ProcessExecutor } from '../../src/linux_net/executor.js';
 import { FloatingDriver } from '../../src/linux_net/floating.js';
 import type { FloatingRule } from '../../src/linux_net/rules.js';
-import type { NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import type { Lab } from '../../tools/lab.js';
 import { floatingProblems } from './floatingNat.js';
 import { benchConfig, benchManager, instanceUuid, migrate } from './harness.js';
@@ -27,7 +27,7 @@ const FIXED_RANGE = '10.0.0.0/18';
 /** RFC 2544's benchmarking range; 16,382 floating addresses. */
 const FLOATING_RANGE = '198.18.0.0/18';
 const PUBLIC_INTERFACE = 'eth0';
-/** Concurrent allocateForInstance callers during setup (the manager batches them). */
+/** Concurrent allocation.allocate callers during setup (the manager batches them). */
 const SETUP_CALLERS = 64;
 
 /** An instance with its fixed IP and the floating IP meant for it. */
@@ -105,13 +105,13 @@ export class FloatingLab {
   /** DHCP is off: dnsmasq plays no part in a floating IP change. */
   private async populate(instances: number): Promise<void> {
     const { setup } = this;
-    await setup.createNetworks({ label: 'bench', fixedRangeV4: FIXED_RANGE, networkSize: 2 ** 14, enableDhcp: false });
-    await setup.createFloatingRange(FLOATING_RANGE);
+    await setup.networks.create({ label: 'bench', fixedRangeV4: FIXED_RANGE, networkSize: 2 ** 14, enableDhcp: false });
+    await setup.floating.createRange(FLOATING_RANGE);
     let next = 0;
     await Promise.all(Array.from({ length: SETUP_CALLERS }, async () => {
       while (next < instances) {
         const index = next++;
-        await setup.allocateForInstance({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1' });
+        await setup.allocation.allocate({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1' });
       }
     }));
     const now = new Date();

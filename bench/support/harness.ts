@@ -13,7 +13,8 @@ import type { Config } from '../../src/config/options.js';
 import { openDatabase, type Database } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { createManager } from '../../src/managers/registry.js';
-import type { HostLayer, NetworkManager } from '../../src/managers/types.js';
+import type { HostLayer } from '../../src/host/layer.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import { createTestDatabase, startMariaDb, type MariaDbServer } from '../../tools/mariadb.js';
 
 export const MYSQL_URL_ENV = 'NOVANET_BENCH_MYSQL_URL';

@@ -1,7 +1,8 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { Conflict, Forbidden, NotFound } from '../errors.js';
-import type { InstanceNetworkInfo, NetworkManager } from '../managers/types.js';
+import type { NetworkManager } from '../managers/manager.js';
+import type { InstanceNetworkInfo } from '../managers/views.js';
 import { callerOf, isAdmin } from './auth.js';
 import { requireJson } from './body.js';
 import { optionalString, parseBody } from './validation.js';
@@ -44,7 +45,7 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
 
   /** The instance's networking, if the caller may see it; 404 otherwise. */
   async function visible(ctx: Parameters<typeof callerOf>[0], uuid: string): Promise<InstanceNetworkInfo> {
-    const info = await manager.getInstanceNwInfo(uuid);
+    const info = await manager.allocation.networkInfo(uuid);
     mustSee(ctx, info.instance_uuid, info.network_info.length === 0 ? undefined : info.project_id);
     return info;
   }
@@ -55,7 +56,7 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
     if (!isAdmin(ctx) && instance.project_id !== caller.projectId) {
       throw new Forbidden(`a member token of project ${caller.projectId} cannot allocate networking for project ${instance.project_id.slice(0, 64)}`);
     }
-    const info = await manager.allocateForInstance({
+    const info = await manager.allocation.allocate({
       instanceUuid: instance.uuid,
       projectId: instance.project_id,
       host: instance.host,
@@ -78,7 +79,7 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
     // The ownership check is part of the deallocation: a member's call leaves another
     // project's instance untouched, and is then answered as if it did not exist.
     const uuid = ctx.params.uuid ?? '';
-    const found = await manager.deallocateForInstance(uuid, isAdmin(ctx) ? {} : { onlyProject: callerOf(ctx).projectId });
+    const found = await manager.allocation.deallocate(uuid, isAdmin(ctx) ? {} : { onlyProject: callerOf(ctx).projectId });
     mustSee(ctx, uuid, found?.projectId);
     ctx.status = 204;
   });

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { NetworkManager } from '../managers/types.js';
+import type { NetworkManager } from '../managers/manager.js';
 import { requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName, nullValue, parseBody } from './validation.js';
@@ -19,7 +19,7 @@ export function fixedIpRoutes(router: Router<ApiState>, deps: FixedIpRouteDeps):
 
   router.get('/v2.1/os-fixed-ips/:address', async (ctx) => {
     requireAdmin(ctx, POLICY);
-    const fixed = await manager.getFixedIp(ctx.params.address ?? '');
+    const fixed = await manager.fixedIps.get(ctx.params.address ?? '');
     ctx.body = {
       fixed_ip: { address: fixed.address, cidr: fixed.network, host: fixed.host, hostname: fixed.hostname, reserved: fixed.reserved },
     };
@@ -31,8 +31,8 @@ export function fixedIpRoutes(router: Router<ApiState>, deps: FixedIpRouteDeps):
     const action = actionName(body, ['reserve', 'unreserve'] as const, 'os-fixed-ips');
     parseBody(z.strictObject({ [action]: nullValue }), body);
     const address = ctx.params.address ?? '';
-    if (action === 'reserve') await manager.reserveFixedIp(address);
-    else await manager.unreserveFixedIp(address);
+    if (action === 'reserve') await manager.fixedIps.reserve(address);
+    else await manager.fixedIps.unreserve(address);
     ctx.status = 202;
     ctx.body = '';
   });

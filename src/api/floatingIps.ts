@@ -1,7 +1,9 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { FloatingIpNotFound, NotFound } from '../errors.js';
-import type { FloatingActor, FloatingIpListing, NetworkManager } from '../managers/types.js';
+import type { NetworkManager } from '../managers/manager.js';
+import type { FloatingActor } from '../managers/requests.js';
+import type { FloatingIpListing } from '../managers/views.js';
 import { callerOf, isAdmin, projectOf, requireAdmin } from './auth.js';
 import { readJson, requireJson } from './body.js';
 import type { ApiContext, ServerAction } from './servers.js';
@@ -56,41 +58,41 @@ export function floatingIpRoutes(router: Router<ApiState>, deps: FloatingIpRoute
   const { manager } = deps;
 
   router.get('/v2.1/os-floating-ip-pools', async (ctx) => {
-    ctx.body = { floating_ip_pools: (await manager.listFloatingPools()).map((name) => ({ name })) };
+    ctx.body = { floating_ip_pools: (await manager.floating.listPools()).map((name) => ({ name })) };
   });
 
   // The project's own addresses, for admins too (as Nova); os-floating-ips-bulk lists all.
   router.get('/v2.1/os-floating-ips', async (ctx) => {
-    ctx.body = { floating_ips: (await manager.listFloatingIps({ projectId: projectOf(ctx) })).map(floatingIpView) };
+    ctx.body = { floating_ips: (await manager.floating.list({ projectId: projectOf(ctx) })).map(floatingIpView) };
   });
 
   router.get('/v2.1/os-floating-ips/:id', async (ctx) => {
-    ctx.body = { floating_ip: floatingIpView(await manager.getFloatingIp(ctx.params.id ?? '', actorOf(ctx))) };
+    ctx.body = { floating_ip: floatingIpView(await manager.floating.get(ctx.params.id ?? '', actorOf(ctx))) };
   });
 
   router.post('/v2.1/os-floating-ips', async (ctx) => {
     const body = parseBody(AllocateBody, await readJson(ctx, deps.maxBodyBytes));
-    ctx.body = { floating_ip: floatingIpView(await manager.allocateFloatingIp(projectOf(ctx), body?.pool)) };
+    ctx.body = { floating_ip: floatingIpView(await manager.floating.allocate(projectOf(ctx), body?.pool)) };
   });
 
   // Like Nova: an associated address is disassociated first, then released.
   router.delete('/v2.1/os-floating-ips/:id', async (ctx) => {
     const actor = actorOf(ctx);
-    const found = await manager.getFloatingIp(ctx.params.id ?? '', actor);
-    await manager.releaseFloatingIp(found.address, actor, { disassociate: true });
+    const found = await manager.floating.get(ctx.params.id ?? '', actor);
+    await manager.floating.release(found.address, actor, { disassociate: true });
     ctx.status = 202;
     ctx.body = '';
   });
 
   router.get('/v2.1/os-floating-ips-bulk', async (ctx) => {
     requireAdmin(ctx, BULK_POLICY);
-    ctx.body = { floating_ip_info: (await manager.listFloatingIps()).map(bulkView) };
+    ctx.body = { floating_ip_info: (await manager.floating.list()).map(bulkView) };
   });
 
   router.get('/v2.1/os-floating-ips-bulk/:host', async (ctx) => {
     requireAdmin(ctx, BULK_POLICY);
     const host = ctx.params.host ?? '';
-    const found = await manager.listFloatingIps({ host });
+    const found = await manager.floating.list({ host });
     // Nova's FloatingIpNotFoundForHost: a host that binds nothing is 404, not an empty list.
     if (found.length === 0) throw new FloatingIpNotFound(`Floating IP not found for host ${host.slice(0, 64)}.`);
     ctx.body = { floating_ip_info: found.map(bulkView) };
@@ -99,7 +101,7 @@ export function floatingIpRoutes(router: Router<ApiState>, deps: FloatingIpRoute
   router.post('/v2.1/os-floating-ips-bulk', async (ctx) => {
     requireAdmin(ctx, BULK_POLICY);
     const { floating_ips_bulk_create: wanted } = parseBody(BulkCreateBody, await requireJson(ctx, deps.maxBodyBytes));
-    const created = await manager.createFloatingRange(wanted.ip_range, wanted.pool, wanted.interface);
+    const created = await manager.floating.createRange(wanted.ip_range, wanted.pool, wanted.interface);
     ctx.body = { floating_ips_bulk_create: { ip_range: wanted.ip_range, pool: created.pool, interface: created.interface } };
   });
 
@@ -108,7 +110,7 @@ export function floatingIpRoutes(router: Router<ApiState>, deps: FloatingIpRoute
     requireAdmin(ctx, BULK_POLICY);
     if (ctx.params.action !== 'delete') throw new NotFound('Unknown action: the only bulk update is PUT os-floating-ips-bulk/delete');
     const { ip_range: range } = parseBody(BulkDeleteBody, await requireJson(ctx, deps.maxBodyBytes));
-    await manager.deleteFloatingRange(range);
+    await manager.floating.deleteRange(range);
     ctx.body = { floating_ips_bulk_delete: range };
   });
 }
@@ -131,13 +133,13 @@ export function floatingIpServerActions(manager: NetworkManager): Record<string,
     addFloatingIp: (body) => {
       const { addFloatingIp: wanted } = parseBody(AddFloatingIpBody, body);
       return async (ctx, server) => {
-        await manager.associateFloatingIp({ address: wanted.address, instanceUuid: server.uuid, fixedAddress: wanted.fixed_address, actor: actorOf(ctx) });
+        await manager.floating.associate({ address: wanted.address, instanceUuid: server.uuid, fixedAddress: wanted.fixed_address, actor: actorOf(ctx) });
       };
     },
     removeFloatingIp: (body) => {
       const { removeFloatingIp: wanted } = parseBody(RemoveFloatingIpBody, body);
       return async (ctx, server) => {
-        await manager.disassociateFloatingIp(wanted.address, actorOf(ctx), { instanceUuid: server.uuid });
+        await manager.floating.disassociate(wanted.address, actorOf(ctx), { instanceUuid: server.uuid });
       };
     },
   };

@@ -2,7 +2,8 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import type { Network } from '../db/networks.js';
 import { Invalid, NotFound, isNovanetError } from '../errors.js';
-import type { CreateNetworksRequest, ModifyNetworkRequest, NetworkManager } from '../managers/types.js';
+import type { NetworkManager } from '../managers/manager.js';
+import type { CreateNetworksRequest, ModifyNetworkRequest } from '../managers/requests.js';
 import { isAdmin, projectOf, requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName, booleanLike, integerLike, nullValue, optionalString, parseBody } from './validation.js';
@@ -171,7 +172,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
   /** A network by the uuid in the URL; a malformed uuid is just a network that does not exist. */
   async function find(id: string): Promise<Network> {
     if (!isUuid(id)) throw new NotFound(`Network ${id.slice(0, 64)} not found`);
-    return manager.getNetwork({ uuid: id });
+    return manager.networks.get({ uuid: id });
   }
 
   /**
@@ -184,15 +185,15 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
   router.get('/v2.1/os-networks', async (ctx) => {
     const admin = isAdmin(ctx);
     const project = projectOf(ctx);
-    const found = await manager.listNetworks(admin ? {} : { visibleTo: project });
+    const found = await manager.networks.list(admin ? {} : { visibleTo: project });
     ctx.body = { networks: found.filter((network) => admin || visible(network, project)).map((network) => networkView(network, admin)) };
   });
 
   router.post('/v2.1/os-networks', async (ctx) => {
     requireAdmin(ctx, POLICY);
     const { network } = parseBody(CreateBody, await requireJson(ctx, deps.maxBodyBytes));
-    const [created] = await manager.createNetworks(createRequest(network));
-    if (!created) throw new Error('createNetworks returned no network');
+    const [created] = await manager.networks.create(createRequest(network));
+    if (!created) throw new Error('networks.create returned no network');
     ctx.body = { network: networkView(created, true) };
   });
 
@@ -204,7 +205,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
     let network: Network | undefined;
     if (id === null) {
       // Nova's "any network": the first one no project owns.
-      network = (await manager.listNetworks()).find((candidate) => candidate.projectId === null);
+      network = (await manager.networks.list()).find((candidate) => candidate.projectId === null);
       if (!network) throw new Invalid('No more available networks: every network belongs to a project');
     } else {
       // Nova answers 400, not 404, for an unknown network here: the body is wrong.
@@ -212,7 +213,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
         throw isNovanetError(error) && error.kind === 'not_found' ? new Invalid(`network ${id.slice(0, 64)} not found`) : error;
       });
     }
-    await manager.modifyNetwork({ uuid: network.uuid }, { project });
+    await manager.networks.modify({ uuid: network.uuid }, { project });
     ctx.status = 202;
     ctx.body = '';
   });
@@ -227,7 +228,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
   router.delete('/v2.1/os-networks/:id', async (ctx) => {
     requireAdmin(ctx, POLICY);
     const network = await find(ctx.params.id ?? '');
-    await manager.deleteNetwork({ uuid: network.uuid });
+    await manager.networks.delete({ uuid: network.uuid });
     ctx.status = 202;
     ctx.body = '';
   });
@@ -236,7 +237,7 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
     const action = actionOf(await requireJson(ctx, deps.maxBodyBytes));
     requireAdmin(ctx, ACTIONS[action.name].policy);
     const network = await find(ctx.params.id ?? '');
-    await manager.modifyNetwork({ uuid: network.uuid }, action.request);
+    await manager.networks.modify({ uuid: network.uuid }, action.request);
     ctx.status = 202;
     ctx.body = '';
   });

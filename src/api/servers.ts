@@ -1,7 +1,8 @@
 import type Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import { NotFound } from '../errors.js';
-import type { InstanceListing, NetworkManager } from '../managers/types.js';
+import type { NetworkManager } from '../managers/manager.js';
+import type { InstanceListing } from '../managers/views.js';
 import { isAdmin, projectOf } from './auth.js';
 import { requireJson } from './body.js';
 import { actionName } from './validation.js';
@@ -31,7 +32,7 @@ export interface ServerRouteDeps {
 export async function findServer(ctx: ApiContext, manager: NetworkManager, id: string): Promise<InstanceListing> {
   const notFound = new NotFound(`Instance ${id.slice(0, 64)} could not be found.`);
   if (!isUuid(id)) throw notFound;
-  const [found] = await manager.listInstances({ instanceUuid: id, ...(isAdmin(ctx) ? {} : { projectId: projectOf(ctx) }) });
+  const [found] = await manager.allocation.listInstances({ instanceUuid: id, ...(isAdmin(ctx) ? {} : { projectId: projectOf(ctx) }) });
   if (!found) throw notFound;
   return found;
 }
@@ -65,7 +66,7 @@ export function serverRoutes(router: Router<ApiState>, deps: ServerRouteDeps): v
   const names = Object.keys(deps.actions);
 
   router.get('/v2.1/servers', async (ctx) => {
-    const instances = await manager.listInstances(isAdmin(ctx) ? {} : { projectId: projectOf(ctx) });
+    const instances = await manager.allocation.listInstances(isAdmin(ctx) ? {} : { projectId: projectOf(ctx) });
     ctx.body = { servers: instances.map((instance) => ({ id: instance.uuid, name: nameOf(instance) })) };
   });
 

@@ -1,5 +1,5 @@
 import type { Caller, TokenService } from '../auth/tokens.js';
-import type { NetworkManager } from '../managers/types.js';
+import type { NetworkManager } from '../managers/manager.js';
 import type { Metrics } from './metrics.js';
 
 /** The last reconcile as the host layer reports it (src/host's ReconcileReport fits). */

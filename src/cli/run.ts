@@ -4,7 +4,8 @@ import { openDatabase, type Database } from '../db/connection.js';
 import { isDatabaseOutage, isMissingSchema } from '../db/errors.js';
 import { isNovanetError } from '../errors.js';
 import { createManager } from '../managers/registry.js';
-import type { HostLayer, NetworkManager } from '../managers/types.js';
+import type { HostLayer } from '../host/layer.js';
+import type { NetworkManager } from '../managers/manager.js';
 
 export interface Io {
   stdout: (text: string) => void;

@@ -7,7 +7,7 @@ import * as vifs from '../db/virtualInterfaces.js';
 import { cidrSize, parseCidr } from '../ipam/cidr.js';
 import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq.js';
 import type { FirewallState, RuledNetwork } from '../linux_net/rules.js';
-import type { Capabilities } from '../managers/types.js';
+import type { Capabilities } from './layer.js';
 
 /** One network this host builds: bridge, gateway address, dnsmasq and its hosts. */
 export interface ServedNetwork {

@@ -7,7 +7,7 @@ import type { Executor } from '../linux_net/command.js';
 import { processExecutor } from '../linux_net/executor.js';
 import { createFirewall } from '../linux_net/firewall.js';
 import { LinkDriver } from '../linux_net/links.js';
-import type { Capabilities } from '../managers/types.js';
+import type { Capabilities } from './layer.js';
 import { Reconciler, type ReconcileReport } from './reconciler.js';
 
 export { Reconciler, type ReconcileReport } from './reconciler.js';

@@ -9,7 +9,7 @@ import { CommandFailed } from '../linux_net/command.js';
 import { Unavailable } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
-import type { Capabilities, HostChange, HostLayer } from '../managers/types.js';
+import type { Capabilities, HostChange, HostLayer } from './layer.js';
 import { loadDesired, servedHere, type DesiredHost, type ServedNetwork } from './desired.js';
 import { FloatingBindings } from './floating.js';
 

@@ -2,7 +2,7 @@ import type { Database } from '../db/connection.js';
 import { getDeletedNetwork, listNetworkStamps } from '../db/networks.js';
 import { listChangedSince } from '../db/floatingIps.js';
 import { hostVifStamp } from '../db/virtualInterfaces.js';
-import type { HostChange, HostLayer } from '../managers/types.js';
+import type { HostChange, HostLayer } from './layer.js';
 
 /**
  * Notices network changes made by other processes (novanet-manage, another service)

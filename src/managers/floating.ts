@@ -1,5 +1,3 @@
-import type { Config } from '../config/options.js';
-import type { Database } from '../db/connection.js';
 import * as fixedIps from '../db/fixedIps.js';
 import * as floating from '../db/floatingIps.js';
 import * as networks from '../db/networks.js';
@@ -14,17 +12,10 @@ import {
 } from '../errors.js';
 import { canonicalAddress, formatAddress, parseAddress } from '../ipam/address.js';
 import { addressText, cidrSize, cidrText, overlaps, parseCidr, type Cidr } from '../ipam/cidr.js';
-import type { AssociateFloatingIpRequest, FloatingActor, FloatingIpListing, FloatingRangeCreated, HostChange } from './types.js';
+import type { ManagerContext } from './context.js';
+import type { AssociateFloatingIpRequest, FloatingActor } from './requests.js';
+import type { FloatingIpListing, FloatingRangeCreated } from './views.js';
 import { hostnameField, interfaceName, labelField, projectIdField, quote, uuidField } from '../fields.js';
-
-/** What the floating-IP service needs from its manager. */
-export interface FloatingDeps {
-  db: Database;
-  config: Config;
-  now: () => Date;
-  log: (message: string) => void;
-  notify: (changes: HostChange[]) => Promise<void>;
-}
 
 /** nova-manage's limits for one `floating create`: fewer is a typo for an address, more a typo for a prefix. */
 const MIN_CIDR_SIZE = 4n;
@@ -42,25 +33,24 @@ interface FloatingRange {
 }
 
 /**
- * Floating IPs: pools, allocation to projects, association with fixed IPs. A service
- * the base manager composes (it delegates to it), so every mode gets the same logic
- * and base.ts stays about fixed networking. The host layer learns of every change of
- * binding through a `floating-updated` change.
+ * Floating IPs: pools, allocation to projects, association with fixed IPs, the same
+ * in every mode. The host layer learns of every change of binding through a
+ * `floating-updated` change.
  *
  * Another project's address is reported as not found, never as forbidden, so which
  * addresses other projects hold does not leak (as for instances, decisions.md).
  */
 export class FloatingIps {
-  constructor(private readonly deps: FloatingDeps) {}
+  constructor(private readonly context: ManagerContext) {}
 
   // ---- pools (operators) ----------------------------------------------------
 
-  async createRange(ipRange: string, pool: string = this.deps.config.default_floating_pool, iface?: string): Promise<FloatingRangeCreated> {
+  async createRange(ipRange: string, pool: string = this.context.config.default_floating_pool, iface?: string): Promise<FloatingRangeCreated> {
     const range = parseRange(ipRange);
     const poolName = labelField(pool, 'pool');
     const ifaceName = iface === undefined ? null : interfaceName(iface, 'interface');
-    const now = this.deps.now();
-    const count = await this.transaction(async (trx) => {
+    const now = this.context.now();
+    const count = await this.context.transaction(async (trx) => {
       for (const network of await networks.listNetworks(trx)) {
         if (network.cidr !== null && overlaps(parseCidr(network.cidr, 'cidr'), range.cidr)) {
           throw new CidrConflict(`ip_range ${range.text} overlaps fixed network ${network.cidr} (${network.label})`);
@@ -73,15 +63,9 @@ export class FloatingIps {
     return { count, pool: poolName, interface: ifaceName };
   }
 
-  /** For network create: a fixed range must not take in a floating IP (the same check the other way round as createRange). */
-  async refuseOverlap(q: Queryable, cidr: string): Promise<void> {
-    const taken = await floating.firstInside(q, parseCidr(cidr, 'cidr', 4));
-    if (taken) throw new CidrConflict(`network ${cidr} overlaps floating IP ${taken.address} (pool ${taken.pool})`);
-  }
-
   async deleteRange(ipRange: string): Promise<number> {
     const range = parseRange(ipRange);
-    return this.transaction(async (trx) => {
+    return this.context.transaction(async (trx) => {
       const rows = await floating.listFloatingIps(trx, { addresses: [...range.addresses()] });
       if (rows.length === 0) throw new FloatingIpNotFound(`no floating IP in ${range.text}`);
       const held = rows.find((row) => row.projectId !== null);
@@ -96,7 +80,7 @@ export class FloatingIps {
     // Filters are input too: a name no host or project could have is refused, not "none found".
     if (filter.host !== undefined) hostnameField(filter.host, 'host');
     if (filter.projectId !== undefined) projectIdField(filter.projectId, 'project_id');
-    const rows = await floating.listFloatingIps(this.deps.db.knex, {
+    const rows = await floating.listFloatingIps(this.context.db.knex, {
       ...(filter.host === undefined ? {} : { host: filter.host }),
       ...(filter.projectId === undefined ? {} : { projectId: filter.projectId }),
     });
@@ -104,25 +88,25 @@ export class FloatingIps {
   }
 
   listPools(): Promise<string[]> {
-    return floating.listPools(this.deps.db.knex);
+    return floating.listPools(this.context.db.knex);
   }
 
   /** By id (digits) or address; anything else, or an address the actor may not see, is not found. */
   async get(idOrAddress: string, actor: FloatingActor): Promise<FloatingIpListing> {
     const ref = parseRef(idOrAddress);
     if (ref === undefined) throw new FloatingIpNotFound(`floating IP ${quote(idOrAddress)} not found: give its id or its IPv4 address`);
-    return listing(await this.owned(this.deps.db.knex, ref, actor));
+    return listing(await this.owned(this.context.db.knex, ref, actor));
   }
 
   // ---- projects -------------------------------------------------------------
 
-  async allocate(projectId: string, pool: string = this.deps.config.default_floating_pool): Promise<FloatingIpListing> {
+  async allocate(projectId: string, pool: string = this.context.config.default_floating_pool): Promise<FloatingIpListing> {
     const project = projectIdField(projectId);
     const poolName = labelField(pool, 'pool');
-    const now = this.deps.now();
-    return withRetry(() => this.transaction(async (trx) => {
+    const now = this.context.now();
+    return withRetry(() => this.context.transaction(async (trx) => {
       if (!(await floating.poolExists(trx, poolName))) throw new FloatingIpPoolNotFound(`floating IP pool ${poolName} not found`);
-      const limit = (await findQuota(trx, project, QUOTA_RESOURCE)) ?? this.deps.config.quota_floating_ips;
+      const limit = (await findQuota(trx, project, QUOTA_RESOURCE)) ?? this.context.config.quota_floating_ips;
       const overQuota = (used: number) =>
         new QuotaExceeded(`Quota exceeded for floating_ips: Requested 1, but already used ${used} of ${limit} floating_ips (project ${project})`);
       if (limit >= 0) {
@@ -147,8 +131,8 @@ export class FloatingIps {
    */
   async release(address: string, actor: FloatingActor, options: { disassociate?: boolean } = {}): Promise<void> {
     const canonical = canonicalAddress(address, 'address', 4);
-    const now = this.deps.now();
-    const disassociated = await this.transaction(async (trx) => {
+    const now = this.context.now();
+    const disassociated = await this.context.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, actor);
       if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project`);
       const associated = found.fixedIpId !== null;
@@ -160,15 +144,15 @@ export class FloatingIps {
       await floating.release(trx, found.id, now);
       return associated;
     });
-    if (disassociated) await this.deps.notify([{ kind: 'floating-updated', address: canonical }]);
+    if (disassociated) await this.context.notify([{ kind: 'floating-updated', address: canonical }]);
   }
 
   async associate(request: AssociateFloatingIpRequest): Promise<FloatingIpListing> {
     const canonical = canonicalAddress(request.address, 'address', 4);
     const instanceUuid = uuidField(request.instanceUuid, 'instance_uuid');
     const wanted = request.fixedAddress === undefined ? undefined : canonicalAddress(request.fixedAddress, 'fixed_address', 4);
-    const now = this.deps.now();
-    const result = await withRetry(() => this.transaction(async (trx) => {
+    const now = this.context.now();
+    const result = await withRetry(() => this.context.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, request.actor);
       if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project; allocate it first`);
       const { vifs: instanceVifs, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(trx, { instanceUuid });
@@ -191,7 +175,7 @@ export class FloatingIps {
       await floating.associate(trx, found.id, fixed.id, host, now);
       return { row: { ...found, fixedIpId: fixed.id, fixedAddress: fixed.address, instanceUuid, host }, changed: true };
     }));
-    if (result.changed) await this.deps.notify([{ kind: 'floating-updated', address: canonical }]);
+    if (result.changed) await this.context.notify([{ kind: 'floating-updated', address: canonical }]);
     return listing(result.row);
   }
 
@@ -203,35 +187,35 @@ export class FloatingIps {
   async disassociate(address: string, actor: FloatingActor, options: { instanceUuid?: string } = {}): Promise<FloatingIpListing> {
     const canonical = canonicalAddress(address, 'address', 4);
     const expected = options.instanceUuid === undefined ? undefined : uuidField(options.instanceUuid, 'instance_uuid');
-    const row = await this.transaction(async (trx) => {
+    const row = await this.context.transaction(async (trx) => {
       const found = await this.owned(trx, { address: canonical }, actor);
       if (expected !== undefined && found.instanceUuid !== expected) {
         throw new Conflict(`Floating IP ${canonical} is not associated with instance ${expected}.`);
       }
       if (found.fixedIpId === null) throw new FloatingIpNotAssociated(`floating IP ${canonical} is not associated`);
       if (found.autoAssigned) throw new Forbidden(`floating IP ${canonical} was auto-assigned; it is disassociated with its instance`);
-      await floating.disassociate(trx, found.id, this.deps.now());
+      await floating.disassociate(trx, found.id, this.context.now());
       return { ...found, fixedIpId: null, fixedAddress: null, instanceUuid: null, host: null };
     });
-    await this.deps.notify([{ kind: 'floating-updated', address: canonical }]);
+    await this.context.notify([{ kind: 'floating-updated', address: canonical }]);
     return listing(row);
   }
 
   // ---- instance hooks (auto_assign_floating_ip) -----------------------------
 
   /**
-   * After allocateForInstance: with auto_assign_floating_ip, one address of
+   * After allocation.allocate: with auto_assign_floating_ip, one address of
    * default_floating_pool (auto-assigned, outside the quota) on the instance's first
    * fixed IP. An empty or missing pool is logged, not fatal: the instance still has
    * its fixed networking, as before the option was set.
    */
   async afterAllocate(instanceUuid: string, projectId: string, first: fixedIps.FixedIp | undefined): Promise<string | undefined> {
-    if (!this.deps.config.auto_assign_floating_ip || first === undefined) return undefined;
-    const pool = this.deps.config.default_floating_pool;
-    const now = this.deps.now();
+    if (!this.context.config.auto_assign_floating_ip || first === undefined) return undefined;
+    const pool = this.context.config.default_floating_pool;
+    const now = this.context.now();
     let address: string | undefined;
     try {
-      address = await withRetry(() => this.transaction(async (trx) => {
+      address = await withRetry(() => this.context.transaction(async (trx) => {
         // Locked before the claim (the order deallocation takes them in); deallocated meanwhile: nothing to assign.
         if (!(await fixedIps.lockAllocated(trx, first.id, instanceUuid))) return undefined;
         const existing = await floating.listFloatingIps(trx, { fixedIpIds: [first.id] });
@@ -243,9 +227,9 @@ export class FloatingIps {
       }));
     } catch (error) {
       if (!(error instanceof NoMoreFloatingIps)) throw error;
-      this.deps.log(`auto_assign_floating_ip: no floating IP left in pool ${pool} for instance ${instanceUuid}`);
+      this.context.log(`auto_assign_floating_ip: no floating IP left in pool ${pool} for instance ${instanceUuid}`);
     }
-    if (address !== undefined) await this.deps.notify([{ kind: 'floating-updated', address }]);
+    if (address !== undefined) await this.context.notify([{ kind: 'floating-updated', address }]);
     return address;
   }
 
@@ -258,14 +242,14 @@ export class FloatingIps {
   async byFixedIp(fixedIpIds: number[]): Promise<Map<number, string[]>> {
     const byFixed = new Map<number, string[]>();
     if (fixedIpIds.length === 0) return byFixed;
-    for (const row of await floating.listFloatingIps(this.deps.db.knex, { fixedIpIds })) {
+    for (const row of await floating.listFloatingIps(this.context.db.knex, { fixedIpIds })) {
       byFixed.set(row.fixedIpId!, [...(byFixed.get(row.fixedIpId!) ?? []), row.address]);
     }
     return byFixed;
   }
 
   /**
-   * Part of deallocateForInstance's transaction, after the fixed IPs were deallocated
+   * Part of allocation.deallocate's transaction, after the fixed IPs were deallocated
    * (their rows locked): every floating IP of theirs disassociated, the auto-assigned
    * ones released. In the same transaction, so no association made meanwhile survives
    * on a freed address; returns the addresses, each with its fixed IP, for the host layer.
@@ -302,16 +286,15 @@ export class FloatingIps {
   private async bindingHost(q: Queryable, fixed: fixedIps.FixedIp, instanceVifs: vifs.VirtualInterface[], now: Date): Promise<string | null> {
     const network = await networks.getNetwork(q, { id: fixed.networkId });
     if (network.multiHost) return instanceVifs.find((vif) => vif.id === fixed.virtualInterfaceId)?.host ?? null;
-    return network.host ?? networks.claimNetworkHost(q, network.id, this.deps.config.host, now);
+    return network.host ?? networks.claimNetworkHost(q, network.id, this.context.config.host, now);
   }
 
-  private async transaction<T>(work: (trx: Queryable) => Promise<T>, mapError?: (error: unknown) => Error | undefined): Promise<T> {
-    try {
-      return await this.deps.db.knex.transaction(work);
-    } catch (error) {
-      throw mapError?.(error) ?? error;
-    }
-  }
+}
+
+/** For network create: a fixed range must not take in a floating IP (createRange's check the other way round). */
+export async function refuseFloatingOverlap(q: Queryable, cidr: string): Promise<void> {
+  const taken = await floating.firstInside(q, parseCidr(cidr, 'cidr', 4));
+  if (taken) throw new CidrConflict(`network ${cidr} overlaps floating IP ${taken.address} (pool ${taken.pool})`);
 }
 
 function listing(row: floating.FloatingIp): FloatingIpListing {

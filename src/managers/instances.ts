@@ -4,7 +4,7 @@ import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { parseCidr } from '../ipam/cidr.js';
 import { eui64Address } from '../ipam/mac.js';
-import type { InstanceAddress, InstanceListing } from './types.js';
+import type { InstanceAddress, InstanceListing } from './views.js';
 
 /**
  * Instances as their VIFs describe them, with every address they can be reached at.

@@ -3,7 +3,8 @@ import type { Network } from '../db/networks.js';
 import type { VirtualInterface } from '../db/virtualInterfaces.js';
 import { netmaskText, parseCidr } from '../ipam/cidr.js';
 import { eui64Address } from '../ipam/mac.js';
-import type { Capabilities, IpModel, SubnetModel, VifModel } from './types.js';
+import type { Capabilities } from '../host/layer.js';
+import type { IpModel, SubnetModel, VifModel } from './views.js';
 
 function ip(address: string, type: IpModel['type'], version: 4 | 6): IpModel {
   return { address, type, version, meta: {} };

@@ -8,21 +8,9 @@ import {
   Cidr, broadcastText, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr,
 } from '../ipam/cidr.js';
 import { planSubnets, planSubnetsV6 } from '../ipam/plan.js';
-import type { CreateNetworksRequest } from './types.js';
+import type { CreateRules, ModeFields } from './policy.js';
+import type { CreateNetworksRequest } from './requests.js';
 import { integerField, labelField, projectIdField, uuidField } from '../fields.js';
-
-/** What differs between modes when a network is created. */
-export interface CreateRules {
-  /** Addresses kept at the bottom: network and gateway, plus the VPN address in VLAN mode. */
-  bottomReserved: number;
-  /** Addresses kept at the top: broadcast, plus VPN clients in VLAN mode. */
-  topReserved: number;
-  /** Whether the gateway-side address after dhcp_server is the cloudpipe VPN address. */
-  vpn: boolean;
-}
-
-/** Mode fields (bridge, VLAN, VPN port) of the index-th new network. */
-export type ModeFields = (index: number) => Partial<NewNetwork>;
 
 export interface PlannedNetwork {
   network: NewNetwork;

@@ -84,16 +84,16 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
   /** The same starting state for every request that may write. */
   async function world(): Promise<World> {
     await wipe(db());
-    const [shared] = await api.manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/24' });
-    const [owned] = await api.manager.createNetworks({ label: 'owned', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
-    const [spare] = await api.manager.createNetworks({ label: 'spare', fixedRangeV4: '10.2.0.0/24' });
-    const info = await api.manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
-    await api.manager.createFloatingRange('203.0.113.0/29');
-    await api.manager.createFloatingRange('198.51.100.0/30', 'spare-pool');
-    const floating = await api.manager.allocateFloatingIp('p1');
-    const bound = await api.manager.allocateFloatingIp('p1');
-    await api.manager.associateFloatingIp({ address: bound.address, instanceUuid: uuidOf(1), actor: 'admin' });
-    const [boundRow] = await api.manager.listFloatingIps({ projectId: 'p1' }).then((rows) => rows.filter((row) => row.address === bound.address));
+    const [shared] = await api.manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/24' });
+    const [owned] = await api.manager.networks.create({ label: 'owned', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
+    const [spare] = await api.manager.networks.create({ label: 'spare', fixedRangeV4: '10.2.0.0/24' });
+    const info = await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
+    await api.manager.floating.createRange('203.0.113.0/29');
+    await api.manager.floating.createRange('198.51.100.0/30', 'spare-pool');
+    const floating = await api.manager.floating.allocate('p1');
+    const bound = await api.manager.floating.allocate('p1');
+    await api.manager.floating.associate({ address: bound.address, instanceUuid: uuidOf(1), actor: 'admin' });
+    const [boundRow] = await api.manager.floating.list({ projectId: 'p1' }).then((rows) => rows.filter((row) => row.address === bound.address));
     return {
       shared: shared!, owned: owned!, spare: spare!,
       address: info.network_info[0]!.network.subnets[0]!.ips[0]!.address,

@@ -221,15 +221,15 @@ async function fixture(): Promise<Fixture> {
   });
   reconciler = createHostLayer({ db: database.db, config, capabilities: manager.capabilities, configFile: undefined, log: () => undefined, executor });
   const api = await startApi(database.db, { manager });
-  const [shared] = await manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
-  const [spare] = await manager.createNetworks({ label: 'spare', fixedRangeV4: '10.2.0.0/28', networkSize: 16 });
-  const info = await manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
-  await manager.createFloatingRange('203.0.113.0/29');
-  await manager.createFloatingRange('198.51.100.0/30', 'spare-pool');
-  const floating = await manager.allocateFloatingIp('p1');
-  const bound = await manager.allocateFloatingIp('p1');
-  await manager.associateFloatingIp({ address: bound.address, instanceUuid: uuidOf(1), actor: 'admin' });
-  const boundRow = (await manager.listFloatingIps()).find((row) => row.address === bound.address)!;
+  const [shared] = await manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
+  const [spare] = await manager.networks.create({ label: 'spare', fixedRangeV4: '10.2.0.0/28', networkSize: 16 });
+  const info = await manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
+  await manager.floating.createRange('203.0.113.0/29');
+  await manager.floating.createRange('198.51.100.0/30', 'spare-pool');
+  const floating = await manager.floating.allocate('p1');
+  const bound = await manager.floating.allocate('p1');
+  await manager.floating.associate({ address: bound.address, instanceUuid: uuidOf(1), actor: 'admin' });
+  const boundRow = (await manager.floating.list()).find((row) => row.address === bound.address)!;
   const fixed = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
   const w: World = {
     shared: shared!.uuid, spare: spare!.uuid, fixed, freeFixed: fixed === '10.0.0.9' ? '10.0.0.10' : '10.0.0.9',

@@ -4,7 +4,7 @@
  * backend; success and error paths, and what each caller may see.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { InstanceNetworkInfo } from '../../src/managers/types.js';
+import type { InstanceNetworkInfo } from '../../src/managers/views.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { useDatabase } from '../managers/fixtures.js';
@@ -20,7 +20,7 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
 
   beforeEach(async () => {
     api = await startApi(db());
-    const [created] = await api.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24', dns1: '10.0.0.53' });
+    const [created] = await api.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24', dns1: '10.0.0.53' });
     network = created!;
     api.h.host.clear();
     admin = await api.token('ops', 'admin');
@@ -41,7 +41,7 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
     expect(reply.status).toBe(200);
     expect(reply.headers.get('content-type')).toMatch(/^application\/json/);
     const info = reply.json as InstanceNetworkInfo;
-    expect(info).toEqual(await api.manager.getInstanceNwInfo(uuidOf(1)));
+    expect(info).toEqual(await api.manager.allocation.networkInfo(uuidOf(1)));
     expect(info.instance_uuid).toBe(uuidOf(1));
     expect(info.project_id).toBe('p1');
     expect(info.network_info).toHaveLength(1);
@@ -92,12 +92,12 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   it('deallocates: 204, the VIF is gone, the address waits for its DHCP release; a second DELETE is 404', async () => {
     const allocated = await api.call('POST', '/v2.1/os-novanet/instances', { token: p1, body: allocateBody(7) });
     const address = (allocated.json as InstanceNetworkInfo).network_info[0]!.network.subnets[0]!.ips[0]!.address;
-    await api.manager.leaseFixedIp(address);
+    await api.manager.leases.lease(address);
     api.h.host.clear();
     const reply = await api.call('DELETE', `/v2.1/os-novanet/instances/${uuidOf(7)}`, { token: p1 });
     expect(reply.status).toBe(204);
     expect(reply.text).toBe('');
-    expect((await api.manager.getInstanceNwInfo(uuidOf(7))).network_info).toEqual([]);
+    expect((await api.manager.allocation.networkInfo(uuidOf(7))).network_info).toEqual([]);
     expect(api.h.host.kinds()).toEqual(['release-lease', 'dhcp-host']);
     const row = (await db().knex('fixed_ips').where('address', address).first()) as Record<string, unknown>;
     expect(row.instance_uuid).toBe(uuidOf(7));

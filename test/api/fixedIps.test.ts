@@ -1,6 +1,6 @@
 /** Nova's os-fixed-ips through HTTP on each backend: show, reserve, unreserve. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { InstanceNetworkInfo } from '../../src/managers/types.js';
+import type { InstanceNetworkInfo } from '../../src/managers/views.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { fixedRow, useDatabase } from '../managers/fixtures.js';
@@ -13,7 +13,7 @@ describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
 
   beforeEach(async () => {
     api = await startApi(db());
-    await api.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+    await api.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
     admin = await api.token('ops', 'admin');
   });
 
@@ -25,7 +25,7 @@ describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
     const free = await api.call('GET', '/v2.1/os-fixed-ips/10.0.0.100', { token: admin });
     expect(free.status).toBe(200);
     expect(free.json).toEqual({ fixed_ip: { address: '10.0.0.100', cidr: '10.0.0.0/24', host: null, hostname: null, reserved: false } });
-    const info: InstanceNetworkInfo = await api.manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'web1' });
+    const info: InstanceNetworkInfo = await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'web1' });
     const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
     const held = await api.call('GET', `/v2.1/p1/os-fixed-ips/${address}`, { token: admin });
     expect(held.json).toEqual({ fixed_ip: { address, cidr: '10.0.0.0/24', host: 'compute1', hostname: 'web1', reserved: false } });
@@ -50,7 +50,7 @@ describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
   });
 
   it('refuses what the manager refuses and malformed actions, changing nothing', async () => {
-    const info = await api.manager.allocateForInstance({ instanceUuid: uuidOf(2), projectId: 'p1', host: 'compute1' });
+    const info = await api.manager.allocation.allocate({ instanceUuid: uuidOf(2), projectId: 'p1', host: 'compute1' });
     const held = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
     const before = await snapshot(db());
     const action = (address: string, body: unknown) => api.call('POST', `/v2.1/os-fixed-ips/${address}/action`, { token: admin, body });

@@ -105,7 +105,7 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
       const mine = floatingIpOf(await call('POST', '/v2.1/os-floating-ips', w.p1));
       expect(floatingIpOf(await call('GET', `/v2.1/os-floating-ips/${String(mine.id)}`, w.p1))).toEqual(mine);
       expect(floatingIpOf(await call('GET', '/v2.1/os-floating-ips/203.0.113.1', w.p1))).toEqual(mine);
-      await w.api.manager.associateFloatingIp({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
+      await w.api.manager.floating.associate({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       expect(floatingIpOf(await call('GET', '/v2.1/os-floating-ips/203.0.113.1', w.p1))).toEqual({ ...mine, fixed_ip: w.fixed.vm1, instance_id: w.vm1 });
       // An admin sees any project's.
       expect(floatingIpOf(await call('GET', `/v2.1/os-floating-ips/${String(mine.id)}`, w.admin))).toMatchObject({ ip: '203.0.113.1' });
@@ -141,7 +141,7 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
 
     it('disassociates an associated address first, and tells the host layer', async () => {
       await call('POST', '/v2.1/os-floating-ips', w.p1);
-      await w.api.manager.associateFloatingIp({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
+      await w.api.manager.floating.associate({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       w.api.h.host.clear();
       expect((await call('DELETE', '/v2.1/os-floating-ips/203.0.113.1', w.p1)).status).toBe(202);
       expect(await floatingRow(db(), '203.0.113.1')).toEqual(expect.objectContaining({ projectId: null, fixedIpId: null, host: null }));
@@ -182,7 +182,7 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
 
     it('lists every address of every project for an admin, with Nova fields', async () => {
       await call('POST', '/v2.1/os-floating-ips', w.p1);
-      await w.api.manager.associateFloatingIp({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
+      await w.api.manager.floating.associate({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       await call('POST', '/v2.1/os-floating-ips', w.p2, { pool: 'public' });
       const reply = await call('GET', '/v2.1/os-floating-ips-bulk', w.admin);
       expect(reply.status).toBe(200);
@@ -195,7 +195,7 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
 
     it('lists the addresses bound on a host; a host with none is 404', async () => {
       await call('POST', '/v2.1/os-floating-ips', w.p1);
-      await w.api.manager.associateFloatingIp({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
+      await w.api.manager.floating.associate({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       // The network host (the harness's `host`) binds the addresses of single-host networks.
       expect(info(await call('GET', '/v2.1/os-floating-ips-bulk/nethost', w.admin)).map((row) => row.address)).toEqual(['203.0.113.1']);
       expectFault(await call('GET', '/v2.1/os-floating-ips-bulk/compute9', w.admin), 404, 'Floating IP not found for host compute9.');

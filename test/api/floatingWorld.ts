@@ -24,11 +24,11 @@ export interface FloatingWorld {
 /** Pool "nova" is 203.0.113.1-6 (interface unset), pool "public" 198.51.100.1-2 on eth3. */
 export async function floatingWorld(db: Database, options: ApiOptions = {}): Promise<FloatingWorld> {
   const api = await startApi(db, options);
-  await api.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-  await api.manager.createFloatingRange('203.0.113.0/29');
-  await api.manager.createFloatingRange('198.51.100.0/30', 'public', 'eth3');
+  await api.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+  await api.manager.floating.createRange('203.0.113.0/29');
+  await api.manager.floating.createRange('198.51.100.0/30', 'public', 'eth3');
   const boot = async (n: number, projectId: string) =>
-    firstAddress(await api.manager.allocateForInstance({ instanceUuid: uuidOf(n), projectId, host: 'compute1', hostname: `vm${n}` }));
+    firstAddress(await api.manager.allocation.allocate({ instanceUuid: uuidOf(n), projectId, host: 'compute1', hostname: `vm${n}` }));
   const fixed = { vm1: await boot(1, 'p1'), vm2: await boot(2, 'p2'), vm3: await boot(3, 'p1') };
   api.h.host.clear();
   return {

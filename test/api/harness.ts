@@ -13,7 +13,7 @@ import { createMetrics, type Metrics } from '../../src/api/metrics.js';
 import { TokenService, type Role } from '../../src/auth/tokens.js';
 import type { Mode } from '../../src/config/options.js';
 import type { Database } from '../../src/db/connection.js';
-import type { NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import { harness, type Harness } from '../managers/fixtures.js';
 
 export interface LogLine {

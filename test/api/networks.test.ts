@@ -28,8 +28,8 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
 
   beforeEach(async () => {
     api = await startApi(db());
-    shared = (await api.manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53' }))[0]!;
-    owned = (await api.manager.createNetworks({ label: 'p1-only', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' }))[0]!;
+    shared = (await api.manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53' }))[0]!;
+    owned = (await api.manager.networks.create({ label: 'p1-only', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' }))[0]!;
     admin = await api.token('ops', 'admin');
     p1 = await api.token('p1');
     p2 = await api.token('p2');
@@ -69,8 +69,8 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       const vlan = await startApi(db(), { mode: 'vlan' });
       try {
         // Beside the flat networks of beforeEach: "shared" (no project) and p1's own.
-        const [mine, spare] = await vlan.manager.createNetworks({ label: 'v', fixedRangeV4: '10.2.0.0/23', numNetworks: 2, networkSize: 256, vlanStart: 300 });
-        await vlan.manager.modifyNetwork({ uuid: mine!.uuid }, { project: 'p1' });
+        const [mine, spare] = await vlan.manager.networks.create({ label: 'v', fixedRangeV4: '10.2.0.0/23', numNetworks: 2, networkSize: 256, vlanStart: 300 });
+        await vlan.manager.networks.modify({ uuid: mine!.uuid }, { project: 'p1' });
         const member = await vlan.token('p1');
         const listed = (await vlan.call('GET', '/v2.1/os-networks', { token: member })).json as { networks: View[] };
         expect(listed.networks.map((network) => network.id)).toEqual([owned.uuid, mine!.uuid]);
@@ -175,7 +175,7 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     });
 
     it('refuses a network that a project owns or an instance uses (409, nothing changed)', async () => {
-      await api.manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p2', host: 'compute1', requestedNetworks: [{ networkUuid: shared.uuid }] });
+      await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p2', host: 'compute1', requestedNetworks: [{ networkUuid: shared.uuid }] });
       const before = await snapshot(db());
       expectFault(await api.call('DELETE', `/v2.1/os-networks/${owned.uuid}`, { token: admin }), 409, /associated with project p1/);
       expectFault(await api.call('DELETE', `/v2.1/os-networks/${shared.uuid}`, { token: admin }), 409, /still has 1 fixed IP/);
@@ -202,7 +202,7 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     });
 
     it('refuses malformed actions, unknown networks and a project still in use, changing nothing', async () => {
-      await api.manager.allocateForInstance({ instanceUuid: uuidOf(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: owned.uuid }] });
+      await api.manager.allocation.allocate({ instanceUuid: uuidOf(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: owned.uuid }] });
       const before = await snapshot(db());
       expectFault(await action(owned.uuid, { frobnicate: null }), 400, /^There is no such action: "frobnicate"; os-networks actions are disassociate, disassociate_host, disassociate_project, associate_host$/);
       expectFault(await action(owned.uuid, { disassociate_host: null, disassociate_project: null }), 400, /exactly one action, got 2 keys/);
@@ -222,7 +222,7 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       expect(await networkRow(shared.uuid)).toMatchObject({ project_id: 'p7' });
       // The same again changes nothing and is fine.
       expect((await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: shared.uuid } })).status).toBe(202);
-      await api.manager.modifyNetwork({ uuid: shared.uuid }, { disassociateProject: true });
+      await api.manager.networks.modify({ uuid: shared.uuid }, { disassociateProject: true });
       expect((await api.call('POST', '/v2.1/os-networks/add', { token: admin, body: { id: shared.uuid } })).status).toBe(202);
       expect(await networkRow(shared.uuid)).toMatchObject({ project_id: 'ops' });
     });

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { INTERNAL_MESSAGE } from '../../src/api/errors.js';
 import { QuotaExceeded, Unavailable } from '../../src/errors.js';
-import type { NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, type Snapshot } from '../support/dbState.js';
 import { useDatabase } from '../managers/fixtures.js';
@@ -31,7 +31,7 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
   });
 
   beforeEach(async () => {
-    await api.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+    await api.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
     admin = await api.token('ops', 'admin');
     before = await snapshot(db());
   });
@@ -158,14 +158,15 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
 describe('unexpected failures', () => {
   const db = useDatabase('sqlite');
 
-  /** The real manager, except for listNetworks. */
+  /** The real manager, except for networks.list. */
   function failing(real: NetworkManager, failure: () => unknown): NetworkManager {
-    return new Proxy(real, {
+    const networks = new Proxy(real.networks, {
       get(target, property, receiver) {
-        if (property === 'listNetworks') return async () => { throw failure(); };
+        if (property === 'list') return async () => { throw failure(); };
         return Reflect.get(target, property, receiver) as unknown;
       },
     });
+    return { ...real, networks };
   }
 
   async function withFailure(failure: () => unknown, check: (api: Api, token: string) => Promise<void>) {

@@ -40,7 +40,7 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
     });
 
     it('names an instance allocated without a hostname by its uuid', async () => {
-      await w.api.manager.allocateForInstance({ instanceUuid: uuidOf(9), projectId: 'p2', host: 'compute1' });
+      await w.api.manager.allocation.allocate({ instanceUuid: uuidOf(9), projectId: 'p2', host: 'compute1' });
       expect((await call('GET', '/v2.1/servers', w.p2)).json).toEqual({ servers: [{ id: w.vm2, name: 'vm2' }, { id: uuidOf(9), name: uuidOf(9) }] });
     });
   });
@@ -53,7 +53,7 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       const fixed = { version: 4, addr: w.fixed.vm1, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': mac };
       expect(reply.json).toEqual({ server: { id: w.vm1, name: 'vm1', tenant_id: 'p1', addresses: { private: [fixed] } } });
       const floating = await allocate(w.p1);
-      await w.api.manager.associateFloatingIp({ address: floating, instanceUuid: w.vm1, actor: { projectId: 'p1' } });
+      await w.api.manager.floating.associate({ address: floating, instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       const after = (await call('GET', `/v2.1/servers/${w.vm1.toUpperCase()}`, w.p1)).json as { server: { addresses: Record<string, View[]> } };
       expect(after.server.addresses).toEqual({ private: [fixed, { version: 4, addr: floating, 'OS-EXT-IPS:type': 'floating', 'OS-EXT-IPS-MAC:mac_addr': mac }] });
       expect((await call('GET', `/v2.1/servers/${w.vm2}`, w.admin)).json).toMatchObject({ server: { id: w.vm2, tenant_id: 'p2' } });

@@ -114,12 +114,12 @@ async function fixture(): Promise<Fixture> {
   const cli = await cliDatabase('sqlite', { sync: true });
   const config = cli.config('novanet.conf', { flat_interface: 'eth1' });
   const manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
-  const [shared] = await manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.0.0/28', networkSize: 16, projectId: 'p1' });
-  const [spare] = await manager.createNetworks({ label: 'spare', fixedRangeV4: '10.2.0.0/28', networkSize: 16 });
-  await manager.createNetworks({ label: 'owned', fixedRangeV4: '10.3.0.0/28', networkSize: 16, projectId: 'p2' });
-  await manager.reserveFixedIp('10.0.0.12');
-  const info = await manager.allocateForInstance({ instanceUuid: '00000000-0000-4000-8000-000000000001', projectId: 'p1', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
-  await manager.createFloatingRange('203.0.113.0/29');
+  const [shared] = await manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/28', networkSize: 16, projectId: 'p1' });
+  const [spare] = await manager.networks.create({ label: 'spare', fixedRangeV4: '10.2.0.0/28', networkSize: 16 });
+  await manager.networks.create({ label: 'owned', fixedRangeV4: '10.3.0.0/28', networkSize: 16, projectId: 'p2' });
+  await manager.fixedIps.reserve('10.0.0.12');
+  const info = await manager.allocation.allocate({ instanceUuid: '00000000-0000-4000-8000-000000000001', projectId: 'p1', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
+  await manager.floating.createRange('203.0.113.0/29');
   const vif = info.network_info[0]!;
   const fixed = vif.network.subnets[0]!.ips[0]!.address;
   const token = await new TokenService({ db: cli.db }).create('p1', 'member');

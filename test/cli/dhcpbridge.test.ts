@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
-import type { NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
 import { cliDatabase, expectError, expectOk, run, snapshot, type CliDatabase, type RunResult } from './helpers.js';
@@ -54,7 +54,7 @@ const USAGE_CASES: Case[] = [
 
 async function allocate(manager: NetworkManager, hostname: string): Promise<Instance> {
   const uuid = randomUUID();
-  const info = await manager.allocateForInstance({ instanceUuid: uuid, projectId: 'p1', host: 'compute1', hostname });
+  const info = await manager.allocation.allocate({ instanceUuid: uuid, projectId: 'p1', host: 'compute1', hostname });
   const vif = info.network_info[0]!;
   return { uuid, hostname, mac: vif.address, address: vif.network.subnets[0]!.ips[0]!.address };
 }
@@ -82,7 +82,7 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
     cli = await cliDatabase(backend, { sync: true });
     config = cli.config('novanet.conf', { network_manager: 'flatdhcp' });
     manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp' }), host: new RecordingHost() });
-    const [network] = await manager.createNetworks({ label: 'leases', fixedRangeV4: '10.50.0.0/24' });
+    const [network] = await manager.networks.create({ label: 'leases', fixedRangeV4: '10.50.0.0/24' });
     networkId = network!.id;
     a = await allocate(manager, 'vm-a');
     b = await allocate(manager, 'vm-b');
@@ -136,7 +136,7 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
   });
 
   it.sequential('del of a deallocated address ends the lease and frees the address', async () => {
-    await manager.deallocateForInstance(b.uuid);
+    await manager.allocation.deallocate(b.uuid);
     // DHCP modes hold the address until dnsmasq says the lease is gone.
     expect(await fixed(b.address)).toMatchObject({ instance_uuid: b.uuid, virtual_interface_id: null });
     expect(await leased(b.address)).toBe(true);
@@ -175,7 +175,7 @@ describe('novanet-dhcpbridge usage mistakes (SQLite: refused before the database
     cli = await cliDatabase('sqlite', { sync: true });
     config = cli.config('novanet.conf', { network_manager: 'flatdhcp' });
     const manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp' }), host: new RecordingHost() });
-    await manager.createNetworks({ label: 'leases', fixedRangeV4: '10.50.0.0/24' });
+    await manager.networks.create({ label: 'leases', fixedRangeV4: '10.50.0.0/24' });
     a = await allocate(manager, 'vm-a');
   });
 

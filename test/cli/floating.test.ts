@@ -43,10 +43,10 @@ describe.each(BACKENDS)('novanet-manage floating on %s', { concurrent: true }, (
 
     // An allocated, associated address shows its project and instance.
     const manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
-    await manager.createNetworks({ label: 'net', fixedRangeV4: '10.0.0.0/24' });
-    await manager.allocateForInstance({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
-    const taken = await manager.allocateFloatingIp('p1', 'public');
-    await manager.associateFloatingIp({ address: taken.address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
+    await manager.networks.create({ label: 'net', fixedRangeV4: '10.0.0.0/24' });
+    await manager.allocation.allocate({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
+    const taken = await manager.floating.allocate('p1', 'public');
+    await manager.floating.associate({ address: taken.address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
 
     result = await manage('floating', 'list');
     expectOk(result);
@@ -69,8 +69,8 @@ describe.each(BACKENDS)('novanet-manage floating on %s', { concurrent: true }, (
     expectError(result, 'floating IP 203.0.113.1 is allocated to project p1; release it first (1 of 6 in 203.0.113.0/29 are allocated)');
     expect(await fullSnapshot(cli.db)).toEqual(before);
 
-    await manager.disassociateFloatingIp(taken.address, { projectId: 'p1' });
-    await manager.releaseFloatingIp(taken.address, { projectId: 'p1' });
+    await manager.floating.disassociate(taken.address, { projectId: 'p1' });
+    await manager.floating.release(taken.address, { projectId: 'p1' });
     result = await manage('floating', 'delete', '203.0.113.0/29');
     expectOk(result);
     expect(result.stdout).toBe('deleted 6 floating IP(s)\n');

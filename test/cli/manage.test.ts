@@ -196,7 +196,7 @@ describe.each(BACKENDS)('novanet-manage on %s', { concurrent: true }, (backend) 
   it.sequential('fixed list shows every address; --host only those of instances on that host', async () => {
     const publicNet = await network('10.40.0.0/24');
     const manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp' }), host: new RecordingHost() });
-    await manager.allocateForInstance({
+    await manager.allocation.allocate({
       instanceUuid: randomUUID(), projectId: 'p-web', host: 'compute7', hostname: 'web1', requestedNetworks: [{ networkUuid: publicNet.uuid }],
     });
 

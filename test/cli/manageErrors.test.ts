@@ -89,12 +89,12 @@ async function errorFixture(backend: Backend) {
   const config = cli.config('vlan.conf', { network_manager: 'vlan', vlan_interface: 'eth1' });
   const vlan = createManager({ db: cli.db, config: testConfig({ network_manager: 'vlan', vlan_interface: 'eth1' }), host: new RecordingHost() });
   const flat = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp', flat_network_bridge: 'brflat' }), host: new RecordingHost() });
-  await vlan.createNetworks({ label: 'taken', fixedRangeV4: '10.0.0.0/24', vlan: 200 });
-  const [busy] = await flat.createNetworks({ label: 'busy', fixedRangeV4: '10.1.0.0/24' });
-  await flat.allocateForInstance({ instanceUuid: randomUUID(), projectId: 'p-busy', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: busy!.uuid }] });
-  await vlan.createNetworks({ label: 'owned', fixedRangeV4: '10.2.0.0/24', projectId: 'p-owner' });
-  await vlan.createNetworks({ label: 'vlan-busy', fixedRangeV4: '10.3.0.0/24', projectId: 'p-busy' });
-  await vlan.allocateForInstance({ instanceUuid: randomUUID(), projectId: 'p-busy', host: 'compute1', hostname: 'vm2' });
+  await vlan.networks.create({ label: 'taken', fixedRangeV4: '10.0.0.0/24', vlan: 200 });
+  const [busy] = await flat.networks.create({ label: 'busy', fixedRangeV4: '10.1.0.0/24' });
+  await flat.allocation.allocate({ instanceUuid: randomUUID(), projectId: 'p-busy', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: busy!.uuid }] });
+  await vlan.networks.create({ label: 'owned', fixedRangeV4: '10.2.0.0/24', projectId: 'p-owner' });
+  await vlan.networks.create({ label: 'vlan-busy', fixedRangeV4: '10.3.0.0/24', projectId: 'p-busy' });
+  await vlan.allocation.allocate({ instanceUuid: randomUUID(), projectId: 'p-busy', host: 'compute1', hostname: 'vm2' });
 
   /** Runs a command that must be refused and checks that no row changed. */
   const refused = async (args: string[], message: string | RegExp): Promise<string> => {

@@ -19,7 +19,7 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
     config = cli.config('novanet.conf', { network_manager: 'flatdhcp' });
     // What `fixed list` prints below: 16,384 rows, far more than a pipe holds.
     const manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp' }), host: new RecordingHost() });
-    await manager.createNetworks({ label: 'listed', fixedRangeV4: '10.96.0.0/18', networkSize: 16384 });
+    await manager.networks.create({ label: 'listed', fixedRangeV4: '10.96.0.0/18', networkSize: 16384 });
   });
 
   afterAll(async () => {

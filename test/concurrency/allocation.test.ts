@@ -24,7 +24,7 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
     const config = { network_manager: mode, flat_interface: 'eth1', vlan_interface: 'eth1' };
     database = await freshDatabase('mariadb');
     const manager = createManager({ db: database.db, config: testConfig(config), host: new RecordingHost() });
-    const created = await manager.createNetworks({ label: 'race', ...request });
+    const created = await manager.networks.create({ label: 'race', ...request });
     return { config, url: database.url, knex: database.db.knex, created };
   }
 

@@ -1,5 +1,5 @@
 /**
- * Concurrent allocateForInstance calls in one process share transactions
+ * Concurrent allocation.allocate calls in one process share transactions
  * (src/managers/batcher.ts): these check that sharing never changes what a caller
  * gets, also when one member of a batch fails.
  */
@@ -95,8 +95,8 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
     const { db, close } = await freshDatabase(backend);
     try {
       const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
-      await manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-      const calls = [1, 2, 1, 3, 1].map((n) => manager.allocateForInstance({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' }));
+      await manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      const calls = [1, 2, 1, 3, 1].map((n) => manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' }));
       const [a, b, again, c, third] = await Promise.all(calls);
       expect(again).toEqual(a);
       expect(third).toEqual(a);
@@ -121,8 +121,8 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
         return drawn <= 4 ? 'fa:16:3e:00:00:01' : `fa:16:3e:00:01:${drawn.toString(16).padStart(2, '0')}`;
       };
       const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost(), newMac });
-      await manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-      const infos = await Promise.all([4, 5, 6, 7, 8, 9].map((n) => manager.allocateForInstance({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' })));
+      await manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      const infos = await Promise.all([4, 5, 6, 7, 8, 9].map((n) => manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' })));
       expect(new Set(infos.map((info) => info.network_info[0]!.address)).size).toBe(6);
       expect(await db.knex('virtual_interfaces').count({ n: '*' })).toEqual([{ n: 6 }]);
     } finally {
@@ -134,7 +134,7 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
     const { db, close } = await freshDatabase(backend);
     try {
       const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
-      const [network] = await manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/27', networkSize: 32 });
+      const [network] = await manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/27', networkSize: 32 });
       const free = ((await db.knex('fixed_ips').where({ network_id: network!.id, reserved: 0 }).whereNull('instance_uuid').orderBy('updated_at').orderBy('id').select('address')) as { address: string }[])
         .map((row) => row.address);
       const claim = (n: number) => ({ instanceUuid: instance(n), virtualInterfaceId: n, now: new Date() });

@@ -27,10 +27,10 @@ describe('floating IP allocation on mariadb', () => {
     second = openDatabase(opened.url, { maxPoolSize: 4 });
     const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: '-1' });
     const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
-    await managers[0]!.createFloatingRange('198.51.100.0/27');
+    await managers[0]!.floating.createRange('198.51.100.0/27');
 
     const results = await Promise.allSettled(Array.from({ length: CALLERS }, (_, n) =>
-      managers[n % 2]!.allocateFloatingIp(`project-${n % 7}`)));
+      managers[n % 2]!.floating.allocate(`project-${n % 7}`)));
 
     const won = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.address] : []));
     const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
@@ -46,9 +46,9 @@ describe('floating IP allocation on mariadb', () => {
     second = openDatabase(opened.url, { maxPoolSize: 4 });
     const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: '5' });
     const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
-    await managers[0]!.createFloatingRange('198.51.100.0/27');
+    await managers[0]!.floating.createRange('198.51.100.0/27');
 
-    const results = await Promise.allSettled(Array.from({ length: 16 }, (_, n) => managers[n % 2]!.allocateFloatingIp('racer')));
+    const results = await Promise.allSettled(Array.from({ length: 16 }, (_, n) => managers[n % 2]!.floating.allocate('racer')));
 
     const won = results.filter((result) => result.status === 'fulfilled');
     const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));

@@ -45,7 +45,7 @@ describe('allocation by two services on a 3-node Galera cluster', () => {
 
   async function raceForFixedIps(prefix: string, fixedRangeV4: string, duringRace?: () => Promise<void>) {
     const { db, urls, manager } = await freshClusterDatabase(prefix);
-    await manager.createNetworks({ label: 'race', fixedRangeV4, networkSize: 4096 });
+    await manager.networks.create({ label: 'race', fixedRangeV4, networkSize: 4096 });
     await cluster!.caughtUp();
     const jobs = Array.from({ length: INSTANCES }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo' }));
     const [reports] = await Promise.all([race(urls, CONFIG, jobs), duringRace?.()]);
@@ -66,10 +66,10 @@ describe('allocation by two services on a 3-node Galera cluster', () => {
     const second = openDatabase(urls[1]!);
     opened.push(second);
     const managers = [manager, createManager({ db: second, config: testConfig(CONFIG), host: new RecordingHost(), log: () => undefined })];
-    await manager.createFloatingRange('198.51.100.0/27');
+    await manager.floating.createRange('198.51.100.0/27');
     await cluster!.caughtUp();
 
-    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, n) => managers[n % 2]!.allocateFloatingIp(`project-${n % 7}`)));
+    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, n) => managers[n % 2]!.floating.allocate(`project-${n % 7}`)));
 
     const won = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.address] : []));
     const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));

@@ -10,7 +10,7 @@ import { openDatabase } from '../../src/db/connection.js';
 import { listFixedIps } from '../../src/db/fixedIps.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { startService, type Service } from '../../src/cli/network/service.js';
-import type { InstanceNetworkInfo } from '../../src/managers/types.js';
+import type { InstanceNetworkInfo } from '../../src/managers/views.js';
 import { Lab, eventually, requireBuild } from '../../tools/lab.js';
 import { FIREWALL_READERS } from '../support/firewall.js';
 
@@ -60,13 +60,13 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
   });
 
   it('builds nothing before a network is used', async () => {
-    await service!.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+    await service!.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
     expect((await lab.exec(lab.netNs, ['ip', 'link', 'show', 'br100'])).code).not.toBe(0);
   });
 
   it('gives two VMs by DHCP exactly the addresses allocated to them', async () => {
     for (const [index, vm] of lab.vms.entries()) {
-      const info = await service!.manager.allocateForInstance({ instanceUuid: INSTANCES[index]!, projectId: 'p1', host: 'compute1', hostname: vm.name });
+      const info = await service!.manager.allocation.allocate({ instanceUuid: INSTANCES[index]!, projectId: 'p1', host: 'compute1', hostname: vm.name });
       infos.push(info);
       const vif = info.network_info[0]!;
       await lab.plug(vm, vif.network.bridge!, vif.address);
@@ -151,7 +151,7 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
   });
 
   it('frees the address of a deallocated instance through dhcp_release', async () => {
-    await service!.manager.deallocateForInstance(INSTANCES[1]!);
+    await service!.manager.allocation.deallocate(INSTANCES[1]!);
     await eventually(async () => {
       const [row] = (await listFixedIps(service!.db.knex, {})).filter((fixed) => fixed.address === '10.0.0.3');
       return row && row.instanceUuid === null && !row.leased ? true : undefined;

@@ -47,10 +47,10 @@ describe('the openstack CLI against novanet (compute API paths)', () => {
   beforeAll(async () => {
     database = await freshDatabase('sqlite');
     api = await startApi(database.db);
-    await api.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-    await api.manager.createFloatingRange('203.0.113.0/29');
-    await api.manager.createFloatingRange('198.51.100.0/30', 'public');
-    vm1Fixed = firstAddress(await api.manager.allocateForInstance({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1' }));
+    await api.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+    await api.manager.floating.createRange('203.0.113.0/29');
+    await api.manager.floating.createRange('198.51.100.0/30', 'public');
+    vm1Fixed = firstAddress(await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1' }));
     keystone = await startKeystone({ tokens: api.tokens, computeUrl: `${api.url}/v2.1`, users: USERS });
     // A HOME of its own: no clouds.yaml or cache of the machine's user gets in the way.
     home = mkdtempSync(join(tmpdir(), 'novanet-osc-'));

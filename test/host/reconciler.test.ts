@@ -10,7 +10,7 @@ import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
 import type { FirewallState } from '../../src/linux_net/firewall.js';
 import { renderRules } from '../../src/linux_net/rules.js';
 import { createManager } from '../../src/managers/registry.js';
-import type { NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
 
 class FakeDrivers {
@@ -144,11 +144,11 @@ describe('Reconciler with recording drivers', () => {
   }
 
   const boot = (manager: NetworkManager, n: number, project = 'p1') =>
-    manager.allocateForInstance({ instanceUuid: `cccccccc-0000-4000-8000-00000000000${n}`, projectId: project, host: 'compute1' });
+    manager.allocation.allocate({ instanceUuid: `cccccccc-0000-4000-8000-00000000000${n}`, projectId: project, host: 'compute1' });
 
   it('builds a network only once it has a host, with flat_interface in its bridge', async () => {
     const { manager, reconciler } = setup('flatdhcp');
-    await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
     await reconciler.reconcileAll();
     expect(fake.calls).toEqual([]);
     await boot(manager, 1);
@@ -157,8 +157,8 @@ describe('Reconciler with recording drivers', () => {
 
   it('builds only the oldest of two networks on one bridge and says why the other is not served', async () => {
     const { manager, reconciler } = setup('flatdhcp');
-    const [a, b] = await manager.createNetworks({ label: 'n', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
-    for (const network of [a!, b!]) await manager.modifyNetwork({ uuid: network.uuid }, { host: 'nethost' });
+    const [a, b] = await manager.networks.create({ label: 'n', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    for (const network of [a!, b!]) await manager.networks.modify({ uuid: network.uuid }, { host: 'nethost' });
     fake.calls.length = 0;
     const report = await reconciler.reconcileAll();
     expect(fake.calls.filter((call) => call.startsWith('address'))).toEqual(['address 10.0.0.1/25 first on br100']);
@@ -167,49 +167,49 @@ describe('Reconciler with recording drivers', () => {
 
   it('leaves a bridge in use when a spare network that named it is deleted', async () => {
     const { manager } = setup('flatdhcp');
-    await manager.createNetworks({ label: 'live', fixedRangeV4: '10.0.0.0/24' });
+    await manager.networks.create({ label: 'live', fixedRangeV4: '10.0.0.0/24' });
     await boot(manager, 1);
-    const [spare] = await manager.createNetworks({ label: 'spare', fixedRangeV4: '10.1.0.0/24' });
-    await manager.modifyNetwork({ uuid: spare!.uuid }, { host: 'nethost' });
+    const [spare] = await manager.networks.create({ label: 'spare', fixedRangeV4: '10.1.0.0/24' });
+    await manager.networks.modify({ uuid: spare!.uuid }, { host: 'nethost' });
     fake.calls.length = 0;
-    await manager.deleteNetwork({ uuid: spare!.uuid });
+    await manager.networks.delete({ uuid: spare!.uuid });
     expect(fake.calls.filter((call) => /stop|remove|delete/.test(call))).toEqual([]);
   });
 
   it('sends dhcp_release before dnsmasq drops the host (a reload may drop the lease silently)', async () => {
     const { manager } = setup('flatdhcp');
-    await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
     const info = await boot(manager, 1);
     const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
-    await manager.leaseFixedIp(address);
+    await manager.leases.lease(address);
     fake.calls.length = 0;
-    await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000001');
+    await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000001');
     expect(fake.calls.filter((call) => /release|dnsmasq|dhcp host/.test(call))).toEqual([`release ${address} on br100`, `dhcp host ${address} removed on br100`]);
   });
 
   it('tears a deleted network down: dnsmasq, gateway address, bridge', async () => {
     const { manager } = setup('flatdhcp');
-    const [network] = await manager.createNetworks({ label: 'gone', fixedRangeV4: '10.0.0.0/24' });
+    const [network] = await manager.networks.create({ label: 'gone', fixedRangeV4: '10.0.0.0/24' });
     await boot(manager, 1);
-    await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000001');
-    await manager.releaseFixedIp('10.0.0.2');
+    await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000001');
+    await manager.leases.release('10.0.0.2');
     fake.calls.length = 0;
-    await manager.deleteNetwork({ uuid: network!.uuid });
+    await manager.networks.delete({ uuid: network!.uuid });
     expect(fake.calls).toEqual(['stop dnsmasq on br100', 'remove 10.0.0.1 from br100', 'delete bridge br100']);
   });
 
   it('ignores a deleted network this host never served', async () => {
     const { manager, reconciler } = setup('flatdhcp');
-    const [network] = await manager.createNetworks({ label: 'elsewhere', fixedRangeV4: '10.0.0.0/24' });
-    await manager.modifyNetwork({ uuid: network!.uuid }, { host: 'otherhost' });
-    await manager.deleteNetwork({ uuid: network!.uuid });
+    const [network] = await manager.networks.create({ label: 'elsewhere', fixedRangeV4: '10.0.0.0/24' });
+    await manager.networks.modify({ uuid: network!.uuid }, { host: 'otherhost' });
+    await manager.networks.delete({ uuid: network!.uuid });
     await reconciler.reconcileAll();
     expect(fake.calls).toEqual([]);
   });
 
   it('VLAN mode: builds vlanNNN on vlan_interface and puts it, not the NIC, in brNNN', async () => {
     const { manager } = setup('vlan');
-    await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
+    await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
     await boot(manager, 1);
     expect(fake.calls).toEqual(['vlan 100 on eth2', 'bridge br100 with vlan100', 'address 10.0.0.1/24 first on br100', 'dnsmasq on br100']);
     const desired = await loadDesired(database.db.knex, testConfig({ network_manager: 'vlan', vlan_interface: 'eth2' }), manager.capabilities);
@@ -218,7 +218,7 @@ describe('Reconciler with recording drivers', () => {
 
   it('VLAN mode without 802.1Q in the kernel: each network reports the reason and is built without its uplink', async () => {
     const { manager, reconciler } = setup('vlan');
-    await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
     await boot(manager, 1, 'p1');
     await boot(manager, 2, 'p2');
     fake.vlanSupported = false;
@@ -237,17 +237,17 @@ describe('Reconciler with recording drivers', () => {
   it.each([true, false])('tears down a network scrubbed from its project, and one a previous run built before moving (802.1Q: %s)', async (vlanSupported) => {
     const { manager } = setup('vlan');
     fake.vlanSupported = vlanSupported;
-    const [a, b] = await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    const [a, b] = await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
     await boot(manager, 1, 'p1');
     await boot(manager, 2, 'p2');
-    await manager.deallocateForInstance('cccccccc-0000-4000-8000-000000000002');
-    await manager.releaseFixedIp((await manager.listFixedIps()).find((fixed) => fixed.network === b!.cidr && fixed.instanceUuid !== null)!.address);
+    await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000002');
+    await manager.leases.release((await manager.fixedIps.list()).find((fixed) => fixed.network === b!.cidr && fixed.instanceUuid !== null)!.address);
     fake.calls.length = 0;
-    await manager.scrubProject('p2');
+    await manager.networks.scrub('p2');
     expect(fake.calls.filter((call) => !call.startsWith('vlan'))).toEqual(['stop dnsmasq on br101', 'remove 10.0.0.129 from br101', 'delete bridge br101', 'delete vlan101']);
     // A restarted service knows nothing it built: a dnsmasq of its own on a bridge it no
     // longer serves is how it tells.
-    await manager.modifyNetwork({ uuid: a!.uuid }, { host: 'elsewhere' });
+    await manager.networks.modify({ uuid: a!.uuid }, { host: 'elsewhere' });
     const restarted = setup('vlan').reconciler;
     fake.dnsmasqRunning.add('br100');
     fake.calls.length = 0;
@@ -257,7 +257,7 @@ describe('Reconciler with recording drivers', () => {
 
   it('tears down a network scrubbed and deleted between two looks (it arrives deleted, its host already cleared)', async () => {
     const { manager, reconciler } = setup('vlan');
-    const [network] = await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
+    const [network] = await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
     await boot(manager, 1, 'p1');
     // What novanet-manage did meanwhile, seen by the watcher only once both were done.
     await networks.updateNetwork(database.db.knex, network!.id, { projectId: null, host: null }, new Date());
@@ -272,22 +272,22 @@ describe('Reconciler with recording drivers', () => {
 
     async function withFloating(): Promise<{ manager: NetworkManager; reconciler: Reconciler; address: string; errors: string[] }> {
       const { manager, reconciler, errors } = setup('flatdhcp');
-      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-      await manager.createFloatingRange('192.0.2.64/29');
+      await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.floating.createRange('192.0.2.64/29');
       await boot(manager, 1);
       await boot(manager, 2);
-      const { address } = await manager.allocateFloatingIp('p1');
+      const { address } = await manager.floating.allocate('p1');
       fake.calls.length = 0;
       return { manager, reconciler, address, errors };
     }
 
     it('rules an association, then binds it, then flushes flows that predate the rule; on disassociation unbinds, then flushes conntrack once the rule is gone', async () => {
       const { manager, address } = await withFloating();
-      await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      await manager.floating.associate({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
       expect(fake.calls).toEqual(['rules', `bind ${address} on eth0`, `flush conntrack of ${address}`]);
       expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]);
       fake.calls.length = 0;
-      await manager.disassociateFloatingIp(address, { projectId: 'p1' });
+      await manager.floating.disassociate(address, { projectId: 'p1' });
       expect(fake.calls).toEqual([`unbind ${address} from eth0`, 'rules', `flush conntrack of ${address}`]);
       expect(fake.dnat).toEqual([]);
     });
@@ -296,7 +296,7 @@ describe('Reconciler with recording drivers', () => {
       const { manager, address, errors } = await withFloating();
       let release!: () => void;
       fake.bindHold = new Promise((resolve) => (release = resolve));
-      const associating = manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      const associating = manager.floating.associate({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
       await vi.waitFor(() => expect(fake.dnatAtBind).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.2`]));
       expect(fake.calls).toEqual(['rules']);
       fake.bindFails = address;
@@ -309,27 +309,27 @@ describe('Reconciler with recording drivers', () => {
 
     it('moves an address to another instance without rebinding it, flushing its old flows after the new rule', async () => {
       const { manager, address } = await withFloating();
-      await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      await manager.floating.associate({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
       fake.calls.length = 0;
-      await manager.associateFloatingIp({ address, instanceUuid: uuid(2), actor: { projectId: 'p1' }, allowMove: true });
+      await manager.floating.associate({ address, instanceUuid: uuid(2), actor: { projectId: 'p1' }, allowMove: true });
       expect(fake.calls).toEqual(['rules', `flush conntrack of ${address}`]);
       expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.3`]);
     });
 
     it('binds on the pool\'s own interface when it has one', async () => {
       const { manager } = setup('flatdhcp');
-      await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-      await manager.createFloatingRange('198.51.100.9', 'other', 'eth3');
+      await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.floating.createRange('198.51.100.9', 'other', 'eth3');
       await boot(manager, 1);
-      await manager.allocateFloatingIp('p1', 'other');
+      await manager.floating.allocate('p1', 'other');
       fake.calls.length = 0;
-      await manager.associateFloatingIp({ address: '198.51.100.9', instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      await manager.floating.associate({ address: '198.51.100.9', instanceUuid: uuid(1), actor: { projectId: 'p1' } });
       expect(fake.calls).toEqual(['rules', 'bind 198.51.100.9 on eth3', 'flush conntrack of 198.51.100.9']);
     });
 
     it('after a restart binds every association again, once; a stale floating address goes, a foreign /32 stays', async () => {
       const { manager, address } = await withFloating();
-      await manager.associateFloatingIp({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      await manager.floating.associate({ address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
       // The kernel as a crash left it: our address gone, a floating IP no longer
       // associated still bound, and an operator's own /32.
       fake.bound.set('eth0', new Set(['192.0.2.70', '203.0.113.9']));
@@ -349,10 +349,10 @@ describe('Reconciler with recording drivers', () => {
 
     it('keeps the rules in address order whatever the order of association', async () => {
       const { manager } = await withFloating();
-      const second = await manager.allocateFloatingIp('p1');
-      await manager.associateFloatingIp({ address: second.address, instanceUuid: uuid(2), actor: { projectId: 'p1' } });
-      const first = (await manager.listFloatingIps({ projectId: 'p1' })).find((entry) => entry.address !== second.address)!;
-      await manager.associateFloatingIp({ address: first.address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
+      const second = await manager.floating.allocate('p1');
+      await manager.floating.associate({ address: second.address, instanceUuid: uuid(2), actor: { projectId: 'p1' } });
+      const first = (await manager.floating.list({ projectId: 'p1' })).find((entry) => entry.address !== second.address)!;
+      await manager.floating.associate({ address: first.address, instanceUuid: uuid(1), actor: { projectId: 'p1' } });
       expect(fake.dnat).toEqual([
         `-d ${first.address}/32 -j DNAT --to-destination 10.0.0.2`,
         `-d ${second.address}/32 -j DNAT --to-destination 10.0.0.3`,
@@ -367,13 +367,13 @@ describe('Reconciler and multi_host networks', () => {
     try {
       const api = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' });
       const manager = createManager({ db: database.db, config: api, host: { apply: async () => undefined } });
-      await manager.createNetworks({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
+      await manager.networks.create({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
       const hosts = ['compute1', 'compute2'].map((host) => {
         const fake = new FakeDrivers();
         const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host });
         return { fake, reconciler: new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined }) };
       });
-      const boot = (n: number, host: string) => manager.allocateForInstance({ instanceUuid: `ffffffff-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
+      const boot = (n: number, host: string) => manager.allocation.allocate({ instanceUuid: `ffffffff-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
       // Nothing anywhere before an instance lands.
       for (const { reconciler } of hosts) await reconciler.reconcileAll();
       expect(hosts.flatMap(({ fake }) => fake.calls)).toEqual([]);
@@ -396,13 +396,13 @@ describe('Reconciler and multi_host networks', () => {
       expect(hosts[1]!.fake.calls).toEqual(['bridge br100 with eth1', `address ${own}/24 first on br100`, 'dnsmasq on br100']);
       expect(hosts[1]!.fake.lastHosts).toBe(1);
       // Reading it again gives the same answer, and compute1 still serves its two only.
-      expect((await manager.getInstanceNwInfo('ffffffff-0000-4000-8000-000000000003')).network_info[0]!.network.subnets[0]!.gateway?.address).toBe(own);
+      expect((await manager.allocation.networkInfo('ffffffff-0000-4000-8000-000000000003')).network_info[0]!.network.subnets[0]!.gateway?.address).toBe(own);
       expect(hosts[0]!.fake.lastHosts).toBe(2);
 
       // Deleted: each host removes its own address (not the network's gateway) and its bridge.
-      for (const n of [1, 2, 3]) await manager.deallocateForInstance(`ffffffff-0000-4000-8000-00000000000${n}`);
-      for (const fixed of (await manager.listFixedIps()).filter((entry) => entry.instanceUuid !== null)) await manager.releaseFixedIp(fixed.address);
-      await manager.deleteNetwork({ cidr: '10.0.0.0/24' });
+      for (const n of [1, 2, 3]) await manager.allocation.deallocate(`ffffffff-0000-4000-8000-00000000000${n}`);
+      for (const fixed of (await manager.fixedIps.list()).filter((entry) => entry.instanceUuid !== null)) await manager.leases.release(fixed.address);
+      await manager.networks.delete({ cidr: '10.0.0.0/24' });
       for (const { fake, reconciler } of hosts) {
         fake.calls.length = 0;
         await reconciler.reconcileAll();
@@ -424,9 +424,9 @@ describe('Reconciler under a burst of changes', () => {
       let reconciler: Reconciler | undefined;
       const manager = createManager({ db: database.db, config, host: { apply: (changes) => reconciler!.apply(changes) } });
       reconciler = new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined });
-      await manager.createNetworks({ label: 'burst', fixedRangeV4: '10.0.0.0/24' });
+      await manager.networks.create({ label: 'burst', fixedRangeV4: '10.0.0.0/24' });
       const boots = Array.from({ length: 10 }, (_, n) =>
-        manager.allocateForInstance({ instanceUuid: `dddddddd-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`, projectId: 'p1', host: 'compute1' }));
+        manager.allocation.allocate({ instanceUuid: `dddddddd-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`, projectId: 'p1', host: 'compute1' }));
       await Promise.all(boots);
       const runs = fake.calls.filter((call) => call.startsWith('dnsmasq')).length;
       // The first allocation's reconcile runs alone; the rest wait and share far fewer runs.

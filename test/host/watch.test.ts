@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NetworkWatcher } from '../../src/host/watch.js';
 import { createManager } from '../../src/managers/registry.js';
-import type { NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
 import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
 
@@ -25,21 +25,21 @@ describe('NetworkWatcher', () => {
   });
 
   it('takes note at its first poll, then passes on network changes and deletions', async () => {
-    const [network] = await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    const [network] = await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
     const watcher = new NetworkWatcher(database.db, here, 'compute2');
     expect(await watcher.poll()).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 5));
-    await manager.modifyNetwork({ uuid: network!.uuid }, { host: 'nethost' });
+    await manager.networks.modify({ uuid: network!.uuid }, { host: 'nethost' });
     expect(await watcher.poll()).toBe(1);
     expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
     expect(await watcher.poll()).toBe(0);
   });
 
   it("passes on this host's instances allocated and deallocated by another service (multi_host)", async () => {
-    const [network] = await manager.createNetworks({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
+    const [network] = await manager.networks.create({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
     const watcher = new NetworkWatcher(database.db, here, 'compute2');
     await watcher.poll();
-    const boot = (n: number, host: string) => manager.allocateForInstance({ instanceUuid: `abababab-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
+    const boot = (n: number, host: string) => manager.allocation.allocate({ instanceUuid: `abababab-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
     // Another host's instance is not this host's business.
     await boot(1, 'compute1');
     expect(await watcher.poll()).toBe(0);
@@ -47,7 +47,7 @@ describe('NetworkWatcher', () => {
     expect(await watcher.poll()).toBe(1);
     expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
     here.clear();
-    await manager.deallocateForInstance('abababab-0000-4000-8000-000000000002');
+    await manager.allocation.deallocate('abababab-0000-4000-8000-000000000002');
     expect(await watcher.poll()).toBe(1);
     expect(here.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
   });
@@ -59,14 +59,14 @@ describe('NetworkWatcher and floating IPs', () => {
       const here = new RecordingHost();
       const watcher = new NetworkWatcher(database.db, here, 'nethost');
       expect(await watcher.poll()).toBe(0);
-      const { address } = await manager.allocateFloatingIp('p1');
+      const { address } = await manager.floating.allocate('p1');
       here.clear();
-      await manager.associateFloatingIp({ address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
+      await manager.floating.associate({ address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
       await watcher.poll();
       expect(here.changes).toContainEqual({ kind: 'floating-updated', address });
       here.clear();
       expect(await watcher.poll()).toBe(0);
-      await manager.disassociateFloatingIp(address, { projectId: 'p1' });
+      await manager.floating.disassociate(address, { projectId: 'p1' });
       await watcher.poll();
       expect(here.changes).toEqual([{ kind: 'floating-updated', address }]);
     });
@@ -80,23 +80,23 @@ describe('NetworkWatcher and floating IPs', () => {
       await watcher.poll();
       const floatingChanges = () => here.changes.filter((change) => change.kind === 'floating-updated');
       // Allocated to a project: bound nowhere, held nowhere.
-      const { address } = await manager.allocateFloatingIp('p1');
+      const { address } = await manager.floating.allocate('p1');
       await watcher.poll();
       expect(floatingChanges()).toEqual([]);
       // Associated with this host: passed on.
-      await manager.associateFloatingIp({ address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
+      await manager.floating.associate({ address, instanceUuid: INSTANCE, actor: { projectId: 'p1' } });
       await watcher.poll();
       expect(floatingChanges()).toEqual([{ kind: 'floating-updated', address }]);
       here.clear();
       // Disassociated while held here: passed on, to be unbound.
       here.held.add(address);
-      await manager.disassociateFloatingIp(address, { projectId: 'p1' });
+      await manager.floating.disassociate(address, { projectId: 'p1' });
       await watcher.poll();
       expect(floatingChanges()).toEqual([{ kind: 'floating-updated', address }]);
       here.clear();
       // Released once unbound: nobody's business any more.
       here.held.delete(address);
-      await manager.releaseFloatingIp(address, { projectId: 'p1' });
+      await manager.floating.release(address, { projectId: 'p1' });
       await watcher.poll();
       expect(floatingChanges()).toEqual([]);
     });
@@ -119,9 +119,9 @@ async function withFloatingWorld(host: string, work: (database: TestDatabase, ma
   const database = await freshDatabase('sqlite');
   try {
     const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host }), host: new RecordingHost() });
-    await manager.createNetworks({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-    await manager.createFloatingRange('203.0.113.0/29');
-    await manager.allocateForInstance({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
+    await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    await manager.floating.createRange('203.0.113.0/29');
+    await manager.allocation.allocate({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
     await work(database, manager);
   } finally {
     await database.close();

@@ -14,12 +14,12 @@ const FIRST_HOST: Record<Mode, number> = { flat: 2, flatdhcp: 2, vlan: 3 };
 const MAC = /^fa:16:3e(:[0-9a-f]{2}){3}$/;
 
 function allocate(h: Harness, n: number, extra: { projectId?: string; host?: string; hostname?: string } = {}) {
-  return h.manager.allocateForInstance({
+  return h.manager.allocation.allocate({
     instanceUuid: instance(n), projectId: extra.projectId ?? 'p1', host: extra.host ?? 'compute1', hostname: extra.hostname ?? `vm${n}`,
   });
 }
 
-describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
+describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
   const db = useDatabase(backend);
 
   describe.each(MODES)('in %s mode', (mode) => {
@@ -28,7 +28,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('returns network_info: VIF, network, meta and the IPv4 subnet', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53', dns2: '192.0.2.54' });
+      const [network] = await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53', dns2: '192.0.2.54' });
       h.host.clear();
       const info = await allocate(h, 1);
       expect(info.instance_uuid).toBe(instance(1));
@@ -79,7 +79,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('tells the host of a network it already serves only the new DHCP host', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      const [network] = await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       await allocate(h, 1);
       h.host.clear();
       const info = await allocate(h, 2, { host: 'compute2' });
@@ -92,14 +92,14 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('makes this host the network host of a single-host network', async () => {
       const h = harness(db(), mode);
-      const [single] = await h.manager.createNetworks({ label: 's', fixedRangeV4: '10.0.0.0/24' });
+      const [single] = await h.manager.networks.create({ label: 's', fixedRangeV4: '10.0.0.0/24' });
       await allocate(h, 1);
-      expect((await h.manager.getNetwork({ id: single!.id })).host).toBe('nethost');
+      expect((await h.manager.networks.get({ id: single!.id })).host).toBe('nethost');
     });
 
     it('adds the IPv6 subnet with the EUI-64 address of the MAC', async () => {
       const h = harness(db(), mode, { newMac: () => 'fa:16:3e:00:00:01' });
-      await h.manager.createNetworks({ label: 'dual', fixedRangeV4: '10.0.0.0/24', fixedRangeV6: 'fd00:1::/48' });
+      await h.manager.networks.create({ label: 'dual', fixedRangeV4: '10.0.0.0/24', fixedRangeV6: 'fd00:1::/48' });
       const info = await allocate(h, 1);
       const subnets = info.network_info[0]!.network.subnets;
       expect(subnets.map((subnet) => subnet.version)).toEqual([4, 6]);
@@ -116,10 +116,10 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('gives one VIF per network, each with its own MAC and address (multinic)', async () => {
       const h = harness(db(), mode);
-      const nets = await h.manager.createNetworks({ label: 'multi', fixedRangeV4: '10.0.0.0/16', numNetworks: 3, networkSize: 256 });
+      const nets = await h.manager.networks.create({ label: 'multi', fixedRangeV4: '10.0.0.0/16', numNetworks: 3, networkSize: 256 });
       if (mode === 'vlan') {
         // A VLAN project gets the networks it owns.
-        for (const network of nets) await h.manager.modifyNetwork({ id: network.id }, { project: 'p1' });
+        for (const network of nets) await h.manager.networks.modify({ id: network.id }, { project: 'p1' });
       }
       const info = await allocate(h, 1);
       expect(info.network_info.map((vif) => vif.network.id)).toEqual(nets.map((network) => network.uuid));
@@ -134,19 +134,19 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('is idempotent: a second call returns the same info and takes nothing more', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       const info = await allocate(h, 1);
       expect(info.project_id).toBe('p1');
       const before = await snapshot(db());
       const again = await allocate(h, 1);
       expect(again).toEqual(info);
       expect(await snapshot(db())).toEqual(before);
-      expect(await h.manager.getInstanceNwInfo(instance(1))).toEqual(info);
+      expect(await h.manager.allocation.networkInfo(instance(1))).toEqual(info);
     });
 
     it('gives consecutive instances the next addresses', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       const addresses = [];
       for (let n = 1; n <= 3; n++) addresses.push(firstAddress(await allocate(h, n)));
       expect(addresses).toEqual([first, first + 1, first + 2].map((octet) => `10.0.0.${octet}`));
@@ -154,52 +154,52 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('puts the instance on a requested network at a requested address', async () => {
       const h = harness(db(), mode);
-      const [a, b] = await h.manager.createNetworks({ label: 'req', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256, projectId: 'p1' });
-      const info = await h.manager.allocateForInstance({
+      const [a, b] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256, projectId: 'p1' });
+      const info = await h.manager.allocation.allocate({
         instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }],
       });
       expect(info.network_info.map((vif) => vif.network.id)).toEqual([b!.uuid]);
       expect(addressesOf(info)).toEqual(['10.0.1.50']);
       expect(await countRows(db(), 'fixed_ips', { network_id: a!.id, instance_uuid: instance(1) })).toBe(0);
       // Without an address, the next free one of the requested network.
-      const other = await h.manager.allocateForInstance({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: a!.uuid }] });
+      const other = await h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: a!.uuid }] });
       expect(addressesOf(other)).toEqual([`10.0.0.${first}`]);
     });
 
     it('refuses a requested address already in use, changing nothing', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
+      const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       const requestedNetworks = [{ networkUuid: network!.uuid, address: '10.0.0.50' }];
-      await h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks });
+      await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks });
       await expectRefused(
-        db(), () => h.manager.allocateForInstance({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks }),
+        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks }),
         FixedIpAlreadyInUse, /fixed IP 10\.0\.0\.50 is already in use/,
       );
       // A reserved address (the gateway) is not available either.
       await expectRefused(
-        db(), () => h.manager.allocateForInstance({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: network!.uuid, address: '10.0.0.1' }] }),
+        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: network!.uuid, address: '10.0.0.1' }] }),
         FixedIpAlreadyInUse, /fixed IP 10\.0\.0\.1 is already in use/,
       );
     });
 
     it('refuses a requested address outside the requested network', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
+      const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
-        db(), () => h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: network!.uuid, address: '10.9.9.9' }] }),
+        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: network!.uuid, address: '10.9.9.9' }] }),
         FixedIpNotFound, /fixed IP 10\.9\.9\.9 is not in network/,
       );
     });
 
     it('refuses an unknown requested network, and another project\'s network', async () => {
       const h = harness(db(), mode);
-      const [owned] = await h.manager.createNetworks({ label: 'owned', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
+      const [owned] = await h.manager.networks.create({ label: 'owned', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
-        db(), () => h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: '99999999-9999-4999-8999-999999999999' }] }),
+        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: '99999999-9999-4999-8999-999999999999' }] }),
         NotFound, /network 99999999-9999-4999-8999-999999999999 not found for project p1/,
       );
       await expectRefused(
-        db(), () => h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p2', host: 'compute1', requestedNetworks: [{ networkUuid: owned!.uuid }] }),
+        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p2', host: 'compute1', requestedNetworks: [{ networkUuid: owned!.uuid }] }),
         NotFound, new RegExp(`network ${owned!.uuid} not found for project p2`),
       );
     });
@@ -210,26 +210,26 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       ['the same network twice', [{ networkUuid: '99999999-9999-4999-8999-999999999999' }, { networkUuid: '99999999-9999-4999-8999-999999999999' }], /names network 99999999-9999-4999-8999-999999999999 twice/],
     ])('refuses requested networks with %s', async (_name, requestedNetworks, message) => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'x', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
-      await expectRefused(db(), () => h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks }), Invalid, message);
+      await h.manager.networks.create({ label: 'x', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
+      await expectRefused(db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks }), Invalid, message);
     });
 
     it('raises NoMoreFixedIps when the pool is exhausted, changing nothing', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
+      const [network] = await h.manager.networks.create({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
       const pool = await freeAddresses(db(), network!.id);
       expect(pool).toHaveLength(mode === 'vlan' ? 4 : 5);
       const given = [];
       for (let n = 1; n <= pool.length; n++) given.push(firstAddress(await allocate(h, n)));
       expect(given).toEqual(pool);
       await expectRefused(db(), () => allocate(h, 99), NoMoreFixedIps, new RegExp(`no more fixed IPs in network ${network!.id}`));
-      expect(await h.manager.getInstanceNwInfo(instance(99))).toEqual({ instance_uuid: instance(99), project_id: null, network_info: [] });
+      expect(await h.manager.allocation.networkInfo(instance(99))).toEqual({ instance_uuid: instance(99), project_id: null, network_info: [] });
     });
 
     it('rolls back every VIF and address when one network of several is full', async () => {
       const h = harness(db(), mode);
-      const [roomy, tiny] = await h.manager.createNetworks({ label: 'm', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 8, projectId: 'p1' });
-      for (const address of await freeAddresses(db(), tiny!.id)) await h.manager.reserveFixedIp(address);
+      const [roomy, tiny] = await h.manager.networks.create({ label: 'm', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 8, projectId: 'p1' });
+      for (const address of await freeAddresses(db(), tiny!.id)) await h.manager.fixedIps.reserve(address);
       await expectRefused(db(), () => allocate(h, 1), NoMoreFixedIps, new RegExp(`no more fixed IPs in network ${tiny!.id}`));
       expect(await freeAddresses(db(), roomy!.id)).toHaveLength(mode === 'vlan' ? 4 : 5);
     });
@@ -237,7 +237,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
     it('tries another MAC when the MAC is taken', async () => {
       const macs = ['fa:16:3e:00:00:01', 'fa:16:3e:00:00:01', 'fa:16:3e:00:00:01', 'fa:16:3e:00:00:02'];
       const h = harness(db(), mode, { newMac: () => macs.shift()! });
-      await h.manager.createNetworks({ label: 'mac', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'mac', fixedRangeV4: '10.0.0.0/24' });
       const one = await allocate(h, 1);
       const two = await allocate(h, 2);
       expect([one.network_info[0]!.address, two.network_info[0]!.address]).toEqual(['fa:16:3e:00:00:01', 'fa:16:3e:00:00:02']);
@@ -246,14 +246,14 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('gives up after five taken MACs with a Conflict, changing nothing', async () => {
       const h = harness(db(), mode, { newMac: () => 'fa:16:3e:00:00:01' });
-      await h.manager.createNetworks({ label: 'mac', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'mac', fixedRangeV4: '10.0.0.0/24' });
       await allocate(h, 1);
       await expectRefused(db(), () => allocate(h, 2), Conflict, /could not find an unused MAC address in 5 attempts/);
     });
 
     it('gives concurrent calls for one instance one VIF and one address', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'race', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
+      await h.manager.networks.create({ label: 'race', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       const results = await Promise.all([1, 2, 3, 4].map(() => allocate(h, 1)));
       for (const result of results) expect(result).toEqual(results[0]);
       expect(addressesOf(results[0]!)).toHaveLength(1);
@@ -263,7 +263,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('shares reads and writes between calls at once; each gets its own networks and addresses', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'many', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
+      await h.manager.networks.create({ label: 'many', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
       const owner = (n: number) => (n % 2 === 0 ? 'p1' : 'p2');
       // The first instance of each project claims its networks (and their host): a path of its own.
       for (const n of [1, 2]) await allocate(h, n, { projectId: owner(n) });
@@ -275,9 +275,9 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
         .map((n) => allocate(h, n, { projectId: owner(n) }))).finally(() => db().knex.off('query', count));
       // Alone, a new instance costs seven statements.
       expect(queries).toBeLessThan(41 * 2);
-      expect(results[0]).toEqual(await h.manager.getInstanceNwInfo(instance(1)));
+      expect(results[0]).toEqual(await h.manager.allocation.networkInfo(instance(1)));
       for (const [index, result] of results.entries()) expect(result.project_id).toBe(owner(index === 0 ? 1 : index + 2));
-      const addresses = [...results, await h.manager.getInstanceNwInfo(instance(2))].flatMap((result) => addressesOf(result));
+      const addresses = [...results, await h.manager.allocation.networkInfo(instance(2))].flatMap((result) => addressesOf(result));
       expect(new Set(addresses).size).toBe(addresses.length);
       expect(addresses).toHaveLength(mode === 'vlan' ? 42 : 84);
       expect(await countRows(db(), 'virtual_interfaces')).toBe(addresses.length);
@@ -285,9 +285,9 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('never hands out a reserved address', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
+      const [network] = await h.manager.networks.create({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
       const pool = await freeAddresses(db(), network!.id);
-      for (const address of pool.slice(0, -1)) await h.manager.reserveFixedIp(address);
+      for (const address of pool.slice(0, -1)) await h.manager.fixedIps.reserve(address);
       expect(firstAddress(await allocate(h, 1))).toBe(pool.at(-1));
       await expectRefused(db(), () => allocate(h, 2), NoMoreFixedIps, /no more fixed IPs/);
     });
@@ -305,9 +305,9 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       ['hostname starting with a dash', { hostname: '-vm' }, /hostname must be a DNS name/],
     ])('refuses a bad %s, changing nothing', async (_name, override, message) => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       await expectRefused(
-        db(), () => h.manager.allocateForInstance({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', ...override }),
+        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', ...override }),
         Invalid, message,
       );
       expect(h.host.kinds()).toEqual(['network-updated']);
@@ -320,9 +320,9 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
 
     it('accepts a DNS-name hostname and no hostname', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       await allocate(h, 1, { hostname: 'web-01.example' });
-      await h.manager.allocateForInstance({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1' });
+      await h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1' });
       const rows = (await db().knex('virtual_interfaces').orderBy('id').select('hostname')) as { hostname: string | null }[];
       expect(rows.map((row) => row.hostname)).toEqual(['web-01.example', null]);
     });
@@ -331,7 +331,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
   describe('least recently freed first', () => {
     it.each(MODES)('%s: never-used addresses first, then freed ones oldest first', async (mode) => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'lru', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
+      const [network] = await h.manager.networks.create({ label: 'lru', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
       const pool = await freeAddresses(db(), network!.id);
       h.clock.advance(10);
       const a = firstAddress(await allocate(h, 1));
@@ -354,11 +354,11 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
   describe('VLAN networks belong to projects', () => {
     it('claims a free network on a project\'s first allocation and keeps using it', async () => {
       const h = harness(db(), 'vlan');
-      const [n1, n2] = await h.manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
+      const [n1, n2] = await h.manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
       const first = await allocate(h, 1, { projectId: 'alpha' });
       expect(first.network_info.map((vif) => vif.network.id)).toEqual([n1!.uuid]);
-      expect((await h.manager.getNetwork({ id: n1!.id })).projectId).toBe('alpha');
-      expect((await h.manager.getNetwork({ id: n2!.id })).projectId).toBeNull();
+      expect((await h.manager.networks.get({ id: n1!.id })).projectId).toBe('alpha');
+      expect((await h.manager.networks.get({ id: n2!.id })).projectId).toBeNull();
 
       const again = await allocate(h, 2, { projectId: 'alpha' });
       expect(again.network_info[0]!.network.id).toBe(n1!.uuid);
@@ -366,49 +366,49 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       const other = await allocate(h, 3, { projectId: 'beta' });
       expect(other.network_info[0]!.network).toMatchObject({ id: n2!.uuid, meta: { tenant_id: 'beta', vlan: 101 }, bridge: 'br101' });
       expect(firstAddress(other)).toBe('10.0.1.3');
-      expect((await h.manager.getNetwork({ id: n2!.id })).projectId).toBe('beta');
+      expect((await h.manager.networks.get({ id: n2!.id })).projectId).toBe('beta');
     });
 
     it('raises NoMoreNetworks when no unowned network is left', async () => {
       const h = harness(db(), 'vlan');
-      await h.manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
       await allocate(h, 1, { projectId: 'alpha' });
       await expectRefused(db(), () => allocate(h, 2, { projectId: 'beta' }), NoMoreNetworks, /no unassociated network is left for project beta/);
     });
 
     it('uses a network created for the project directly', async () => {
       const h = harness(db(), 'vlan');
-      await h.manager.createNetworks({ label: 'free', fixedRangeV4: '10.0.0.0/24' });
-      const [own] = await h.manager.createNetworks({ label: 'own', fixedRangeV4: '10.0.1.0/24', projectId: 'alpha' });
+      await h.manager.networks.create({ label: 'free', fixedRangeV4: '10.0.0.0/24' });
+      const [own] = await h.manager.networks.create({ label: 'own', fixedRangeV4: '10.0.1.0/24', projectId: 'alpha' });
       const info = await allocate(h, 1, { projectId: 'alpha' });
       expect(info.network_info.map((vif) => vif.network.id)).toEqual([own!.uuid]);
-      expect(await h.manager.listNetworks({ projectId: 'alpha' })).toHaveLength(1);
+      expect(await h.manager.networks.list({ projectId: 'alpha' })).toHaveLength(1);
     });
   });
 
   describe('flat networks and projects', () => {
     it.each(['flat', 'flatdhcp'] as const)('%s: a network of project X is not used for project Y', async (mode) => {
       const h = harness(db(), mode);
-      const [ofX] = await h.manager.createNetworks({ label: 'x-only', fixedRangeV4: '10.0.0.0/24', projectId: 'x' });
-      const [shared] = await h.manager.createNetworks({ label: 'shared', fixedRangeV4: '10.0.1.0/24' });
+      const [ofX] = await h.manager.networks.create({ label: 'x-only', fixedRangeV4: '10.0.0.0/24', projectId: 'x' });
+      const [shared] = await h.manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.1.0/24' });
       const forY = await allocate(h, 1, { projectId: 'y' });
       expect(forY.network_info.map((vif) => vif.network.id)).toEqual([shared!.uuid]);
       const forX = await allocate(h, 2, { projectId: 'x' });
       expect(forX.network_info.map((vif) => vif.network.id)).toEqual([ofX!.uuid, shared!.uuid]);
       expect(forX.network_info[0]!.network.meta.tenant_id).toBe('x');
       // The shared network stays shared.
-      expect((await h.manager.getNetwork({ id: shared!.id })).projectId).toBeNull();
+      expect((await h.manager.networks.get({ id: shared!.id })).projectId).toBeNull();
     });
 
     it.each(['flat', 'flatdhcp'] as const)('%s: NoMoreNetworks when only other projects\' networks exist', async (mode) => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'x-only', fixedRangeV4: '10.0.0.0/24', projectId: 'x' });
+      await h.manager.networks.create({ label: 'x-only', fixedRangeV4: '10.0.0.0/24', projectId: 'x' });
       await expectRefused(db(), () => allocate(h, 1, { projectId: 'y' }), NoMoreNetworks, /no network is available to project y/);
     });
 
     it('flat_injected: injected_config carries the address in Debian interfaces syntax', async () => {
       const h = harness(db(), 'flat', { config: { flat_injected: 'true' }, newMac: () => 'fa:16:3e:aa:bb:cc' });
-      await h.manager.createNetworks({ label: 'inj', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'inj', fixedRangeV4: '10.0.0.0/24' });
       const info = await allocate(h, 1);
       expect(info.network_info[0]!.network.meta.injected).toBe(true);
       const text = info.injected_config!;
@@ -419,7 +419,7 @@ describe.each(BACKENDS)('allocateForInstance on %s', (backend) => {
       expect(text).toMatch(/^\s+netmask 255\.255\.255\.0$/m);
       expect(text).toMatch(/^\s+gateway 10\.0\.0\.1$/m);
       expect(text).toMatch(/^\s+dns-nameservers 8\.8\.4\.4$/m);
-      expect((await h.manager.getInstanceNwInfo(instance(1))).injected_config).toBe(text);
+      expect((await h.manager.allocation.networkInfo(instance(1))).injected_config).toBe(text);
     });
   });
 });

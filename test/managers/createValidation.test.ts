@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { CidrConflict, Conflict, DuplicateVlan, Invalid } from '../../src/errors.js';
-import type { CreateNetworksRequest } from '../../src/managers/types.js';
+import type { CreateNetworksRequest } from '../../src/managers/requests.js';
 import { BACKENDS } from '../support/databases.js';
 import { MODES, expectRefused, harness, useDatabase, type HarnessOptions } from './fixtures.js';
 
@@ -70,12 +70,12 @@ const TOO_SMALL: Record<Mode, Case[]> = {
 /** Bridge names reach command lines; the flat modes take --bridge for every create. */
 const BAD_BRIDGE: Case = ['bad bridge name', { bridge: 'br 0' }, Invalid, /bridge must be an interface name of 1-15 letters, digits/];
 
-describe.each(BACKENDS)('createNetworks refusals on %s', (backend) => {
+describe.each(BACKENDS)('networks.create refusals on %s', (backend) => {
   const db = useDatabase(backend);
 
   async function setup(mode: Mode, options: HarnessOptions = {}) {
     const h = harness(db(), mode, options);
-    await h.manager.createNetworks({ label: 'existing', fixedRangeV4: '10.0.0.0/24', uuid: EXISTING_UUID });
+    await h.manager.networks.create({ label: 'existing', fixedRangeV4: '10.0.0.0/24', uuid: EXISTING_UUID });
     h.host.clear();
     return h;
   }
@@ -83,13 +83,13 @@ describe.each(BACKENDS)('createNetworks refusals on %s', (backend) => {
   describe.each(MODES)('in %s mode', (mode) => {
     it.each([...COMMON, ...TOO_SMALL[mode], BAD_BRIDGE])('refuses %s and changes nothing', async (_name, request, errorClass, message) => {
       const h = await setup(mode);
-      await expectRefused(db(), () => h.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/24', ...request }), errorClass, message);
+      await expectRefused(db(), () => h.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/24', ...request }), errorClass, message);
       expect(h.host.changes).toEqual([]);
     });
 
     it('refuses a subnet too small for the VPN client addresses (VLAN) or accepts it (flat)', async () => {
       const h = await setup(mode, { config: { cnt_vpn_clients: '4' } });
-      const create = () => h.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/29', networkSize: 8 });
+      const create = () => h.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/29', networkSize: 8 });
       if (mode === 'vlan') {
         await expectRefused(db(), create, Invalid, /network_size 8 is too small: a \/29 has 8 addresses and 8 are reserved in this mode/);
       } else {
@@ -99,7 +99,7 @@ describe.each(BACKENDS)('createNetworks refusals on %s', (backend) => {
 
     it('refuses a layout that leaves no address between the DHCP start and the top reserve', async () => {
       const h = await setup(mode, { config: { cnt_vpn_clients: '3' } });
-      const create = () => h.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/29', networkSize: 8, dhcpServer: '10.1.0.3' });
+      const create = () => h.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/29', networkSize: 8, dhcpServer: '10.1.0.3' });
       if (mode === 'vlan') {
         // Bottom .0-.2 and .3 (DHCP server), top .4-.7 for the VPN clients and broadcast.
         await expectRefused(db(), create, Invalid, /network_size 8 is too small: no address is left for instances in 10\.1\.0\.0\/29/);
@@ -126,21 +126,21 @@ describe.each(BACKENDS)('createNetworks refusals on %s', (backend) => {
 
     it.each(vlanCases)('refuses %s and changes nothing', async (_name, request, errorClass, message) => {
       const h = await setup('vlan');
-      await expectRefused(db(), () => h.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/24', ...request }), errorClass, message);
+      await expectRefused(db(), () => h.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/24', ...request }), errorClass, message);
     });
 
     it('refuses when every VLAN id from vlan_start is taken', async () => {
       const h = await setup('vlan');
-      await h.manager.createNetworks({ label: 'last', fixedRangeV4: '10.2.0.0/24', vlan: 4094 });
-      await expectRefused(db(), () => h.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/24', vlanStart: 4094 }), DuplicateVlan, /only 0 free VLAN id\(s\) from 4094 to 4094; 1 needed/);
+      await h.manager.networks.create({ label: 'last', fixedRangeV4: '10.2.0.0/24', vlan: 4094 });
+      await expectRefused(db(), () => h.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/24', vlanStart: 4094 }), DuplicateVlan, /only 0 free VLAN id\(s\) from 4094 to 4094; 1 needed/);
     });
 
     it('refuses without an interface to build VLANs on', async () => {
       const h = await setup('vlan');
       const bare = harness(db(), 'vlan', { config: { vlan_interface: '', flat_interface: '' } });
-      await expectRefused(db(), () => bare.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/24' }), Invalid, /VLAN networks need an interface to build VLANs on: give --bridge_interface or set vlan_interface/);
+      await expectRefused(db(), () => bare.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/24' }), Invalid, /VLAN networks need an interface to build VLANs on: give --bridge_interface or set vlan_interface/);
       // An explicit --bridge_interface is enough.
-      await expect(bare.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/24', bridgeInterface: 'eth2' })).resolves.toHaveLength(1);
+      await expect(bare.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/24', bridgeInterface: 'eth2' })).resolves.toHaveLength(1);
       expect(h.host.changes).toEqual([]);
     });
   });
@@ -152,7 +152,7 @@ describe.each(BACKENDS)('createNetworks refusals on %s', (backend) => {
       ['--vpn', { vpnStart: 2000 }],
     ] as const)('refuses the VLAN-only option %s instead of ignoring it', async (option, extra) => {
       const h = await setup(mode);
-      await expectRefused(db(), () => h.manager.createNetworks({ label: 'new', fixedRangeV4: '10.1.0.0/24', ...extra }), Invalid,
+      await expectRefused(db(), () => h.manager.networks.create({ label: 'new', fixedRangeV4: '10.1.0.0/24', ...extra }), Invalid,
         new RegExp(`^${option} applies to VLAN mode only; this service runs network_manager=${mode}$`));
     });
   });

@@ -4,7 +4,7 @@ import { BACKENDS } from '../support/databases.js';
 import { MODES, expectRefused, firstAddress, fixedRow, harness, instance, useDatabase, type Harness } from './fixtures.js';
 
 function allocate(h: Harness, n: number, host = 'compute1') {
-  return h.manager.allocateForInstance({ instanceUuid: instance(n), projectId: 'p1', host, hostname: `vm${n}` });
+  return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host, hostname: `vm${n}` });
 }
 
 describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
@@ -13,47 +13,47 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
   describe.each(MODES)('in %s mode', (mode) => {
     it('reserves and unreserves a free address', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.createNetworks({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
+      const [network] = await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
       h.host.clear();
-      const reserved = await h.manager.reserveFixedIp('10.0.0.100');
+      const reserved = await h.manager.fixedIps.reserve('10.0.0.100');
       expect(reserved).toMatchObject({ address: '10.0.0.100', reserved: true, networkId: network!.id });
       expect((await fixedRow(db(), '10.0.0.100')).reserved).toBe(true);
       expect(h.host.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
       // Reserving twice is harmless.
-      await h.manager.reserveFixedIp('10.0.0.100');
-      const freed = await h.manager.unreserveFixedIp(' 10.0.0.100 ');
+      await h.manager.fixedIps.reserve('10.0.0.100');
+      const freed = await h.manager.fixedIps.unreserve(' 10.0.0.100 ');
       expect(freed.reserved).toBe(false);
       expect((await fixedRow(db(), '10.0.0.100')).reserved).toBe(false);
     });
 
     it('lets an unreserved address be allocated again', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'r', fixedRangeV4: '10.0.0.0/30', networkSize: 4, ...(mode === 'vlan' ? { fixedRangeV4: '10.0.0.0/29', networkSize: 8 } : {}) });
+      await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/30', networkSize: 4, ...(mode === 'vlan' ? { fixedRangeV4: '10.0.0.0/29', networkSize: 8 } : {}) });
       const info = await allocate(h, 1);
       const address = firstAddress(info);
-      await h.manager.deallocateForInstance(instance(1));
-      if (mode !== 'flat') await h.manager.releaseFixedIp(address);
-      await h.manager.reserveFixedIp(address);
-      await h.manager.unreserveFixedIp(address);
+      await h.manager.allocation.deallocate(instance(1));
+      if (mode !== 'flat') await h.manager.leases.release(address);
+      await h.manager.fixedIps.reserve(address);
+      await h.manager.fixedIps.unreserve(address);
       expect(await fixedRow(db(), address)).toMatchObject({ reserved: false, instanceUuid: null });
     });
 
     it('refuses to reserve an address held by an instance', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
+      await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
       const address = firstAddress(await allocate(h, 1));
       const message = new RegExp(`fixed IP ${address.replace(/\./g, '\\.')} is in use by instance ${instance(1)}; deallocate it first`);
-      await expectRefused(db(), () => h.manager.reserveFixedIp(address), Conflict, message);
+      await expectRefused(db(), () => h.manager.fixedIps.reserve(address), Conflict, message);
       if (mode !== 'flat') {
         // Still held after deallocation until the lease is released.
-        await h.manager.deallocateForInstance(instance(1));
-        await expectRefused(db(), () => h.manager.reserveFixedIp(address), Conflict, /is in use by instance/);
+        await h.manager.allocation.deallocate(instance(1));
+        await expectRefused(db(), () => h.manager.fixedIps.reserve(address), Conflict, /is in use by instance/);
       }
     });
 
     it('refuses to unreserve the addresses a network needs', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'r', fixedRangeV4: '10.0.0.0/24', gateway: '10.0.0.1', dhcpServer: '10.0.0.10' });
+      await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/24', gateway: '10.0.0.1', dhcpServer: '10.0.0.10' });
       const cases: [string, RegExp][] = [
         ['10.0.0.0', /fixed IP 10\.0\.0\.0 is the network address of network 10\.0\.0\.0\/24; it stays reserved/],
         ['10.0.0.255', /fixed IP 10\.0\.0\.255 is the broadcast address of network 10\.0\.0\.0\/24/],
@@ -62,42 +62,42 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
       ];
       if (mode === 'vlan') cases.push(['10.0.0.2', /fixed IP 10\.0\.0\.2 is the VPN address of network 10\.0\.0\.0\/24/]);
       for (const [address, message] of cases) {
-        await expectRefused(db(), () => h.manager.unreserveFixedIp(address), Conflict, message);
+        await expectRefused(db(), () => h.manager.fixedIps.unreserve(address), Conflict, message);
         expect((await fixedRow(db(), address)).reserved).toBe(true);
       }
     });
 
     it('refuses unknown and malformed addresses', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
-      await expectRefused(db(), () => h.manager.reserveFixedIp('10.0.1.5'), FixedIpNotFound, /fixed IP 10\.0\.1\.5 not found in any network/);
-      await expectRefused(db(), () => h.manager.unreserveFixedIp('10.0.1.5'), FixedIpNotFound, /fixed IP 10\.0\.1\.5 not found/);
-      await expectRefused(db(), () => h.manager.reserveFixedIp('10.0.0.05'), Invalid, /address must be an IP address, got "10\.0\.0\.05"/);
+      await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
+      await expectRefused(db(), () => h.manager.fixedIps.reserve('10.0.1.5'), FixedIpNotFound, /fixed IP 10\.0\.1\.5 not found in any network/);
+      await expectRefused(db(), () => h.manager.fixedIps.unreserve('10.0.1.5'), FixedIpNotFound, /fixed IP 10\.0\.1\.5 not found/);
+      await expectRefused(db(), () => h.manager.fixedIps.reserve('10.0.0.05'), Invalid, /address must be an IP address, got "10\.0\.0\.05"/);
     });
 
     it('lists fixed IPs with hostname, host and instance, filtered by host', async () => {
       const h = harness(db(), mode);
-      await h.manager.createNetworks({ label: 'l', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
+      await h.manager.networks.create({ label: 'l', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
       const a = firstAddress(await allocate(h, 1, 'compute1'));
       const b = firstAddress(await allocate(h, 2, 'compute2'));
-      const all = await h.manager.listFixedIps();
+      const all = await h.manager.fixedIps.list();
       expect(all).toHaveLength(16);
       expect(all[0]).toMatchObject({ network: '10.0.0.0/28', address: '10.0.0.0', reserved: true, instanceUuid: null, hostname: null });
       expect(all.find((row) => row.address === b)).toMatchObject({ hostname: 'vm2', host: 'compute2', instanceUuid: instance(2), allocated: true, leased: false });
-      const onCompute1 = await h.manager.listFixedIps({ host: 'compute1' });
+      const onCompute1 = await h.manager.fixedIps.list({ host: 'compute1' });
       expect(onCompute1).toEqual([{
         network: '10.0.0.0/28', address: a, hostname: 'vm1', host: 'compute1', instanceUuid: instance(1), reserved: false, allocated: true, leased: false,
       }]);
-      expect(await h.manager.listFixedIps({ host: 'compute9' })).toEqual([]);
+      expect(await h.manager.fixedIps.list({ host: 'compute9' })).toEqual([]);
     });
 
     it('lists nothing without networks, and not the addresses of deleted networks', async () => {
       const h = harness(db(), mode);
-      expect(await h.manager.listFixedIps()).toEqual([]);
-      const [gone] = await h.manager.createNetworks({ label: 'gone', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
-      await h.manager.createNetworks({ label: 'kept', fixedRangeV4: '10.0.1.0/28', networkSize: 16 });
-      await h.manager.deleteNetwork({ id: gone!.id });
-      const rows = await h.manager.listFixedIps();
+      expect(await h.manager.fixedIps.list()).toEqual([]);
+      const [gone] = await h.manager.networks.create({ label: 'gone', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
+      await h.manager.networks.create({ label: 'kept', fixedRangeV4: '10.0.1.0/28', networkSize: 16 });
+      await h.manager.networks.delete({ id: gone!.id });
+      const rows = await h.manager.fixedIps.list();
       expect(rows).toHaveLength(16);
       expect(rows.every((row) => row.network === '10.0.1.0/28')).toBe(true);
     });

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import type { Database } from '../../src/db/connection.js';
 import { createManager } from '../../src/managers/registry.js';
-import type { InstanceNetworkInfo, NetworkManager } from '../../src/managers/types.js';
+import type { NetworkManager } from '../../src/managers/manager.js';
+import type { InstanceNetworkInfo } from '../../src/managers/views.js';
 import { freshDatabase, testConfig, type Backend } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
 import { RecordingHost } from '../support/recordingHost.js';
@@ -176,12 +177,12 @@ export function firstAddress(info: InstanceNetworkInfo): string {
 
 /** Gives an address back to the pool the way each mode does: deallocate, then (DHCP) the lease release. */
 export async function freeInstance(h: Harness, uuid: string): Promise<void> {
-  const info = await h.manager.getInstanceNwInfo(uuid);
-  await h.manager.deallocateForInstance(uuid);
+  const info = await h.manager.allocation.networkInfo(uuid);
+  await h.manager.allocation.deallocate(uuid);
   if (h.manager.capabilities.dhcp) {
     for (const vif of info.network_info) {
       for (const subnet of vif.network.subnets.filter((entry) => entry.version === 4)) {
-        for (const ip of subnet.ips) await h.manager.releaseFixedIp(ip.address, vif.address);
+        for (const ip of subnet.ips) await h.manager.leases.release(ip.address, vif.address);
       }
     }
   }

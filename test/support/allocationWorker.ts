@@ -57,7 +57,7 @@ async function run(spec: WorkerSpec): Promise<WorkerReport> {
         continue;
       }
       try {
-        const info = await manager.allocateForInstance({ ...job, host: 'compute1', hostname: `vm-${index}` });
+        const info = await manager.allocation.allocate({ ...job, host: 'compute1', hostname: `vm-${index}` });
         const vifs = info.network_info;
         report.allocated.push({
           ...job,
@@ -65,7 +65,7 @@ async function run(spec: WorkerSpec): Promise<WorkerReport> {
           networks: vifs.map((vif) => vif.network.id),
         });
         if (deallocate) {
-          await manager.deallocateForInstance(job.instanceUuid);
+          await manager.allocation.deallocate(job.instanceUuid);
           report.deallocated.push(job.instanceUuid);
         }
       } catch (error) {

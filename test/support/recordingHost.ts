@@ -1,4 +1,4 @@
-import type { HostChange, HostLayer } from '../../src/managers/types.js';
+import type { HostChange, HostLayer } from '../../src/host/layer.js';
 
 /** The host layer of unit and database tests: records what the managers asked for. */
 export class RecordingHost implements HostLayer {

@@ -30,7 +30,7 @@ export async function dhcpbridge(argv: string[], io: Io): Promise<number> {
       const networkId = Number(io.env.NETWORK_ID);
       if (!Number.isSafeInteger(networkId) || networkId <= 0) throw new Invalid('init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)');
       return withContext(configFile, io, async ({ manager }) => {
-        for (const lease of await manager.listLeases(networkId)) {
+        for (const lease of await manager.leases.list(networkId)) {
           io.stdout(`${Math.floor(lease.expiresAt.getTime() / 1000)} ${lease.mac} ${lease.address} ${lease.hostname ?? '*'} *\n`);
         }
       });
@@ -40,8 +40,8 @@ export async function dhcpbridge(argv: string[], io: Io): Promise<number> {
     }
     return withContext(configFile, io, async ({ manager }) => {
       // `old` is a renewal or dnsmasq re-reading a lease at start: the lease is live.
-      if (action === 'del') await manager.releaseFixedIp(ip, mac);
-      else await manager.leaseFixedIp(ip, mac);
+      if (action === 'del') await manager.leases.release(ip, mac);
+      else await manager.leases.lease(ip, mac);
     });
   });
 }

@@ -12,7 +12,7 @@ export const fixedCommands: Category = {
     async run(parsed, { manager }, io) {
       noMorePositionals(parsed, 0, 'fixed list');
       const host = stringOption(parsed, 'host');
-      const rows = await manager.listFixedIps(host === undefined ? {} : { host });
+      const rows = await manager.fixedIps.list(host === undefined ? {} : { host });
       if (rows.length === 0) {
         io.stdout(host === undefined ? 'No fixed IP found.\n' : `No fixed IP found for host ${host}.\n`);
         return;
@@ -25,7 +25,7 @@ export const fixedCommands: Category = {
     summary: 'Keep a fixed IP from being handed out.',
     options: ADDRESS,
     async run(parsed, { manager }, io) {
-      const fixed = await manager.reserveFixedIp(optionOrPositional(parsed, 'address', 'IP', 'fixed reserve'));
+      const fixed = await manager.fixedIps.reserve(optionOrPositional(parsed, 'address', 'IP', 'fixed reserve'));
       io.stdout(`reserved ${fixed.address}\n`);
     },
   },
@@ -34,7 +34,7 @@ export const fixedCommands: Category = {
     summary: 'Let a reserved fixed IP be handed out again.',
     options: ADDRESS,
     async run(parsed, { manager }, io) {
-      const fixed = await manager.unreserveFixedIp(optionOrPositional(parsed, 'address', 'IP', 'fixed unreserve'));
+      const fixed = await manager.fixedIps.unreserve(optionOrPositional(parsed, 'address', 'IP', 'fixed unreserve'));
       io.stdout(`unreserved ${fixed.address}\n`);
     },
   },

@@ -16,7 +16,7 @@ export const floatingCommands: Category = {
     },
     async run(parsed, { manager }, io) {
       const range = optionOrPositional(parsed, 'ip_range', 'RANGE', 'floating create');
-      const created = await manager.createFloatingRange(range, stringOption(parsed, 'pool'), stringOption(parsed, 'interface'));
+      const created = await manager.floating.createRange(range, stringOption(parsed, 'pool'), stringOption(parsed, 'interface'));
       io.stdout(`created ${created.count} floating IP(s) in pool ${created.pool}\n`);
     },
   },
@@ -27,7 +27,7 @@ export const floatingCommands: Category = {
     async run(parsed, { manager }, io) {
       noMorePositionals(parsed, 0, 'floating list');
       const host = stringOption(parsed, 'host');
-      const rows = await manager.listFloatingIps(host === undefined ? {} : { host });
+      const rows = await manager.floating.list(host === undefined ? {} : { host });
       if (rows.length === 0) {
         io.stdout('No floating IP addresses have been defined.\n');
         return;
@@ -43,7 +43,7 @@ export const floatingCommands: Category = {
     summary: 'Delete floating IPs that no project holds.',
     options: IP_RANGE,
     async run(parsed, { manager }, io) {
-      const count = await manager.deleteFloatingRange(optionOrPositional(parsed, 'ip_range', 'RANGE', 'floating delete'));
+      const count = await manager.floating.deleteRange(optionOrPositional(parsed, 'ip_range', 'RANGE', 'floating delete'));
       io.stdout(`deleted ${count} floating IP(s)\n`);
     },
   },

@@ -1,5 +1,5 @@
 import type { Network } from '../../db/networks.js';
-import type { NetworkSelector } from '../../managers/types.js';
+import type { NetworkSelector } from '../../managers/requests.js';
 import { UsageError, boolOption, intOption, noMorePositionals, stringOption, type Parsed } from '../args.js';
 import { formatTable } from '../table.js';
 import type { Category } from './command.js';
@@ -87,7 +87,7 @@ export const networkCommands: Category = {
       let lastShown = 0;
       // A failure after some progress must still print its error on a line of its own.
       let progressOpen = false;
-      const created = await manager.createNetworks({
+      const created = await manager.networks.create({
         label,
         fixedRangeV4: stringOption(parsed, 'fixed_range_v4') ?? positional.fixedRangeV4,
         numNetworks: intOption(parsed, 'num_networks') ?? positional.numNetworks,
@@ -134,7 +134,7 @@ export const networkCommands: Category = {
     options: {},
     async run(parsed, { manager }, io) {
       noMorePositionals(parsed, 0, 'network list');
-      const all = await manager.listNetworks();
+      const all = await manager.networks.list();
       if (all.length === 0) {
         io.stdout('No networks found\n');
         return;
@@ -147,7 +147,7 @@ export const networkCommands: Category = {
     summary: 'Delete a network that has no instances and no project.',
     options: SELECT_OPTIONS,
     async run(parsed, { manager }, io) {
-      const network = await manager.deleteNetwork(selector(parsed, 'network delete'));
+      const network = await manager.networks.delete(selector(parsed, 'network delete'));
       io.stdout(`deleted network ${network.label} ${network.cidr} ${network.uuid}\n`);
     },
   },
@@ -162,7 +162,7 @@ export const networkCommands: Category = {
       disassociate_host: { type: 'flag', help: 'clear the network host' },
     },
     async run(parsed, { manager }, io) {
-      const network = await manager.modifyNetwork(selector(parsed, 'network modify'), {
+      const network = await manager.networks.modify(selector(parsed, 'network modify'), {
         project: stringOption(parsed, 'project'),
         host: stringOption(parsed, 'host'),
         disassociateProject: boolOption(parsed, 'disassociate_project'),

@@ -8,7 +8,7 @@ export const projectCommands: Category = {
     options: { project: { type: 'string', meta: 'PROJECT', help: 'the project' } },
     async run(parsed, { manager }, io) {
       const project = optionOrPositional(parsed, 'project', 'PROJECT', 'project scrub');
-      const scrubbed = await manager.scrubProject(project);
+      const scrubbed = await manager.networks.scrub(project);
       io.stdout(`disassociated ${scrubbed.length} network(s) from project ${project}\n`);
     },
   },

@@ -10,8 +10,8 @@ import { TokenService } from '../../auth/tokens.js';
 import type { Executor } from '../../linux_net/command.js';
 import { processExecutor } from '../../linux_net/executor.js';
 import type { Logger } from '../../log.js';
-import { createManager } from '../../managers/registry.js';
-import type { NetworkManager } from '../../managers/types.js';
+import { capabilitiesOf, createManager } from '../../managers/registry.js';
+import type { NetworkManager } from '../../managers/manager.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -56,15 +56,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     await db.close();
     throw error;
   }
-  // The manager tells the reconciler what changed; the reconciler needs the manager's
-  // capabilities: the forwarder ties the knot.
-  let reconciler: Reconciler | undefined;
-  const manager = createManager({
-    db,
-    config,
-    host: { apply: (changes) => reconciler!.apply(changes) },
-    log: (message) => log('manager', { message }),
-  });
   const metrics = createMetrics();
   let metered = new Set<string>();
   let usageRefresh: Promise<void> = Promise.resolve();
@@ -73,7 +64,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     try {
       const now = new Set<string>();
       let leases = 0;
-      for (const { network, usage } of await manager.usage()) {
+      for (const { network, usage } of await manager.fixedIps.usage()) {
         const name = network.cidr ?? network.label;
         now.add(name);
         metrics.setFixedIpUsage(name, usage.total - usage.reserved - usage.associated, usage.associated);
@@ -88,14 +79,16 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   };
   // Ours to close at stop: it keeps the firewall tools running (linux_net/session.ts).
   const ownExecutor = options.executor ? undefined : processExecutor({ rootHelper: config.root_helper, log });
-  reconciler = createHostLayer({
-    db, config, capabilities: manager.capabilities, configFile: options.configFile, log,
+  const reconciler = createHostLayer({
+    db, config, capabilities: capabilitiesOf(config.network_manager), configFile: options.configFile, log,
     onReport: (report) => {
       metrics.recordReconcile(report);
       if (report.kind === 'full') usageRefresh = refreshUsage();
     },
     executor: options.executor ?? ownExecutor!,
   });
+  // The manager tells the reconciler what it changed.
+  const manager = createManager({ db, config, host: reconciler, log: (message) => log('manager', { message }) });
   const watcher = new NetworkWatcher(db, reconciler, config.host);
   try {
     await watcher.poll();
@@ -136,7 +129,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }), { name: 'reconcile-host', noOverlap: true, logger: cronLogger }),
     cron.schedule('* * * * *', tracked(async () => {
       try {
-        const freed = await manager.disassociateStaleFixedIps();
+        const freed = await manager.leases.disassociateStale();
         if (freed > 0) log('fixed_ips.disassociated', { count: freed });
       } catch (error) {
         log('fixed_ips.disassociate_failed', { error: (error as Error).message });

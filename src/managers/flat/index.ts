@@ -1,43 +1,35 @@
-import type { Network } from '../../db/networks.js';
 import * as networks from '../../db/networks.js';
-import type { Queryable } from '../../db/rows.js';
-import { interfaceName } from '../../fields.js';
 import { Invalid } from '../../errors.js';
-import { BaseNetworkManager } from '../base.js';
-import type { CreateRules, ModeFields } from '../plan.js';
-import type { Capabilities, CreateNetworksRequest } from '../types.js';
+import { interfaceName } from '../../fields.js';
+import type { CreateRules, ModePolicy } from '../policy.js';
 
-/** Flat networks share the bridges and are open to every project that they do not exclude. */
-export const FLAT_CREATE_RULES: CreateRules = { bottomReserved: 2, topReserved: 1, vpn: false };
+/** Flat networks reserve the network and gateway addresses below, the broadcast above. */
+const FLAT_CREATE_RULES: CreateRules = { bottomReserved: 2, topReserved: 1, vpn: false };
 
 /**
  * FlatManager: the admin's pre-built bridge, addresses injected (no DHCP, no rules).
- * Also the parent of FlatDHCP, which differs only in DHCP and in building the bridge.
+ * Networks are shared: open to every project unless one owns them.
  */
-export class FlatManager extends BaseNetworkManager {
-  readonly mode: 'flat' | 'flatdhcp' = 'flat';
-  readonly capabilities: Capabilities = { dhcp: false, createsBridge: false, vlan: false, floatingIps: true };
-  protected readonly createRules = FLAT_CREATE_RULES;
+export const FLAT: ModePolicy = {
+  mode: 'flat',
+  capabilities: { dhcp: false, createsBridge: false, vlan: false },
+  createRules: () => FLAT_CREATE_RULES,
 
-  protected async modeFields(request: CreateNetworksRequest): Promise<ModeFields> {
+  async modeFields({ config }, request) {
     for (const [option, given] of [['--vlan', request.vlan], ['--vlan_start', request.vlanStart], ['--vpn', request.vpnStart]] as const) {
-      if (given !== undefined) throw new Invalid(`${option} applies to VLAN mode only; this service runs network_manager=${this.mode}`);
+      if (given !== undefined) throw new Invalid(`${option} applies to VLAN mode only; this service runs network_manager=${config.network_manager}`);
     }
-    const bridge = interfaceName(request.bridge ?? this.config.flat_network_bridge, 'bridge');
-    const bridgeInterface = request.bridgeInterface ?? this.config.flat_interface;
+    const bridge = interfaceName(request.bridge ?? config.flat_network_bridge, 'bridge');
+    const bridgeInterface = request.bridgeInterface ?? config.flat_interface;
     const fields = {
       bridge,
       bridgeInterface: bridgeInterface === undefined ? null : interfaceName(bridgeInterface, 'bridge_interface'),
-      dns1: request.dns1 === undefined ? this.config.flat_network_dns : undefined,
+      dns1: request.dns1 === undefined ? config.flat_network_dns : undefined,
     };
     return () => Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
-  }
+  },
 
-  protected defaultNetworks(q: Queryable, projectId: string): Promise<Network[]> {
-    return networks.listNetworks(q, { visibleTo: projectId });
-  }
+  defaultNetworks: (_context, q, projectId) => networks.listNetworks(q, { visibleTo: projectId }),
 
-  protected mayUse(network: Network, projectId: string): boolean {
-    return network.projectId === null || network.projectId === projectId;
-  }
-}
+  mayUse: (network, projectId) => network.projectId === null || network.projectId === projectId,
+};
