@@ -56,7 +56,7 @@ export interface ReconcilerDeps {
 export class Reconciler implements HostLayer {
   private queue: Promise<unknown> = Promise.resolve();
   /** Changes waiting for the next partial reconcile, with their callers. */
-  private readonly pending: { changes: HostChange[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private readonly pending: { changes: HostChange[]; resolve: () => void }[] = [];
   lastReport: ReconcileReport | undefined;
   lastFullAt: Date | undefined;
   /** Whether this process has put novanet's rules in place (a host serving nothing gets none). */
@@ -98,18 +98,16 @@ export class Reconciler implements HostLayer {
    */
   apply(changes: HostChange[]): Promise<void> {
     if (!this.deps.capabilities.createsBridge) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve) => {
       const first = this.pending.length === 0;
-      this.pending.push({ changes, resolve, reject });
+      this.pending.push({ changes, resolve });
       if (!first) return;
       void this.serialised(async () => {
         const batch = this.pending.splice(0);
-        try {
-          await this.applyNow(batch.flatMap((entry) => entry.changes));
+        // A failure is in the run's report (run() catches it): every caller is released either way.
+        await this.applyNow(batch.flatMap((entry) => entry.changes)).finally(() => {
           for (const entry of batch) entry.resolve();
-        } catch (error) {
-          for (const entry of batch) entry.reject(error);
-        }
+        });
       });
     });
   }
