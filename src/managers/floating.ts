@@ -10,27 +10,18 @@ import {
   CidrConflict, Conflict, FloatingIpAssociated, FloatingIpNotAssociated, FloatingIpNotFound, FloatingIpPoolNotFound,
   Forbidden, Invalid, NoMoreFloatingIps, NotFound, QuotaExceeded,
 } from '../errors.js';
-import { canonicalAddress, formatAddress, parseAddress } from '../ipam/address.js';
-import { addressText, cidrSize, cidrText, overlaps, parseCidr, type Cidr } from '../ipam/cidr.js';
+import { hostnameField, interfaceName, labelField, projectIdField, quote, uuidField } from '../fields.js';
+import { canonicalAddress } from '../ipam/address.js';
+import { overlaps, parseCidr } from '../ipam/cidr.js';
 import type { ManagerContext } from './context.js';
+import { mapIterable, parseRange } from './floatingRange.js';
 import type { AssociateFloatingIpRequest, FloatingActor } from './requests.js';
 import type { FloatingIpListing, FloatingRangeCreated } from './views.js';
-import { hostnameField, interfaceName, labelField, projectIdField, quote, uuidField } from '../fields.js';
 
-/** nova-manage's limits for one `floating create`: fewer is a typo for an address, more a typo for a prefix. */
-const MIN_CIDR_SIZE = 4n;
-const MAX_RANGE_SIZE = 1_000_000n;
 const QUOTA_RESOURCE = 'floating_ips';
 
 /** A floating IP as a caller names it: Nova's URLs carry the id, OSC passes the address too. */
 type FloatingRef = { id: number } | { address: string };
-
-/** A parsed `--ip_range`: the CIDR it spans and the addresses it makes. */
-interface FloatingRange {
-  text: string;
-  cidr: Cidr;
-  addresses: () => Generator<string>;
-}
 
 /**
  * Floating IPs: pools, allocation to projects, association with fixed IPs, the same
@@ -291,12 +282,6 @@ export class FloatingIps {
 
 }
 
-/** For network create: a fixed range must not take in a floating IP (createRange's check the other way round). */
-export async function refuseFloatingOverlap(q: Queryable, cidr: string): Promise<void> {
-  const taken = await floating.firstInside(q, parseCidr(cidr, 'cidr', 4));
-  if (taken) throw new CidrConflict(`network ${cidr} overlaps floating IP ${taken.address} (pool ${taken.pool})`);
-}
-
 function listing(row: floating.FloatingIp): FloatingIpListing {
   return {
     id: row.id, address: row.address, projectId: row.projectId, pool: row.pool, interface: row.interface,
@@ -316,39 +301,6 @@ function parseRef(text: string): FloatingRef | undefined {
     if (error instanceof Invalid) return undefined;
     throw error;
   }
-}
-
-/**
- * `--ip_range` as nova-manage took it: one IPv4 address, or a CIDR whose network and
- * broadcast addresses are skipped; a CIDR of fewer than 4 addresses (give single
- * addresses instead) or of 1,000,000 or more is refused.
- */
-export function parseRange(text: string): FloatingRange {
-  const trimmed = text.trim();
-  if (!trimmed.includes('/')) {
-    const address = parseAddress(trimmed, 'ip_range', 4);
-    const single = formatAddress(address);
-    return { text: single, cidr: { version: 4, network: address.value, prefix: 32 }, addresses: function* () { yield single; } };
-  }
-  const cidr = parseCidr(trimmed, 'ip_range', 4);
-  const size = cidrSize(cidr);
-  if (size < MIN_CIDR_SIZE) {
-    throw new Invalid(`ip_range ${quote(trimmed)}: /${cidr.prefix} has fewer than 4 addresses; give a single address instead`);
-  }
-  if (size >= MAX_RANGE_SIZE) {
-    throw new Invalid(`ip_range ${quote(trimmed)} would make ${size} addresses; the limit is fewer than 1,000,000: use a longer prefix than /${cidr.prefix}`);
-  }
-  return {
-    text: cidrText(cidr),
-    cidr,
-    addresses: function* () {
-      for (let offset = 1n; offset < size - 1n; offset++) yield addressText(cidr, offset);
-    },
-  };
-}
-
-function* mapIterable<T, U>(values: Iterable<T>, map: (value: T) => U): Generator<U> {
-  for (const value of values) yield map(value);
 }
 
 /** The instance's fixed IP to associate with: the one asked for, or the first VIF's (`held` is in VIF order). */

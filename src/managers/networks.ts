@@ -6,7 +6,7 @@ import type { Queryable } from '../db/rows.js';
 import { Conflict, Invalid, NetworkHasProject, NetworkInUse } from '../errors.js';
 import { hostnameField, projectIdField, uuidField } from '../fields.js';
 import type { ManagerContext } from './context.js';
-import { refuseFloatingOverlap } from './floating.js';
+import { refuseFloatingOverlap } from './floatingRange.js';
 import { planNetworks } from './plan.js';
 import type { CreateNetworksRequest, ModifyNetworkRequest, NetworkSelector } from './requests.js';
 
