@@ -64,8 +64,8 @@ export interface Context {
 }
 
 /**
- * The CLI writes the database only: the service on each host derives bridges, rules
- * and dnsmasq hosts from it (DESIGN.md: the database holds the truth).
+ * The CLI writes the database only: the database holds the truth, and the service on
+ * each host derives bridges, rules and dnsmasq hosts from it.
  */
 const databaseOnly: HostLayer = { apply: async () => undefined };
 

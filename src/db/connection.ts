@@ -181,7 +181,7 @@ export function parseConnectionUrl(url: string, options: OpenOptions = {}): Pars
         min: 0,
         max: options.maxPoolSize ?? 4,
         // READ COMMITTED: allocation's conditional UPDATE then skips rows another
-        // transaction just took instead of waiting on gap locks (measured-limits.md).
+        // transaction just took instead of waiting on gap locks.
         afterCreate(raw: { query(sql: string, cb: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
           raw.query("SET SESSION tx_isolation = 'READ-COMMITTED', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", (error) =>
             done(error, raw),

@@ -76,8 +76,8 @@ export interface FixedIpClaim {
  * MySQL/MariaDB: the SELECT is FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8.0+), so
  * concurrent claimers each lock different rows instead of queueing on the same first
  * one, and the rows stay theirs until they commit. (A single `UPDATE ... ORDER BY ...
- * LIMIT 1` would save the SELECT, but MariaDB plans it as a filesort of every free row:
- * ~50 ms on a /16, see EXPLAIN.) Across Galera nodes, where row locks do not reach,
+ * LIMIT 1` would save the SELECT, but MariaDB plans it as a filesort of every free row,
+ * which EXPLAIN shows.) Across Galera nodes, where row locks do not reach,
  * the loser of a conflict gets a deadlock error at commit and is retried (retry.ts).
  * SQLite has one writer at a time: the transaction alone keeps claims apart.
  */

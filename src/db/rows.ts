@@ -20,7 +20,7 @@ export function toDate(value: unknown): Date | null {
   return new Date(value as number | string);
 }
 
-/** Rows per INSERT: larger batches gain nothing on MariaDB (measured-limits.md). */
+/** Rows per INSERT: larger batches gain nothing on MariaDB (bench/createNetwork.ts measures the insert). */
 export const INSERT_BATCH = 1000;
 
 /**

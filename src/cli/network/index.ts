@@ -57,11 +57,10 @@ export async function startFromArgs(argv: string[], io: Io, signals: NodeJS.Proc
 export const HEAP_GROWING_PERCENT = 50;
 
 /**
- * V8's default lets garbage reach up to four times the live heap before a major GC.
- * The service holds ~30 MB live at 10,000 instances, and under API load that headroom
- * was most of its RSS (~200 MB, scale bench); growing by half keeps it near 150 MB
- * for a few more short major GCs. The flag to set, unless node's command line has one
- * (node refuses it in NODE_OPTIONS).
+ * V8's default lets garbage reach up to four times the live heap before a major GC;
+ * under API load that headroom was most of the service's RSS (the scale benchmark
+ * measures it). Growing by half costs a few more short major GCs. The flag to set,
+ * unless node's command line has one (node refuses it in NODE_OPTIONS).
  */
 export function daemonHeapFlag(execArgv: string[]): string | undefined {
   return execArgv.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag)) ? undefined : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
