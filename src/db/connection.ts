@@ -16,7 +16,7 @@ export interface Database {
 }
 
 export interface OpenOptions {
-  /** Connections per process (default 4): callers queue in the service rather than in the server (docs/decisions.md, Allocation). */
+  /** Connections per process (default 4): callers queue in the service rather than in the server (docs/decisions/allocation.md). */
   maxPoolSize?: number;
 }
 

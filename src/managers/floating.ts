@@ -29,7 +29,7 @@ type FloatingRef = { id: number } | { address: string };
  * `floating-updated` change.
  *
  * Another project's address is reported as not found, never as forbidden, so which
- * addresses other projects hold does not leak (as for instances, decisions.md).
+ * addresses other projects hold does not leak (as for instances: docs/decisions/api.md).
  */
 export class FloatingIps {
   constructor(private readonly context: ManagerContext) {}

@@ -112,7 +112,7 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
     });
   } else {
     // nftables: an accept ends only its own chain; another table's DROP policy at the same
-    // hook still drops (docs/decisions.md, Firewall backends). Such a host accepts the
+    // hook still drops (docs/decisions/firewall-backends.md). Such a host accepts the
     // bridge in its own firewall, and novanet's table must then forward and NAT as usual.
     it('forwards VM traffic with the FORWARD policy at DROP once the host\'s own firewall accepts the bridge', async () => {
       expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
