@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnsmasqDriver, type DhcpNetwork } from '../../src/linux_net/dnsmasq.js';
+import { DnsmasqDriver, type DhcpNetwork } from '../../src/linux_net/dnsmasq/index.js';
 import { processExecutor } from '../../src/linux_net/executor.js';
 import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/iptables.js';
 import { LinkDriver } from '../../src/linux_net/links.js';

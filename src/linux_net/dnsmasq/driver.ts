@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync, rmSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { interfaceName } from '../fields.js';
-import type { Executor } from './command.js';
+import { interfaceName } from '../../fields.js';
+import type { Executor } from '../command.js';
 
 /** One network as dnsmasq serves it. */
 export interface DhcpNetwork {

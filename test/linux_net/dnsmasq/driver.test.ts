@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Invalid } from '../../src/errors.js';
+import { Invalid } from '../../../src/errors.js';
 import {
   DnsmasqDriver, dnsmasqArgs, hostsFile, optsFile, RELOAD_DELAY_MS,
   type DhcpHost, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles,
-} from '../../src/linux_net/dnsmasq.js';
-import { notInstalled, RecordingExecutor } from '../support/recordingExecutor.js';
+} from '../../../src/linux_net/dnsmasq/index.js';
+import { notInstalled, RecordingExecutor } from '../../support/recordingExecutor.js';
 
 const NETWORK: DhcpNetwork = {
   id: 1,
