@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnsmasqDriver, type DhcpNetwork } from '../../src/linux_net/dnsmasq/index.js';
+import { DnsmasqDriver, runningPid, type DhcpNetwork } from '../../src/linux_net/dnsmasq/index.js';
 import { processExecutor } from '../../src/linux_net/executor.js';
 import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/iptables.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
@@ -51,7 +51,7 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     executor.close();
     // Also after a failure halfway: the dnsmasq this file started (it names our pid
     // file), then the namespace with everything in it, then the state files.
-    const pid = dnsmasq?.runningPid(dnsmasq.files('br100'));
+    const pid = dnsmasq ? runningPid(dnsmasq.files('br100').pid) : undefined;
     if (pid !== undefined) process.kill(pid, 'SIGKILL');
     deleteNamespace(NS);
     if (statePath) rmSync(statePath, { recursive: true, force: true });
@@ -163,18 +163,18 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     const hosts = [{ mac: 'fa:16:3e:00:00:01', hostname: 'vm1', address: '10.0.0.3' }];
     const files = driver.files('br100');
     expect(await driver.ensure(network, hosts)).toBe('started');
-    const pid = driver.runningPid(files);
+    const pid = runningPid(files.pid);
     expect(pid).toBeGreaterThan(0);
     // dnsmasq keeps its argv as given: the running command line matches ours.
     expect(await driver.ensure(network, hosts)).toBe('none');
     expect(await driver.ensure(network, [...hosts, { mac: 'fa:16:3e:00:00:02', hostname: 'vm2', address: '10.0.0.4' }])).toBe('reloaded');
-    expect(driver.runningPid(files)).toBe(pid);
+    expect(runningPid(files.pid)).toBe(pid);
     expect(await driver.ensure({ ...network, dhcpStart: '10.0.0.10' }, hosts)).toBe('restarted');
-    const restarted = driver.runningPid(files);
+    const restarted = runningPid(files.pid);
     expect(restarted).toBeGreaterThan(0);
     expect(restarted).not.toBe(pid);
     expect(await driver.stop('br100')).toBe(true);
-    expect(driver.runningPid(files)).toBeUndefined();
+    expect(runningPid(files.pid)).toBeUndefined();
     expect(existsSync(files.pid)).toBe(false);
   });
 

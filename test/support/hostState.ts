@@ -277,7 +277,7 @@ export function readDnsmasq(statePath: string, bridge: string): DnsmasqState {
       running = false;
     }
   }
-  // The record the driver keeps (dnsmasq.ts): what dnsmasq was last told to load.
+  // The record the driver keeps (linux_net/dnsmasq/state.ts): what dnsmasq was last told to load.
   const digest = loadedRecord(lines, read('opts') ?? '');
   return { hosts, pid, running, loadedCurrent: read('loaded') === digest };
 }
