@@ -1,5 +1,5 @@
 import { interfaceName } from '../fields.js';
-import { Unavailable } from '../errors.js';
+import { Conflict, NotFound, Unavailable } from '../errors.js';
 import { CommandFailed, type Executor } from './command.js';
 
 /** What `ip -j addr show` reports about one interface. */
@@ -83,7 +83,7 @@ export class LinkDriver {
     interfaceName(slave, 'bridge_interface');
     const done: string[] = [];
     const link = await this.show(slave);
-    if (!link) throw new Error(`interface ${slave} does not exist; cannot add it to ${bridge}`);
+    if (!link) throw new NotFound(`interface ${slave} does not exist; cannot add it to ${bridge}`);
     if (mtu && link.mtu !== mtu) await this.ip(['link', 'set', slave, 'mtu', String(mtu)]);
     if (link.master !== bridge) {
       await this.ip(['link', 'set', slave, 'master', bridge]);
@@ -126,7 +126,7 @@ export class LinkDriver {
    */
   async ensureFirstAddress(bridge: string, address: string, prefix: number): Promise<string[]> {
     const link = await this.show(bridge);
-    if (!link) throw new Error(`bridge ${bridge} does not exist`);
+    if (!link) throw new NotFound(`bridge ${bridge} does not exist`);
     const ipv4 = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
     const first = ipv4[0];
     if (first && first.local === address && first.prefixlen === prefix) return [];
@@ -163,8 +163,10 @@ export class LinkDriver {
     if (link) {
       const kind = link.linkinfo?.info_kind;
       const existingId = link.linkinfo?.info_data?.id;
+      // A Conflict, not Unavailable: the reconciler builds a network without an
+      // unavailable uplink, but must not build one on somebody else's interface.
       if (kind !== 'vlan' || existingId !== id || (link.link !== undefined && link.link !== parent)) {
-        throw new Error(`${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`);
+        throw new Conflict(`${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`);
       }
     } else {
       try {

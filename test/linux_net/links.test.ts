@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandFailed } from '../../src/linux_net/command.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
-import { Invalid, Unavailable } from '../../src/errors.js';
+import { Conflict, Invalid, NotFound, Unavailable } from '../../src/errors.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 
 // `ip -j addr show` / `ip -j route show` output as iproute2 6.x prints it.
@@ -198,7 +198,9 @@ describe('LinkDriver.ensureBridge', () => {
   it('fails clearly when the interface to enslave does not exist', async () => {
     const { executor, links } = setup();
     executor.on(showBridge, { stdout: bridgeJson({ up: true }) }).on(showEth1, { code: 1, stderr: 'Device "eth1" does not exist.\n' });
-    await expect(links.ensureBridge('br100', { interface: 'eth1' })).rejects.toThrow('interface eth1 does not exist; cannot add it to br100');
+    const failure = links.ensureBridge('br100', { interface: 'eth1' });
+    await expect(failure).rejects.toThrow('interface eth1 does not exist; cannot add it to br100');
+    await expect(failure).rejects.toThrow(NotFound);
     expect(executor.argvs()).toEqual([showBridge, showEth1]);
   });
 
@@ -285,7 +287,9 @@ describe('LinkDriver.ensureFirstAddress', () => {
   it('fails when the bridge does not exist', async () => {
     const { executor, links } = setup();
     executor.on(showBridge, missing);
-    await expect(links.ensureFirstAddress('br100', '10.0.0.1', 24)).rejects.toThrow('bridge br100 does not exist');
+    const failure = links.ensureFirstAddress('br100', '10.0.0.1', 24);
+    await expect(failure).rejects.toThrow('bridge br100 does not exist');
+    await expect(failure).rejects.toThrow(NotFound);
     expect(executor.argvs()).toEqual([showBridge]);
   });
 });
@@ -387,8 +391,12 @@ describe('LinkDriver VLAN interfaces', () => {
     ['not a VLAN at all', { kind: 'dummy' }, /vlan100 exists but is not VLAN 100 on eth1 \(dummy/],
   ])('refuses an existing vlanNNN with %s rather than reuse it', async (_what, options, message) => {
     const executor = new RecordingExecutor().on(show, { stdout: vlanJson(options) });
-    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow(message);
+    const failure = new LinkDriver(executor).ensureVlan(100, 'eth1');
+    await expect(failure).rejects.toThrow(message);
     expect(executor.argvs()).toEqual([show]);
+    // A Conflict, never Unavailable: the reconciler would build the network without its uplink.
+    await expect(failure).rejects.toThrow(Conflict);
+    await expect(failure).rejects.not.toThrow(Unavailable);
   });
 
   it('names the missing 8021q module when the kernel has no 802.1Q', async () => {
