@@ -1,6 +1,6 @@
 import { interfaceName } from '../fields.js';
 import { Conflict, NotFound, Unavailable } from '../errors.js';
-import { CommandFailed, type Executor } from './command.js';
+import { CommandFailed, jsonOutput, type Executor } from './command.js';
 
 /** What `ip -j addr show` reports about one interface. */
 export interface LinkInfo {
@@ -45,11 +45,12 @@ export class LinkDriver {
   /** The interface and its addresses, or undefined when it does not exist. */
   async show(name: string): Promise<LinkInfo | undefined> {
     interfaceName(name, 'interface');
-    const result = await this.executor.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name], accept: [0, 1] });
-    if (result.code === 0) return (JSON.parse(result.stdout || '[]') as LinkInfo[])[0];
+    const argv = ['ip', '-j', 'addr', 'show', 'dev', name];
+    const result = await this.executor.run({ argv, accept: [0, 1] });
+    if (result.code === 0) return jsonOutput<LinkInfo[]>(argv, result, [])[0];
     // Status 1 is also how ip reports a refused netlink request: only "does not exist" means missing.
     if (/does not exist/.test(result.stderr)) return undefined;
-    throw new CommandFailed(['ip', '-j', 'addr', 'show', 'dev', name], result.code, result.stderr, `exit status ${result.code}`);
+    throw new CommandFailed(argv, result.code, result.stderr, `exit status ${result.code}`);
   }
 
   /**
@@ -106,8 +107,9 @@ export class LinkDriver {
 
   /** The routes via a gateway that leave through `name`. */
   private async routes(name: string): Promise<RouteInfo[]> {
-    const result = await this.executor.run({ argv: ['ip', '-j', 'route', 'show', 'dev', name], accept: [0, 1] });
-    return result.code === 0 ? (JSON.parse(result.stdout || '[]') as RouteInfo[]).filter((route) => route.gateway) : [];
+    const argv = ['ip', '-j', 'route', 'show', 'dev', name];
+    const result = await this.executor.run({ argv, accept: [0, 1] });
+    return result.code === 0 ? jsonOutput<RouteInfo[]>(argv, result, []).filter((route) => route.gateway) : [];
   }
 
   /** (Re)creates routes via a gateway on `device`, with their metric; returns them. */
@@ -158,8 +160,9 @@ export class LinkDriver {
     interfaceName(parent, 'vlan_interface');
     const name = `vlan${id}`;
     const changes: string[] = [];
-    const details = await this.executor.run({ argv: ['ip', '-d', '-j', 'link', 'show', 'dev', name], accept: [0, 1] });
-    let link = details.code === 0 ? (JSON.parse(details.stdout || '[]') as VlanLinkInfo[])[0] : undefined;
+    const show = ['ip', '-d', '-j', 'link', 'show', 'dev', name];
+    const details = await this.executor.run({ argv: show, accept: [0, 1] });
+    let link = details.code === 0 ? jsonOutput<VlanLinkInfo[]>(show, details, [])[0] : undefined;
     if (link) {
       const kind = link.linkinfo?.info_kind;
       const existingId = link.linkinfo?.info_data?.id;

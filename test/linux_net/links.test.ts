@@ -294,6 +294,30 @@ describe('LinkDriver.ensureFirstAddress', () => {
   });
 });
 
+describe('LinkDriver reading ip -j output', () => {
+  const garbled = { stdout: '[{"ifname": "br100", "flags": [' };
+
+  it('reports output that is not JSON as the command failing, naming it', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, garbled);
+    await expect(links.show('br100')).rejects.toThrow(CommandFailed);
+    await expect(links.show('br100')).rejects.toThrow('ip -j addr show dev br100: output is not JSON');
+  });
+
+  it('reports unreadable routes of an interface being enslaved the same way, before moving anything', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: bridgeJson({ up: true }) }).on(showEth1, { stdout: eth1Unenslaved }).on(routesEth1, { stdout: 'default via' });
+    await expect(links.ensureBridge('br100', { interface: 'eth1' })).rejects.toThrow('ip -j route show dev eth1: output is not JSON');
+    expect(executor.argvs().some((argv) => argv.includes('del'))).toBe(false);
+  });
+
+  it('reads empty output as no interface', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: '' });
+    expect(await links.show('br100')).toBeUndefined();
+  });
+});
+
 describe('LinkDriver teardown and forwarding', () => {
   it('removes an address, accepting one already gone', async () => {
     const { executor, links } = setup();
@@ -397,6 +421,13 @@ describe('LinkDriver VLAN interfaces', () => {
     // A Conflict, never Unavailable: the reconciler would build the network without its uplink.
     await expect(failure).rejects.toThrow(Conflict);
     await expect(failure).rejects.not.toThrow(Unavailable);
+  });
+
+  it('reports unreadable ip -d -j output as the command failing', async () => {
+    const executor = new RecordingExecutor().on(show, { stdout: 'vlan100@eth1: <BROADCAST>' });
+    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow(CommandFailed);
+    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow('ip -d -j link show dev vlan100: output is not JSON');
+    expect(executor.argvs().some((argv) => argv.includes('add'))).toBe(false);
   });
 
   it('names the missing 8021q module when the kernel has no 802.1Q', async () => {
