@@ -5,7 +5,7 @@ import type { Network } from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { cidrSize, parseCidr } from '../ipam/cidr.js';
-import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq.js';
+import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq/index.js';
 import type { FirewallState, RuledNetwork } from '../linux_net/rules.js';
 import type { Capabilities } from './layer.js';
 

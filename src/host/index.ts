@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
-import { DnsmasqDriver } from '../linux_net/dnsmasq.js';
+import { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import { FloatingDriver } from '../linux_net/floating.js';
 import type { Executor } from '../linux_net/command.js';
 import { processExecutor } from '../linux_net/executor.js';

@@ -1,7 +1,7 @@
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
-import type { DnsmasqDriver } from '../linux_net/dnsmasq.js';
+import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall.js';
 import type { LinkDriver } from '../linux_net/links.js';

@@ -61,3 +61,17 @@ export class CommandFailed extends Unavailable {
     super(`${argv.join(' ')}: ${reason}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
   }
 }
+
+/**
+ * A command's JSON output (`ip -j`) as T; `empty` when it printed nothing. Output that
+ * is not JSON is the tool failing, reported like its other failures (CommandFailed,
+ * naming the command), not a SyntaxError from inside a driver.
+ */
+export function jsonOutput<T>(argv: string[], result: CommandResult, empty: T): T {
+  if (result.stdout === '') return empty;
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch (error) {
+    throw new CommandFailed(argv, result.code, result.stderr, `output is not JSON (${(error as Error).message})`);
+  }
+}

@@ -1,6 +1,6 @@
 import { interfaceName } from '../fields.js';
 import { parseAddress } from '../ipam/address.js';
-import { CommandFailed, type Executor } from './command.js';
+import { CommandFailed, jsonOutput, type Executor } from './command.js';
 
 /** Exit statuses of `ip addr add/del` for an address already there / already gone. */
 const IDEMPOTENT = [0, 2];
@@ -33,9 +33,10 @@ export class FloatingDriver {
   /** The /32 IPv4 addresses on `device` now. */
   async bound(device: string): Promise<Set<string>> {
     interfaceName(device, 'interface');
-    const result = await this.executor.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', device], accept: [0, 1] });
+    const argv = ['ip', '-j', 'addr', 'show', 'dev', device];
+    const result = await this.executor.run({ argv, accept: [0, 1] });
     if (result.code !== 0) return new Set();
-    const links = JSON.parse(result.stdout || '[]') as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    const links = jsonOutput<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(argv, result, []);
     return new Set((links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local));
   }
 

@@ -1,6 +1,6 @@
 import { interfaceName } from '../fields.js';
-import { Unavailable } from '../errors.js';
-import { CommandFailed, type Executor } from './command.js';
+import { Conflict, NotFound, Unavailable } from '../errors.js';
+import { CommandFailed, jsonOutput, type Executor } from './command.js';
 
 /** What `ip -j addr show` reports about one interface. */
 export interface LinkInfo {
@@ -45,11 +45,12 @@ export class LinkDriver {
   /** The interface and its addresses, or undefined when it does not exist. */
   async show(name: string): Promise<LinkInfo | undefined> {
     interfaceName(name, 'interface');
-    const result = await this.executor.run({ argv: ['ip', '-j', 'addr', 'show', 'dev', name], accept: [0, 1] });
-    if (result.code === 0) return (JSON.parse(result.stdout || '[]') as LinkInfo[])[0];
+    const argv = ['ip', '-j', 'addr', 'show', 'dev', name];
+    const result = await this.executor.run({ argv, accept: [0, 1] });
+    if (result.code === 0) return jsonOutput<LinkInfo[]>(argv, result, [])[0];
     // Status 1 is also how ip reports a refused netlink request: only "does not exist" means missing.
     if (/does not exist/.test(result.stderr)) return undefined;
-    throw new CommandFailed(['ip', '-j', 'addr', 'show', 'dev', name], result.code, result.stderr, `exit status ${result.code}`);
+    throw new CommandFailed(argv, result.code, result.stderr, `exit status ${result.code}`);
   }
 
   /**
@@ -83,7 +84,7 @@ export class LinkDriver {
     interfaceName(slave, 'bridge_interface');
     const done: string[] = [];
     const link = await this.show(slave);
-    if (!link) throw new Error(`interface ${slave} does not exist; cannot add it to ${bridge}`);
+    if (!link) throw new NotFound(`interface ${slave} does not exist; cannot add it to ${bridge}`);
     if (mtu && link.mtu !== mtu) await this.ip(['link', 'set', slave, 'mtu', String(mtu)]);
     if (link.master !== bridge) {
       await this.ip(['link', 'set', slave, 'master', bridge]);
@@ -106,8 +107,9 @@ export class LinkDriver {
 
   /** The routes via a gateway that leave through `name`. */
   private async routes(name: string): Promise<RouteInfo[]> {
-    const result = await this.executor.run({ argv: ['ip', '-j', 'route', 'show', 'dev', name], accept: [0, 1] });
-    return result.code === 0 ? (JSON.parse(result.stdout || '[]') as RouteInfo[]).filter((route) => route.gateway) : [];
+    const argv = ['ip', '-j', 'route', 'show', 'dev', name];
+    const result = await this.executor.run({ argv, accept: [0, 1] });
+    return result.code === 0 ? jsonOutput<RouteInfo[]>(argv, result, []).filter((route) => route.gateway) : [];
   }
 
   /** (Re)creates routes via a gateway on `device`, with their metric; returns them. */
@@ -126,7 +128,7 @@ export class LinkDriver {
    */
   async ensureFirstAddress(bridge: string, address: string, prefix: number): Promise<string[]> {
     const link = await this.show(bridge);
-    if (!link) throw new Error(`bridge ${bridge} does not exist`);
+    if (!link) throw new NotFound(`bridge ${bridge} does not exist`);
     const ipv4 = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
     const first = ipv4[0];
     if (first && first.local === address && first.prefixlen === prefix) return [];
@@ -158,13 +160,16 @@ export class LinkDriver {
     interfaceName(parent, 'vlan_interface');
     const name = `vlan${id}`;
     const changes: string[] = [];
-    const details = await this.executor.run({ argv: ['ip', '-d', '-j', 'link', 'show', 'dev', name], accept: [0, 1] });
-    let link = details.code === 0 ? (JSON.parse(details.stdout || '[]') as VlanLinkInfo[])[0] : undefined;
+    const show = ['ip', '-d', '-j', 'link', 'show', 'dev', name];
+    const details = await this.executor.run({ argv: show, accept: [0, 1] });
+    let link = details.code === 0 ? jsonOutput<VlanLinkInfo[]>(show, details, [])[0] : undefined;
     if (link) {
       const kind = link.linkinfo?.info_kind;
       const existingId = link.linkinfo?.info_data?.id;
+      // A Conflict, not Unavailable: the reconciler builds a network without an
+      // unavailable uplink, but must not build one on somebody else's interface.
       if (kind !== 'vlan' || existingId !== id || (link.link !== undefined && link.link !== parent)) {
-        throw new Error(`${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`);
+        throw new Conflict(`${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`);
       }
     } else {
       try {

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadDesired } from '../../src/host/desired.js';
 import * as networks from '../../src/db/networks.js';
-import { Unavailable } from '../../src/errors.js';
+import { Conflict, Unavailable } from '../../src/errors.js';
 import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
 import type { FirewallState } from '../../src/linux_net/firewall.js';
 import { renderRules } from '../../src/linux_net/rules.js';
@@ -16,6 +16,8 @@ import { freshDatabase, testConfig, type TestDatabase } from '../support/databas
 class FakeDrivers {
   readonly calls: string[] = [];
   vlanSupported = true;
+  /** A VLAN id whose vlanNNN exists as another interface (LinkDriver's Conflict). */
+  vlanTaken: number | undefined;
   /** How many hosts the last dnsmasq.ensure was given. */
   lastHosts = 0;
   /** The /32 addresses "on" each device, as the floating driver would find them. */
@@ -43,6 +45,7 @@ class FakeDrivers {
         ensureVlan: async (id: number, parent: string) => {
           calls.push(`vlan ${id} on ${parent}`);
           if (!this.vlanSupported) throw new Unavailable('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
+          if (this.vlanTaken === id) throw new Conflict(`vlan${id} exists but is not VLAN ${id} on ${parent} (dummy id - on -); remove it or fix the network`);
           return { name: `vlan${id}`, changes: [] };
         },
         ensureBridge: async (bridge: string, options: { interface?: string | null }) => {
@@ -231,6 +234,21 @@ describe('Reconciler with recording drivers', () => {
     expect(fake.calls).toEqual([
       'vlan 100 on eth2', 'bridge br100 with nothing', 'address 10.0.0.1/25 first on br100', 'dnsmasq on br100',
       'vlan 101 on eth2', 'bridge br101 with nothing', 'address 10.0.0.129/25 first on br101', 'dnsmasq on br101',
+    ]);
+  });
+
+  it('VLAN mode with vlanNNN taken by another interface: reports it and builds nothing of that network', async () => {
+    const { manager, reconciler } = setup('vlan');
+    fake.vlanTaken = 100;
+    await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    await boot(manager, 1, 'p1');
+    await boot(manager, 2, 'p2');
+    fake.calls.length = 0;
+    const report = await reconciler.reconcileAll();
+    expect(report.errors).toEqual(['network v_0 (10.0.0.0/25): vlan100 exists but is not VLAN 100 on eth2 (dummy id - on -); remove it or fix the network']);
+    expect(fake.calls.filter((call) => !call.startsWith('rules'))).toEqual([
+      'vlan 100 on eth2',
+      'vlan 101 on eth2', 'bridge br101 with vlan101', 'address 10.0.0.129/25 first on br101', 'dnsmasq on br101',
     ]);
   });
 

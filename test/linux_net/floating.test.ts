@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid } from '../../src/errors.js';
+import { CommandFailed } from '../../src/linux_net/command.js';
 import { FloatingDriver } from '../../src/linux_net/floating.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 
@@ -102,6 +103,13 @@ describe('FloatingDriver', () => {
       ] }]),
     });
     expect([...(await floating.bound('eth0'))]).toEqual(['203.0.113.5']);
+  });
+
+  it('reports ip output that is not JSON as the command failing', async () => {
+    const { executor, floating } = driver();
+    executor.on(['ip', '-j', 'addr', 'show'], { stdout: '2: eth0: <BROADCAST,UP>' });
+    await expect(floating.bound('eth0')).rejects.toThrow(CommandFailed);
+    await expect(floating.bound('eth0')).rejects.toThrow('ip -j addr show dev eth0: output is not JSON');
   });
 
   it('refuses bad names and addresses before any command runs', async () => {

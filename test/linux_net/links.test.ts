@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandFailed } from '../../src/linux_net/command.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
-import { Invalid, Unavailable } from '../../src/errors.js';
+import { Conflict, Invalid, NotFound, Unavailable } from '../../src/errors.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 
 // `ip -j addr show` / `ip -j route show` output as iproute2 6.x prints it.
@@ -198,7 +198,9 @@ describe('LinkDriver.ensureBridge', () => {
   it('fails clearly when the interface to enslave does not exist', async () => {
     const { executor, links } = setup();
     executor.on(showBridge, { stdout: bridgeJson({ up: true }) }).on(showEth1, { code: 1, stderr: 'Device "eth1" does not exist.\n' });
-    await expect(links.ensureBridge('br100', { interface: 'eth1' })).rejects.toThrow('interface eth1 does not exist; cannot add it to br100');
+    const failure = links.ensureBridge('br100', { interface: 'eth1' });
+    await expect(failure).rejects.toThrow('interface eth1 does not exist; cannot add it to br100');
+    await expect(failure).rejects.toThrow(NotFound);
     expect(executor.argvs()).toEqual([showBridge, showEth1]);
   });
 
@@ -285,8 +287,34 @@ describe('LinkDriver.ensureFirstAddress', () => {
   it('fails when the bridge does not exist', async () => {
     const { executor, links } = setup();
     executor.on(showBridge, missing);
-    await expect(links.ensureFirstAddress('br100', '10.0.0.1', 24)).rejects.toThrow('bridge br100 does not exist');
+    const failure = links.ensureFirstAddress('br100', '10.0.0.1', 24);
+    await expect(failure).rejects.toThrow('bridge br100 does not exist');
+    await expect(failure).rejects.toThrow(NotFound);
     expect(executor.argvs()).toEqual([showBridge]);
+  });
+});
+
+describe('LinkDriver reading ip -j output', () => {
+  const garbled = { stdout: '[{"ifname": "br100", "flags": [' };
+
+  it('reports output that is not JSON as the command failing, naming it', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, garbled);
+    await expect(links.show('br100')).rejects.toThrow(CommandFailed);
+    await expect(links.show('br100')).rejects.toThrow('ip -j addr show dev br100: output is not JSON');
+  });
+
+  it('reports unreadable routes of an interface being enslaved the same way, before moving anything', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: bridgeJson({ up: true }) }).on(showEth1, { stdout: eth1Unenslaved }).on(routesEth1, { stdout: 'default via' });
+    await expect(links.ensureBridge('br100', { interface: 'eth1' })).rejects.toThrow('ip -j route show dev eth1: output is not JSON');
+    expect(executor.argvs().some((argv) => argv.includes('del'))).toBe(false);
+  });
+
+  it('reads empty output as no interface', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: '' });
+    expect(await links.show('br100')).toBeUndefined();
   });
 });
 
@@ -387,8 +415,19 @@ describe('LinkDriver VLAN interfaces', () => {
     ['not a VLAN at all', { kind: 'dummy' }, /vlan100 exists but is not VLAN 100 on eth1 \(dummy/],
   ])('refuses an existing vlanNNN with %s rather than reuse it', async (_what, options, message) => {
     const executor = new RecordingExecutor().on(show, { stdout: vlanJson(options) });
-    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow(message);
+    const failure = new LinkDriver(executor).ensureVlan(100, 'eth1');
+    await expect(failure).rejects.toThrow(message);
     expect(executor.argvs()).toEqual([show]);
+    // A Conflict, never Unavailable: the reconciler would build the network without its uplink.
+    await expect(failure).rejects.toThrow(Conflict);
+    await expect(failure).rejects.not.toThrow(Unavailable);
+  });
+
+  it('reports unreadable ip -d -j output as the command failing', async () => {
+    const executor = new RecordingExecutor().on(show, { stdout: 'vlan100@eth1: <BROADCAST>' });
+    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow(CommandFailed);
+    await expect(new LinkDriver(executor).ensureVlan(100, 'eth1')).rejects.toThrow('ip -d -j link show dev vlan100: output is not JSON');
+    expect(executor.argvs().some((argv) => argv.includes('add'))).toBe(false);
   });
 
   it('names the missing 8021q module when the kernel has no 802.1Q', async () => {

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
-import { loadedRecord } from '../../src/linux_net/dnsmasq.js';
+import { loadedRecord } from '../../src/linux_net/dnsmasq/index.js';
 import type { FirewallBackend } from '../../src/config/options.js';
 import { parseSave } from '../../src/linux_net/iptables.js';
 import { NFT_TABLE, parseListing, type MapName } from '../../src/linux_net/nftables.js';
@@ -277,7 +277,7 @@ export function readDnsmasq(statePath: string, bridge: string): DnsmasqState {
       running = false;
     }
   }
-  // The record the driver keeps (dnsmasq.ts): what dnsmasq was last told to load.
+  // The record the driver keeps (linux_net/dnsmasq/state.ts): what dnsmasq was last told to load.
   const digest = loadedRecord(lines, read('opts') ?? '');
   return { hosts, pid, running, loadedCurrent: read('loaded') === digest };
 }

@@ -1,176 +1,45 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Invalid } from '../../src/errors.js';
-import {
-  DnsmasqDriver, dnsmasqArgs, hostsFile, optsFile, RELOAD_DELAY_MS,
-  type DhcpHost, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles,
-} from '../../src/linux_net/dnsmasq.js';
-import { notInstalled, RecordingExecutor } from '../support/recordingExecutor.js';
-
-const NETWORK: DhcpNetwork = {
-  id: 1,
-  bridge: 'br100',
-  dhcpServer: '10.0.0.1',
-  dhcpStart: '10.0.0.3',
-  netmask: '255.255.255.0',
-  gateway: '10.0.0.1',
-  size: 256,
-  mtu: null,
-  dns: [],
-};
-
-const HOSTS: DhcpHost[] = [
-  { mac: 'fa:16:3e:00:00:01', hostname: 'web-1', address: '10.0.0.3' },
-  { mac: 'fa:16:3e:00:00:02', hostname: null, address: '10.0.0.4' },
-];
-
-function options(statePath: string, overrides: Partial<DnsmasqOptions> = {}): DnsmasqOptions {
-  return {
-    statePath,
-    domain: 'novalocal',
-    leaseTime: 86400,
-    dnsServers: ['8.8.8.8', '8.8.4.4'],
-    dhcpScript: '/usr/local/bin/novanet-dhcpbridge',
-    configFile: '/etc/novanet/novanet.conf',
-    ...overrides,
-  };
-}
-
-const FILES: NetworkFiles = {
-  conf: '/var/lib/novanet/networks/nova-br100.conf',
-  pid: '/var/lib/novanet/networks/nova-br100.pid',
-  hosts: '/var/lib/novanet/networks/nova-br100.hosts',
-  hostsdir: '/var/lib/novanet/networks/nova-br100.hostsdir',
-  opts: '/var/lib/novanet/networks/nova-br100.opts',
-  loaded: '/var/lib/novanet/networks/nova-br100.loaded',
-};
-
-describe('dnsmasqArgs', () => {
-  it("is nova's command line, with NETWORK_ID and the config file in the environment", () => {
-    expect(dnsmasqArgs(NETWORK, FILES, options('/var/lib/novanet'))).toEqual([
-      'env',
-      'NETWORK_ID=1',
-      'NOVANET_CONFIG_FILE=/etc/novanet/novanet.conf',
-      'dnsmasq',
-      '--strict-order',
-      '--bind-interfaces',
-      '--conf-file=/var/lib/novanet/networks/nova-br100.conf',
-      '--pid-file=/var/lib/novanet/networks/nova-br100.pid',
-      '--dhcp-optsfile=/var/lib/novanet/networks/nova-br100.opts',
-      '--listen-address=10.0.0.1',
-      '--interface=br100',
-      '--except-interface=lo',
-      '--dhcp-range=set:net1,10.0.0.3,static,255.255.255.0,86400s',
-      '--dhcp-lease-max=256',
-      '--dhcp-hostsfile=/var/lib/novanet/networks/nova-br100.hosts',
-      '--dhcp-hostsdir=/var/lib/novanet/networks/nova-br100.hostsdir',
-      '--dhcp-script=/usr/local/bin/novanet-dhcpbridge',
-      '--no-hosts',
-      '--leasefile-ro',
-      '--domain=novalocal',
-      '--no-resolv',
-      '--server=8.8.8.8',
-      '--server=8.8.4.4',
-    ]);
-  });
-
-  it('lets dnsmasq read resolv.conf when no DNS server is configured, and omits an unknown config file', () => {
-    const argv = dnsmasqArgs({ ...NETWORK, id: 7, dhcpServer: '10.0.7.1', dhcpStart: '10.0.7.2', netmask: '255.255.255.240', size: 16 }, FILES,
-      options('/var/lib/novanet', { dnsServers: [], configFile: undefined, leaseTime: 120, domain: 'example.org' }));
-    expect(argv.slice(0, 3)).toEqual(['env', 'NETWORK_ID=7', 'dnsmasq']);
-    expect(argv).toContain('--listen-address=10.0.7.1');
-    expect(argv).toContain('--dhcp-range=set:net7,10.0.7.2,static,255.255.255.240,120s');
-    expect(argv).toContain('--dhcp-lease-max=16');
-    expect(argv.at(-1)).toBe('--domain=example.org');
-    expect(argv).not.toContain('--no-resolv');
-  });
-});
-
-describe('hostsFile and optsFile', () => {
-  it('writes one MAC,hostname.domain,IP line per host', () => {
-    expect(hostsFile(HOSTS, 'novalocal')).toBe('fa:16:3e:00:00:01,web-1.novalocal,10.0.0.3\nfa:16:3e:00:00:02,host-10-0-0-4.novalocal,10.0.0.4\n');
-    expect(hostsFile([], 'novalocal')).toBe('');
-  });
-
-  it('names a host without a hostname after its IPv6 address too', () => {
-    expect(hostsFile([{ mac: 'fa:16:3e:00:00:03', hostname: null, address: 'fd00::5' }], 'novalocal')).toBe('fa:16:3e:00:00:03,host-fd00--5.novalocal,fd00::5\n');
-  });
-
-  it('gives the router (option 3) and, when set, the MTU (option 26)', () => {
-    expect(optsFile(NETWORK)).toBe('tag:net1,option:router,10.0.0.1\n');
-    expect(optsFile({ ...NETWORK, mtu: 1450 })).toBe('tag:net1,option:router,10.0.0.1\ntag:net1,option:mtu,1450\n');
-  });
-
-  it('sends an empty router option when the network has no gateway (no default route)', () => {
-    expect(optsFile({ ...NETWORK, gateway: null })).toBe('tag:net1,option:router\n');
-    expect(optsFile({ ...NETWORK, dns: ['192.0.2.53', '192.0.2.54'] })).toBe('tag:net1,option:router,10.0.0.1\ntag:net1,option:dns-server,192.0.2.53,192.0.2.54\n');
-  });
-});
+import { Invalid } from '../../../src/errors.js';
+import { DnsmasqDriver, dnsmasqArgs, hostsFile, networkFiles, RELOAD_DELAY_MS, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles } from '../../../src/linux_net/dnsmasq/index.js';
+import { dnsmasqOptions as options, FakeDnsmasqs, HOSTS, NETWORK } from '../../support/dnsmasq.js';
+import { notInstalled, RecordingExecutor } from '../../support/recordingExecutor.js';
 
 describe('DnsmasqDriver', () => {
   let statePath: string;
   let executor: RecordingExecutor;
   let driver: DnsmasqDriver;
   let files: NetworkFiles;
-  let fakes: ChildProcess[];
+  let fakes: FakeDnsmasqs;
 
   beforeEach(() => {
     statePath = mkdtempSync(join(tmpdir(), 'novanet-dnsmasq-'));
     executor = new RecordingExecutor();
     driver = new DnsmasqDriver(executor, options(statePath));
     files = driver.files('br100');
-    fakes = [];
-    // `kill` really signals (only the stand-ins started here); everything else is recorded only.
-    executor.on(['kill'], (spec) => {
-      const pid = Number(spec.argv[2]);
-      const signal = ({ '-TERM': 'SIGTERM', '-KILL': 'SIGKILL' } as const)[spec.argv[1] as '-TERM' | '-KILL'];
-      if (signal && fakes.some((child) => child.pid === pid)) process.kill(pid, signal);
-      return {};
-    });
+    fakes = new FakeDnsmasqs();
+    fakes.signalThrough(executor);
   });
 
   afterEach(() => {
-    for (const child of fakes) {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
-    }
+    fakes.killAll();
     rmSync(statePath, { recursive: true, force: true });
   });
 
-  /**
-   * A harmless process that looks like a running dnsmasq in /proc/PID/cmdline: node
-   * idling, with `dnsmasq ARGS` as its script arguments. (Not `sh -c 'sleep 30'`: a
-   * shell may exec sleep in its place, and the cmdline would be sleep's.)
-   */
-  async function fakeDnsmasq(argv: string[]): Promise<number> {
-    const dnsmasqPart = argv.slice(argv.indexOf('dnsmasq'));
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', ...dnsmasqPart], { stdio: 'ignore' });
-    fakes.push(child);
-    const pid = child.pid!;
-    // Wait for the exec: until then /proc shows the forked parent's cmdline.
-    for (let attempt = 0; attempt < 100 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dnsmasq'); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    mkdirSync(join(statePath, 'networks'), { recursive: true });
-    writeFileSync(files.pid, `${pid}\n`);
-    return pid;
+  /** A stand-in for this network's running dnsmasq, named by its pid file. */
+  function fakeDnsmasq(argv: string[]): Promise<number> {
+    return fakes.start(argv, files.pid);
   }
 
   function argvFor(network: DhcpNetwork = NETWORK, driverOptions: DnsmasqOptions = options(statePath)): string[] {
     return dnsmasqArgs(network, files, driverOptions);
   }
 
-  it('keeps its files under state_path/networks, named after the bridge', () => {
-    expect(files).toEqual({
-      conf: join(statePath, 'networks', 'nova-br100.conf'),
-      pid: join(statePath, 'networks', 'nova-br100.pid'),
-      hosts: join(statePath, 'networks', 'nova-br100.hosts'),
-      hostsdir: join(statePath, 'networks', 'nova-br100.hostsdir'),
-      opts: join(statePath, 'networks', 'nova-br100.opts'),
-      loaded: join(statePath, 'networks', 'nova-br100.loaded'),
-    });
+  it('keeps its files where networkFiles puts them, under its state_path', () => {
+    expect(files).toEqual(networkFiles(statePath, 'br100'));
   });
 
   it('starts dnsmasq when none runs, after writing its files', async () => {
@@ -187,12 +56,6 @@ describe('DnsmasqDriver', () => {
     executor.clear();
     expect(await driver.ensure(NETWORK, HOSTS)).toBe('none');
     expect(executor.commands).toEqual([]);
-  });
-
-  it('recognises a running dnsmasq by its pid file', async () => {
-    const pid = await fakeDnsmasq(argvFor());
-    expect(driver.runningPid(files)).toBe(pid);
-    expect(driver.runningPid(driver.files('br101'))).toBeUndefined();
   });
 
   it('sends SIGHUP when the hosts change', async () => {
@@ -281,14 +144,6 @@ describe('DnsmasqDriver', () => {
     writeFileSync(files.pid, `${process.pid}\n`);
     executor.clear();
     expect(await driver.ensure(NETWORK, HOSTS)).toBe('started');
-    // Another network's dnsmasq: its pid file is not ours.
-    const other = new DnsmasqDriver(new RecordingExecutor(), options(statePath));
-    const otherArgv = dnsmasqArgs({ ...NETWORK, bridge: 'br101' }, other.files('br101'), options(statePath));
-    const pid = await fakeDnsmasq(otherArgv);
-    expect(driver.runningPid(files)).toBeUndefined();
-    expect(other.runningPid(other.files('br101'))).toBeUndefined();
-    writeFileSync(other.files('br101').pid, `${pid}\n`);
-    expect(other.runningPid(other.files('br101'))).toBe(pid);
   });
 
   it('starts a new dnsmasq when the pid file holds garbage', async () => {

@@ -1,0 +1,109 @@
+import { join } from 'node:path';
+import { interfaceName } from '../../fields.js';
+
+/**
+ * What one network's dnsmasq is given, as values: its command line, its hosts and
+ * options files, and where its files live. Pure: nothing here reads or writes.
+ */
+
+/** One network as dnsmasq serves it. */
+export interface DhcpNetwork {
+  id: number;
+  bridge: string;
+  dhcpServer: string;
+  dhcpStart: string;
+  netmask: string;
+  gateway: string | null;
+  /** Number of addresses of the subnet (dnsmasq's lease limit). */
+  size: number;
+  mtu: number | null;
+  dns: string[];
+}
+
+export interface DhcpHost {
+  mac: string;
+  hostname: string | null;
+  address: string;
+}
+
+export interface DnsmasqOptions {
+  statePath: string;
+  domain: string;
+  leaseTime: number;
+  /** dns_server: upstream servers; none means dnsmasq reads resolv.conf. */
+  dnsServers: string[];
+  /** argv that runs novanet-dhcpbridge (dnsmasq's --dhcp-script). */
+  dhcpScript: string;
+  /** Passed to the script so it finds the same database. */
+  configFile: string | undefined;
+}
+
+export interface NetworkFiles {
+  conf: string;
+  pid: string;
+  hosts: string;
+  /** --dhcp-hostsdir: one file per addHosts call since the hosts file was last loaded. */
+  hostsdir: string;
+  opts: string;
+  /** The fingerprint of the hosts and opts dnsmasq holds (started, SIGHUPed or told through hostsdir). */
+  loaded: string;
+}
+
+/**
+ * A bridge's files, under state_path/networks and named after the bridge (nova's
+ * `nova-BRIDGE.*`). The name is checked first: it becomes part of paths and argv.
+ */
+export function networkFiles(statePath: string, bridge: string): NetworkFiles {
+  interfaceName(bridge, 'bridge');
+  const base = join(statePath, 'networks', `nova-${bridge}`);
+  return { conf: `${base}.conf`, pid: `${base}.pid`, hosts: `${base}.hosts`, hostsdir: `${base}.hostsdir`, opts: `${base}.opts`, loaded: `${base}.loaded` };
+}
+
+/** dnsmasq's static host line: `MAC,hostname.domain,IP` (nova's format). */
+export function hostLine(host: DhcpHost, domain: string): string {
+  return `${host.mac},${host.hostname ? `${host.hostname}.${domain}` : `host-${host.address.replace(/[.:]/g, '-')}.${domain}`},${host.address}\n`;
+}
+
+export function hostsFile(hosts: DhcpHost[], domain: string): string {
+  return hosts.map((host) => hostLine(host, domain)).join('');
+}
+
+/** DHCP options: the router (3) and, when set, the MTU (26) and DNS servers (6). */
+export function optsFile(network: DhcpNetwork): string {
+  const lines: string[] = [];
+  if (network.gateway) lines.push(`tag:net${network.id},option:router,${network.gateway}`);
+  else lines.push(`tag:net${network.id},option:router`);
+  if (network.mtu) lines.push(`tag:net${network.id},option:mtu,${network.mtu}`);
+  // The network's dns1/dns2; without them VMs use dnsmasq itself (the DHCP server).
+  if (network.dns.length > 0) lines.push(`tag:net${network.id},option:dns-server,${network.dns.join(',')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** nova's dnsmasq command line, with the tag named after the network id. */
+export function dnsmasqArgs(network: DhcpNetwork, files: NetworkFiles, options: DnsmasqOptions): string[] {
+  const env = ['env', `NETWORK_ID=${network.id}`, ...(options.configFile ? [`NOVANET_CONFIG_FILE=${options.configFile}`] : [])];
+  return [
+    ...env,
+    'dnsmasq',
+    '--strict-order',
+    '--bind-interfaces',
+    `--conf-file=${files.conf}`,
+    `--pid-file=${files.pid}`,
+    `--dhcp-optsfile=${files.opts}`,
+    `--listen-address=${network.dhcpServer}`,
+    // One interface: dnsmasq binds its DHCP socket to the bridge (SO_BINDTODEVICE).
+    // Without it every dnsmasq of the host shares 0.0.0.0:67, and a unicast packet (a
+    // dhcp_release) reaches only one of them, often another bridge's: lost.
+    `--interface=${network.bridge}`,
+    '--except-interface=lo',
+    `--dhcp-range=set:net${network.id},${network.dhcpStart},static,${network.netmask},${options.leaseTime}s`,
+    `--dhcp-lease-max=${network.size}`,
+    `--dhcp-hostsfile=${files.hosts}`,
+    `--dhcp-hostsdir=${files.hostsdir}`,
+    `--dhcp-script=${options.dhcpScript}`,
+    '--no-hosts',
+    '--leasefile-ro',
+    `--domain=${options.domain}`,
+    ...(options.dnsServers.length > 0 ? ['--no-resolv', ...options.dnsServers.map((server) => `--server=${server}`)] : []),
+  ];
+}
