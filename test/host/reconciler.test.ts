@@ -240,7 +240,7 @@ describe('Reconciler with recording drivers', () => {
   it('VLAN mode with vlanNNN taken by another interface: reports it and builds nothing of that network', async () => {
     const { manager, reconciler } = setup('vlan');
     fake.vlanTaken = 100;
-    await manager.createNetworks({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+    await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
     await boot(manager, 1, 'p1');
     await boot(manager, 2, 'p2');
     fake.calls.length = 0;
