@@ -2,8 +2,8 @@ import type { Config } from '../config/options.js';
 import * as floatingIps from '../db/floatingIps.js';
 import type { Queryable } from '../db/rows.js';
 import { parseAddress } from '../ipam/address.js';
+import type { FloatingRule } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
-import type { FloatingRule } from '../linux_net/rules.js';
 
 /**
  * The floating IPs this host carries: bound on their interface and NATed to their

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { CommandSpec } from '../../src/linux_net/command.js';
-import { IptablesDriver, TABLES, chainEdit, parseSave, renderRestore, withWiring, type Installed, type Table } from '../../src/linux_net/iptables.js';
-import { renderRules, type FirewallState, type FloatingRule } from '../../src/linux_net/rules.js';
+import { IptablesDriver, TABLES, chainEdit, parseSave, renderRestore, withWiring, type Installed, type Table } from '../../src/linux_net/firewall/iptables/plan.js';
+import { renderRules } from '../../src/linux_net/firewall/iptables/render.js';
+import type { FirewallState, FloatingRule } from '../../src/linux_net/firewall/state.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 import { firewallState } from '../support/firewall.js';
 

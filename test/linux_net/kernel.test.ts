@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsmasqDriver, type DhcpNetwork } from '../../src/linux_net/dnsmasq.js';
 import { processExecutor } from '../../src/linux_net/executor.js';
-import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/iptables.js';
+import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/firewall/iptables/plan.js';
+import { renderRules } from '../../src/linux_net/firewall/iptables/render.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
-import { renderRules } from '../../src/linux_net/rules.js';
 import { twoNetworks } from '../support/firewall.js';
 import { deleteNamespace, kernelAvailable } from '../support/netns.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createFirewall } from '../../src/linux_net/firewall.js';
-import { FloatingElements, MAPS, NftablesDriver, parseListing, renderNftables, ruleTag, type Elements, type NftRuleset } from '../../src/linux_net/nftables.js';
-import type { FloatingRule } from '../../src/linux_net/firewall.js';
+import { createFirewall } from '../../src/linux_net/firewall/index.js';
+import { FloatingElements, MAPS, NftablesDriver, parseListing, renderNftables, ruleTag, type Elements, type NftRuleset } from '../../src/linux_net/firewall/nftables/plan.js';
+import type { FloatingRule } from '../../src/linux_net/firewall/state.js';
 import type { CommandSpec } from '../../src/linux_net/command.js';
 import { firewallState } from '../support/firewall.js';
 import { RecordingExecutor, notInstalled } from '../support/recordingExecutor.js';

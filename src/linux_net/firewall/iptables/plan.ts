@@ -1,4 +1,4 @@
-import type { CommandSpec, Executor } from './command.js';
+import type { CommandSpec, Executor } from '../../command.js';
 
 export const TABLES = ['filter', 'nat', 'mangle'] as const;
 export type Table = (typeof TABLES)[number];

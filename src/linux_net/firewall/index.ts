@@ -1,48 +1,15 @@
-import type { FirewallBackend } from '../config/options.js';
-import { CommandFailed, type Executor } from './command.js';
-import { IptablesDriver } from './iptables.js';
-import { NftablesDriver } from './nftables.js';
-import { renderRules } from './rules.js';
-
-/** A network as the firewall sees it. */
-export interface RuledNetwork {
-  cidr: string;
-  bridge: string;
-  /** The host's address on the bridge (dhcp_server): the source of hairpin NAT. */
-  gateway: string;
-  /** dnsmasq serves it: open DHCP/DNS to the bridge, fix UDP checksums of replies. */
-  dhcp: boolean;
-  vpn?: { publicAddress: string; publicPort: number; privateAddress: string } | undefined;
-}
-
-/** A floating IP bound on `interface`, NATed 1:1 to `fixed`. */
-export interface FloatingRule {
-  address: string;
-  fixed: string;
-  interface: string;
-}
-
-/** Everything the rules of one host depend on, whichever backend writes them. */
-export interface FirewallState {
-  publicInterface: string;
-  routingSourceIp: string;
-  metadataHost: string;
-  metadataPort: number;
-  dmzCidrs: string[];
-  networks: RuledNetwork[];
-  floating: FloatingRule[];
-}
+import { CommandFailed, type Executor } from '../command.js';
+import { IptablesDriver } from './iptables/plan.js';
+import { renderRules } from './iptables/render.js';
+import { NftablesDriver } from './nftables/plan.js';
+import type { FirewallDriver, FirewallState } from './state.js';
 
 /**
- * What the reconciler needs of a firewall backend. Both return one line per thing
- * changed (a chain, a map), empty when the kernel already matched.
+ * The backends by name. The firewall owns these names; config keeps its own list of
+ * `firewall_backend` values, and passing config's value here makes TypeScript check
+ * that the two agree.
  */
-export interface FirewallDriver {
-  /** Reads the kernel, repairs every difference and removes the other backend's rules (start-up, periodic check). */
-  sync(state: FirewallState): Promise<string[]>;
-  /** Applies what differs from the last apply (after a change); reads the kernel the first time. */
-  apply(state: FirewallState): Promise<string[]>;
-}
+export type FirewallBackend = 'iptables' | 'nftables';
 
 /** One backend's own work, and how it removes itself when the other takes over. */
 interface Backend extends FirewallDriver {
@@ -51,7 +18,7 @@ interface Backend extends FirewallDriver {
   remove(): Promise<string[]>;
 }
 
-/** nova's chains, written with iptables-restore (rules.ts, iptables.ts). */
+/** nova's chains, written with iptables-restore (iptables/). */
 function iptablesBackend(executor: Executor): Backend {
   const driver = new IptablesDriver(executor);
   return {
@@ -62,7 +29,7 @@ function iptablesBackend(executor: Executor): Backend {
   };
 }
 
-/** One table of novanet's, floating IPs in maps (nftables.ts). */
+/** One table of novanet's, floating IPs in maps (nftables/). */
 function nftablesBackend(executor: Executor): Backend {
   const driver = new NftablesDriver(executor);
   return { name: 'nftables', sync: (state) => driver.sync(state), apply: (state) => driver.apply(state), remove: () => driver.remove() };

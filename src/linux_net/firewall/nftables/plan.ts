@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CommandFailed, type CommandSpec, type Executor } from './command.js';
-import type { FirewallDriver, FirewallState, FloatingRule } from './firewall.js';
+import { CommandFailed, type CommandSpec, type Executor } from '../../command.js';
+import type { FirewallDriver, FirewallState, FloatingRule } from '../state.js';
 
 /** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */
 export const NFT_TABLE = 'novanet';

@@ -1,8 +1,5 @@
-import type { FirewallState, FloatingRule } from './firewall.js';
-import { FLOATING_CHAIN_PREFIX, emptyRuleset, type Ruleset } from './iptables.js';
-
-// The state is the backends' common input; its types live with the FirewallDriver contract.
-export type { FirewallState, FloatingRule, RuledNetwork } from './firewall.js';
+import type { FirewallState, FloatingRule } from '../state.js';
+import { FLOATING_CHAIN_PREFIX, emptyRuleset, type Ruleset } from './plan.js';
 
 /** Floating rules are kept in one chain per /24 (of the floating or of the fixed address). */
 const BUCKET_PREFIX = 24;
