@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createFirewall } from '../../src/linux_net/firewall/index.js';
-import { FloatingElements, MAPS, NftablesDriver, parseListing, renderNftables, ruleTag, type Elements, type NftRuleset } from '../../src/linux_net/firewall/nftables/plan.js';
-import type { FloatingRule } from '../../src/linux_net/firewall/state.js';
+import { NftablesDriver } from '../../src/linux_net/firewall/nftables/driver.js';
+import { FloatingElements, MAPS, type Elements } from '../../src/linux_net/firewall/nftables/elements.js';
+import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
+import { ruleTag, type NftRuleset } from '../../src/linux_net/firewall/nftables/plan.js';
+import { renderChains } from '../../src/linux_net/firewall/nftables/render.js';
+import type { FirewallState, FloatingRule } from '../../src/linux_net/firewall/state.js';
 import type { CommandSpec } from '../../src/linux_net/command.js';
 import { firewallState } from '../support/firewall.js';
 import { RecordingExecutor, notInstalled } from '../support/recordingExecutor.js';
@@ -20,6 +24,13 @@ const SECOND_ADDED = [
 ].join('\n');
 
 const LIST = ['nft', '-j', 'list', 'table', 'ip', 'novanet'];
+
+/** The table the driver wants for `state`: its chains rendered, its floating IPs as the maps' elements. */
+function wanted(state: FirewallState): NftRuleset {
+  const elements = new FloatingElements();
+  elements.update(state.floating);
+  return { chains: renderChains(state), elements: elements.elements };
+}
 const noTable = { code: 1, stderr: 'Error: No such file or directory\nlist table ip novanet\n' };
 
 /** What `nft -j list table ip novanet` prints for a table holding `ruleset` (as the kernel would). */
@@ -46,9 +57,9 @@ const isScript = (spec: CommandSpec) => ['nft -f -', NFT_I.join(' ')].includes(s
 /** Each transaction's commands one per line: the session's input has them on one line. */
 const scripts = (executor: RecordingExecutor) => executor.commands.filter(isScript).map((spec) => (spec.session ? spec.input!.replaceAll('; ', '\n') : spec.input));
 
-describe('renderNftables', () => {
+describe('renderChains and FloatingElements', () => {
   it("renders nova's rules into base chains, floating IPs into maps only", () => {
-    const ruleset = renderNftables(firewallState({ dmzCidrs: ['10.128.0.0/24'], floating: FLOATING }));
+    const ruleset = wanted(firewallState({ dmzCidrs: ['10.128.0.0/24'], floating: FLOATING }));
     expect(Object.fromEntries(ruleset.chains.map((chain) => [chain.name, chain.rules]))).toEqual({
       prerouting: ['ip daddr 169.254.169.254 tcp dport 80 dnat to 10.0.0.1:8775', 'dnat to ip daddr map @floating_dnat'],
       output: ['dnat to ip daddr map @floating_dnat'],
@@ -73,11 +84,11 @@ describe('renderNftables', () => {
       floating_hairpin: new Map([['10.0.0.3', '192.0.2.50'], ['10.0.0.4', '192.0.2.51']]),
     });
     // The floating IPs are data: the chains are the same with none.
-    expect(renderNftables(firewallState({ dmzCidrs: ['10.128.0.0/24'] })).chains).toEqual(ruleset.chains);
+    expect(wanted(firewallState({ dmzCidrs: ['10.128.0.0/24'] })).chains).toEqual(ruleset.chains);
   });
 
   it('redirects metadata to a local port, adds the VPN DNAT and forward rule, and opens no DHCP without dnsmasq', () => {
-    const ruleset = renderNftables(firewallState({
+    const ruleset = wanted(firewallState({
       metadataHost: '127.0.0.1',
       networks: [{ cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } }],
     }));
@@ -93,7 +104,7 @@ describe('renderNftables', () => {
   });
 
   it('gives a fixed address with two floating IPs on one interface the first as its source', () => {
-    const ruleset = renderNftables(firewallState({ floating: [FLOATING[0]!, { address: '192.0.2.52', fixed: '10.0.0.3', interface: 'eth0' }] }));
+    const ruleset = wanted(firewallState({ floating: [FLOATING[0]!, { address: '192.0.2.52', fixed: '10.0.0.3', interface: 'eth0' }] }));
     expect(ruleset.elements.floating_dnat.size).toBe(2);
     expect([...ruleset.elements.floating_snat]).toEqual([['10.0.0.3 . eth0', '192.0.2.50']]);
     expect([...ruleset.elements.floating_hairpin]).toEqual([['10.0.0.3', '192.0.2.50']]);
@@ -194,13 +205,13 @@ describe('NftablesDriver', () => {
 
   it('changes nothing when the installed table is the desired one', async () => {
     const state = firewallState({ floating: FLOATING });
-    const executor = new RecordingExecutor().on(LIST, { stdout: listing(renderNftables(state)) });
+    const executor = new RecordingExecutor().on(LIST, { stdout: listing(wanted(state)) });
     expect(await new NftablesDriver(executor).sync(state)).toEqual([]);
     expect(executor.commands).toEqual([{ argv: LIST, accept: [0, 1] }, { ...NFT_SESSION, input: '' }]);
   });
 
   it('applies a floating IP associated after the sync as one element per map, reading nothing', async () => {
-    const executor = new RecordingExecutor().on(LIST, { stdout: listing(renderNftables(firewallState({ floating: [FLOATING[0]!] }))) });
+    const executor = new RecordingExecutor().on(LIST, { stdout: listing(wanted(firewallState({ floating: [FLOATING[0]!] }))) });
     const driver = new NftablesDriver(executor);
     await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
     executor.clear();
@@ -255,13 +266,13 @@ describe('NftablesDriver', () => {
     const lines = script!.split('\n');
     expect(lines[0]).toBe('flush chain ip novanet postrouting');
     expect(lines.slice(1, -1).every((line) => line.startsWith('add rule ip novanet postrouting '))).toBe(true);
-    expect(lines).toHaveLength(renderNftables(firewallState()).chains.find((chain) => chain.name === 'postrouting')!.rules.length + 2);
+    expect(lines).toHaveLength(wanted(firewallState()).chains.find((chain) => chain.name === 'postrouting')!.rules.length + 2);
     expect(script).toContain('oifname "eth0" snat to 192.0.2.11 comment');
   });
 
   it('repairs a rule deleted by hand (sync) by refilling its chain', async () => {
     const state = firewallState({ floating: FLOATING });
-    const ruleset = renderNftables(state);
+    const ruleset = wanted(state);
     const snat = ruleTag('ip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10');
     const executor = new RecordingExecutor().on(LIST, {
       stdout: listing(ruleset, (objects) => objects.filter((object) => (object as { rule?: { comment: string } }).rule?.comment !== snat)),
@@ -272,15 +283,15 @@ describe('NftablesDriver', () => {
 
   it('repairs a lost element without touching the others', async () => {
     const state = firewallState({ floating: FLOATING });
-    const partial = renderNftables(firewallState({ floating: [FLOATING[0]!] }));
-    const executor = new RecordingExecutor().on(LIST, { stdout: listing({ ...partial, chains: renderNftables(state).chains }) });
+    const partial = wanted(firewallState({ floating: [FLOATING[0]!] }));
+    const executor = new RecordingExecutor().on(LIST, { stdout: listing({ ...partial, chains: wanted(state).chains }) });
     await new NftablesDriver(executor).sync(state);
     expect(scripts(executor)[0]).toBe(SECOND_ADDED);
   });
 
   it('remakes the table atomically when a chain or map is not the one wanted', async () => {
     const state = firewallState({ floating: FLOATING });
-    const ruleset = renderNftables(state);
+    const ruleset = wanted(state);
     const executor = new RecordingExecutor().on(LIST, {
       stdout: listing(ruleset, (objects) => [
         ...objects.map((object) => {

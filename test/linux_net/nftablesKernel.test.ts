@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandSpec, Executor } from '../../src/linux_net/command.js';
 import { processExecutor } from '../../src/linux_net/executor.js';
 import { createFirewall } from '../../src/linux_net/firewall/index.js';
-import { NftablesDriver } from '../../src/linux_net/firewall/nftables/plan.js';
+import { NftablesDriver } from '../../src/linux_net/firewall/nftables/driver.js';
 import { twoNetworks } from '../support/firewall.js';
 import { deleteNamespace, kernelAvailable } from '../support/netns.js';
 

@@ -1,5 +1,6 @@
 import type { FirewallBackend } from '../../src/linux_net/firewall/index.js';
-import { NFT_TABLE, parseListing } from '../../src/linux_net/firewall/nftables/plan.js';
+import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
+import { NFT_TABLE } from '../../src/linux_net/firewall/nftables/plan.js';
 import type { FirewallState } from '../../src/linux_net/firewall/state.js';
 import type { Lab } from '../../tools/lab.js';
 

@@ -12,7 +12,9 @@ import { openDatabase } from '../../src/db/connection.js';
 import { loadedRecord } from '../../src/linux_net/dnsmasq.js';
 import type { FirewallBackend } from '../../src/config/options.js';
 import { parseSave } from '../../src/linux_net/firewall/iptables/plan.js';
-import { NFT_TABLE, parseListing, type MapName } from '../../src/linux_net/firewall/nftables/plan.js';
+import type { MapName } from '../../src/linux_net/firewall/nftables/elements.js';
+import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
+import { NFT_TABLE } from '../../src/linux_net/firewall/nftables/plan.js';
 import type { Lab } from '../../tools/lab.js';
 
 export interface FixedRow {

@@ -1,7 +1,7 @@
 import { CommandFailed, type Executor } from '../command.js';
 import { IptablesDriver } from './iptables/plan.js';
 import { renderRules } from './iptables/render.js';
-import { NftablesDriver } from './nftables/plan.js';
+import { NftablesDriver } from './nftables/driver.js';
 import type { FirewallDriver, FirewallState } from './state.js';
 
 /**
