@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsmasqDriver, type DhcpNetwork } from '../../src/linux_net/dnsmasq.js';
 import { processExecutor } from '../../src/linux_net/executor.js';
-import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/firewall/iptables/plan.js';
+import { IptablesDriver } from '../../src/linux_net/firewall/iptables/driver.js';
+import { parseSave, renderRestore, withWiring } from '../../src/linux_net/firewall/iptables/plan.js';
 import { renderRules } from '../../src/linux_net/firewall/iptables/render.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
 import { twoNetworks } from '../support/firewall.js';
@@ -66,11 +67,11 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     inNs('iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '172.17.0.0/16', '!', '-o', 'docker0', '-j', 'MASQUERADE');
     const foreign = save();
     const driver = new IptablesDriver(executor);
-    expect(await driver.sync(renderRules(STATE))).toHaveLength(19);
+    expect(await driver.sync(STATE)).toHaveLength(19);
     // The kernel prints our rules exactly as we render them: nothing left to change.
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
     const installed = save();
-    expect(await driver.sync(renderRules(STATE))).toEqual([]);
+    expect(await driver.sync(STATE)).toEqual([]);
     expect(save()).toBe(installed);
     const forward = parseSave(installed).filter.get('FORWARD');
     expect(forward).toEqual(['-j nova-filter-top', '-j DOCKER-USER']);
@@ -83,23 +84,23 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
 
   it('applies a change to one chain, and the REDIRECT form of the metadata rule', async () => {
     const driver = new IptablesDriver(executor);
-    await driver.sync(renderRules(STATE));
+    await driver.sync(STATE);
     const local = { ...STATE, metadataHost: '127.0.0.1', routingSourceIp: '192.0.2.11' };
-    expect(await driver.apply(renderRules(local))).toEqual(['nat/nova-network-PREROUTING', 'nat/nova-network-POSTROUTING', 'nat/nova-network-snat']);
+    expect(await driver.apply(local)).toEqual(['nat/nova-network-PREROUTING', 'nat/nova-network-POSTROUTING', 'nat/nova-network-snat']);
     expect(renderRestore(withWiring(renderRules(local)), parseSave(inNs('iptables-save'))).script).toBe('');
     expect(parseSave(inNs('iptables-save')).nat.get('nova-network-PREROUTING')?.[0]).toBe(
       '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8775',
     );
     // Back, so the other tests start from STATE.
-    await driver.apply(renderRules(STATE));
+    await driver.apply(STATE);
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
   });
 
   it('makes a floating /24 chain for a new bucket and removes it with its last address', async () => {
     const driver = new IptablesDriver(executor);
-    await driver.sync(renderRules(STATE));
+    await driver.sync(STATE);
     const more = { ...STATE, floating: [...STATE.floating, { address: '198.51.100.7', fixed: '10.0.1.9', interface: 'eth0' }] };
-    expect(await driver.apply(renderRules(more))).toEqual([
+    expect(await driver.apply(more)).toEqual([
       'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
     ]);
     const installed = parseSave(inNs('iptables-save'));
@@ -107,7 +108,7 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     expect(installed.nat.get('nova-network-OUTPUT')).toContain('-d 198.51.100.0/24 -j nova-float-dnat-c63364');
     expect(renderRestore(withWiring(renderRules(more)), installed).script).toBe('');
     // The kernel's state read afresh (sync) agrees, and going back removes both chains.
-    expect(await new IptablesDriver(executor).sync(renderRules(STATE))).toEqual([
+    expect(await new IptablesDriver(executor).sync(STATE)).toEqual([
       'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
     ]);
     const after = parseSave(inNs('iptables-save'));
@@ -119,9 +120,9 @@ describe.runIf(kernel)('linux_net drivers on the real kernel (own network namesp
     inNs('iptables', '-D', 'FORWARD', '-j', 'nova-filter-top');
     inNs('iptables', '-t', 'nat', '-D', 'nova-network-snat', '-s', '10.0.0.0/24', '-o', 'eth0', '-j', 'SNAT', '--to-source', '192.0.2.10');
     const driver = new IptablesDriver(executor);
-    expect(await driver.sync(renderRules(STATE))).toEqual(['filter/FORWARD:-j nova-filter-top', 'nat/nova-network-snat']);
+    expect(await driver.sync(STATE)).toEqual(['filter/FORWARD:-j nova-filter-top', 'nat/nova-network-snat']);
     expect(parseSave(inNs('iptables-save')).filter.get('FORWARD')).toEqual(['-j nova-filter-top', '-j DOCKER-USER']);
-    expect(await driver.sync(renderRules(STATE))).toEqual([]);
+    expect(await driver.sync(STATE)).toEqual([]);
   });
 
   it('builds a bridge from an interface with addresses and routes, then finds nothing to do', async () => {

@@ -1,6 +1,5 @@
 import { CommandFailed, type Executor } from '../command.js';
-import { IptablesDriver } from './iptables/plan.js';
-import { renderRules } from './iptables/render.js';
+import { IptablesDriver } from './iptables/driver.js';
 import { NftablesDriver } from './nftables/driver.js';
 import type { FirewallDriver, FirewallState } from './state.js';
 
@@ -11,39 +10,31 @@ import type { FirewallDriver, FirewallState } from './state.js';
  */
 export type FirewallBackend = 'iptables' | 'nftables';
 
-/** One backend's own work, and how it removes itself when the other takes over. */
-interface Backend extends FirewallDriver {
-  name: FirewallBackend;
+/** A backend's driver: the contract, and how it removes itself when the other takes over. */
+interface BackendDriver extends FirewallDriver {
   /** Removes everything this backend ever wrote; returns what went. */
   remove(): Promise<string[]>;
 }
 
-/** nova's chains, written with iptables-restore (iptables/). */
-function iptablesBackend(executor: Executor): Backend {
-  const driver = new IptablesDriver(executor);
-  return {
-    name: 'iptables',
-    sync: (state) => driver.sync(renderRules(state)),
-    apply: (state) => driver.apply(renderRules(state)),
-    remove: () => driver.remove(),
-  };
-}
-
-/** One table of novanet's, floating IPs in maps (nftables/). */
-function nftablesBackend(executor: Executor): Backend {
-  const driver = new NftablesDriver(executor);
-  return { name: 'nftables', sync: (state) => driver.sync(state), apply: (state) => driver.apply(state), remove: () => driver.remove() };
-}
+/** nova's chains written with iptables-restore (iptables/); one table of novanet's, floating IPs in maps (nftables/). */
+const BACKENDS: Record<FirewallBackend, new (executor: Executor) => BackendDriver> = {
+  iptables: IptablesDriver,
+  nftables: NftablesDriver,
+};
 
 /** The chosen backend; its full syncs also remove what the other one left. */
 class Firewall implements FirewallDriver {
-  constructor(private readonly own: Backend, private readonly other: Backend) {}
+  constructor(
+    private readonly own: BackendDriver,
+    private readonly other: BackendDriver,
+    private readonly otherName: FirewallBackend,
+  ) {}
 
   async sync(state: FirewallState): Promise<string[]> {
     // Ours first: the other backend's rules keep serving until ours are in place.
     const changed = await this.own.sync(state);
     const removed = await unlessMissing(() => this.other.remove());
-    return [...changed, ...removed.map((entry) => `${this.other.name} ${entry} removed`)];
+    return [...changed, ...removed.map((entry) => `${this.otherName} ${entry} removed`)];
   }
 
   apply(state: FirewallState): Promise<string[]> {
@@ -51,15 +42,10 @@ class Firewall implements FirewallDriver {
   }
 }
 
-const BACKENDS: Record<FirewallBackend, (executor: Executor) => Backend> = {
-  iptables: iptablesBackend,
-  nftables: nftablesBackend,
-};
-
 /** The firewall of config's `firewall_backend`. */
 export function createFirewall(backend: FirewallBackend, executor: Executor): FirewallDriver {
   const other: FirewallBackend = backend === 'iptables' ? 'nftables' : 'iptables';
-  return new Firewall(BACKENDS[backend](executor), BACKENDS[other](executor));
+  return new Firewall(new BACKENDS[backend](executor), new BACKENDS[other](executor), other);
 }
 
 /** The other backend's tool is not installed: then it left nothing to remove. */
