@@ -1,6 +1,7 @@
 import type { CommandSpec, Executor } from '../../command.js';
+import { Applied } from '../applied.js';
 import type { FirewallDriver, FirewallState } from '../state.js';
-import { JUMPS, TABLES, parseSave, renderRemoval, renderRestore, staleChains, withWiring, type Installed, type Ruleset } from './plan.js';
+import { installedAfter, parseSave, renderRemoval, renderRestore, withWiring, type Installed, type Ruleset } from './plan.js';
 import { renderRules } from './render.js';
 
 const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
@@ -21,7 +22,7 @@ const RESTORE_SESSION = {
  * one change grows with the rules that changed, not with the rules installed.
  */
 export class IptablesDriver implements FirewallDriver {
-  private applied: Installed | undefined;
+  private readonly applied = new Applied<Installed>();
 
   constructor(private readonly executor: Executor) {}
 
@@ -37,13 +38,14 @@ export class IptablesDriver implements FirewallDriver {
 
   /** Applies the chains that differ from the last apply; falls back to sync the first time. */
   async apply(state: FirewallState): Promise<string[]> {
-    if (!this.applied) return this.sync(state);
-    return this.restore(withWiring(renderRules(state)), this.applied);
+    const installed = this.applied.get();
+    if (!installed) return this.sync(state);
+    return this.restore(withWiring(renderRules(state)), installed);
   }
 
   /** Removes every jump and chain of novanet's; returns the chains removed. */
   async remove(): Promise<string[]> {
-    this.applied = undefined;
+    this.applied.forget();
     const saved = await this.executor.run({ argv: ['iptables-save'] });
     const { script, changed } = renderRemoval(parseSave(saved.stdout));
     if (script !== '') await this.executor.run({ argv: RESTORE, input: script });
@@ -52,23 +54,8 @@ export class IptablesDriver implements FirewallDriver {
 
   private async restore(desired: Ruleset, installed: Installed): Promise<string[]> {
     const { script, changed } = renderRestore(desired, installed);
-    if (script !== '') {
-      // A failed restore may have committed some tables and not others: forget what we
-      // believed was installed, so the next apply reads the kernel again.
-      this.applied = undefined;
-      await this.executor.run({ ...RESTORE_SESSION, input: script });
-    }
-    const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
-    for (const table of TABLES) {
-      for (const chain of staleChains(desired[table], installed[table])) next[table].delete(chain);
-      // Rendered arrays are never changed afterwards: kept as they are, not copied.
-      for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, rules);
-      for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
-        const rules = next[table].get(jump.chain) ?? [];
-        if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);
-      }
-    }
-    this.applied = next;
+    // A failed restore may have committed some tables and not others: Applied forgets.
+    await this.applied.write(installedAfter(desired, installed), script === '' ? undefined : () => this.executor.run({ ...RESTORE_SESSION, input: script }));
     return changed;
   }
 }

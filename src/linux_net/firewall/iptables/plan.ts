@@ -1,3 +1,5 @@
+import { sameList } from '../applied.js';
+
 export const TABLES = ['filter', 'nat', 'mangle'] as const;
 export type Table = (typeof TABLES)[number];
 
@@ -104,7 +106,7 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
     const rules: string[] = [];
     for (const [chain, wanted] of Object.entries(desired[table])) {
       const current = installed[table].get(chain);
-      if (current && sameRules(current, wanted)) continue;
+      if (current && sameList(current, wanted)) continue;
       changed.push(`${table}/${chain}`);
       const edit = current ? chainEdit(chain, current, wanted) : undefined;
       if (edit && edit.length <= wanted.length) {
@@ -153,7 +155,7 @@ export function chainEdit(chain: string, current: string[], wanted: string[]): s
 }
 
 /** novanet's floating chains that are installed but no longer wanted. */
-export function staleChains(desired: Record<string, string[]>, installed: Map<string, string[]>): string[] {
+function staleChains(desired: Record<string, string[]>, installed: Map<string, string[]>): string[] {
   return [...installed.keys()].filter((chain) => chain.startsWith(FLOATING_CHAIN_PREFIX) && !(chain in desired));
 }
 
@@ -178,6 +180,17 @@ export function renderRemoval(installed: Installed): { script: string; changed: 
   return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
 }
 
-function sameRules(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((rule, index) => rule === b[index]);
+/** What is installed once renderRestore's script for `desired` has run on `installed`. */
+export function installedAfter(desired: Ruleset, installed: Installed): Installed {
+  const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
+  for (const table of TABLES) {
+    for (const chain of staleChains(desired[table], installed[table])) next[table].delete(chain);
+    // Rendered arrays are never changed afterwards: kept as they are, not copied.
+    for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, rules);
+    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+      const rules = next[table].get(jump.chain) ?? [];
+      if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);
+    }
+  }
+  return next;
 }

@@ -1,3 +1,4 @@
+import { perRule } from '../applied.js';
 import type { FirewallState, FloatingRule } from '../state.js';
 import { FLOATING_CHAIN_PREFIX, emptyRuleset, type Ruleset } from './plan.js';
 
@@ -65,27 +66,18 @@ interface Bucket {
   jump: string;
 }
 
-/** Rendered once per rule object: FloatingBindings keeps an object while it is unchanged. */
-const rendered = new WeakMap<FloatingRule, RenderedFloating>();
-
-function renderFloating(floating: FloatingRule): RenderedFloating {
-  let text = rendered.get(floating);
-  if (!text) {
-    text = {
-      dnat: `-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`,
-      snat: [
-        // A VM with a floating IP reaching another one's is seen from its own.
-        `-s ${floating.fixed}/32 -m conntrack --ctstate DNAT -j SNAT --to-source ${floating.address}`,
-        `-s ${floating.fixed}/32 -d ${floating.fixed}/32 -j SNAT --to-source ${floating.address}`,
-        `-s ${floating.fixed}/32 -o ${floating.interface} -j SNAT --to-source ${floating.address}`,
-      ],
-      dnatChain: bucket(floating.address, 'dnat', '-d'),
-      snatChain: bucket(floating.fixed, 'snat', '-s'),
-    };
-    rendered.set(floating, text);
-  }
-  return text;
-}
+/** A floating IP's rules, rendered once per rule object. */
+const renderFloating = perRule((floating): RenderedFloating => ({
+  dnat: `-d ${floating.address}/32 -j DNAT --to-destination ${floating.fixed}`,
+  snat: [
+    // A VM with a floating IP reaching another one's is seen from its own.
+    `-s ${floating.fixed}/32 -m conntrack --ctstate DNAT -j SNAT --to-source ${floating.address}`,
+    `-s ${floating.fixed}/32 -d ${floating.fixed}/32 -j SNAT --to-source ${floating.address}`,
+    `-s ${floating.fixed}/32 -o ${floating.interface} -j SNAT --to-source ${floating.address}`,
+  ],
+  dnatChain: bucket(floating.address, 'dnat', '-d'),
+  snatChain: bucket(floating.fixed, 'snat', '-s'),
+}));
 
 /** The chain of the /24 that `address` is in (named in hex, so names sort by address). */
 function bucket(address: string, kind: 'dnat' | 'snat', match: '-d' | '-s'): Bucket {

@@ -1,4 +1,5 @@
-import { CommandFailed, type CommandSpec, type Executor } from '../../command.js';
+import { CommandFailed, type CommandResult, type CommandSpec, type Executor } from '../../command.js';
+import { Applied } from '../applied.js';
 import type { FirewallDriver, FirewallState } from '../state.js';
 import { FloatingElements, type ElementChanges } from './elements.js';
 import { parseListing, type TableState } from './parse.js';
@@ -23,14 +24,14 @@ const NFT_SESSION = {
  * the `nft -i` session, a new table through `nft -f -`.
  */
 export class NftablesDriver implements FirewallDriver {
-  private applied: TableState | undefined;
+  private readonly applied = new Applied<TableState>();
   /** The floating IPs' elements, kept from one apply to the next. */
   private readonly floating = new FloatingElements();
 
   constructor(private readonly executor: Executor) {}
 
   async sync(state: FirewallState): Promise<string[]> {
-    this.applied = undefined;
+    this.applied.forget();
     const installed = await this.read();
     this.floating.update(state.floating);
     const changed = await this.write(this.ruleset(state), installed);
@@ -41,7 +42,7 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   async apply(state: FirewallState): Promise<string[]> {
-    const installed = this.applied;
+    const installed = this.applied.get();
     if (!installed) return this.sync(state);
     const changes = this.floating.update(state.floating);
     return this.write(this.ruleset(state), installed, changes);
@@ -63,7 +64,7 @@ export class NftablesDriver implements FirewallDriver {
 
   /** Deletes novanet's table (the iptables backend has taken over); returns what went. */
   async remove(): Promise<string[]> {
-    this.applied = undefined;
+    this.applied.forget();
     const listed = await this.executor.run({ argv: ['nft', 'list', 'tables', 'ip'] });
     if (!listed.stdout.split('\n').some((line) => line.trim() === `table ip ${NFT_TABLE}`)) return [];
     await this.executor.run({ argv: ['nft', 'delete', 'table', 'ip', NFT_TABLE] });
@@ -71,19 +72,19 @@ export class NftablesDriver implements FirewallDriver {
   }
 
   /**
-   * Until it has written, nothing is believed installed: after any failure (a refused
-   * transaction changes nothing, but what we believed may be why it failed; the elements
-   * have moved on already) the next apply reads the kernel again.
+   * A refused transaction changes nothing, but what we believed may be why it was
+   * refused, and the elements have moved on already: after a failure, the next apply
+   * reads the kernel again.
    */
   private async write(ruleset: NftRuleset, installed: TableState | undefined, changes?: ElementChanges): Promise<string[]> {
-    this.applied = undefined;
     const { script, changed, edit, desired } = planNftables(ruleset, installed, changes);
-    if (script !== '') {
-      // nft -i applies a line as one transaction: the edit's commands go on one line.
-      if (edit) await this.executor.run({ ...NFT_SESSION, input: `${script.trimEnd().split('\n').join('; ')}\n` });
-      else await this.executor.run({ argv: ['nft', '-f', '-'], input: script });
-    }
-    this.applied = desired;
+    await this.applied.write(desired, script === '' ? undefined : () => this.transaction(script, edit));
     return changed;
+  }
+
+  /** An edit goes to the session, its commands on one line (nft -i applies a line as one transaction); a new table to nft -f -. */
+  private transaction(script: string, edit: boolean): Promise<CommandResult> {
+    if (edit) return this.executor.run({ ...NFT_SESSION, input: `${script.trimEnd().split('\n').join('; ')}\n` });
+    return this.executor.run({ argv: ['nft', '-f', '-'], input: script });
   }
 }

@@ -1,3 +1,4 @@
+import { perRule } from '../applied.js';
 import type { FloatingRule } from '../state.js';
 
 type KeyType = 'ipv4_addr' | 'ifname';
@@ -32,14 +33,8 @@ export type Elements = Record<MapName, Map<string, string>>;
 /** Each map's keys that changed, with their value before (undefined: absent). */
 export type ElementChanges = Record<MapName, Map<string, string | undefined>>;
 
-/** A floating IP's key in the snat map, made once per rule object (FloatingBindings keeps an unchanged rule's object). */
-const snatKeys = new WeakMap<FloatingRule, string>();
-
-function snatKey(rule: FloatingRule): string {
-  let key = snatKeys.get(rule);
-  if (key === undefined) snatKeys.set(rule, (key = `${rule.fixed} . ${rule.interface}`));
-  return key;
-}
+/** A floating IP's key in the snat map, made once per rule object. */
+const snatKey = perRule((rule) => `${rule.fixed} . ${rule.interface}`);
 
 /** Each map's key and value for a floating IP. */
 const ELEMENT: Record<MapName, { key: (rule: FloatingRule) => string; value: (rule: FloatingRule) => string }> = {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sameList } from '../applied.js';
 import { MAPS, mapType, type ElementChanges, type Elements, type MapSpec } from './elements.js';
 import { chainHead, type TableState } from './parse.js';
 import { quoted, type NftChain } from './render.js';
@@ -146,10 +147,6 @@ function elementEdit(spec: MapSpec, differing: ElementChange[]): string[] {
 /** A stored key in nft's syntax: interface names quoted. */
 function keyText(spec: MapSpec, key: string): string {
   return key.split(' . ').map((part, index) => (spec.key[index] === 'ifname' ? quoted(part) : part)).join(' . ');
-}
-
-function sameList(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((item, index) => item === b[index]);
 }
 
 function sameElements(a: Map<string, string>, b: Map<string, string>): boolean {
