@@ -1,28 +1,40 @@
 import { perRule } from '../applied.js';
+import type { FloatingSpelling, NoEqual } from '../rules.js';
 import type { FloatingRule } from '../state.js';
+import { NO_EQUAL } from './render.js';
 
 type KeyType = 'ipv4_addr' | 'ifname';
 
+export type MapName = 'floating_dnat' | 'floating_snat' | 'floating_hairpin';
+
+/** A map of floating IPs: its key's type, and each floating IP's key and value in it. */
 export interface MapSpec {
   name: MapName;
   key: KeyType[];
+  keyOf: (rule: FloatingRule) => string;
+  valueOf: (rule: FloatingRule) => string;
 }
 
-/**
- * The floating IPs, one element each per map: associating one is an element added,
- * whatever the number installed, and no rule changes (docs/decisions.md, Firewall
- * backends).
- */
-export const MAPS = [
-  /** floating → fixed: DNAT in prerouting and output. */
-  { name: 'floating_dnat', key: ['ipv4_addr'] },
-  /** fixed . outgoing interface → floating: a VM's own traffic leaves as its floating IP. */
-  { name: 'floating_snat', key: ['ipv4_addr', 'ifname'] },
-  /** fixed → floating, for DNATed connections: a VM reaching another's floating IP is seen from its own. */
-  { name: 'floating_hairpin', key: ['ipv4_addr'] },
-] as const satisfies readonly MapSpec[];
+/** A floating IP's key in the snat map, made once per rule object. */
+const snatKey = perRule((rule) => `${rule.fixed} . ${rule.interface}`);
 
-export type MapName = 'floating_dnat' | 'floating_snat' | 'floating_hairpin';
+/**
+ * nova's floating rules as maps, one element per floating IP in each: associating one
+ * is elements added, whatever the number installed, and no rule changes
+ * (docs/decisions.md, Firewall backends). render.ts's MAP_LOOKUPS use them.
+ */
+export const FLOATING_MAPS = {
+  /** floating → fixed: DNAT in prerouting and output. */
+  'floating-dnat': { name: 'floating_dnat', key: ['ipv4_addr'], keyOf: (rule) => rule.address, valueOf: (rule) => rule.fixed },
+  /** fixed → floating, for DNATed connections: a VM reaching another's floating IP is seen from its own. */
+  'floating-hairpin': { name: 'floating_hairpin', key: ['ipv4_addr'], keyOf: (rule) => rule.fixed, valueOf: (rule) => rule.address },
+  'floating-self': NO_EQUAL['floating-self'],
+  /** fixed . outgoing interface → floating: a VM's own traffic leaves as its floating IP. */
+  'floating-snat': { name: 'floating_snat', key: ['ipv4_addr', 'ifname'], keyOf: snatKey, valueOf: (rule) => rule.address },
+} satisfies FloatingSpelling<MapSpec, NoEqual>;
+
+/** The maps, in the order they are defined and edited. */
+export const MAPS: MapSpec[] = [FLOATING_MAPS['floating-dnat'], FLOATING_MAPS['floating-snat'], FLOATING_MAPS['floating-hairpin']];
 
 /**
  * Element keys as their parts joined by ' . ' (unquoted), values as addresses, in the
@@ -32,18 +44,6 @@ export type Elements = Record<MapName, Map<string, string>>;
 
 /** Each map's keys that changed, with their value before (undefined: absent). */
 export type ElementChanges = Record<MapName, Map<string, string | undefined>>;
-
-/** A floating IP's key in the snat map, made once per rule object. */
-const snatKey = perRule((rule) => `${rule.fixed} . ${rule.interface}`);
-
-/** Each map's key and value for a floating IP. */
-const ELEMENT: Record<MapName, { key: (rule: FloatingRule) => string; value: (rule: FloatingRule) => string }> = {
-  floating_dnat: { key: (rule) => rule.address, value: (rule) => rule.fixed },
-  floating_snat: { key: snatKey, value: (rule) => rule.address },
-  floating_hairpin: { key: (rule) => rule.fixed, value: (rule) => rule.address },
-};
-
-const MAP_NAMES = MAPS.map((spec) => spec.name);
 
 /** The rules that have a key of a map: one, or several when floating IPs share a fixed address. */
 type Owners = Map<string, FloatingRule | FloatingRule[]>;
@@ -92,8 +92,7 @@ export class FloatingElements {
       position ??= new Map(floating.map((rule, index) => [rule, index]));
       return rules.reduce((a, b) => (position!.get(a)! <= position!.get(b)! ? a : b));
     };
-    for (const map of MAP_NAMES) {
-      const { key: keyOf, value } = ELEMENT[map];
+    for (const { name: map, keyOf, valueOf } of MAPS) {
       const owners = this.owners[map];
       const touched = new Set<string>();
       for (const rule of removed) {
@@ -109,7 +108,7 @@ export class FloatingElements {
         const held = owners.get(key);
         const winner = held === undefined ? undefined : Array.isArray(held) ? first(held) : held;
         const before = elements.get(key);
-        const after = winner && value(winner);
+        const after = winner && valueOf(winner);
         if (before === after) continue;
         changes[map].set(key, before);
         if (after === undefined) elements.delete(key);
