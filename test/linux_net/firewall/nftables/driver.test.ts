@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createFirewall } from '../../src/linux_net/firewall/index.js';
-import { NftablesDriver } from '../../src/linux_net/firewall/nftables/driver.js';
-import { FloatingElements, MAPS, type Elements } from '../../src/linux_net/firewall/nftables/elements.js';
-import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
-import { ruleTag, type NftRuleset } from '../../src/linux_net/firewall/nftables/plan.js';
-import { renderChains } from '../../src/linux_net/firewall/nftables/render.js';
-import type { FirewallState, FloatingRule } from '../../src/linux_net/firewall/state.js';
-import type { CommandSpec } from '../../src/linux_net/command.js';
-import { firewallState } from '../support/firewall.js';
-import { RecordingExecutor, notInstalled } from '../support/recordingExecutor.js';
+import { createFirewall } from '../../../../src/linux_net/firewall/index.js';
+import { NftablesDriver } from '../../../../src/linux_net/firewall/nftables/driver.js';
+import { FloatingElements, MAPS, type Elements } from '../../../../src/linux_net/firewall/nftables/elements.js';
+import { parseListing } from '../../../../src/linux_net/firewall/nftables/parse.js';
+import { ruleTag, type NftRuleset } from '../../../../src/linux_net/firewall/nftables/plan.js';
+import { renderChains } from '../../../../src/linux_net/firewall/nftables/render.js';
+import type { FirewallState, FloatingRule } from '../../../../src/linux_net/firewall/state.js';
+import type { CommandSpec } from '../../../../src/linux_net/command.js';
+import { firewallState } from '../../../support/firewall.js';
+import { RecordingExecutor, notInstalled } from '../../../support/recordingExecutor.js';
 
 const FLOATING = [
   { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },
