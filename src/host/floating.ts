@@ -43,7 +43,7 @@ export class FloatingBindings {
     for (const row of await floatingIps.listFloatingIps(q, { host: this.config.host })) {
       const rule = this.ruleOf(row);
       const known = rule && this.rules.get(rule.address);
-      // An unchanged rule keeps its object: its rendered text is cached on it (rules.ts).
+      // An unchanged rule keeps its object: the firewall renders it once (firewall/applied.ts, perRule).
       if (rule) wanted.set(rule.address, known && known.fixed === rule.fixed && known.interface === rule.interface ? known : rule);
     }
     // A cloud without floating IPs leaves the public interface alone.

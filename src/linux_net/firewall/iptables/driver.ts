@@ -7,9 +7,9 @@ import { renderRules } from './render.js';
 const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
 
 /**
- * iptables-restore kept running (linux_net/session.ts): it commits each table at its COMMIT line
- * as it reads, and with -v echoes a comment line once it has read everything before it.
- * A refused line ends it (the next restore starts another).
+ * iptables-restore kept running (linux_net/session.ts): it commits each table at its
+ * COMMIT line as it reads, and with -v echoes a comment line once it has read
+ * everything before it. A refused line ends it (the next restore starts another).
  */
 const RESTORE_SESSION = {
   argv: [...RESTORE, '-v'],

@@ -28,7 +28,8 @@ export const CHAINS: Record<Table, string[]> = {
 /** Floating IPs' rules live in chains of one /24 each, made and removed as needed (render.ts). */
 export const FLOATING_CHAIN_PREFIX = 'nova-float-';
 
-export const JUMPS: Jump[] = [
+/** The jumps from the built-in chains into nova's. */
+const JUMPS: Jump[] = [
   { table: 'filter', chain: 'FORWARD', rule: '-j nova-filter-top', position: 'top' },
   { table: 'filter', chain: 'INPUT', rule: '-j nova-network-INPUT', position: 'top' },
   { table: 'nat', chain: 'PREROUTING', rule: '-j nova-network-PREROUTING', position: 'top' },

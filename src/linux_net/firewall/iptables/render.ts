@@ -53,8 +53,8 @@ export const FLOATING_SPELLING: FloatingSpelling<(floating: FloatingRule) => str
 };
 
 /**
- * nova's chains and rules (SPELLING, in rules.ts's order), and 1:1 NAT of floating
- * IPs in chains of one /24 each.
+ * nova's chains and rules (SPELLING, in firewall/rules.ts's order), and 1:1 NAT of
+ * floating IPs in chains of one /24 each.
  */
 export function renderRules(state: FirewallState): Ruleset {
   const ruleset = emptyRuleset();

@@ -7,9 +7,10 @@ import { NFT_TABLE, planNftables, type NftRuleset } from './plan.js';
 import { renderChains } from './render.js';
 
 /**
- * `nft -i`, kept running for edits (linux_net/session.ts). `describe` is answered by nft itself,
- * without the kernel. nft -i keeps a history file in HOME, which novanet has no use for:
- * HOME is set on the command line, as a root_helper such as sudo resets the environment.
+ * `nft -i`, kept running for edits (linux_net/session.ts). `describe` is answered by
+ * nft itself, without the kernel. nft -i keeps a history file in HOME, which novanet
+ * has no use for: HOME is set on the command line, as a root_helper such as sudo
+ * resets the environment.
  */
 const NFT_SESSION = {
   argv: ['env', 'HOME=/nonexistent', 'nft', '-i'],

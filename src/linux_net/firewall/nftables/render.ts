@@ -41,7 +41,7 @@ function vpnDnat({ publicAddress, publicPort, privateAddress }: Purposes['vpn-dn
   return `ip daddr ${publicAddress} udp dport ${publicPort} dnat to ${privateAddress}:1194`;
 }
 
-/** nova's rules in nft's syntax (rules.ts says what each is for). */
+/** nova's rules in nft's syntax (firewall/rules.ts says what each is for). */
 export const SPELLING: Spelling<PlacedRule, NoEqual> = {
   'metadata-dnat': ({ host, port }) => at('prerouting', host === '127.0.0.1'
     ? `ip daddr 169.254.169.254 tcp dport 80 redirect to :${port}`
@@ -79,9 +79,9 @@ export const MAP_LOOKUPS = {
 } as const;
 
 /**
- * nova's rules (SPELLING, in rules.ts's order) in one table of base chains, with the
- * floating maps' lookups after nova's own DNATs, and in postrouting between the SNAT
- * exemptions and the networks' own SNATs.
+ * nova's rules (SPELLING, in firewall/rules.ts's order) in one table of base chains,
+ * with the floating maps' lookups after nova's own DNATs, and in postrouting between
+ * the SNAT exemptions and the networks' own SNATs.
  */
 export function renderChains(state: FirewallState): NftChain[] {
   const sections: Record<Section, string[]> = { prerouting: [], output: [], exempt: [], snat: [], forward: [], input: [] };
