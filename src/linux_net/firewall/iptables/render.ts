@@ -95,7 +95,7 @@ function bucket(address: string, kind: 'dnat' | 'snat', match: '-d' | '-s'): Buc
 /**
  * nova's floating rules, spread over chains of one /24 each: iptables-nft inserts and
  * deletes by position at a cost that grows with the length of the chain, so thousands
- * of addresses in one chain made each change many times dearer (bench/README.md). The
+ * of addresses in one chain made each change many times dearer. The
  * DNAT chain of a floating /24 is reached from PREROUTING and OUTPUT alike; the SNAT
  * chain of a fixed /24 from float-snat (nova's POSTROUTING ctstate-DNAT rule lives
  * there too: POSTROUTING's ACCEPTs still come first).

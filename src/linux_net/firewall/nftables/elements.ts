@@ -20,8 +20,8 @@ const snatKey = perRule((rule) => `${rule.fixed} . ${rule.interface}`);
 
 /**
  * nova's floating rules as maps, one element per floating IP in each: associating one
- * is elements added, whatever the number installed, and no rule changes
- * (docs/decisions.md, Firewall backends). render.ts's MAP_LOOKUPS use them.
+ * is elements added, whatever the number installed, and no rule changes. render.ts's
+ * MAP_LOOKUPS look them up.
  */
 export const FLOATING_MAPS = {
   /** floating → fixed: DNAT in prerouting and output. */
@@ -68,9 +68,8 @@ function disown(owners: Owners, key: string, rule: FloatingRule): void {
  * The maps' elements for a floating list, one per floating IP and map, kept up to date
  * as the list changes: associating one among thousands touches its own keys only,
  * where rebuilding the maps for every apply cost time and garbage that grew with the
- * list (docs/decisions.md, "Elements kept, not remade"). A fixed address with two
- * floating IPs on one interface goes out as the first in the list, as the first of
- * nova's rules would win.
+ * list. A fixed address with two floating IPs on one interface goes out as the first
+ * in the list, as the first of nova's rules would win.
  */
 export class FloatingElements {
   readonly elements: Elements = { floating_dnat: new Map(), floating_snat: new Map(), floating_hairpin: new Map() };
