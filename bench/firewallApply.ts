@@ -7,8 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Executor } from '../src/linux_net/command.js';
-import { createFirewall } from '../src/linux_net/firewall.js';
-import type { FirewallState, FloatingRule } from '../src/linux_net/rules.js';
+import { createFirewall } from '../src/linux_net/firewall/index.js';
+import type { FirewallState, FloatingRule } from '../src/linux_net/firewall/state.js';
 import { markdownTable, millis, percentile, runIfMain, type BenchEnv } from './support/harness.js';
 
 const SIZES = (process.env.BENCH_FIREWALL_SIZES ?? '1000,5000,10000').split(',').map(Number);

@@ -4,8 +4,9 @@
  * change, and the check that the kernel holds exactly what it should.
  */
 import type { Executor } from '../../src/linux_net/command.js';
+import { renderRules } from '../../src/linux_net/firewall/iptables/render.js';
+import type { FirewallState, FloatingRule } from '../../src/linux_net/firewall/state.js';
 import type { FloatingDriver } from '../../src/linux_net/floating.js';
-import { renderRules, type FirewallState, type FloatingRule } from '../../src/linux_net/rules.js';
 
 /** A firewall with nothing but these floating IPs: what renderRules adds for them alone. */
 function floatingOnly(floating: FloatingRule[]): FirewallState {

@@ -6,7 +6,7 @@ import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { cidrSize, parseCidr } from '../ipam/cidr.js';
 import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq/index.js';
-import type { FirewallState, RuledNetwork } from '../linux_net/rules.js';
+import type { FirewallState, RuledNetwork } from '../linux_net/firewall/state.js';
 import type { Capabilities } from './layer.js';
 
 /** One network this host builds: bridge, gateway address, dnsmasq and its hosts. */

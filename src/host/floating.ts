@@ -2,8 +2,8 @@ import type { Config } from '../config/options.js';
 import * as floatingIps from '../db/floatingIps.js';
 import type { Queryable } from '../db/rows.js';
 import { parseAddress } from '../ipam/address.js';
+import type { FloatingRule } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
-import type { FloatingRule } from '../linux_net/rules.js';
 
 /**
  * The floating IPs this host carries: bound on their interface and NATed to their
@@ -43,7 +43,7 @@ export class FloatingBindings {
     for (const row of await floatingIps.listFloatingIps(q, { host: this.config.host })) {
       const rule = this.ruleOf(row);
       const known = rule && this.rules.get(rule.address);
-      // An unchanged rule keeps its object: its rendered text is cached on it (rules.ts).
+      // An unchanged rule keeps its object: the firewall renders it once (firewall/applied.ts, perRule).
       if (rule) wanted.set(rule.address, known && known.fixed === rule.fixed && known.interface === rule.interface ? known : rule);
     }
     // A cloud without floating IPs leaves the public interface alone.

@@ -5,7 +5,7 @@ import { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import { FloatingDriver } from '../linux_net/floating.js';
 import type { Executor } from '../linux_net/command.js';
 import { processExecutor } from '../linux_net/executor.js';
-import { createFirewall } from '../linux_net/firewall.js';
+import { createFirewall } from '../linux_net/firewall/index.js';
 import { LinkDriver } from '../linux_net/links.js';
 import type { Capabilities } from './layer.js';
 import { Reconciler, type ReconcileReport } from './reconciler.js';

@@ -3,7 +3,7 @@ import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
-import type { FirewallDriver, FirewallState } from '../linux_net/firewall.js';
+import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
 import type { LinkDriver } from '../linux_net/links.js';
 import { CommandFailed } from '../linux_net/command.js';
 import { Unavailable } from '../errors.js';

@@ -1,6 +1,7 @@
-import type { FirewallBackend } from '../../src/config/options.js';
-import { NFT_TABLE, parseListing } from '../../src/linux_net/nftables.js';
-import type { FirewallState } from '../../src/linux_net/rules.js';
+import type { FirewallBackend } from '../../src/linux_net/firewall/index.js';
+import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
+import { NFT_TABLE } from '../../src/linux_net/firewall/nftables/plan.js';
+import type { FirewallState } from '../../src/linux_net/firewall/state.js';
 import type { Lab } from '../../tools/lab.js';
 
 /** One FlatDHCP network on br100 behind eth0: the firewall state most linux_net tests start from. */

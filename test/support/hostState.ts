@@ -11,8 +11,10 @@ import { loadConfig } from '../../src/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
 import { loadedRecord } from '../../src/linux_net/dnsmasq/index.js';
 import type { FirewallBackend } from '../../src/config/options.js';
-import { parseSave } from '../../src/linux_net/iptables.js';
-import { NFT_TABLE, parseListing, type MapName } from '../../src/linux_net/nftables.js';
+import { parseSave } from '../../src/linux_net/firewall/iptables/plan.js';
+import type { MapName } from '../../src/linux_net/firewall/nftables/elements.js';
+import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
+import { NFT_TABLE } from '../../src/linux_net/firewall/nftables/plan.js';
 import type { Lab } from '../../tools/lab.js';
 
 export interface FixedRow {

@@ -1,4 +1,4 @@
-import type { CommandSpec, Executor } from './command.js';
+import { sameList } from '../applied.js';
 
 export const TABLES = ['filter', 'nat', 'mangle'] as const;
 export type Table = (typeof TABLES)[number];
@@ -25,10 +25,11 @@ export const CHAINS: Record<Table, string[]> = {
   mangle: ['nova-network-POSTROUTING'],
 };
 
-/** Floating IPs' rules live in chains of one /24 each, made and removed as needed (rules.ts). */
+/** Floating IPs' rules live in chains of one /24 each, made and removed as needed (render.ts). */
 export const FLOATING_CHAIN_PREFIX = 'nova-float-';
 
-export const JUMPS: Jump[] = [
+/** The jumps from the built-in chains into nova's. */
+const JUMPS: Jump[] = [
   { table: 'filter', chain: 'FORWARD', rule: '-j nova-filter-top', position: 'top' },
   { table: 'filter', chain: 'INPUT', rule: '-j nova-network-INPUT', position: 'top' },
   { table: 'nat', chain: 'PREROUTING', rule: '-j nova-network-PREROUTING', position: 'top' },
@@ -106,7 +107,7 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
     const rules: string[] = [];
     for (const [chain, wanted] of Object.entries(desired[table])) {
       const current = installed[table].get(chain);
-      if (current && sameRules(current, wanted)) continue;
+      if (current && sameList(current, wanted)) continue;
       changed.push(`${table}/${chain}`);
       const edit = current ? chainEdit(chain, current, wanted) : undefined;
       if (edit && edit.length <= wanted.length) {
@@ -180,76 +181,17 @@ export function renderRemoval(installed: Installed): { script: string; changed: 
   return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
 }
 
-function sameRules(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((rule, index) => rule === b[index]);
-}
-
-const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
-
-/**
- * iptables-restore kept running (session.ts): it commits each table at its COMMIT line
- * as it reads, and with -v echoes a comment line once it has read everything before it.
- * A refused line ends it (the next restore starts another).
- */
-const RESTORE_SESSION = {
-  argv: [...RESTORE, '-v'],
-  session: { probe: '# novanet', failsOnStderr: false, oneShot: RESTORE },
-} satisfies CommandSpec;
-
-/**
- * Applies novanet's rules. `sync` reads the kernel's state (start-up and the periodic
- * check: repairs drift); `apply` compares with what it last applied, so the work of
- * one change grows with the rules that changed, not with the rules installed.
- */
-export class IptablesDriver {
-  private applied: Installed | undefined;
-
-  constructor(private readonly executor: Executor) {}
-
-  /** Reads the installed rules and repairs every difference; returns what changed. */
-  async sync(desired: Ruleset): Promise<string[]> {
-    const saved = await this.executor.run({ argv: ['iptables-save'] });
-    const changed = await this.restore(withWiring(desired), parseSave(saved.stdout));
-    // The session is started (or found alive) now: the first change after a start does
-    // not wait for iptables-restore to start.
-    await this.executor.run({ ...RESTORE_SESSION, input: '' });
-    return changed;
-  }
-
-  /** Applies the chains that differ from the last apply; falls back to sync the first time. */
-  async apply(desired: Ruleset): Promise<string[]> {
-    if (!this.applied) return this.sync(desired);
-    return this.restore(withWiring(desired), this.applied);
-  }
-
-  /** Removes every jump and chain of novanet's; returns the chains removed. */
-  async remove(): Promise<string[]> {
-    this.applied = undefined;
-    const saved = await this.executor.run({ argv: ['iptables-save'] });
-    const { script, changed } = renderRemoval(parseSave(saved.stdout));
-    if (script !== '') await this.executor.run({ argv: RESTORE, input: script });
-    return changed;
-  }
-
-  private async restore(desired: Ruleset, installed: Installed): Promise<string[]> {
-    const { script, changed } = renderRestore(desired, installed);
-    if (script !== '') {
-      // A failed restore may have committed some tables and not others: forget what we
-      // believed was installed, so the next apply reads the kernel again.
-      this.applied = undefined;
-      await this.executor.run({ ...RESTORE_SESSION, input: script });
+/** What is installed once renderRestore's script for `desired` has run on `installed`. */
+export function installedAfter(desired: Ruleset, installed: Installed): Installed {
+  const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
+  for (const table of TABLES) {
+    for (const chain of staleChains(desired[table], installed[table])) next[table].delete(chain);
+    // Rendered arrays are never changed afterwards: kept as they are, not copied.
+    for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, rules);
+    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+      const rules = next[table].get(jump.chain) ?? [];
+      if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);
     }
-    const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
-    for (const table of TABLES) {
-      for (const chain of staleChains(desired[table], installed[table])) next[table].delete(chain);
-      // Rendered arrays are never changed afterwards: kept as they are, not copied.
-      for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, rules);
-      for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
-        const rules = next[table].get(jump.chain) ?? [];
-        if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);
-      }
-    }
-    this.applied = next;
-    return changed;
   }
+  return next;
 }

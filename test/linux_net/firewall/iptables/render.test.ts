@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CHAINS, TABLES } from '../../src/linux_net/iptables.js';
-import { renderRules, type FirewallState } from '../../src/linux_net/rules.js';
-import { firewallState } from '../support/firewall.js';
+import { CHAINS, TABLES } from '../../../../src/linux_net/firewall/iptables/plan.js';
+import { renderRules } from '../../../../src/linux_net/firewall/iptables/render.js';
+import { firewallState } from '../../../support/firewall.js';
 
 const state = firewallState;
 

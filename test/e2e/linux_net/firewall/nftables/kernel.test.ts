@@ -7,12 +7,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CommandSpec, Executor } from '../../src/linux_net/command.js';
-import { processExecutor } from '../../src/linux_net/executor.js';
-import { createFirewall } from '../../src/linux_net/firewall.js';
-import { NftablesDriver } from '../../src/linux_net/nftables.js';
-import { twoNetworks } from '../support/firewall.js';
-import { deleteNamespace, kernelAvailable } from '../support/netns.js';
+import type { CommandSpec, Executor } from '../../../../../src/linux_net/command.js';
+import { processExecutor } from '../../../../../src/linux_net/executor.js';
+import { createFirewall } from '../../../../../src/linux_net/firewall/index.js';
+import { NftablesDriver } from '../../../../../src/linux_net/firewall/nftables/driver.js';
+import { twoNetworks } from '../../../../support/firewall.js';
+import { deleteNamespace, kernelAvailable } from '../../../../support/netns.js';
 
 const kernel = kernelAvailable(['nft', 'iptables-save', 'iptables-restore']);
 const NS = `nn-nft-${process.pid}`;

@@ -1,20 +1,20 @@
 /**
- * The iptables driver against the real kernel and the real tools, inside a network
- * namespace this file creates and always deletes: the rule spellings must be
- * iptables-save's own (or every sync would rewrite them). Nothing here touches the
- * root namespace's interfaces or rules. (The link and dnsmasq drivers' real-kernel
- * tests are in test/e2e/linux_net/.)
+ * The iptables backend against the real kernel and iptables, inside a network namespace
+ * this file creates and always deletes: the rule spellings must be iptables-save's own
+ * (or every sync would rewrite them), foreign rules keep their place, and drift is
+ * repaired. Nothing here touches the root namespace's interfaces or rules.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processExecutor } from '../../src/linux_net/executor.js';
-import { IptablesDriver, parseSave, renderRestore, withWiring } from '../../src/linux_net/iptables.js';
-import { renderRules } from '../../src/linux_net/rules.js';
-import { twoNetworks } from '../support/firewall.js';
-import { deleteNamespace, kernelAvailable } from '../support/netns.js';
+import { processExecutor } from '../../../../../src/linux_net/executor.js';
+import { IptablesDriver } from '../../../../../src/linux_net/firewall/iptables/driver.js';
+import { parseSave, renderRestore, withWiring } from '../../../../../src/linux_net/firewall/iptables/plan.js';
+import { renderRules } from '../../../../../src/linux_net/firewall/iptables/render.js';
+import { twoNetworks } from '../../../../support/firewall.js';
+import { deleteNamespace, kernelAvailable } from '../../../../support/netns.js';
 
 const kernel = kernelAvailable(['iptables', 'iptables-save', 'iptables-restore']);
-const NS = `nn-unit-${process.pid}`;
+const NS = `nn-ipt-${process.pid}`;
 
 function inNs(...argv: string[]): string {
   return execFileSync('ip', ['netns', 'exec', NS, ...argv], { encoding: 'utf8' });
@@ -27,7 +27,7 @@ function save(): string {
 
 const STATE = twoNetworks();
 
-describe.runIf(kernel)('iptables driver on the real kernel (own network namespace)', () => {
+describe.runIf(kernel)('iptables backend on the real kernel (own network namespace)', () => {
   const executor = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
 
   beforeAll(() => {
@@ -37,7 +37,7 @@ describe.runIf(kernel)('iptables driver on the real kernel (own network namespac
 
   afterAll(() => {
     executor.close();
-    // Also after a failure halfway: the namespace with everything in it.
+    // Also after a failure halfway: the namespace goes with every rule in it.
     deleteNamespace(NS);
   });
 
@@ -50,11 +50,11 @@ describe.runIf(kernel)('iptables driver on the real kernel (own network namespac
     inNs('iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '172.17.0.0/16', '!', '-o', 'docker0', '-j', 'MASQUERADE');
     const foreign = save();
     const driver = new IptablesDriver(executor);
-    expect(await driver.sync(renderRules(STATE))).toHaveLength(19);
+    expect(await driver.sync(STATE)).toHaveLength(19);
     // The kernel prints our rules exactly as we render them: nothing left to change.
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
     const installed = save();
-    expect(await driver.sync(renderRules(STATE))).toEqual([]);
+    expect(await driver.sync(STATE)).toEqual([]);
     expect(save()).toBe(installed);
     const forward = parseSave(installed).filter.get('FORWARD');
     expect(forward).toEqual(['-j nova-filter-top', '-j DOCKER-USER']);
@@ -67,23 +67,23 @@ describe.runIf(kernel)('iptables driver on the real kernel (own network namespac
 
   it('applies a change to one chain, and the REDIRECT form of the metadata rule', async () => {
     const driver = new IptablesDriver(executor);
-    await driver.sync(renderRules(STATE));
+    await driver.sync(STATE);
     const local = { ...STATE, metadataHost: '127.0.0.1', routingSourceIp: '192.0.2.11' };
-    expect(await driver.apply(renderRules(local))).toEqual(['nat/nova-network-PREROUTING', 'nat/nova-network-POSTROUTING', 'nat/nova-network-snat']);
+    expect(await driver.apply(local)).toEqual(['nat/nova-network-PREROUTING', 'nat/nova-network-POSTROUTING', 'nat/nova-network-snat']);
     expect(renderRestore(withWiring(renderRules(local)), parseSave(inNs('iptables-save'))).script).toBe('');
     expect(parseSave(inNs('iptables-save')).nat.get('nova-network-PREROUTING')?.[0]).toBe(
       '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8775',
     );
     // Back, so the other tests start from STATE.
-    await driver.apply(renderRules(STATE));
+    await driver.apply(STATE);
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
   });
 
   it('makes a floating /24 chain for a new bucket and removes it with its last address', async () => {
     const driver = new IptablesDriver(executor);
-    await driver.sync(renderRules(STATE));
+    await driver.sync(STATE);
     const more = { ...STATE, floating: [...STATE.floating, { address: '198.51.100.7', fixed: '10.0.1.9', interface: 'eth0' }] };
-    expect(await driver.apply(renderRules(more))).toEqual([
+    expect(await driver.apply(more)).toEqual([
       'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
     ]);
     const installed = parseSave(inNs('iptables-save'));
@@ -91,7 +91,7 @@ describe.runIf(kernel)('iptables driver on the real kernel (own network namespac
     expect(installed.nat.get('nova-network-OUTPUT')).toContain('-d 198.51.100.0/24 -j nova-float-dnat-c63364');
     expect(renderRestore(withWiring(renderRules(more)), installed).script).toBe('');
     // The kernel's state read afresh (sync) agrees, and going back removes both chains.
-    expect(await new IptablesDriver(executor).sync(renderRules(STATE))).toEqual([
+    expect(await new IptablesDriver(executor).sync(STATE)).toEqual([
       'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
     ]);
     const after = parseSave(inNs('iptables-save'));
@@ -103,8 +103,8 @@ describe.runIf(kernel)('iptables driver on the real kernel (own network namespac
     inNs('iptables', '-D', 'FORWARD', '-j', 'nova-filter-top');
     inNs('iptables', '-t', 'nat', '-D', 'nova-network-snat', '-s', '10.0.0.0/24', '-o', 'eth0', '-j', 'SNAT', '--to-source', '192.0.2.10');
     const driver = new IptablesDriver(executor);
-    expect(await driver.sync(renderRules(STATE))).toEqual(['filter/FORWARD:-j nova-filter-top', 'nat/nova-network-snat']);
+    expect(await driver.sync(STATE)).toEqual(['filter/FORWARD:-j nova-filter-top', 'nat/nova-network-snat']);
     expect(parseSave(inNs('iptables-save')).filter.get('FORWARD')).toEqual(['-j nova-filter-top', '-j DOCKER-USER']);
-    expect(await driver.sync(renderRules(STATE))).toEqual([]);
+    expect(await driver.sync(STATE)).toEqual([]);
   });
 });
