@@ -7,7 +7,7 @@ import { CommandFailed, type CommandResult, type SessionSpec } from './command.j
  */
 export const INPUTS_PER_PROCESS = 1000;
 
-/** A tool that has not answered its first probe by then cannot be kept running (nft starts in ~10 ms). */
+/** A tool that has not answered its first probe by then cannot be kept running (a healthy one answers at once). */
 const START_TIMEOUT_MS = 5_000;
 
 interface Pending {
@@ -17,9 +17,8 @@ interface Pending {
 
 /**
  * One tool kept running that reads inputs on stdin and applies each as it comes (`nft
- * -i`, `iptables-restore`): a change then costs the tool's own work, well under a
- * millisecond, instead of a process started through root_helper, 15–20 ms on these
- * machines (docs/decisions.md, Firewall sessions). After each input goes the spec's
+ * -i`, `iptables-restore`): a change then costs the tool's own work instead of a
+ * process started through root_helper (docs/decisions/firewall-sessions.md). After each input goes the spec's
  * probe line, whose answer (learned once, when the process starts) marks the input
  * done. One input at a time; a process that exits or fails is replaced at the next input.
  * A tool whose start fails is `unavailable`: the executor then runs each input on its own.
