@@ -10,11 +10,9 @@ import { performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import { openDatabase, parseConnectionUrl } from '../src/db/connection.js';
 import type { NetworkManager } from '../src/managers/manager.js';
-import { startGaleraCluster, type GaleraCluster } from '../tools/galera.js';
+import { type GaleraCluster, startGaleraCluster } from '../tools/galera.js';
 import { createTestDatabase } from '../tools/mariadb.js';
-import {
-  benchManager, instanceUuid, markdownTable, migrate, millis, percentile, runIfMain, type BenchEnv,
-} from './support/harness.js';
+import { type BenchEnv, benchManager, instanceUuid, markdownTable, migrate, millis, percentile, runIfMain } from './support/harness.js';
 
 const ALLOCATORS = [1, 4, 16, 64];
 /** Split between two services, so at least two. */
@@ -42,20 +40,22 @@ async function load(allocators: number, allocate: (loop: number, seq: number) =>
   let started = 0;
   const begin = performance.now();
   const deadline = begin + MAX_MS;
-  await Promise.all(Array.from({ length: allocators }, async (_, loop) => {
-    while (started < MAX_ALLOCATIONS && performance.now() < deadline) {
-      const seq = started++;
-      const t0 = performance.now();
-      try {
-        await allocate(loop, seq);
-        cell.latencies.push(performance.now() - t0);
-        cell.completed++;
-      } catch (error) {
-        const key = `${(error as Error).name}: ${(error as Error).message.slice(0, 100)}`;
-        cell.errors.set(key, (cell.errors.get(key) ?? 0) + 1);
+  await Promise.all(
+    Array.from({ length: allocators }, async (_, loop) => {
+      while (started < MAX_ALLOCATIONS && performance.now() < deadline) {
+        const seq = started++;
+        const t0 = performance.now();
+        try {
+          await allocate(loop, seq);
+          cell.latencies.push(performance.now() - t0);
+          cell.completed++;
+        } catch (error) {
+          const key = `${(error as Error).name}: ${(error as Error).message.slice(0, 100)}`;
+          cell.errors.set(key, (cell.errors.get(key) ?? 0) + 1);
+        }
       }
-    }
-  }));
+    }),
+  );
   cell.elapsedMs = performance.now() - begin;
   cell.latencies.sort((a, b) => a - b);
   return cell;
@@ -152,7 +152,11 @@ async function novaCell(env: BenchEnv, allocators: number): Promise<Cell> {
           );
           const id = rows[0]?.id as number | undefined;
           if (id === undefined) throw new Error('NoMoreFixedIps');
-          await conn.query('UPDATE fixed_ips SET instance_uuid = ?, allocated = 1, updated_at = ? WHERE id = ?', [instanceUuid(seq), new Date(), id]);
+          await conn.query('UPDATE fixed_ips SET instance_uuid = ?, allocated = 1, updated_at = ? WHERE id = ?', [
+            instanceUuid(seq),
+            new Date(),
+            id,
+          ]);
           await conn.query('COMMIT');
           return;
         } catch (error) {
@@ -184,9 +188,14 @@ export async function allocateBench(env: BenchEnv): Promise<string> {
     const ours = await oneServerCell(env, allocators, 1);
     env.log(`allocate, ${allocators} allocators, novanet: ${ours.completed} in ${(ours.elapsedMs / 1000).toFixed(1)} s`);
     const nova = await novaCell(env, allocators);
-    env.log(`allocate, ${allocators} allocators, nova 2013: ${nova.completed} in ${(nova.elapsedMs / 1000).toFixed(1)} s, ${nova.retries} deadlock retries`);
+    env.log(
+      `allocate, ${allocators} allocators, nova 2013: ${nova.completed} in ${(nova.elapsedMs / 1000).toFixed(1)} s, ${nova.retries} deadlock retries`,
+    );
     rows.push([String(allocators), ...figures(ours), ...figures(nova), String(nova.retries)]);
-    for (const [name, cell] of [['novanet', ours], ['nova 2013', nova]] as const) {
+    for (const [name, cell] of [
+      ['novanet', ours],
+      ['nova 2013', nova],
+    ] as const) {
       for (const [error, count] of cell.errors) problems.push(`${name}, ${allocators} allocators: ${count} × ${error}`);
     }
   }
@@ -221,9 +230,14 @@ async function galeraBench(env: BenchEnv): Promise<string> {
     for (const allocators of GALERA_ALLOCATORS) {
       const single = await oneServerCell(env, allocators, 2);
       const galera = await galeraCell(cluster, allocators);
-      env.log(`allocate, ${allocators} allocators, Galera: ${galera.completed} in ${(galera.elapsedMs / 1000).toFixed(1)} s, ${galera.conflicts} conflicts`);
+      env.log(
+        `allocate, ${allocators} allocators, Galera: ${galera.completed} in ${(galera.elapsedMs / 1000).toFixed(1)} s, ${galera.conflicts} conflicts`,
+      );
       rows.push([String(allocators), ...figures(single), ...figures(galera), String(galera.conflicts)]);
-      for (const [name, cell] of [['one MariaDB', single], ['Galera', galera]] as const) {
+      for (const [name, cell] of [
+        ['one MariaDB', single],
+        ['Galera', galera],
+      ] as const) {
         for (const [error, count] of cell.errors) problems.push(`${name}, ${allocators} allocators: ${count} × ${error}`);
       }
     }

@@ -8,11 +8,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Lab } from '../tools/lab.js';
-import { naiveNatChange } from './support/floatingNat.js';
 import { FloatingLab, type Pair } from './support/floatingLab.js';
-import { markdownTable, millis, percentile, runIfMain, seconds, type BenchEnv } from './support/harness.js';
+import { naiveNatChange } from './support/floatingNat.js';
+import { type BenchEnv, markdownTable, millis, percentile, runIfMain, seconds } from './support/harness.js';
 
-const SIZES = (process.env.BENCH_ASSOCIATE_SIZES ?? '10,1000,10000').split(',').map(Number).sort((a, b) => a - b);
+const SIZES = (process.env.BENCH_ASSOCIATE_SIZES ?? '10,1000,10000')
+  .split(',')
+  .map(Number)
+  .sort((a, b) => a - b);
 /** Timed associate + disassociate pairs per cell, after WARMUP untimed ones; a cell also stops after CELL_MS. */
 const SAMPLES = Number(process.env.BENCH_ASSOCIATE_SAMPLES ?? 30);
 const CELL_MS = Number(process.env.BENCH_ASSOCIATE_CELL_MS ?? 90_000);
@@ -71,7 +74,8 @@ function novanet(world: FloatingLab): Approach {
     if (errors.length > 0) throw new Error(`host layer: ${errors.join('; ')}`);
   };
   return {
-    associate: (pair) => checked(() => world.manager.floating.associate({ address: pair.rule.address, instanceUuid: pair.instanceUuid, actor: 'admin' })),
+    associate: (pair) =>
+      checked(() => world.manager.floating.associate({ address: pair.rule.address, instanceUuid: pair.instanceUuid, actor: 'admin' })),
     disassociate: (pair) => checked(() => world.manager.floating.disassociate(pair.rule.address, 'admin')),
   };
 }
@@ -100,7 +104,8 @@ const p50 = (values: number[]) => percentile(values, 50);
 const times = (value: number) => `${value.toFixed(1)}×`;
 const count = (value: number) => value.toLocaleString('en');
 
-const TITLE = '### associate: one floating IP associated, then disassociated, with N already associated (SQLite, real kernel in a namespace)';
+const TITLE =
+  '### associate: one floating IP associated, then disassociated, with N already associated (SQLite, real kernel in a namespace)';
 
 export async function associateBench(env: BenchEnv): Promise<string> {
   // Namespaces, addresses and rules need root; the other benchmarks do not.
@@ -117,7 +122,8 @@ export async function associateBench(env: BenchEnv): Promise<string> {
     for (const size of SIZES) {
       const setupMs = await world.associateUpTo(size);
       env.log(`associate: ${count(size)} associated (rows, ip -batch, full reconcile, checked) in ${seconds(setupMs)}`);
-      if (setupMs > SETUP_MS) throw new Error(`setup of ${size} associations took ${seconds(setupMs)}, over the ${seconds(SETUP_MS)} bound`);
+      if (setupMs > SETUP_MS)
+        throw new Error(`setup of ${size} associations took ${seconds(setupMs)}, over the ${seconds(SETUP_MS)} bound`);
       started = performance.now();
       const ours = await measure(world, novanet(world));
       env.log(`associate at ${count(size)}, novanet: ${ours.associate.total.length} pairs in ${seconds(performance.now() - started)}`);
@@ -138,26 +144,41 @@ export async function associateBench(env: BenchEnv): Promise<string> {
 function report(results: Result[]): string {
   const latencies = (cell: Cell) => STEPS.flatMap((step) => [millis(p50(cell[step].total)), millis(percentile(cell[step].total, 95))]);
   const rows = results.map(({ size, ours, nova }) => [
-    count(size), ...latencies(ours), ...latencies(nova),
+    count(size),
+    ...latencies(ours),
+    ...latencies(nova),
     ...STEPS.map((step) => times(p50(nova[step].total) / p50(ours[step].total))),
   ]);
   const shares = results.map(({ size, ours }) => [
-    count(size), ...STEPS.flatMap((step) => [millis(p50(ours[step].total)), millis(p50(ours[step].host))]),
+    count(size),
+    ...STEPS.flatMap((step) => [millis(p50(ours[step].total)), millis(p50(ours[step].host))]),
   ]);
   return [
     TITLE,
     '',
-    markdownTable([
-      'N associated', 'novanet associate p50', 'p95', 'disassociate p50', 'p95',
-      'naive associate p50', 'p95', 'disassociate p50', 'p95', 'naive / novanet, associate', 'disassociate',
-    ], rows),
+    markdownTable(
+      [
+        'N associated',
+        'novanet associate p50',
+        'p95',
+        'disassociate p50',
+        'p95',
+        'naive associate p50',
+        'p95',
+        'disassociate p50',
+        'p95',
+        'naive / novanet, associate',
+        'disassociate',
+      ],
+      rows,
+    ),
     '',
     'novanet, where the time goes (p50; host layer = the partial reconcile, in whole ms; the rest is the transaction and the manager):',
     '',
     markdownTable(['N associated', 'associate', 'of which host layer', 'disassociate', 'of which host layer'], shares),
     '',
-    '- novanet: `floating.associate` / `floating.disassociate` on a manager whose host layer is the real reconciler (the call returns once the kernel is updated): the transaction, then the partial reconcile that reads that one row, `ip addr add/del`, and `iptables-restore --noflush` of the changed lines; both also flush the address\'s conntrack entries (two `conntrack -D`, run together).',
-    '- naive: what nova\'s IptablesManager did per change: `ip addr add/del`, `iptables-save -t nat`, the floating IP\'s 4 rules (and, for a new /24, its chains and jumps) added to or removed from the text, and the whole nat table restored (no --noflush). No database work.',
+    "- novanet: `floating.associate` / `floating.disassociate` on a manager whose host layer is the real reconciler (the call returns once the kernel is updated): the transaction, then the partial reconcile that reads that one row, `ip addr add/del`, and `iptables-restore --noflush` of the changed lines; both also flush the address's conntrack entries (two `conntrack -D`, run together).",
+    "- naive: what nova's IptablesManager did per change: `ip addr add/del`, `iptables-save -t nat`, the floating IP's 4 rules (and, for a new /24, its chains and jumps) added to or removed from the text, and the whole nat table restored (no --noflush). No database work.",
     `- Each cell: ${WARMUP} untimed pairs, then up to ${SAMPLES} timed associate + disassociate pairs or ${seconds(CELL_MS)}. The kernel is checked (every associated address bound, each of its nat rules and its /24s\' jumps exactly once; a disassociated one unbound and in no rule) after the first ${WARMUP + CHECK_FIRST} pairs, every ${CHECK_EVERY}th, and at the end of the cell. Every command runs through \`ip netns exec\` (root_helper in the lab), which adds a few ms per process to both approaches.`,
     ...goalNotes(results),
   ].join('\n');

@@ -14,7 +14,15 @@ import BetterSqlite3 from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import { openDatabase } from '../src/db/connection.js';
 import {
-  benchManager, markdownTable, median, ratio, runIfMain, seconds, type Backend, type BenchEnv, type Scratch,
+  type Backend,
+  type BenchEnv,
+  benchManager,
+  markdownTable,
+  median,
+  ratio,
+  runIfMain,
+  type Scratch,
+  seconds,
 } from './support/harness.js';
 
 interface Size {
@@ -56,15 +64,42 @@ const cli: Method = async (scratch, size) => {
   const dir = mkdtempSync(join(tmpdir(), 'novanet-bench-cli-'));
   try {
     const config = join(dir, 'novanet.conf');
-    writeFileSync(config, [
-      '[DEFAULT]', 'network_manager = flatdhcp', 'flat_interface = eth1', 'host = bench', 'my_ip = 192.0.2.1', `state_path = ${dir}`,
-      '[database]', `connection = ${scratch.url}`, '',
-    ].join('\n'));
-    const args = [CLI, '--config-file', config, 'network', 'create', '--label', 'bench', '--fixed_range_v4', size.cidr, '--num_networks', '1', '--network_size', String(size.addresses)];
+    writeFileSync(
+      config,
+      [
+        '[DEFAULT]',
+        'network_manager = flatdhcp',
+        'flat_interface = eth1',
+        'host = bench',
+        'my_ip = 192.0.2.1',
+        `state_path = ${dir}`,
+        '[database]',
+        `connection = ${scratch.url}`,
+        '',
+      ].join('\n'),
+    );
+    const args = [
+      CLI,
+      '--config-file',
+      config,
+      'network',
+      'create',
+      '--label',
+      'bench',
+      '--fixed_range_v4',
+      size.cidr,
+      '--num_networks',
+      '1',
+      '--network_size',
+      String(size.addresses),
+    ];
     const started = performance.now();
     const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
     const elapsed = performance.now() - started;
-    if (run.status !== 0) throw new Error(`novanet-manage network create failed (${run.error?.message ?? `exit ${run.status ?? run.signal}`}): ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+    if (run.status !== 0)
+      throw new Error(
+        `novanet-manage network create failed (${run.error?.message ?? `exit ${run.status ?? run.signal}`}): ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`,
+      );
     return elapsed;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -82,7 +117,9 @@ function* rows(size: Size, networkId: number, now: Date): Generator<[string, num
 async function withMysql<T>(url: string, work: (conn: mysql.Connection, networkId: number) => Promise<T>): Promise<T> {
   const conn = await mysql.createConnection({ uri: url, timezone: 'Z' });
   try {
-    const [result] = await conn.query<mysql.ResultSetHeader>("INSERT INTO networks (uuid, label, cidr, deleted) VALUES (UUID(), 'floor', '10.0.0.0/8', 0)");
+    const [result] = await conn.query<mysql.ResultSetHeader>(
+      "INSERT INTO networks (uuid, label, cidr, deleted) VALUES (UUID(), 'floor', '10.0.0.0/8', 0)",
+    );
     return await work(conn, result.insertId);
   } finally {
     await conn.end();
@@ -94,7 +131,9 @@ function withSqlite<T>(url: string, work: (db: BetterSqlite3.Database, networkId
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    const { lastInsertRowid } = db.prepare("INSERT INTO networks (uuid, label, cidr, deleted) VALUES ('floor', 'floor', '10.0.0.0/8', 0)").run();
+    const { lastInsertRowid } = db
+      .prepare("INSERT INTO networks (uuid, label, cidr, deleted) VALUES ('floor', 'floor', '10.0.0.0/8', 0)")
+      .run();
     return work(db, Number(lastInsertRowid));
   } finally {
     db.close();
@@ -208,18 +247,26 @@ export async function createNetworkBench(env: BenchEnv): Promise<string> {
         oldCell = `${rowAtATimeExtrapolated ? '~' : ''}${seconds(oldMs)} (${ratio(oldMs, floorMs)})`;
       }
       tableRows.push([
-        backend, `${size.name} (${size.addresses.toLocaleString('en')})`, seconds(floorMs),
-        seconds(novanetMs), ratio(novanetMs, floorMs), cliCell, oldCell,
+        backend,
+        `${size.name} (${size.addresses.toLocaleString('en')})`,
+        seconds(floorMs),
+        seconds(novanetMs),
+        ratio(novanetMs, floorMs),
+        cliCell,
+        oldCell,
       ]);
     }
   }
   const notes = [
     `Floor: MariaDB, multi-row INSERTs of ${BATCH.toLocaleString('en')} rows through mysql2 in one transaction; SQLite, one prepared statement in one transaction (WAL).`,
     'novanet: the manager call behind `novanet-manage network create` (networks.create: validation, planning, the network row and every fixed IP, one transaction).',
-    cliBuilt ? 'CLI: wall time of the `novanet-manage network create` process (Node start-up included).' : `CLI: skipped, ${CLI} does not exist yet (run \`npm run build\` once src/cli/ is in).`,
+    cliBuilt
+      ? 'CLI: wall time of the `novanet-manage network create` process (Node start-up included).'
+      : `CLI: skipped, ${CLI} does not exist yet (run \`npm run build\` once src/cli/ is in).`,
     `Old nova: one INSERT per row, autocommit; run for the /16 only, for at most ${ROW_AT_A_TIME_MAX_MS / 1000} s (~: extrapolated from the rows written by then). Ratios are against the floor; goal: novanet ≤ 1.5×.`,
   ];
-  if (SIZES.some((size) => size.repeat > 1)) notes.push(`Medians of ${SIZES.map((size) => `${size.repeat} (${size.name})`).join(', ')} runs; each run on a fresh database.`);
+  if (SIZES.some((size) => size.repeat > 1))
+    notes.push(`Medians of ${SIZES.map((size) => `${size.repeat} (${size.name})`).join(', ')} runs; each run on a fresh database.`);
   return [
     '### network create: fixed_ips rows written',
     '',

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Executor } from '../src/linux_net/command.js';
 import { createFirewall } from '../src/linux_net/firewall/index.js';
 import type { FirewallState, FloatingRule } from '../src/linux_net/firewall/state.js';
-import { markdownTable, millis, percentile, runIfMain, type BenchEnv } from './support/harness.js';
+import { type BenchEnv, markdownTable, millis, percentile, runIfMain } from './support/harness.js';
 
 const SIZES = (process.env.BENCH_FIREWALL_SIZES ?? '1000,5000,10000').split(',').map(Number);
 /** Timed associate + disassociate pairs per cell, after WARMUP untimed ones. */
@@ -18,12 +18,17 @@ const WARMUP = 50;
 
 /** Answers every command at once: no table installed yet, every write accepted. */
 const instant: Executor = {
-  run: async (spec) => (spec.argv.includes('list') ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' } : { code: 0, stdout: '', stderr: '' }),
+  run: async (spec) =>
+    spec.argv.includes('list') ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' } : { code: 0, stdout: '', stderr: '' },
 };
 
 function state(floating: FloatingRule[]): FirewallState {
   return {
-    publicInterface: 'eth0', routingSourceIp: '192.0.2.10', metadataHost: '10.0.0.1', metadataPort: 8775, dmzCidrs: [],
+    publicInterface: 'eth0',
+    routingSourceIp: '192.0.2.10',
+    metadataHost: '10.0.0.1',
+    metadataPort: 8775,
+    dmzCidrs: [],
     networks: [{ cidr: '10.1.0.0/16', bridge: 'br100', gateway: '10.1.0.1', dhcp: true }],
     floating,
   };
@@ -32,7 +37,9 @@ function state(floating: FloatingRule[]): FirewallState {
 /** N floating IPs in address order, as FloatingBindings keeps them (one object per rule). */
 function standing(count: number): FloatingRule[] {
   return Array.from({ length: count }, (_, index) => ({
-    address: `198.18.${index >> 8}.${index & 255}`, fixed: `10.1.${index >> 8}.${index & 255}`, interface: 'eth0',
+    address: `198.18.${index >> 8}.${index & 255}`,
+    fixed: `10.1.${index >> 8}.${index & 255}`,
+    interface: 'eth0',
   }));
 }
 
@@ -63,12 +70,18 @@ export async function firewallApplyBench(env: BenchEnv): Promise<string> {
       }
       times.sort((a, b) => a - b);
       heap.sort((a, b) => a - b);
-      rows.push([backend, size.toLocaleString('en'), millis(percentile(times, 50)), millis(percentile(times, 90)), `${(percentile(heap, 50) / 1024).toFixed(0)} KB`]);
+      rows.push([
+        backend,
+        size.toLocaleString('en'),
+        millis(percentile(times, 50)),
+        millis(percentile(times, 90)),
+        `${(percentile(heap, 50) / 1024).toFixed(0)} KB`,
+      ]);
       env.log(`firewallApply ${backend} ${size}: ${millis(percentile(times, 50))}`);
     }
   }
   return [
-    '### firewallApply: one floating IP associated or disassociated, the driver\'s own work',
+    "### firewallApply: one floating IP associated or disassociated, the driver's own work",
     '',
     markdownTable(['backend', 'floating IPs', 'apply p50', 'apply p90', 'heap allocated p50'], rows),
     '',

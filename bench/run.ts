@@ -8,7 +8,7 @@ import { associateBench } from './associate.js';
 import { createNetworkBench } from './createNetwork.js';
 import { firewallApplyBench } from './firewallApply.js';
 import { scaleBench } from './scale.js';
-import { runIfMain, type Bench } from './support/harness.js';
+import { type Bench, runIfMain } from './support/harness.js';
 
 const BENCHES: Record<string, Bench> = {
   createNetwork: createNetworkBench,

@@ -14,11 +14,22 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
 import { TokenService } from '../src/auth/tokens.js';
-import { openDatabase, type Database } from '../src/db/connection.js';
-import * as floatingIps from '../src/db/floatingIps.js';
+import { type Database, openDatabase } from '../src/db/connection.js';
 import * as fixedIps from '../src/db/fixedIps.js';
-import { Lab, REPO_ROOT, type LabService, type LabVm } from '../tools/lab.js';
-import { benchConfig, benchManager, instanceUuid, markdownTable, millis, percentile, runIfMain, seconds, type Backend, type BenchEnv } from './support/harness.js';
+import * as floatingIps from '../src/db/floatingIps.js';
+import { Lab, type LabService, type LabVm, REPO_ROOT } from '../tools/lab.js';
+import {
+  type Backend,
+  type BenchEnv,
+  benchConfig,
+  benchManager,
+  instanceUuid,
+  markdownTable,
+  millis,
+  percentile,
+  runIfMain,
+  seconds,
+} from './support/harness.js';
 
 const INSTANCES = Number(process.env.BENCH_SCALE_INSTANCES ?? 10_000);
 const FLOATING = Number(process.env.BENCH_SCALE_FLOATING ?? 5_000);
@@ -67,12 +78,19 @@ async function populate(url: string): Promise<void> {
     await setup.networks.create({ label: 'bench', fixedRangeV4: FIXED_RANGE, networkSize: 2 ** 16, bridge: BRIDGE });
     await setup.floating.createRange(FLOATING_RANGE);
     let next = 0;
-    await Promise.all(Array.from({ length: SETUP_CALLERS }, async () => {
-      while (next < INSTANCES) {
-        const index = next++;
-        await setup.allocation.allocate({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1', hostname: `vm${index}` });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: SETUP_CALLERS }, async () => {
+        while (next < INSTANCES) {
+          const index = next++;
+          await setup.allocation.allocate({
+            instanceUuid: instanceUuid(index),
+            projectId: PROJECT,
+            host: 'compute1',
+            hostname: `vm${index}`,
+          });
+        }
+      }),
+    );
     const fixedOf = new Map((await fixedIps.listFixedIps(db.knex, { associated: true })).map((fixed) => [fixed.instanceUuid, fixed.id]));
     const now = new Date();
     await db.knex.transaction(async (trx) => {
@@ -102,14 +120,19 @@ async function adminToken(url: string): Promise<string> {
  */
 class Client {
   private readonly pool: Pool;
-  constructor(base: string, private readonly token: string) {
+  constructor(
+    base: string,
+    private readonly token: string,
+  ) {
     this.pool = new Pool(base, { connections: CLIENTS, pipelining: 1 });
   }
 
   async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const answer = await this.pool.request({
-      method, path: `/v2.1${path}`, body: payload,
+      method,
+      path: `/v2.1${path}`,
+      body: payload,
       headers: { 'x-auth-token': this.token, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
     });
     const text = await answer.body.text();
@@ -127,14 +150,19 @@ class Client {
   }
 }
 
-interface Allocated { network_info: { address: string; network: { subnets: { ips: { address: string }[] }[] } }[] }
+interface Allocated {
+  network_info: { address: string; network: { subnets: { ips: { address: string }[] }[] } }[];
+}
 
 function allocateBody(index: number) {
   return { instance: { uuid: instanceUuid(index), project_id: PROJECT, host: 'compute1', hostname: `vm${index}` } };
 }
 
 /** Starts the service and waits for it to be up; the time, and its first full reconcile's report. */
-async function startTimed(lab: Lab, configFile: string): Promise<{ service: LabService; ms: number; report: { durationMs: number; changes: string[]; errors: string[] } }> {
+async function startTimed(
+  lab: Lab,
+  configFile: string,
+): Promise<{ service: LabService; ms: number; report: { durationMs: number; changes: string[]; errors: string[] } }> {
   let log = '';
   const started = performance.now();
   const service = await lab.startService(configFile, (chunk) => (log += chunk));
@@ -164,7 +192,9 @@ async function checkKernel(lab: Lab, stateDir: string, instances: number): Promi
   const addresses = await lab.exec(lab.netNs, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0']);
   const bound = addresses.stdout.split('\n').filter((line) => line.includes('/32')).length;
   if (bound !== FLOATING) throw new Error(`${bound} floating addresses bound, not ${FLOATING}`);
-  const hosts = readFileSync(join(stateDir, 'networks', `nova-${BRIDGE}.hosts`), 'utf8').split('\n').filter(Boolean).length;
+  const hosts = readFileSync(join(stateDir, 'networks', `nova-${BRIDGE}.hosts`), 'utf8')
+    .split('\n')
+    .filter(Boolean).length;
   if (hosts < instances) throw new Error(`dnsmasq's hosts file lists ${hosts} hosts, not ${instances}`);
 }
 
@@ -187,7 +217,8 @@ async function timeAllocations(lab: Lab, vm: LabVm, client: Client, figures: Fig
     const answer = next();
     probe.stdin!.write(`${vif.address}\n`);
     const result = JSON.parse(await answer) as { address: string | null; ms: number | null };
-    if (result.address !== vif.network.subnets[0]!.ips[0]!.address) throw new Error(`dnsmasq offered ${result.address} to ${vif.address}, not its fixed IP`);
+    if (result.address !== vif.network.subnets[0]!.ips[0]!.address)
+      throw new Error(`dnsmasq offered ${result.address} to ${vif.address}, not its fixed IP`);
     figures.allocate.apiMs.push(apiMs);
     figures.allocate.dhcpMs.push(result.ms!);
     figures.allocate.totalMs.push(apiMs + result.ms!);
@@ -217,8 +248,12 @@ const PINGS = 5;
  */
 async function timeAssociations(lab: Lab, instance: string, client: Client, figures: Figures): Promise<void> {
   for (let sample = 0; sample < SAMPLES; sample++) {
-    const { floating_ip: floating } = await client.must<{ floating_ip: { id: string; ip: string } }>('POST', '/os-floating-ips', { pool: 'nova' });
-    const pings = Array.from({ length: PINGS }, () => lab.spawn(lab.outsideNs, ['stdbuf', '-oL', 'ping', '-n', '-D', '-i', '0.002', '-w', '10', floating.ip]));
+    const { floating_ip: floating } = await client.must<{ floating_ip: { id: string; ip: string } }>('POST', '/os-floating-ips', {
+      pool: 'nova',
+    });
+    const pings = Array.from({ length: PINGS }, () =>
+      lab.spawn(lab.outsideNs, ['stdbuf', '-oL', 'ping', '-n', '-D', '-i', '0.002', '-w', '10', floating.ip]),
+    );
     try {
       const { running, replied } = firstReply(pings);
       await running;
@@ -250,17 +285,21 @@ function firstReply(pings: ChildProcess[]): { running: Promise<unknown>; replied
   const replied = new Promise<number | undefined>((resolve) => {
     let ended = 0;
     for (const ping of pings) {
-      started.push(new Promise((ready) => {
-        // Line-buffered (stdbuf): a pipe would otherwise hold the replies until ping exits.
-        createInterface({ input: ping.stdout! }).on('line', (line) => {
-          if (line.startsWith('PING ')) ready();
-          const stamp = /^\[(\d+\.\d+)\] \d+ bytes from .* ttl=63 /.exec(line);
-          if (stamp) resolve(Number(stamp[1]) * 1000);
-        }).on('close', () => {
-          ready();
-          if (++ended === pings.length) resolve(undefined);
-        });
-      }));
+      started.push(
+        new Promise((ready) => {
+          // Line-buffered (stdbuf): a pipe would otherwise hold the replies until ping exits.
+          createInterface({ input: ping.stdout! })
+            .on('line', (line) => {
+              if (line.startsWith('PING ')) ready();
+              const stamp = /^\[(\d+\.\d+)\] \d+ bytes from .* ttl=63 /.exec(line);
+              if (stamp) resolve(Number(stamp[1]) * 1000);
+            })
+            .on('close', () => {
+              ready();
+              if (++ended === pings.length) resolve(undefined);
+            });
+        }),
+      );
     }
   });
   return { running: Promise.all(started), replied };
@@ -274,31 +313,50 @@ async function timeThroughput(client: Client, figures: Figures): Promise<void> {
   let firstError = '';
   const started = performance.now();
   const deadline = started + CELL_MS;
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    while (performance.now() < deadline && next < CELL_PAIRS) {
-      const index = CELL_BASE + next++;
-      for (const [method, path, body] of [['POST', '/os-novanet/instances', allocateBody(index)], ['DELETE', `/os-novanet/instances/${instanceUuid(index)}`, undefined]] as const) {
-        const callStarted = performance.now();
-        const answer = await client.call(method, path, body);
-        latencies.push(performance.now() - callStarted);
-        if (answer.status >= 300) {
-          errors++;
-          firstError ||= `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (performance.now() < deadline && next < CELL_PAIRS) {
+        const index = CELL_BASE + next++;
+        for (const [method, path, body] of [
+          ['POST', '/os-novanet/instances', allocateBody(index)],
+          ['DELETE', `/os-novanet/instances/${instanceUuid(index)}`, undefined],
+        ] as const) {
+          const callStarted = performance.now();
+          const answer = await client.call(method, path, body);
+          latencies.push(performance.now() - callStarted);
+          if (answer.status >= 300) {
+            errors++;
+            firstError ||= `${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`;
+          }
         }
       }
-    }
-  }));
+    }),
+  );
   const elapsed = performance.now() - started;
   if (errors > 0) throw new Error(`${errors} API calls failed in the throughput run, e.g. ${firstError}`);
   latencies.sort((a, b) => a - b);
-  figures.throughput = { pairs: next, perSecond: (latencies.length * 1000) / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+  figures.throughput = {
+    pairs: next,
+    perSecond: (latencies.length * 1000) / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+  };
 }
 
 /** `serverPid`: the MariaDB server's process, whose CPU time is counted too. */
 async function measure(env: BenchEnv, database: Backend, url: string, firewall: string, serverPid: number | undefined): Promise<Figures> {
   const figures: Figures = {
-    database, firewall, coldMs: 0, coldReconcileMs: 0, warmMs: 0, warmChanges: 0, rssMb: 0, peakRssMb: 0,
-    allocate: { apiMs: [], dhcpMs: [], totalMs: [] }, associate: { liveMs: [], apiMs: [], disassociateMs: [] },
+    database,
+    firewall,
+    coldMs: 0,
+    coldReconcileMs: 0,
+    warmMs: 0,
+    warmChanges: 0,
+    rssMb: 0,
+    peakRssMb: 0,
+    allocate: { apiMs: [], dhcpMs: [], totalMs: [] },
+    associate: { liveMs: [], apiMs: [], disassociateMs: [] },
     throughput: { pairs: 0, perSecond: 0, p50: 0, p99: 0, errors: 0 },
     cpuMsPerCall: { service: 0, dnsmasq: 0, database: undefined, client: 0 },
   };
@@ -309,7 +367,10 @@ async function measure(env: BenchEnv, database: Backend, url: string, firewall: 
     await lab.exec(lab.outsideNs, ['ip', 'route', 'add', FLOATING_RANGE, 'via', lab.publicAddress]);
     // An address not yet associated is dropped silently: ping gives up at its first ICMP error.
     await lab.exec(lab.netNs, ['ip', 'route', 'add', 'blackhole', FLOATING_RANGE]);
-    const configFile = lab.writeConfig({ host: HOST, firewall_backend: firewall, quota_floating_ips: '-1', dhcp_lease_time: '3600' }, { database: url });
+    const configFile = lab.writeConfig(
+      { host: HOST, firewall_backend: firewall, quota_floating_ips: '-1', dhcp_lease_time: '3600' },
+      { database: url },
+    );
     const stateDir = join(lab.dir, 'state');
     env.log(`${database}/${firewall}: cold start`);
     const cold = await startTimed(lab, configFile);
@@ -333,7 +394,10 @@ async function measure(env: BenchEnv, database: Backend, url: string, firewall: 
     env.log(`${database}/${firewall}: ${CLIENTS} clients allocating and deallocating`);
     const dnsmasqPid = Number(readFileSync(join(stateDir, 'networks', `nova-${BRIDGE}.pid`), 'utf8').trim());
     const cpuBefore = {
-      service: cpuSeconds(service.child.pid!), dnsmasq: cpuSeconds(dnsmasqPid), database: serverPid === undefined ? 0 : cpuSeconds(serverPid), client: process.cpuUsage(),
+      service: cpuSeconds(service.child.pid!),
+      dnsmasq: cpuSeconds(dnsmasqPid),
+      database: serverPid === undefined ? 0 : cpuSeconds(serverPid),
+      client: process.cpuUsage(),
     };
     await timeThroughput(client, figures);
     const calls = figures.throughput.pairs * 2;
@@ -342,7 +406,7 @@ async function measure(env: BenchEnv, database: Backend, url: string, firewall: 
       service: ((cpuSeconds(service.child.pid!) - cpuBefore.service) * 1000) / calls,
       dnsmasq: ((cpuSeconds(dnsmasqPid) - cpuBefore.dnsmasq) * 1000) / calls,
       database: serverPid === undefined ? undefined : ((cpuSeconds(serverPid) - cpuBefore.database) * 1000) / calls,
-      client: ((clientUsage.user + clientUsage.system) / 1000) / calls,
+      client: (clientUsage.user + clientUsage.system) / 1000 / calls,
     };
     await checkKernel(lab, stateDir, INSTANCES);
     const memory = memoryMb(service.child.pid!);
@@ -356,8 +420,16 @@ async function measure(env: BenchEnv, database: Backend, url: string, firewall: 
   return figures;
 }
 
-const p50 = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
-const p95 = (values: number[]) => percentile([...values].sort((a, b) => a - b), 95);
+const p50 = (values: number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
+const p95 = (values: number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    95,
+  );
 const pair = (values: number[]) => `${millis(p50(values))} / ${millis(p95(values))}`;
 
 function report(all: Figures[]): string {
@@ -374,21 +446,35 @@ function report(all: Figures[]): string {
     `${figures.throughput.perSecond.toFixed(0)}/s`,
     `${millis(figures.throughput.p50)} / ${millis(figures.throughput.p99)}`,
     [figures.cpuMsPerCall.service, figures.cpuMsPerCall.dnsmasq, figures.cpuMsPerCall.database, figures.cpuMsPerCall.client]
-      .map((ms) => (ms === undefined ? '–' : millis(ms))).join(' / '),
+      .map((ms) => (ms === undefined ? '–' : millis(ms)))
+      .join(' / '),
   ]);
   return [
     `### Scale: ${INSTANCES.toLocaleString('en')} instances, ${FLOATING.toLocaleString('en')} associated floating IPs, one network host`,
     '',
-    markdownTable([
-      'database, firewall', 'cold start', 'its reconcile', 'warm restart (changes)', 'allocate → DHCP offer p50/p95', 'of which DHCP', 'associate → ping p50/p95',
-      'disassociate p50/p95', 'RSS / peak', `API calls/s (allocate, deallocate; ${CLIENTS} clients)`, 'per call p50 / p99', 'CPU per call: service / dnsmasq / MariaDB / client',
-    ], rows),
+    markdownTable(
+      [
+        'database, firewall',
+        'cold start',
+        'its reconcile',
+        'warm restart (changes)',
+        'allocate → DHCP offer p50/p95',
+        'of which DHCP',
+        'associate → ping p50/p95',
+        'disassociate p50/p95',
+        'RSS / peak',
+        `API calls/s (allocate, deallocate; ${CLIENTS} clients)`,
+        'per call p50 / p99',
+        'CPU per call: service / dnsmasq / MariaDB / client',
+      ],
+      rows,
+    ),
     '',
     `Cold start: spawn of novanet-network on an empty namespace until service.started (after its first full reconcile). ` +
-    `Allocate → DHCP offer: from the API call until dnsmasq offers the address to a DISCOVER with the new MAC. ` +
-    `Associate → ping: from the addFloatingIp call until the VM's first reply to pings from outside (${PINGS} pings, a few ms apart; the network host's own replies for the bound address do not count). ` +
-    `CPU per call: CPU time of each process during the throughput run over the calls answered (SQLite runs inside the service; all share the same 2 cores). ` +
-    `Goals: cold reconcile < 3 s, allocation served / association live < 50 ms, RSS < 200 MB, ≥ 1,000 API calls/s on MariaDB with p99 < 100 ms.`,
+      `Allocate → DHCP offer: from the API call until dnsmasq offers the address to a DISCOVER with the new MAC. ` +
+      `Associate → ping: from the addFloatingIp call until the VM's first reply to pings from outside (${PINGS} pings, a few ms apart; the network host's own replies for the bound address do not count). ` +
+      `CPU per call: CPU time of each process during the throughput run over the calls answered (SQLite runs inside the service; all share the same 2 cores). ` +
+      `Goals: cold reconcile < 3 s, allocation served / association live < 50 ms, RSS < 200 MB, ≥ 1,000 API calls/s on MariaDB with p99 < 100 ms.`,
   ].join('\n');
 }
 
@@ -406,7 +492,8 @@ export async function scaleBench(env: BenchEnv): Promise<string> {
         // Each cell starts from the populated rows: the previous cell's samples are gone.
         // The service's dnsmasq runs novanet-dhcpbridge inside the lab's namespace, where
         // 127.0.0.1 is not this machine's: MariaDB is reached over its unix socket there.
-        if (database === 'mariadb' && !scratch.socketUrl) throw new Error('scale on MariaDB needs the benchmark-started server (its unix socket); unset NOVANET_BENCH_MYSQL_URL');
+        if (database === 'mariadb' && !scratch.socketUrl)
+          throw new Error('scale on MariaDB needs the benchmark-started server (its unix socket); unset NOVANET_BENCH_MYSQL_URL');
         all.push(await measure(env, database, scratch.socketUrl ?? scratch.url, firewall, scratch.serverPid));
         await cleanSamples(scratch.url);
       }
@@ -421,7 +508,9 @@ export async function scaleBench(env: BenchEnv): Promise<string> {
 async function cleanSamples(url: string): Promise<void> {
   const db = openDatabase(url);
   try {
-    const manager = benchManager(db, 'flatdhcp', { config: benchConfig('flatdhcp', { NOVANET_HOST: HOST, NOVANET_FIXED_IP_DISASSOCIATE_TIMEOUT: '0' }) });
+    const manager = benchManager(db, 'flatdhcp', {
+      config: benchConfig('flatdhcp', { NOVANET_HOST: HOST, NOVANET_FIXED_IP_DISASSOCIATE_TIMEOUT: '0' }),
+    });
     for (let sample = 0; sample < SAMPLES; sample++) await manager.allocation.deallocate(instanceUuid(SAMPLE_BASE + sample));
     await manager.leases.disassociateStale();
   } finally {

@@ -111,7 +111,13 @@ describe('the shape of src/', () => {
   });
 
   it('finds a circle when there is one (the check itself)', () => {
-    const made = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts']], ['d.ts', ['a.ts']], ['e.ts', ['e.ts']]]);
+    const made = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts']],
+      ['d.ts', ['a.ts']],
+      ['e.ts', ['e.ts']],
+    ]);
     expect(circles(made)).toEqual([['a.ts', 'b.ts', 'c.ts'], ['e.ts']]);
   });
 
@@ -128,7 +134,8 @@ describe('the shape of src/', () => {
         const to = partOf(target);
         if (to === from) continue;
         if (!allowed.includes(to)) wrong.push(`${file} imports ${target}`);
-        else if (from === 'managers' && to === 'host' && !HOST_CONTRACT.includes(target)) wrong.push(`${file} imports ${target} (managers see only the host layer's contract)`);
+        else if (from === 'managers' && to === 'host' && !HOST_CONTRACT.includes(target))
+          wrong.push(`${file} imports ${target} (managers see only the host layer's contract)`);
       }
     }
     expect(wrong).toEqual([]);

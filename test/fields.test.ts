@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid } from '../src/errors.js';
 import {
-  booleanText, hostnameField, integerField, integerText, interfaceName, isUuid, labelField, projectIdField, quote, uuidField,
+  booleanText,
+  hostnameField,
+  integerField,
+  integerText,
+  interfaceName,
+  isUuid,
+  labelField,
+  projectIdField,
+  quote,
+  uuidField,
 } from '../src/fields.js';
 
 describe('quote', () => {
@@ -15,7 +24,8 @@ describe('quote', () => {
 
 describe('interfaceName', () => {
   it('takes what the kernel takes and names the field otherwise', () => {
-    for (const name of ['eth0', 'br100', 'vlan4094', 'enp0s31f6.100', 'a_b-c', 'x'.repeat(15)]) expect(interfaceName(name, 'bridge')).toBe(name);
+    for (const name of ['eth0', 'br100', 'vlan4094', 'enp0s31f6.100', 'a_b-c', 'x'.repeat(15)])
+      expect(interfaceName(name, 'bridge')).toBe(name);
     for (const name of ['', 'x'.repeat(16), 'eth 0', 'eth0;reboot', '-eth0', 'eth0\n', 'et/h0']) {
       expect(() => interfaceName(name, 'bridge'), name).toThrow(Invalid);
     }
@@ -41,7 +51,8 @@ describe('labels, projects and hostnames', () => {
     expect(projectIdField('ops@example.org')).toBe('ops@example.org');
     expect(() => projectIdField('a b')).toThrow(/^project_id must be 1-255 letters/);
     expect(hostnameField('compute-1.example.org', 'host')).toBe('compute-1.example.org');
-    for (const name of ['-a', 'a-', 'a..b', 'a_b', 'x'.repeat(64), `${'a.'.repeat(127)}a`]) expect(() => hostnameField(name, 'host'), name).toThrow(/^host must be a DNS name/);
+    for (const name of ['-a', 'a-', 'a..b', 'a_b', 'x'.repeat(64), `${'a.'.repeat(127)}a`])
+      expect(() => hostnameField(name, 'host'), name).toThrow(/^host must be a DNS name/);
   });
 });
 

@@ -12,8 +12,16 @@ describe('coalesced log writes', () => {
     expect(writes).toEqual([]);
     await nextTurn();
     expect(writes).toHaveLength(1);
-    expect(writes[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { event: string; n: number }).map(({ event, n }) => [event, n]))
-      .toEqual([['a', 1], ['b', 2]]);
+    expect(
+      writes[0]!
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { event: string; n: number })
+        .map(({ event, n }) => [event, n]),
+    ).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
     await nextTurn();
     log('c');
     await nextTurn();
@@ -25,7 +33,12 @@ describe('coalesced log writes', () => {
   it('writes what is pending when the process exits', () => {
     const writes: string[] = [];
     let atExit: () => void = () => undefined;
-    const write = coalesced((text) => writes.push(text), (flush) => { atExit = flush; });
+    const write = coalesced(
+      (text) => writes.push(text),
+      (flush) => {
+        atExit = flush;
+      },
+    );
     write('last words\n');
     atExit();
     expect(writes).toEqual(['last words\n']);

@@ -6,7 +6,7 @@
  * DHCP client, and the VMs ping each other and the outside. Everything is torn down
  * at the end, also on failure and on Ctrl-C.
  */
-import { BIN, Lab, eventually, requireBuild, run, type LabService } from './lab.js';
+import { BIN, eventually, Lab, type LabService, requireBuild, run } from './lab.js';
 
 const ECHO_PORT = 9000;
 const INSTANCES = ['d3e0a1f2-0000-4000-8000-000000000001', 'd3e0a1f2-0000-4000-8000-000000000002'];
@@ -54,7 +54,9 @@ async function main(): Promise<number> {
         body: JSON.stringify({ instance: { uuid: INSTANCES[index], project_id: 'demo', host: 'compute1', hostname: vm.name } }),
       });
       if (!response.ok) throw new Error(`allocate ${vm.name}: HTTP ${response.status} ${await response.text()}`);
-      const info = (await response.json()) as { network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] };
+      const info = (await response.json()) as {
+        network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[];
+      };
       const vif = info.network_info[0]!;
       const address = vif.network.subnets[0]!.ips[0]!.address;
       say(`${vm.name}: API allocated ${address} (MAC ${vif.address}) on ${vif.network.bridge}`);
@@ -66,7 +68,8 @@ async function main(): Promise<number> {
     for (const [index, row] of rows.entries()) {
       const vm = lab.vms[index]!;
       const peer = rows[(index + 1) % rows.length]!;
-      const ping = async (target: string) => ((await lab.exec(vm.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', target])).code === 0 ? 'ok' : 'FAILED');
+      const ping = async (target: string) =>
+        (await lab.exec(vm.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', target])).code === 0 ? 'ok' : 'FAILED';
       row.pingPeer = `${peer.api} ${await ping(peer.api)}`;
       row.pingOutside = `${lab.outsideAddress} ${await ping(lab.outsideAddress)}`;
       row.snat = await eventually(async () => lab.sourceSeenOutside(vm, ECHO_PORT), 'a connection to the outside');
@@ -74,9 +77,18 @@ async function main(): Promise<number> {
 
     say('\nsummary');
     say('vm   api address  dhcp lease   ping peer          ping outside      outside saw');
-    for (const row of rows) say(`${row.vm}  ${row.api.padEnd(11)}  ${row.dhcp.padEnd(11)}  ${row.pingPeer.padEnd(17)}  ${row.pingOutside.padEnd(16)}  ${row.snat}`);
-    const good = rows.every((row) => row.api === row.dhcp && row.pingPeer.endsWith('ok') && row.pingOutside.endsWith('ok') && row.snat === lab.publicAddress);
-    say(good ? `\nresult: every VM got its API address by DHCP and reached its peer and the outside (SNAT to ${lab.publicAddress})` : '\nresult: FAILED (see the table)');
+    for (const row of rows)
+      say(
+        `${row.vm}  ${row.api.padEnd(11)}  ${row.dhcp.padEnd(11)}  ${row.pingPeer.padEnd(17)}  ${row.pingOutside.padEnd(16)}  ${row.snat}`,
+      );
+    const good = rows.every(
+      (row) => row.api === row.dhcp && row.pingPeer.endsWith('ok') && row.pingOutside.endsWith('ok') && row.snat === lab.publicAddress,
+    );
+    say(
+      good
+        ? `\nresult: every VM got its API address by DHCP and reached its peer and the outside (SNAT to ${lab.publicAddress})`
+        : '\nresult: FAILED (see the table)',
+    );
     return good ? 0 : 1;
   } finally {
     await service?.stop();
@@ -85,7 +97,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => { process.exitCode = code; }, (error: Error) => {
-  process.stderr.write(`demo failed: ${error.message}\n`);
-  process.exitCode = 1;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: Error) => {
+    process.stderr.write(`demo failed: ${error.message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import mysql from 'mysql2/promise';
-import { startMariaDb, type MariaDbServer } from './mariadb.js';
+import { type MariaDbServer, startMariaDb } from './mariadb.js';
 
 export const GALERA_PROVIDER = '/usr/lib/galera/libgalera_smm.so';
 const NODES = 3;
@@ -125,14 +125,16 @@ export async function startGaleraCluster(options: { durable?: boolean } = {}): P
   };
   try {
     for (const [n, nodePorts] of ports.entries()) {
-      nodes.push(await startMariaDb({
-        name: `galera-${n + 1}`,
-        durable: options.durable,
-        password,
-        osUser: 'mysql',
-        serverArgs: wsrepArgs(nodePorts, ports, n === 0),
-        isReady: async (root) => (await statusOf(root, 'wsrep_local_state_comment')) === 'Synced',
-      }));
+      nodes.push(
+        await startMariaDb({
+          name: `galera-${n + 1}`,
+          durable: options.durable,
+          password,
+          osUser: 'mysql',
+          serverArgs: wsrepArgs(nodePorts, ports, n === 0),
+          isReady: async (root) => (await statusOf(root, 'wsrep_local_state_comment')) === 'Synced',
+        }),
+      );
     }
     // Synced nodes that all see one another: only then are writes spread safely.
     const deadline = Date.now() + 30_000;
@@ -161,11 +163,12 @@ export async function startGaleraCluster(options: { durable?: boolean } = {}): P
       });
       return total;
     },
-    caughtUp: () => eachRunning(nodes, async (root) => {
-      // A read under wsrep_sync_wait waits until the node has applied the cluster's earlier commits.
-      await root.query('SET SESSION wsrep_sync_wait = 1');
-      await root.query('SELECT 1 FROM mysql.user LIMIT 1');
-    }),
+    caughtUp: () =>
+      eachRunning(nodes, async (root) => {
+        // A read under wsrep_sync_wait waits until the node has applied the cluster's earlier commits.
+        await root.query('SET SESSION wsrep_sync_wait = 1');
+        await root.query('SELECT 1 FROM mysql.user LIMIT 1');
+      }),
     urlFor: (preferred, database) =>
       `mysql://${credentials.username}:${credentials.password}@${hostList(nodes, preferred)}${database ? `/${database}` : credentials.pathname}`,
     stop,

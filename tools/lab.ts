@@ -5,7 +5,7 @@
  * an "outside" host on the public side. Everything it makes is named after a unique
  * prefix and removed by destroy(), also for labs of runs that died.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,10 +51,15 @@ export function labEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** Runs argv (never through a shell), bounded in time; never throws on a non-zero exit. */
 export function run(argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(argv[0]!, argv.slice(1), { env: labEnv(), timeout: options.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    const child = execFile(
+      argv[0]!,
+      argv.slice(1),
+      { env: labEnv(), timeout: options.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });
@@ -106,7 +111,10 @@ export class Lab {
   private readonly extraNamespaces: string[] = [];
   private destroyed = false;
 
-  private constructor(readonly id: string, options: LabOptions) {
+  private constructor(
+    readonly id: string,
+    options: LabOptions,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), `${PREFIX}-${id}-`));
     // dnsmasq (as nobody) must reach the state files below it.
     chmodSync(this.dir, 0o755);
@@ -174,7 +182,11 @@ export class Lab {
     await must(['ip', '-n', ns, 'link', 'set', 'nnlhost0', 'name', 'eth0']);
     await must(['ip', '-n', ns, 'addr', 'add', `${publicAddress}/${prefix}`, 'dev', 'eth0']);
     await must(['ip', '-n', this.outsideNs, 'addr', 'add', `${outsideAddress}/${prefix}`, 'dev', outsidePort]);
-    for (const [where, device] of [[ns, 'eth0'], [this.outsideNs, outsidePort]] as const) await must(['ip', '-n', where, 'link', 'set', device, 'up']);
+    for (const [where, device] of [
+      [ns, 'eth0'],
+      [this.outsideNs, outsidePort],
+    ] as const)
+      await must(['ip', '-n', where, 'link', 'set', device, 'up']);
     await must(['ip', '-n', ns, 'route', 'add', 'default', 'via', outsideAddress]);
     await must(['ip', '-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p']);
     for (const device of ['eth1', 'eth1p']) await must(['ip', '-n', ns, 'link', 'set', device, 'up']);
@@ -240,7 +252,10 @@ export class Lab {
 
   /** Starts a long-running process inside a namespace (`stdin`: piped, else none); destroy() ends it (by its PID). */
   spawn(ns: string, argv: string[], options: { stdin?: boolean } = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: labEnv() });
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      env: labEnv(),
+    });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     return child;
@@ -259,12 +274,19 @@ export class Lab {
    * Takes a lease with busybox udhcpc (a real DHCP client) and configures it through
    * a script of the lab's, returning what the server offered.
    */
-  async dhcp(vm: LabVm, options: { tries?: number } = {}): Promise<{ address: string; router: string | undefined; server: string | undefined; code: number; output: string }> {
+  async dhcp(
+    vm: LabVm,
+    options: { tries?: number } = {},
+  ): Promise<{ address: string; router: string | undefined; server: string | undefined; code: number; output: string }> {
     const script = join(this.dir, 'udhcpc.script');
     writeFileSync(script, UDHCPC_SCRIPT);
     chmodSync(script, 0o755);
     const tries = String(options.tries ?? 5);
-    const result = await this.exec(vm.ns, ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-f', '-t', tries, '-T', '1', '-A', '1', '-s', script], { timeoutMs: 30_000 });
+    const result = await this.exec(
+      vm.ns,
+      ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-f', '-t', tries, '-T', '1', '-A', '1', '-s', script],
+      { timeoutMs: 30_000 },
+    );
     const output = result.stdout + result.stderr;
     const address = /^lease-address (\S+)$/m.exec(output)?.[1] ?? '';
     const router = /^lease-router (\S+)$/m.exec(output)?.[1];
@@ -275,7 +297,11 @@ export class Lab {
   /** iptables-save of the network host without comments and counters, for comparisons. */
   async ruleset(): Promise<string> {
     const saved = await this.exec(this.netNs, ['iptables-save']);
-    return saved.stdout.split('\n').filter((line) => !line.startsWith('#')).map((line) => line.replace(/ \[\d+:\d+\]$/, '')).join('\n');
+    return saved.stdout
+      .split('\n')
+      .filter((line) => !line.startsWith('#'))
+      .map((line) => line.replace(/ \[\d+:\d+\]$/, ''))
+      .join('\n');
   }
 
   /**
@@ -294,7 +320,9 @@ export class Lab {
     const code = `require('net').createServer((s)=>{s.end(${JSON.stringify(greeting)}+s.remoteAddress.replace('::ffff:','')+'\\n')}).listen(${port},'${address}',()=>console.log('listening'))`;
     const child = this.spawn(ns, [process.execPath, '-e', code]);
     return new Promise<void>((resolve, reject) => {
-      child.stdout?.on('data', (chunk: Buffer) => { if (String(chunk).includes('listening')) resolve(); });
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (String(chunk).includes('listening')) resolve();
+      });
       child.on('exit', (exit) => reject(new Error(`TCP server on ${address}:${port} in ${ns} exited (${exit})`)));
     });
   }
@@ -317,7 +345,10 @@ export class Lab {
    * destroy() stops it if the caller has not.
    */
   startService(configFile: string, onLog?: (chunk: string) => void): Promise<LabService> {
-    const child = spawn(process.execPath, [BIN.network, '--config-file', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: labEnv() });
+    const child = spawn(process.execPath, [BIN.network, '--config-file', configFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: labEnv(),
+    });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     let log = '';

@@ -13,9 +13,9 @@
  * the vitest-specific parts) and by bench/; it lives outside test/ because tsc
  * compiles bench/ to dist/ and test/ is not compiled.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, chownSync, constants as fsConstants, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants as fsConstants, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -107,9 +107,15 @@ function installExitHook(): void {
 // ---------------------------------------------------------------------------
 
 function findExecutable(names: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'].filter(
-    (d) => d !== '',
-  );
+  const dirs = [
+    ...(process.env.PATH ?? '').split(path.delimiter),
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+    '/usr/local/sbin',
+    '/usr/local/bin',
+  ].filter((d) => d !== '');
   for (const name of names) {
     for (const dir of dirs) {
       const candidate = path.join(dir, name);
@@ -370,7 +376,9 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
       // dies without running its exit handlers (e.g. it was SIGKILLed).
       // setpriv exec()s, so the PID we get is mariadbd's own.
       const setpriv = findExecutable(['setpriv']);
-      const [cmd, args]: [string, string[]] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', mariadbd, ...serverArgs]] : [mariadbd, serverArgs];
+      const [cmd, args]: [string, string[]] = setpriv
+        ? [setpriv, ['--pdeathsig', 'KILL', '--', mariadbd, ...serverArgs]]
+        : [mariadbd, serverArgs];
       const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr?.setEncoding('utf8');

@@ -5,8 +5,9 @@
  * the line's arrival). A client like udhcpc retries only once a second, which would
  * measure its timer instead of the server; this measures when the server knows the MAC.
  */
-import { createSocket } from 'node:dgram';
+
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 
@@ -30,7 +31,7 @@ function discover(mac: string, xid: number): Buffer {
 /** The offered address, if `packet` is a DHCPOFFER for `xid`. */
 function offered(packet: Buffer, xid: number): string | undefined {
   if (packet.length < 240 || packet[0] !== 2 || packet.readUInt32BE(4) !== xid || packet.readUInt32BE(236) !== COOKIE) return undefined;
-  for (let at = 240; at + 1 < packet.length && packet[at] !== 255;) {
+  for (let at = 240; at + 1 < packet.length && packet[at] !== 255; ) {
     const [code, length] = [packet[at]!, packet[at + 1]!];
     if (code === 53) return packet[at + 2] === 2 ? [...packet.subarray(16, 20)].join('.') : undefined;
     at += code === 0 ? 1 : 2 + length;

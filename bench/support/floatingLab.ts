@@ -6,14 +6,14 @@
  * `ip -batch` of binds, one full reconcile for the rules.
  */
 import { mkdirSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../../src/config/options.js';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { type Database, openDatabase } from '../../src/db/connection.js';
 import * as fixedIps from '../../src/db/fixedIps.js';
 import * as floatingIps from '../../src/db/floatingIps.js';
 import { createHostLayer, type Reconciler } from '../../src/host/index.js';
-import { processExecutor, type ProcessExecutor } from '../../src/linux_net/executor.js';
+import { type ProcessExecutor, processExecutor } from '../../src/linux_net/executor.js';
 import type { FloatingRule } from '../../src/linux_net/firewall/state.js';
 import { FloatingDriver } from '../../src/linux_net/floating.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
@@ -58,11 +58,20 @@ export class FloatingLab {
   /** The same service's manager with a host layer that does nothing: setup writes rows only. */
   private readonly setup: NetworkManager;
 
-  private constructor(private readonly lab: Lab, private readonly db: Database, private readonly config: Config) {
+  private constructor(
+    private readonly lab: Lab,
+    private readonly db: Database,
+    private readonly config: Config,
+  ) {
     this.setup = benchManager(db, 'flatdhcp', { config });
     this.executor = processExecutor({ rootHelper: config.root_helper });
     this.reconciler = createHostLayer({
-      db, config, capabilities: this.setup.capabilities, configFile: undefined, log: () => undefined, executor: this.executor,
+      db,
+      config,
+      capabilities: this.setup.capabilities,
+      configFile: undefined,
+      log: () => undefined,
+      executor: this.executor,
       onReport: (report) => {
         this.errors.push(...report.errors);
         if (report.kind === 'partial') this.hostMs += report.durationMs;
@@ -108,15 +117,18 @@ export class FloatingLab {
     await setup.networks.create({ label: 'bench', fixedRangeV4: FIXED_RANGE, networkSize: 2 ** 14, enableDhcp: false });
     await setup.floating.createRange(FLOATING_RANGE);
     let next = 0;
-    await Promise.all(Array.from({ length: SETUP_CALLERS }, async () => {
-      while (next < instances) {
-        const index = next++;
-        await setup.allocation.allocate({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1' });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: SETUP_CALLERS }, async () => {
+        while (next < instances) {
+          const index = next++;
+          await setup.allocation.allocate({ instanceUuid: instanceUuid(index), projectId: PROJECT, host: 'compute1' });
+        }
+      }),
+    );
     const now = new Date();
     await this.db.knex.transaction(async (trx) => {
-      for (let index = 0; index < instances; index++) await floatingIps.claimFloatingIp(trx, this.config.default_floating_pool, PROJECT, false, now);
+      for (let index = 0; index < instances; index++)
+        await floatingIps.claimFloatingIp(trx, this.config.default_floating_pool, PROJECT, false, now);
     });
   }
 
@@ -160,7 +172,8 @@ export class FloatingLab {
     const report = await this.reconciler.reconcileAll();
     const rebound = report.changes.filter((change) => change.startsWith('bound floating'));
     if (report.errors.length > 0) throw new Error(`full reconcile at ${count}: ${report.errors.join('; ')}`);
-    if (rebound.length > 0) throw new Error(`full reconcile at ${count} bound ${rebound.length} addresses ip -batch had bound, e.g. ${rebound[0]}`);
+    if (rebound.length > 0)
+      throw new Error(`full reconcile at ${count} bound ${rebound.length} addresses ip -batch had bound, e.g. ${rebound[0]}`);
     this.hostErrors();
     await this.expect(this.rules(), []);
     return performance.now() - started;

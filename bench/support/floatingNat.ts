@@ -10,7 +10,15 @@ import type { FloatingDriver } from '../../src/linux_net/floating.js';
 
 /** A firewall with nothing but these floating IPs: what renderRules adds for them alone. */
 function floatingOnly(floating: FloatingRule[]): FirewallState {
-  return { publicInterface: 'eth0', routingSourceIp: '192.0.2.1', metadataHost: '192.0.2.1', metadataPort: 8775, dmzCidrs: [], networks: [], floating };
+  return {
+    publicInterface: 'eth0',
+    routingSourceIp: '192.0.2.1',
+    metadataHost: '192.0.2.1',
+    metadataPort: 8775,
+    dmzCidrs: [],
+    networks: [],
+    floating,
+  };
 }
 
 /**
@@ -45,13 +53,22 @@ export async function naiveNatChange(executor: Executor, rule: FloatingRule, cha
     if (commit === -1) throw new Error('iptables-save -t nat printed no COMMIT');
     const present = new Set(saved);
     const declared = new Set(saved.filter((line) => line.startsWith(':')).map((line) => line.slice(1).split(' ')[0]));
-    const missing = [...new Set(lines.map((line) => line.split(' ')[1]!))].filter((chain) => !declared.has(chain)).map((chain) => `:${chain} - [0:0]`);
+    const missing = [...new Set(lines.map((line) => line.split(' ')[1]!))]
+      .filter((chain) => !declared.has(chain))
+      .map((chain) => `:${chain} - [0:0]`);
     const table = saved.indexOf('*nat');
-    edited = [...saved.slice(0, table + 1), ...missing, ...saved.slice(table + 1, commit), ...lines.filter((line) => !present.has(line)), ...saved.slice(commit)];
+    edited = [
+      ...saved.slice(0, table + 1),
+      ...missing,
+      ...saved.slice(table + 1, commit),
+      ...lines.filter((line) => !present.has(line)),
+      ...saved.slice(commit),
+    ];
   } else {
     const gone = new Set(own);
     edited = saved.filter((line) => !gone.has(line));
-    if (saved.length - edited.length !== own.length) throw new Error(`naive remove of ${rule.address}: ${saved.length - edited.length} of its ${own.length} lines found`);
+    if (saved.length - edited.length !== own.length)
+      throw new Error(`naive remove of ${rule.address}: ${saved.length - edited.length} of its ${own.length} lines found`);
   }
   await executor.run({ argv: ['iptables-restore', '-w', '10'], input: edited.join('\n') });
 }
@@ -61,7 +78,13 @@ export async function naiveNatChange(executor: Executor, rule: FloatingRule, cha
  * on its interface and have each of its nat lines exactly once; each address of `gone`
  * must be unbound and appear in no nat rule.
  */
-export async function floatingProblems(executor: Executor, driver: FloatingDriver, device: string, wanted: FloatingRule[], gone: string[]): Promise<string[]> {
+export async function floatingProblems(
+  executor: Executor,
+  driver: FloatingDriver,
+  device: string,
+  wanted: FloatingRule[],
+  gone: string[],
+): Promise<string[]> {
   const problems: string[] = [];
   const saved = (await executor.run({ argv: ['iptables-save', '-t', 'nat'] })).stdout.split('\n');
   const counts = new Map<string, number>();

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/options.js';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { type Database, openDatabase } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
-import { createManager } from '../../src/managers/registry.js';
 import type { HostLayer } from '../../src/host/layer.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { createTestDatabase, startMariaDb, type MariaDbServer } from '../../tools/mariadb.js';
+import { createManager } from '../../src/managers/registry.js';
+import { createTestDatabase, type MariaDbServer, startMariaDb } from '../../tools/mariadb.js';
 
 export const MYSQL_URL_ENV = 'NOVANET_BENCH_MYSQL_URL';
 
@@ -80,7 +80,11 @@ async function scratch(mysqlUrl: () => Promise<ServerAddress>, backend: Backend,
     await migrate(created.url);
     const socketUrl = server.socket === undefined ? undefined : viaSocket(created.url, server.socket);
     return {
-      backend, url: created.url, ...(socketUrl ? { socketUrl } : {}), ...(server.pid === undefined ? {} : { serverPid: server.pid }), drop: () => created.drop(),
+      backend,
+      url: created.url,
+      ...(socketUrl ? { socketUrl } : {}),
+      ...(server.pid === undefined ? {} : { serverPid: server.pid }),
+      drop: () => created.drop(),
     };
   }
   const dir = mkdtempSync(join(tmpdir(), 'novanet-bench-'));
@@ -124,7 +128,11 @@ export function benchConfig(mode: 'flatdhcp' | 'vlan' = 'flatdhcp', overrides: R
 const NO_HOST: HostLayer = { apply: async () => undefined };
 
 /** A manager as the service or the CLI builds it; by default with a host layer that does nothing. */
-export function benchManager(db: Database, mode: 'flatdhcp' | 'vlan' = 'flatdhcp', options: { config?: Config; host?: HostLayer } = {}): NetworkManager {
+export function benchManager(
+  db: Database,
+  mode: 'flatdhcp' | 'vlan' = 'flatdhcp',
+  options: { config?: Config; host?: HostLayer } = {},
+): NetworkManager {
   const config = options.config ?? benchConfig(mode);
   return createManager({ db, config, host: options.host ?? NO_HOST, log: () => undefined });
 }
@@ -143,7 +151,7 @@ export function runIfMain(moduleUrl: string, bench: Bench): void {
       if (report !== '') process.stdout.write(`${report}\n`);
     },
     (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
       process.exitCode = 1;
     },
   );
@@ -177,5 +185,8 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }

@@ -7,18 +7,24 @@ import { projectIdField } from '../fields.js';
 import { authenticate } from './auth.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { computeRoutes } from './compute.js';
-import { HttpFault, faults } from './errors.js';
+import { faults, HttpFault } from './errors.js';
 import { fixedIpRoutes } from './fixedIps.js';
 import { floatingIpRoutes, floatingIpServerActions } from './floatingIps.js';
 import { healthRoutes } from './health.js';
+import type { Metrics } from './metrics.js';
 import { networkRoutes } from './networks.js';
 import { serverRoutes } from './servers.js';
 import type { ApiDeps, ApiLog, ApiState } from './types.js';
-import type { Metrics } from './metrics.js';
 
 /** The first path segments that are resources, not project ids. */
 const RESOURCES = new Set([
-  'os-networks', 'os-fixed-ips', 'os-novanet', 'os-floating-ips', 'os-floating-ip-pools', 'os-floating-ips-bulk', 'servers',
+  'os-networks',
+  'os-fixed-ips',
+  'os-novanet',
+  'os-floating-ips',
+  'os-floating-ip-pools',
+  'os-floating-ips-bulk',
+  'servers',
 ]);
 
 /**
@@ -95,7 +101,9 @@ function unmatched(routers: Router<ApiState>[]): Middleware {
       ctx.status = 204;
       return;
     }
-    throw new HttpFault(405, `The method ${ctx.method.slice(0, 16)} is not allowed on this resource; allowed: ${methods}`, { Allow: methods });
+    throw new HttpFault(405, `The method ${ctx.method.slice(0, 16)} is not allowed on this resource; allowed: ${methods}`, {
+      Allow: methods,
+    });
   };
 }
 
@@ -157,10 +165,11 @@ export function listen(app: Koa<ApiState>, options: { host: string; port: number
       resolve({
         server,
         url: `http://${host}:${port}`,
-        close: () => new Promise<void>((done, fail) => {
-          server.close((error) => (error ? fail(error) : done()));
-          server.closeIdleConnections();
-        }),
+        close: () =>
+          new Promise<void>((done, fail) => {
+            server.close((error) => (error ? fail(error) : done()));
+            server.closeIdleConnections();
+          }),
       });
     });
   });

@@ -14,12 +14,15 @@ type StateContext = ParameterizedContext<ApiState>;
 export function authenticate(tokens: Pick<TokenService, 'verify'>): Middleware<ApiState> {
   return async (ctx, next) => {
     const token = ctx.get('X-Auth-Token').trim();
-    if (token === '') throw new HttpFault(401, 'Authentication required: send an API token in the X-Auth-Token header (novanet-manage token create)');
+    if (token === '')
+      throw new HttpFault(401, 'Authentication required: send an API token in the X-Auth-Token header (novanet-manage token create)');
     const caller = await tokens.verify(token);
     if (!caller) throw new HttpFault(401, 'The X-Auth-Token is not valid: unknown, revoked or expired');
     const inUrl = ctx.state.urlProjectId;
     if (inUrl !== undefined && inUrl !== caller.projectId && caller.role !== 'admin') {
-      throw new Invalid(`Malformed request URL: URL's project_id '${inUrl.slice(0, 64)}' doesn't match Context's project_id '${caller.projectId}'`);
+      throw new Invalid(
+        `Malformed request URL: URL's project_id '${inUrl.slice(0, 64)}' doesn't match Context's project_id '${caller.projectId}'`,
+      );
     }
     ctx.state.auth = caller;
     await next();

@@ -5,8 +5,8 @@ import type { NetworkManager } from '../managers/manager.js';
 import type { InstanceNetworkInfo } from '../managers/views.js';
 import { callerOf, isAdmin } from './auth.js';
 import { requireJson } from './body.js';
-import { optionalString, parseBody } from './validation.js';
 import type { ApiState } from './types.js';
+import { optionalString, parseBody } from './validation.js';
 
 const AllocateBody = z.strictObject({
   instance: z.strictObject({
@@ -14,10 +14,15 @@ const AllocateBody = z.strictObject({
     project_id: z.string().max(255),
     host: z.string().max(255),
     hostname: optionalString(),
-    requested_networks: z.array(z.strictObject({
-      uuid: z.string().max(64),
-      fixed_ip: optionalString(64),
-    })).max(64).nullish(),
+    requested_networks: z
+      .array(
+        z.strictObject({
+          uuid: z.string().max(64),
+          fixed_ip: optionalString(64),
+        }),
+      )
+      .max(64)
+      .nullish(),
   }),
 });
 
@@ -54,7 +59,9 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
     const { instance } = parseBody(AllocateBody, await requireJson(ctx, deps.maxBodyBytes));
     const caller = callerOf(ctx);
     if (!isAdmin(ctx) && instance.project_id !== caller.projectId) {
-      throw new Forbidden(`a member token of project ${caller.projectId} cannot allocate networking for project ${instance.project_id.slice(0, 64)}`);
+      throw new Forbidden(
+        `a member token of project ${caller.projectId} cannot allocate networking for project ${instance.project_id.slice(0, 64)}`,
+      );
     }
     const info = await manager.allocation.allocate({
       instanceUuid: instance.uuid,

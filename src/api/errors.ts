@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { isDatabaseOutage } from '../db/errors.js';
-import { isNovanetError, type ErrorKind } from '../errors.js';
+import { type ErrorKind, isNovanetError } from '../errors.js';
 import type { ApiLog } from './types.js';
 
 /**
@@ -8,7 +8,11 @@ import type { ApiLog } from './types.js';
  * as opposed to the domain errors of src/errors.ts. Both become faults here.
  */
 export class HttpFault extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
     this.name = 'HttpFault';
   }
@@ -54,7 +58,8 @@ export function faultBody(status: number, message: string): Fault['body'] {
 /** An http-errors style error thrown by Koa or a library (e.g. a bad request line). */
 function exposedHttpError(error: unknown): { status: number; message: string } | undefined {
   const candidate = error as { status?: unknown; expose?: unknown; message?: unknown } | null;
-  if (typeof candidate?.status !== 'number' || candidate.expose !== true || candidate.status < 400 || candidate.status > 499) return undefined;
+  if (typeof candidate?.status !== 'number' || candidate.expose !== true || candidate.status < 400 || candidate.status > 499)
+    return undefined;
   return { status: candidate.status, message: String(candidate.message) };
 }
 

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { NetworkManager } from '../managers/manager.js';
 import { requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
-import { actionName, nullValue, parseBody } from './validation.js';
 import type { ApiState } from './types.js';
+import { actionName, nullValue, parseBody } from './validation.js';
 
 const POLICY = 'os_compute_api:os-fixed-ips';
 

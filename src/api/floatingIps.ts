@@ -7,8 +7,8 @@ import type { FloatingIpListing } from '../managers/views.js';
 import { callerOf, isAdmin, projectOf, requireAdmin } from './auth.js';
 import { readJson, requireJson } from './body.js';
 import type { ApiContext, ServerAction } from './servers.js';
-import { optionalString, parseBody } from './validation.js';
 import type { ApiState } from './types.js';
+import { optionalString, parseBody } from './validation.js';
 
 /** Nova's policy rule for the bulk API, named in its 403 so operators recognise it. */
 const BULK_POLICY = 'os_compute_api:os-floating-ips-bulk';
@@ -26,8 +26,12 @@ function floatingIpView(entry: FloatingIpListing): Record<string, unknown> {
 /** One row of os-floating-ips-bulk (Nova's floating_ip_info). */
 function bulkView(entry: FloatingIpListing): Record<string, unknown> {
   return {
-    address: entry.address, fixed_ip: entry.fixedAddress, instance_uuid: entry.instanceUuid,
-    interface: entry.interface, pool: entry.pool, project_id: entry.projectId,
+    address: entry.address,
+    fixed_ip: entry.fixedAddress,
+    instance_uuid: entry.instanceUuid,
+    interface: entry.interface,
+    pool: entry.pool,
+    project_id: entry.projectId,
   };
 }
 
@@ -133,7 +137,12 @@ export function floatingIpServerActions(manager: NetworkManager): Record<string,
     addFloatingIp: (body) => {
       const { addFloatingIp: wanted } = parseBody(AddFloatingIpBody, body);
       return async (ctx, server) => {
-        await manager.floating.associate({ address: wanted.address, instanceUuid: server.uuid, fixedAddress: wanted.fixed_address, actor: actorOf(ctx) });
+        await manager.floating.associate({
+          address: wanted.address,
+          instanceUuid: server.uuid,
+          fixedAddress: wanted.fixed_address,
+          actor: actorOf(ctx),
+        });
       };
     },
     removeFloatingIp: (body) => {

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
-import { ping, type Database } from '../db/connection.js';
-import type { ApiLog, ApiState, HealthReport, ReconcileSummary } from './types.js';
+import { type Database, ping } from '../db/connection.js';
 import type { Metrics } from './metrics.js';
+import type { ApiLog, ApiState, HealthReport, ReconcileSummary } from './types.js';
 
 export interface HealthCheckOptions {
   db: Database;

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One reconcile as the host layer reports it (src/host's ReconcileReport fits as is). */
 export interface ReconcileObservation {
@@ -52,16 +52,63 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registers = [registry];
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
 
-  const reconciles = new Counter({ name: 'novanet_reconciles_total', help: 'Reconciles of the host run, by kind (full, partial).', labelNames: ['kind'], registers });
-  const failed = new Counter({ name: 'novanet_reconcile_failures_total', help: 'Reconciles that ended with at least one error.', labelNames: ['kind'], registers });
-  const repairs = new Counter({ name: 'novanet_reconcile_changes_total', help: 'Kernel changes made by reconciles (drift repaired on full ones).', labelNames: ['kind'], registers });
-  const errors = new Counter({ name: 'novanet_reconcile_errors_total', help: 'Errors met by reconciles.', labelNames: ['kind'], registers });
-  const duration = new Histogram({ name: 'novanet_reconcile_duration_seconds', help: 'Time to reconcile and apply the changes.', labelNames: ['kind'], buckets: RECONCILE_BUCKETS, registers });
-  const last = new Gauge({ name: 'novanet_reconcile_last_timestamp_seconds', help: 'When the last reconcile of each kind finished (Unix time).', labelNames: ['kind'], registers });
-  const fixed = new Gauge({ name: 'novanet_fixed_ips', help: 'Fixed IPs per network: free (could be handed out) and used (held by instances).', labelNames: ['network', 'state'], registers });
+  const reconciles = new Counter({
+    name: 'novanet_reconciles_total',
+    help: 'Reconciles of the host run, by kind (full, partial).',
+    labelNames: ['kind'],
+    registers,
+  });
+  const failed = new Counter({
+    name: 'novanet_reconcile_failures_total',
+    help: 'Reconciles that ended with at least one error.',
+    labelNames: ['kind'],
+    registers,
+  });
+  const repairs = new Counter({
+    name: 'novanet_reconcile_changes_total',
+    help: 'Kernel changes made by reconciles (drift repaired on full ones).',
+    labelNames: ['kind'],
+    registers,
+  });
+  const errors = new Counter({
+    name: 'novanet_reconcile_errors_total',
+    help: 'Errors met by reconciles.',
+    labelNames: ['kind'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'novanet_reconcile_duration_seconds',
+    help: 'Time to reconcile and apply the changes.',
+    labelNames: ['kind'],
+    buckets: RECONCILE_BUCKETS,
+    registers,
+  });
+  const last = new Gauge({
+    name: 'novanet_reconcile_last_timestamp_seconds',
+    help: 'When the last reconcile of each kind finished (Unix time).',
+    labelNames: ['kind'],
+    registers,
+  });
+  const fixed = new Gauge({
+    name: 'novanet_fixed_ips',
+    help: 'Fixed IPs per network: free (could be handed out) and used (held by instances).',
+    labelNames: ['network', 'state'],
+    registers,
+  });
   const leases = new Gauge({ name: 'novanet_dhcp_leases', help: 'Live DHCP leases of the networks this host serves.', registers });
-  const requests = new Counter({ name: 'novanet_api_requests_total', help: 'API requests answered, by method, route and status.', labelNames: ['method', 'route', 'status'], registers });
-  const latency = new Histogram({ name: 'novanet_api_request_duration_seconds', help: 'Time to answer an API request.', labelNames: ['method', 'route'], buckets: REQUEST_BUCKETS, registers });
+  const requests = new Counter({
+    name: 'novanet_api_requests_total',
+    help: 'API requests answered, by method, route and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers,
+  });
+  const latency = new Histogram({
+    name: 'novanet_api_request_duration_seconds',
+    help: 'Time to answer an API request.',
+    labelNames: ['method', 'route'],
+    buckets: REQUEST_BUCKETS,
+    registers,
+  });
 
   return {
     recordReconcile(report) {

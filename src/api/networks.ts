@@ -1,21 +1,33 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { Network } from '../db/networks.js';
-import { Invalid, NotFound, isNovanetError } from '../errors.js';
+import { Invalid, isNovanetError, NotFound } from '../errors.js';
+import { isUuid } from '../fields.js';
 import type { NetworkManager } from '../managers/manager.js';
 import type { CreateNetworksRequest, ModifyNetworkRequest } from '../managers/requests.js';
 import { isAdmin, projectOf, requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
-import { actionName, booleanLike, integerLike, nullValue, optionalString, parseBody } from './validation.js';
 import type { ApiState } from './types.js';
-import { isUuid } from '../fields.js';
+import { actionName, booleanLike, integerLike, nullValue, optionalString, parseBody } from './validation.js';
 
 /** Nova's policy rules, named in 403 messages so operators recognise them. */
 const POLICY = 'os_compute_api:os-networks';
 const ASSOCIATE_POLICY = 'os_compute_api:os-networks-associate';
 
 /** Fields every caller sees (Nova's network_dict). */
-const PUBLIC_FIELDS = ['id', 'cidr', 'netmask', 'gateway', 'broadcast', 'dns1', 'dns2', 'cidr_v6', 'gateway_v6', 'label', 'netmask_v6'] as const;
+const PUBLIC_FIELDS = [
+  'id',
+  'cidr',
+  'netmask',
+  'gateway',
+  'broadcast',
+  'dns1',
+  'dns2',
+  'cidr_v6',
+  'gateway_v6',
+  'label',
+  'netmask_v6',
+] as const;
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
 
@@ -64,41 +76,52 @@ export function networkView(network: Network, admin: boolean): Record<string, un
 
 /** Nova's create schema, plus novanet's num_networks, network_size and priority. */
 const CreateBody = z.strictObject({
-  network: z.strictObject({
-    label: z.string().min(1).max(255),
-    cidr: optionalString(43),
-    cidr_v6: optionalString(43),
-    gateway: optionalString(39),
-    gateway_v6: optionalString(39),
-    bridge: optionalString(15),
-    bridge_interface: optionalString(15),
-    dns1: optionalString(39),
-    dns2: optionalString(39),
-    dhcp_server: optionalString(39),
-    fixed_cidr: optionalString(43),
-    project_id: optionalString(255),
-    multi_host: booleanLike(),
-    enable_dhcp: booleanLike(),
-    share_address: booleanLike(),
-    // Nova accepted it and let the network API decide; novanet has one IPAM.
-    ipam: booleanLike(),
-    vlan: integerLike(1, 4094),
-    vlan_start: integerLike(1, 4094),
-    vpn_start: integerLike(1, 65535),
-    mtu: integerLike(68, 65535),
-    priority: integerLike(0, 2 ** 31 - 1),
-    num_networks: integerLike(1, 4094),
-    network_size: integerLike(4, 2 ** 24),
-    allowed_start: z.unknown().optional(),
-    allowed_end: z.unknown().optional(),
-  }).superRefine((network, ctx) => {
-    if (network.cidr === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'is required: every novanet network has an IPv4 range (cidr_v6 may come with it)' });
-    }
-    for (const field of ['allowed_start', 'allowed_end'] as const) {
-      if (network[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is not supported by novanet; use fixed_cidr to limit the addresses handed out' });
-    }
-  }),
+  network: z
+    .strictObject({
+      label: z.string().min(1).max(255),
+      cidr: optionalString(43),
+      cidr_v6: optionalString(43),
+      gateway: optionalString(39),
+      gateway_v6: optionalString(39),
+      bridge: optionalString(15),
+      bridge_interface: optionalString(15),
+      dns1: optionalString(39),
+      dns2: optionalString(39),
+      dhcp_server: optionalString(39),
+      fixed_cidr: optionalString(43),
+      project_id: optionalString(255),
+      multi_host: booleanLike(),
+      enable_dhcp: booleanLike(),
+      share_address: booleanLike(),
+      // Nova accepted it and let the network API decide; novanet has one IPAM.
+      ipam: booleanLike(),
+      vlan: integerLike(1, 4094),
+      vlan_start: integerLike(1, 4094),
+      vpn_start: integerLike(1, 65535),
+      mtu: integerLike(68, 65535),
+      priority: integerLike(0, 2 ** 31 - 1),
+      num_networks: integerLike(1, 4094),
+      network_size: integerLike(4, 2 ** 24),
+      allowed_start: z.unknown().optional(),
+      allowed_end: z.unknown().optional(),
+    })
+    .superRefine((network, ctx) => {
+      if (network.cidr === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cidr'],
+          message: 'is required: every novanet network has an IPv4 range (cidr_v6 may come with it)',
+        });
+      }
+      for (const field of ['allowed_start', 'allowed_end'] as const) {
+        if (network[field] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'is not supported by novanet; use fixed_cidr to limit the addresses handed out',
+          });
+      }
+    }),
 });
 
 /** A CIDR's size, which Nova's API made the network size (one network per range). */
@@ -138,10 +161,22 @@ function createRequest(body: z.output<typeof CreateBody>['network']): CreateNetw
 
 /** `{"ACTION": value}` bodies of POST /os-networks/{id}/action. */
 const ACTIONS = {
-  disassociate: { policy: POLICY, value: nullValue, request: (): ModifyNetworkRequest => ({ disassociateProject: true, disassociateHost: true }) },
+  disassociate: {
+    policy: POLICY,
+    value: nullValue,
+    request: (): ModifyNetworkRequest => ({ disassociateProject: true, disassociateHost: true }),
+  },
   disassociate_host: { policy: ASSOCIATE_POLICY, value: nullValue, request: (): ModifyNetworkRequest => ({ disassociateHost: true }) },
-  disassociate_project: { policy: ASSOCIATE_POLICY, value: nullValue, request: (): ModifyNetworkRequest => ({ disassociateProject: true }) },
-  associate_host: { policy: ASSOCIATE_POLICY, value: z.string().min(1).max(255), request: (host: string): ModifyNetworkRequest => ({ host }) },
+  disassociate_project: {
+    policy: ASSOCIATE_POLICY,
+    value: nullValue,
+    request: (): ModifyNetworkRequest => ({ disassociateProject: true }),
+  },
+  associate_host: {
+    policy: ASSOCIATE_POLICY,
+    value: z.string().min(1).max(255),
+    request: (host: string): ModifyNetworkRequest => ({ host }),
+  },
 } as const;
 
 type ActionName = keyof typeof ACTIONS;
@@ -180,7 +215,8 @@ export function networkRoutes(router: Router<ApiState>, deps: NetworkRouteDeps):
    * shared ones no project owns. In VLAN mode an unowned network is a spare in the pool
    * the service hands to projects, not something to show (nova's project_only).
    */
-  const visible = (network: Network, project: string) => network.projectId === project || (network.projectId === null && !manager.capabilities.vlan);
+  const visible = (network: Network, project: string) =>
+    network.projectId === project || (network.projectId === null && !manager.capabilities.vlan);
 
   router.get('/v2.1/os-networks', async (ctx) => {
     const admin = isAdmin(ctx);

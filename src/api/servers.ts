@@ -1,13 +1,13 @@
 import type Router from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import { NotFound } from '../errors.js';
+import { isUuid } from '../fields.js';
 import type { NetworkManager } from '../managers/manager.js';
 import type { InstanceListing } from '../managers/views.js';
 import { isAdmin, projectOf } from './auth.js';
 import { requireJson } from './body.js';
-import { actionName } from './validation.js';
 import type { ApiState } from './types.js';
-import { isUuid } from '../fields.js';
+import { actionName } from './validation.js';
 
 export type ApiContext = ParameterizedContext<ApiState>;
 

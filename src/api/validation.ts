@@ -20,8 +20,13 @@ function fieldName(path: readonly PropertyKey[]): string {
 }
 
 const EXPECTED: Record<string, string> = {
-  string: 'a string', number: 'a number', int: 'an integer', boolean: 'true or false', object: 'an object',
-  array: 'a list', null: 'null',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'a list',
+  null: 'null',
 };
 
 /** What a JSON value is, for "got ..." in messages (never the value itself: it may be huge). */
@@ -44,7 +49,9 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
     case 'unrecognized_keys':
       return `has unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}`;
     case 'too_big':
-      return issue.origin === 'string' ? `must be at most ${String(issue.maximum)} characters` : `must have at most ${String(issue.maximum)} entries`;
+      return issue.origin === 'string'
+        ? `must be at most ${String(issue.maximum)} characters`
+        : `must have at most ${String(issue.maximum)} entries`;
     case 'too_small':
       return issue.origin === 'string' ? 'must not be empty' : `must have at least ${String(issue.minimum)} entries`;
     default:
@@ -62,30 +69,40 @@ function shown(value: unknown): string {
  * positive_integer_with_empty_str); null and "" mean "not given".
  */
 export function integerLike(min: number, max: number) {
-  return z.unknown().transform((value, ctx): number | undefined => {
-    if (value === undefined || value === null || value === '') return undefined;
-    const number = typeof value === 'string' ? integerText(value) : value;
-    if (typeof number === 'number' && Number.isSafeInteger(number) && number >= min && number <= max) return number;
-    ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got ${shown(value)}` });
-    return z.NEVER;
-  }).optional();
+  return z
+    .unknown()
+    .transform((value, ctx): number | undefined => {
+      if (value === undefined || value === null || value === '') return undefined;
+      const number = typeof value === 'string' ? integerText(value) : value;
+      if (typeof number === 'number' && Number.isSafeInteger(number) && number >= min && number <= max) return number;
+      ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}, got ${shown(value)}` });
+      return z.NEVER;
+    })
+    .optional();
 }
 
 /** A boolean as JSON true/false or one of Nova's strings ("True", "1", "off", ...); null means "not given". */
 export function booleanLike() {
-  return z.unknown().transform((value, ctx): boolean | undefined => {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value === 'boolean') return value;
-    const parsed = typeof value === 'string' ? booleanText(value) : undefined;
-    if (parsed !== undefined) return parsed;
-    ctx.addIssue({ code: 'custom', message: `must be true or false, got ${shown(value)}` });
-    return z.NEVER;
-  }).optional();
+  return z
+    .unknown()
+    .transform((value, ctx): boolean | undefined => {
+      if (value === undefined || value === null) return undefined;
+      if (typeof value === 'boolean') return value;
+      const parsed = typeof value === 'string' ? booleanText(value) : undefined;
+      if (parsed !== undefined) return parsed;
+      ctx.addIssue({ code: 'custom', message: `must be true or false, got ${shown(value)}` });
+      return z.NEVER;
+    })
+    .optional();
 }
 
 /** An optional string: absent or null mean "not given". */
 export function optionalString(max = 255) {
-  return z.string().max(max).nullish().transform((value) => value ?? undefined);
+  return z
+    .string()
+    .max(max)
+    .nullish()
+    .transform((value) => value ?? undefined);
 }
 
 /** Nova's action bodies carry null (`{"reserve": null}`). */

@@ -101,7 +101,12 @@ export class TokenService {
   }
 
   /** A new token for `projectId`; the returned secret is the only copy. */
-  async create(projectId: string, role: string = 'member', description?: string, options: { expiresAt?: Date } = {}): Promise<CreatedToken> {
+  async create(
+    projectId: string,
+    role: string = 'member',
+    description?: string,
+    options: { expiresAt?: Date } = {},
+  ): Promise<CreatedToken> {
     const project = projectIdField(projectId);
     const checkedRole = roleField(role);
     const text = description === undefined ? null : labelField(description, 'description');
@@ -111,7 +116,11 @@ export class TokenService {
     }
     const token = this.random(TOKEN_BYTES).toString('base64url');
     const row: tokens.NewApiToken = {
-      tokenHash: hashToken(token), projectId: project, role: checkedRole, description: text, expiresAt: options.expiresAt ?? null,
+      tokenHash: hashToken(token),
+      projectId: project,
+      role: checkedRole,
+      description: text,
+      expiresAt: options.expiresAt ?? null,
     };
     const id = await tokens.insertToken(this.db.knex, row, now);
     return { token, info: info({ ...row, id, createdAt: now, updatedAt: now }) };
@@ -126,7 +135,8 @@ export class TokenService {
     const hash = hashToken(token);
     const now = this.now().getTime();
     const cached = this.cache.get(hash);
-    if (cached && cached.until > this.monotonicMs()) return cached.expiresAt !== null && cached.expiresAt.getTime() <= now ? undefined : cached.caller;
+    if (cached && cached.until > this.monotonicMs())
+      return cached.expiresAt !== null && cached.expiresAt.getTime() <= now ? undefined : cached.caller;
     this.cache.delete(hash);
     const found = await tokens.findTokenByHash(this.db.knex, hash);
     // Only valid tokens are remembered: unknown ones cannot fill the cache.
@@ -148,9 +158,8 @@ export class TokenService {
 
   /** Revokes by id, or by the secret itself (for a leaked token whose id is not at hand). */
   async revoke(which: { id: number } | { token: string }): Promise<TokenInfo> {
-    const found = 'id' in which
-      ? await tokens.findToken(this.db.knex, which.id)
-      : await tokens.findTokenByHash(this.db.knex, hashToken(which.token));
+    const found =
+      'id' in which ? await tokens.findToken(this.db.knex, which.id) : await tokens.findTokenByHash(this.db.knex, hashToken(which.token));
     const name = 'id' in which ? `token ${which.id}` : 'that token';
     if (!found || !(await tokens.deleteToken(this.db.knex, found.id))) throw new NotFound(`${name} not found`);
     return info(found);

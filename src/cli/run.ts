@@ -1,11 +1,11 @@
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/options.js';
-import { openDatabase, type Database } from '../db/connection.js';
+import { type Database, openDatabase } from '../db/connection.js';
 import { isDatabaseOutage, isMissingSchema } from '../db/errors.js';
 import { isNovanetError } from '../errors.js';
-import { createManager } from '../managers/registry.js';
 import type { HostLayer } from '../host/layer.js';
 import type { NetworkManager } from '../managers/manager.js';
+import { createManager } from '../managers/registry.js';
 
 export interface Io {
   stdout: (text: string) => void;

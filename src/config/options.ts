@@ -53,8 +53,7 @@ const ipv4: Parser<string> = (value, name) => {
   return value.trim();
 };
 
-const optionalIpv4: Parser<string | undefined> = (value, name) =>
-  value.trim() === '' ? undefined : ipv4(value, name);
+const optionalIpv4: Parser<string | undefined> = (value, name) => (value.trim() === '' ? undefined : ipv4(value, name));
 
 function list<T>(item: Parser<T>): Parser<T[]> {
   return (value, name) =>
@@ -77,8 +76,7 @@ const dmzCidr: Parser<string> = (value, name) => {
   return value.trim();
 };
 
-const optionalInterface: Parser<string | undefined> = (value, name) =>
-  value === '' ? undefined : interfaceName(value, name);
+const optionalInterface: Parser<string | undefined> = (value, name) => (value === '' ? undefined : interfaceName(value, name));
 
 const manager: Parser<Mode> = (value, name) => {
   const lowered = value.trim().toLowerCase();
@@ -153,13 +151,23 @@ export const OPTIONS = {
   fixed_range_v6: { section: 'DEFAULT', parse: cidrText, default: 'fd00::/48', help: 'IPv6 range of fixed networks' },
   use_ipv6: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'give networks IPv6 subnets' },
   dhcp_lease_time: { section: 'DEFAULT', parse: integer(120, 2 ** 31 - 1), default: '86400', help: 'DHCP lease seconds' },
-  fixed_ip_disassociate_timeout: { section: 'DEFAULT', parse: integer(0, 2 ** 31 - 1), default: '600', help: 'seconds before a released IP is reused' },
+  fixed_ip_disassociate_timeout: {
+    section: 'DEFAULT',
+    parse: integer(0, 2 ** 31 - 1),
+    default: '600',
+    help: 'seconds before a released IP is reused',
+  },
   force_dhcp_release: { section: 'DEFAULT', parse: boolean, default: 'true', help: 'dhcp_release on deallocate' },
   send_arp_for_ha: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'gratuitous ARP for floating IPs' },
   send_arp_for_ha_count: { section: 'DEFAULT', parse: integer(1, 100), default: '3', help: 'gratuitous ARPs to send' },
   auto_assign_floating_ip: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'give every instance a floating IP' },
   default_floating_pool: { section: 'DEFAULT', parse: text, default: 'nova', help: 'pool of auto-assigned floating IPs' },
-  quota_floating_ips: { section: 'DEFAULT', parse: integer(-1, 2 ** 31 - 1), default: '10', help: 'floating IPs per project (-1 unlimited)' },
+  quota_floating_ips: {
+    section: 'DEFAULT',
+    parse: integer(-1, 2 ** 31 - 1),
+    default: '10',
+    help: 'floating IPs per project (-1 unlimited)',
+  },
   multi_host: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'default for new networks' },
   dmz_cidr: { section: 'DEFAULT', parse: list(dmzCidr), default: '', help: 'destinations exempt from SNAT' },
   routing_source_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'SNAT source address' },
@@ -168,15 +176,32 @@ export const OPTIONS = {
   dhcp_domain: { section: 'DEFAULT', parse: text, default: 'novalocal', help: 'DHCP domain' },
   dns_server: { section: 'DEFAULT', parse: list(ipv4), default: '', help: 'DNS servers given to dnsmasq' },
   dhcpbridge: { section: 'DEFAULT', parse: optionalText, default: '', help: 'path of novanet-dhcpbridge' },
-  firewall_backend: { section: 'DEFAULT', parse: choice(FIREWALL_BACKENDS), default: 'iptables', help: "iptables (nova's chains) or nftables (one table of novanet's)" },
+  firewall_backend: {
+    section: 'DEFAULT',
+    parse: choice(FIREWALL_BACKENDS),
+    default: 'iptables',
+    help: "iptables (nova's chains) or nftables (one table of novanet's)",
+  },
   reconcile_interval: { section: 'DEFAULT', parse: integer(1, 86400), default: '60', help: 'seconds between full reconciles of the host' },
   connection: { section: 'database', parse: text, default: 'sqlite:///$state_path/novanet.sqlite', help: 'database URL' },
   max_pool_size: { section: 'database', parse: integer(1, 256), default: '4', help: 'database connections per process' },
   // 8774 is the compute API's port: novanet answers the compute API's network extensions.
   api_host: { section: 'api', key: 'host', parse: listenHost, default: '127.0.0.1', help: 'address the REST API listens on' },
   api_port: { section: 'api', key: 'port', parse: integer(0, 65535), default: '8774', help: 'port of the REST API (0: any free port)' },
-  api_max_body_bytes: { section: 'api', key: 'max_body_bytes', parse: integer(256, 64 * 1024 * 1024), default: '65536', help: 'largest request body the API reads' },
-  api_token_cache_seconds: { section: 'api', key: 'token_cache_seconds', parse: integer(0, 3600), default: '5', help: 'seconds a verified token is believed without a database read; a revocation takes up to this long (0: read every time)' },
+  api_max_body_bytes: {
+    section: 'api',
+    key: 'max_body_bytes',
+    parse: integer(256, 64 * 1024 * 1024),
+    default: '65536',
+    help: 'largest request body the API reads',
+  },
+  api_token_cache_seconds: {
+    section: 'api',
+    key: 'token_cache_seconds',
+    parse: integer(0, 3600),
+    default: '5',
+    help: 'seconds a verified token is believed without a database read; a revocation takes up to this long (0: read every time)',
+  },
 } satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;

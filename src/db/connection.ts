@@ -182,7 +182,10 @@ export function parseConnectionUrl(url: string, options: OpenOptions = {}): Pars
         max: options.maxPoolSize ?? 4,
         // READ COMMITTED: allocation's conditional UPDATE then skips rows another
         // transaction just took instead of waiting on gap locks.
-        afterCreate(raw: { query(sql: string, cb: (error: Error | null) => void): void }, done: (error: Error | null, connection: unknown) => void) {
+        afterCreate(
+          raw: { query(sql: string, cb: (error: Error | null) => void): void },
+          done: (error: Error | null, connection: unknown) => void,
+        ) {
           raw.query("SET SESSION tx_isolation = 'READ-COMMITTED', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", (error) =>
             done(error, raw),
           );

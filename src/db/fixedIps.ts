@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, NoMoreFixedIps } from '../errors.js';
-import { Queryable, dialectOf, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
+import { dialectOf, insertBatched, lockFreeRows, Queryable, toBool, toDate } from './rows.js';
 
 export interface FixedIp {
   id: number;
@@ -18,7 +18,18 @@ export interface FixedIp {
 type Row = Record<string, unknown>;
 
 /** The columns fromRow reads, for a query that selects them under other names (a join). */
-export const FIXED_IP_COLUMNS = ['id', 'address', 'network_id', 'virtual_interface_id', 'instance_uuid', 'allocated', 'leased', 'reserved', 'host', 'updated_at'] as const;
+export const FIXED_IP_COLUMNS = [
+  'id',
+  'address',
+  'network_id',
+  'virtual_interface_id',
+  'instance_uuid',
+  'allocated',
+  'leased',
+  'reserved',
+  'host',
+  'updated_at',
+] as const;
 
 export function fromRow(row: Row): FixedIp {
   return {
@@ -81,29 +92,53 @@ export interface FixedIpClaim {
  * the loser of a conflict gets a deadlock error at commit and is retried (retry.ts).
  * SQLite has one writer at a time: the transaction alone keeps claims apart.
  */
-export async function claimFixedIps(q: Queryable, networkId: number, claims: FixedIpClaim[], options: { skip?: number } = {}): Promise<FixedIp[]> {
+export async function claimFixedIps(
+  q: Queryable,
+  networkId: number,
+  claims: FixedIpClaim[],
+  options: { skip?: number } = {},
+): Promise<FixedIp[]> {
   if (claims.length === 0) return [];
   const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id');
   const rows = await lockFreeRows<{ id: number; address: string }>(
-    q, free, claims.length, () => new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`), options,
+    q,
+    free,
+    claims.length,
+    () => new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`),
+    options,
   );
   const ids = rows.map((row) => Number(row.id));
   const byId = (value: (claim: FixedIpClaim) => Knex.RawBinding) =>
-    q.raw(`CASE id ${ids.map(() => 'WHEN ? THEN ?').join(' ')} END`, ids.flatMap((id, index) => [id, value(claims[index]!)]));
+    q.raw(
+      `CASE id ${ids.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+      ids.flatMap((id, index) => [id, value(claims[index]!)]),
+    );
   // Still conditional, and counted: the rows are locked, so this cannot miss, but if it
   // ever did, an error beats two instances on one address.
-  const taken = await q('fixed_ips').whereIn('id', ids).whereNull('instance_uuid').update({
-    instance_uuid: byId((claim) => claim.instanceUuid),
-    virtual_interface_id: byId((claim) => claim.virtualInterfaceId),
-    updated_at: byId((claim) => claim.now),
-    allocated: 1,
-  });
-  if (taken !== ids.length) throw new Conflict(`fixed IPs of network ${networkId} were taken while being claimed (${taken} of ${ids.length}); try again`);
+  const taken = await q('fixed_ips')
+    .whereIn('id', ids)
+    .whereNull('instance_uuid')
+    .update({
+      instance_uuid: byId((claim) => claim.instanceUuid),
+      virtual_interface_id: byId((claim) => claim.virtualInterfaceId),
+      updated_at: byId((claim) => claim.now),
+      allocated: 1,
+    });
+  if (taken !== ids.length)
+    throw new Conflict(`fixed IPs of network ${networkId} were taken while being claimed (${taken} of ${ids.length}); try again`);
   return rows.map((row, index) => {
     const claim = claims[index]!;
     return {
-      id: Number(row.id), address: String(row.address), networkId, virtualInterfaceId: claim.virtualInterfaceId,
-      instanceUuid: claim.instanceUuid, allocated: true, leased: false, reserved: false, host: null, updatedAt: claim.now,
+      id: Number(row.id),
+      address: String(row.address),
+      networkId,
+      virtualInterfaceId: claim.virtualInterfaceId,
+      instanceUuid: claim.instanceUuid,
+      allocated: true,
+      leased: false,
+      reserved: false,
+      host: null,
+      updatedAt: claim.now,
     };
   });
 }
@@ -114,11 +149,24 @@ export async function claimFixedIps(q: Queryable, networkId: number, claims: Fix
  * and kept: reserved, with `host` naming its owner. Idempotent per (network, host).
  */
 export async function claimHostAddress(q: Queryable, networkId: number, host: string, now: Date): Promise<string> {
-  const held = (await q('fixed_ips').select('address').where({ network_id: networkId, host, reserved: true }).whereNull('instance_uuid').first()) as { address: string } | undefined;
+  const held = (await q('fixed_ips')
+    .select('address')
+    .where({ network_id: networkId, host, reserved: true })
+    .whereNull('instance_uuid')
+    .first()) as { address: string } | undefined;
   if (held) return String(held.address);
   const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id');
-  const [row] = await lockFreeRows<{ id: number; address: string }>(q, free, 1, () => new NoMoreFixedIps(`no fixed IP left in network ${networkId} for host ${host}'s own address`));
-  const taken = await q('fixed_ips').where('id', row!.id).whereNull('instance_uuid').whereNull('host').update({ host, reserved: true, updated_at: now });
+  const [row] = await lockFreeRows<{ id: number; address: string }>(
+    q,
+    free,
+    1,
+    () => new NoMoreFixedIps(`no fixed IP left in network ${networkId} for host ${host}'s own address`),
+  );
+  const taken = await q('fixed_ips')
+    .where('id', row!.id)
+    .whereNull('instance_uuid')
+    .whereNull('host')
+    .update({ host, reserved: true, updated_at: now });
   if (taken !== 1) throw new Conflict(`fixed IP ${row!.address} was taken while being claimed for host ${host}; try again`);
   return String(row!.address);
 }
@@ -127,8 +175,12 @@ export async function claimHostAddress(q: Queryable, networkId: number, host: st
 export async function listHostAddresses(q: Queryable, networkIds: number[]): Promise<Map<number, Map<string, string>>> {
   const byNetwork = new Map<number, Map<string, string>>();
   if (networkIds.length === 0) return byNetwork;
-  const rows = (await q('fixed_ips').select('network_id', 'host', 'address').whereIn('network_id', networkIds).where('reserved', true)
-    .whereNotNull('host').whereNull('instance_uuid')) as { network_id: number; host: string; address: string }[];
+  const rows = (await q('fixed_ips')
+    .select('network_id', 'host', 'address')
+    .whereIn('network_id', networkIds)
+    .where('reserved', true)
+    .whereNotNull('host')
+    .whereNull('instance_uuid')) as { network_id: number; host: string; address: string }[];
   for (const row of rows) {
     const hosts = byNetwork.get(Number(row.network_id)) ?? new Map<string, string>();
     hosts.set(String(row.host), String(row.address));
@@ -270,12 +322,18 @@ function usageOf(row: Record<string, unknown> | undefined): NetworkUsage {
 }
 
 export async function networkUsage(q: Queryable, networkId: number): Promise<NetworkUsage> {
-  return usageOf((await q('fixed_ips').where('network_id', networkId).first(...USAGE_COLUMNS(q))) as Record<string, unknown> | undefined);
+  return usageOf(
+    (await q('fixed_ips')
+      .where('network_id', networkId)
+      .first(...USAGE_COLUMNS(q))) as Record<string, unknown> | undefined,
+  );
 }
 
 /** Every network's usage in one grouped query (for metrics). */
 export async function usageByNetwork(q: Queryable): Promise<Map<number, NetworkUsage>> {
-  const rows = (await q('fixed_ips').select('network_id', ...USAGE_COLUMNS(q)).groupBy('network_id')) as Record<string, unknown>[];
+  const rows = (await q('fixed_ips')
+    .select('network_id', ...USAGE_COLUMNS(q))
+    .groupBy('network_id')) as Record<string, unknown>[];
   return new Map(rows.map((row) => [Number(row.network_id), usageOf(row)]));
 }
 

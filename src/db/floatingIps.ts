@@ -1,7 +1,7 @@
 import { Conflict, NoMoreFloatingIps } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
-import { addressText, containsAddress, type Cidr } from '../ipam/cidr.js';
-import { Queryable, dialectOf, insertBatched, lockFreeRows, toBool, toDate } from './rows.js';
+import { addressText, type Cidr, containsAddress } from '../ipam/cidr.js';
+import { dialectOf, insertBatched, lockFreeRows, Queryable, toBool, toDate } from './rows.js';
 
 /** A floating IP, with the fixed address and instance it is associated with (if any). */
 export interface FloatingIp {
@@ -114,7 +114,11 @@ export async function firstInside(q: Queryable, cidr: Cidr): Promise<FloatingIp 
 /** Addresses whose row changed at or after `since` (the watcher's poll), with when. */
 export async function listChangedSince(q: Queryable, since: Date): Promise<{ address: string; updatedAt: number; host: string | null }[]> {
   const rows = (await q('floating_ips').select('address', 'updated_at', 'host').where('updated_at', '>=', since)) as Row[];
-  return rows.map((row) => ({ address: String(row.address), updatedAt: toDate(row.updated_at)?.getTime() ?? 0, host: row.host === null ? null : String(row.host) }));
+  return rows.map((row) => ({
+    address: String(row.address),
+    updatedAt: toDate(row.updated_at)?.getTime() ?? 0,
+    host: row.host === null ? null : String(row.host),
+  }));
 }
 
 /** Whether any floating IP exists at all (a cloud without them has no addresses to look for). */
@@ -138,11 +142,19 @@ export async function deleteFloatingIps(q: Queryable, ids: number[]): Promise<nu
  * claim pattern (rows.lockFreeRows, then a conditional UPDATE counted). Throws
  * NoMoreFloatingIps when the pool has none left.
  */
-export async function claimFloatingIp(q: Queryable, pool: string, projectId: string, autoAssigned: boolean, now: Date): Promise<FloatingIp> {
+export async function claimFloatingIp(
+  q: Queryable,
+  pool: string,
+  projectId: string,
+  autoAssigned: boolean,
+  now: Date,
+): Promise<FloatingIp> {
   const free = () => q('floating_ips').select('id').where('pool', pool).whereNull('project_id').orderBy('id');
   const [row] = await lockFreeRows<{ id: number }>(q, free, 1, () => new NoMoreFloatingIps(`no more floating IPs in pool ${pool}`));
   const id = Number(row!.id);
-  const taken = await q('floating_ips').where('id', id).whereNull('project_id')
+  const taken = await q('floating_ips')
+    .where('id', id)
+    .whereNull('project_id')
     .update({ project_id: projectId, auto_assigned: autoAssigned, updated_at: now });
   if (taken !== 1) throw new Conflict(`floating IPs of pool ${pool} were taken while being claimed; try again`);
   const claimed = await findFloatingById(q, id);
@@ -173,7 +185,13 @@ export async function associate(q: Queryable, id: number, fixedIpId: number, hos
 export async function moveToHost(q: Queryable, fixedIpIds: number[], host: string, now: Date): Promise<string[]> {
   if (fixedIpIds.length === 0) return [];
   const rows = (await q('floating_ips').select('id', 'address').whereIn('fixed_ip_id', fixedIpIds)) as { id: number; address: string }[];
-  if (rows.length > 0) await q('floating_ips').whereIn('id', rows.map((row) => Number(row.id))).update({ host, updated_at: now });
+  if (rows.length > 0)
+    await q('floating_ips')
+      .whereIn(
+        'id',
+        rows.map((row) => Number(row.id)),
+      )
+      .update({ host, updated_at: now });
   return rows.map((row) => String(row.address));
 }
 
@@ -183,8 +201,7 @@ export async function disassociate(q: Queryable, id: number, now: Date): Promise
 
 /** Gives an unassociated address back to its pool. */
 export async function release(q: Queryable, id: number, now: Date): Promise<number> {
-  return q('floating_ips').where('id', id).whereNull('fixed_ip_id')
-    .update({ project_id: null, auto_assigned: false, updated_at: now });
+  return q('floating_ips').where('id', id).whereNull('fixed_ip_id').update({ project_id: null, auto_assigned: false, updated_at: now });
 }
 
 const CHUNK = 1000;

@@ -1,5 +1,5 @@
 import { NetworkNotFound } from '../errors.js';
-import { Queryable, dialectOf, toBool, toDate } from './rows.js';
+import { dialectOf, Queryable, toBool, toDate } from './rows.js';
 
 /** A network as the domain sees it (nova's columns, camelCased). */
 export interface Network {
@@ -41,13 +41,34 @@ export type NewNetwork = Omit<Network, 'id' | 'createdAt' | 'updatedAt'>;
 type Row = Record<string, unknown>;
 
 const COLUMNS: Record<keyof NewNetwork, string> = {
-  uuid: 'uuid', label: 'label', injected: 'injected', cidr: 'cidr', cidrV6: 'cidr_v6',
-  multiHost: 'multi_host', netmask: 'netmask', netmaskV6: 'netmask_v6', gateway: 'gateway',
-  gatewayV6: 'gateway_v6', broadcast: 'broadcast', dns1: 'dns1', dns2: 'dns2', bridge: 'bridge',
-  bridgeInterface: 'bridge_interface', vlan: 'vlan', vpnPublicAddress: 'vpn_public_address',
-  vpnPublicPort: 'vpn_public_port', vpnPrivateAddress: 'vpn_private_address', dhcpStart: 'dhcp_start',
-  rxtxBase: 'rxtx_base', projectId: 'project_id', priority: 'priority', host: 'host', mtu: 'mtu',
-  dhcpServer: 'dhcp_server', enableDhcp: 'enable_dhcp', shareAddress: 'share_address',
+  uuid: 'uuid',
+  label: 'label',
+  injected: 'injected',
+  cidr: 'cidr',
+  cidrV6: 'cidr_v6',
+  multiHost: 'multi_host',
+  netmask: 'netmask',
+  netmaskV6: 'netmask_v6',
+  gateway: 'gateway',
+  gatewayV6: 'gateway_v6',
+  broadcast: 'broadcast',
+  dns1: 'dns1',
+  dns2: 'dns2',
+  bridge: 'bridge',
+  bridgeInterface: 'bridge_interface',
+  vlan: 'vlan',
+  vpnPublicAddress: 'vpn_public_address',
+  vpnPublicPort: 'vpn_public_port',
+  vpnPrivateAddress: 'vpn_private_address',
+  dhcpStart: 'dhcp_start',
+  rxtxBase: 'rxtx_base',
+  projectId: 'project_id',
+  priority: 'priority',
+  host: 'host',
+  mtu: 'mtu',
+  dhcpServer: 'dhcp_server',
+  enableDhcp: 'enable_dhcp',
+  shareAddress: 'share_address',
 };
 const BOOLEANS = new Set(['injected', 'multiHost', 'enableDhcp', 'shareAddress']);
 
@@ -119,7 +140,9 @@ export async function usedVpnPorts(q: Queryable): Promise<Set<number>> {
 }
 
 export async function updateNetwork(q: Queryable, id: number, patch: Partial<NewNetwork>, now: Date): Promise<void> {
-  await live(q).where('id', id).update({ ...toRow(patch), updated_at: now });
+  await live(q)
+    .where('id', id)
+    .update({ ...toRow(patch), updated_at: now });
 }
 
 /**

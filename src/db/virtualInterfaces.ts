@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { Conflict } from '../errors.js';
-import { FIXED_IP_COLUMNS, fromRow as fixedIpFromRow, type FixedIp } from './fixedIps.js';
 import { isDuplicateKey } from './errors.js';
+import { FIXED_IP_COLUMNS, type FixedIp, fromRow as fixedIpFromRow } from './fixedIps.js';
 import { Queryable, toDate } from './rows.js';
 
 export interface VirtualInterface {
@@ -65,24 +65,35 @@ export async function insertVirtualInterfaces(
   for (let attempt = 1; attempt <= MAC_ATTEMPTS; attempt++) {
     const addresses = vifs.map(() => newMac());
     try {
-      const [firstId] = await q('virtual_interfaces').insert(vifs.map((vif, index) => ({
-        uuid: vif.uuid,
-        address: addresses[index],
-        network_id: vif.networkId,
-        instance_uuid: vif.instanceUuid,
-        project_id: vif.projectId,
-        hostname: vif.hostname,
-        host: vif.host,
-        created_at: vif.createdAt,
-        updated_at: vif.createdAt,
-      })));
+      const [firstId] = await q('virtual_interfaces').insert(
+        vifs.map((vif, index) => ({
+          uuid: vif.uuid,
+          address: addresses[index],
+          network_id: vif.networkId,
+          instance_uuid: vif.instanceUuid,
+          project_id: vif.projectId,
+          hostname: vif.hostname,
+          host: vif.host,
+          created_at: vif.createdAt,
+          updated_at: vif.createdAt,
+        })),
+      );
       // One row: the driver's insert id is its id. Several: ids need not be
       // consecutive (auto_increment_increment on Galera, interleaved auto-inc locks),
       // so read them back by uuid.
-      const ids = vifs.length === 1
-        ? new Map([[vifs[0]!.uuid, Number(firstId)]])
-        : new Map(((await q('virtual_interfaces').select('id', 'uuid').whereIn('uuid', vifs.map((vif) => vif.uuid))) as Row[])
-          .map((row) => [String(row.uuid), Number(row.id)]));
+      const ids =
+        vifs.length === 1
+          ? new Map([[vifs[0]!.uuid, Number(firstId)]])
+          : new Map(
+              (
+                (await q('virtual_interfaces')
+                  .select('id', 'uuid')
+                  .whereIn(
+                    'uuid',
+                    vifs.map((vif) => vif.uuid),
+                  )) as Row[]
+              ).map((row) => [String(row.uuid), Number(row.id)]),
+            );
       return vifs.map((vif, index) => ({ ...vif, id: ids.get(vif.uuid)!, address: addresses[index]! }));
     } catch (error) {
       // Only a taken MAC is worth another try. knex puts the SQL (which names the uuid
@@ -120,7 +131,10 @@ export async function listVirtualInterfaces(q: Queryable, filter: VirtualInterfa
  * The VIFs of listVirtualInterfaces and the fixed IPs they hold, in one query (a join;
  * under load each round trip of a batch costs milliseconds). Fixed IPs in VIF order.
  */
-export async function listVirtualInterfacesWithFixedIps(q: Queryable, filter: VirtualInterfaceFilter): Promise<{ vifs: VirtualInterface[]; fixed: FixedIp[] }> {
+export async function listVirtualInterfacesWithFixedIps(
+  q: Queryable,
+  filter: VirtualInterfaceFilter,
+): Promise<{ vifs: VirtualInterface[]; fixed: FixedIp[] }> {
   const query = q('virtual_interfaces as v')
     .leftJoin('fixed_ips as f', 'f.virtual_interface_id', 'v.id')
     .select('v.*', ...FIXED_IP_COLUMNS.map((column) => `f.${column} as f_${column}`))
@@ -155,8 +169,13 @@ export async function setHost(q: Queryable, ids: number[], host: string): Promis
  * polls every second, so both are aggregates, not the rows.
  */
 export async function hostVifStamp(q: Queryable, host: string): Promise<{ stamp: string; networkIds: number[] }> {
-  const stamp = (await q('virtual_interfaces').where('host', host)
-    .select(q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total')).first()) as { n: unknown; newest: unknown; total: unknown };
+  const stamp = (await q('virtual_interfaces')
+    .where('host', host)
+    .select(q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total'))
+    .first()) as { n: unknown; newest: unknown; total: unknown };
   const networks = (await q('virtual_interfaces').where('host', host).distinct('network_id')) as { network_id: number }[];
-  return { stamp: `${Number(stamp.n)}:${Number(stamp.newest ?? 0)}:${String(stamp.total ?? 0)}`, networkIds: networks.map((row) => Number(row.network_id)) };
+  return {
+    stamp: `${Number(stamp.n)}:${Number(stamp.newest ?? 0)}:${String(stamp.total ?? 0)}`,
+    networkIds: networks.map((row) => Number(row.network_id)),
+  };
 }

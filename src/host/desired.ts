@@ -1,7 +1,7 @@
 import type { Config } from '../config/options.js';
 import * as fixedIps from '../db/fixedIps.js';
-import * as networks from '../db/networks.js';
 import type { Network } from '../db/networks.js';
+import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { cidrSize, parseCidr } from '../ipam/cidr.js';
@@ -47,9 +47,14 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   const all = capabilities.createsBridge ? await networks.listNetworks(q) : [];
   // multi_host: every compute host with instances in the network builds it, with its
   // own address there (taken at its first allocation) as gateway and DHCP server.
-  const hostAddresses = await fixedIps.listHostAddresses(q, all.filter((network) => network.multiHost).map((network) => network.id));
+  const hostAddresses = await fixedIps.listHostAddresses(
+    q,
+    all.filter((network) => network.multiHost).map((network) => network.id),
+  );
   const ownAddress = (network: Network) => (network.multiHost ? hostAddresses.get(network.id)?.get(config.host) : undefined);
-  const candidates = all.filter((network) => (servedHere(network, config) || ownAddress(network) !== undefined) && network.cidr && network.bridge);
+  const candidates = all.filter(
+    (network) => (servedHere(network, config) || ownAddress(network) !== undefined) && network.cidr && network.bridge,
+  );
   // One dnsmasq and one first address per bridge: a second network on the same bridge
   // would make them flap between the two, so only the oldest is built.
   const refused: DesiredHost['refused'] = [];
@@ -60,7 +65,10 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
       owners.set(network.bridge!, network);
       return true;
     }
-    refused.push({ network, reason: `shares bridge ${network.bridge} with network ${owner.label} (${owner.cidr}); give each network its own --bridge` });
+    refused.push({
+      network,
+      reason: `shares bridge ${network.bridge} with network ${owner.label} (${owner.cidr}); give each network its own --bridge`,
+    });
     return false;
   });
   const wanted = only === undefined ? served : served.filter((network) => only.includes(network.id));
@@ -93,7 +101,13 @@ function bridgeAddress(network: Network, ownAddress: string | undefined): string
   return ownAddress ?? network.dhcpServer ?? network.gateway!;
 }
 
-function describe(network: Network, config: Config, capabilities: Capabilities, hosts: DhcpHost[], ownAddress: string | undefined): ServedNetwork {
+function describe(
+  network: Network,
+  config: Config,
+  capabilities: Capabilities,
+  hosts: DhcpHost[],
+  ownAddress: string | undefined,
+): ServedNetwork {
   const cidr = parseCidr(network.cidr!, 'cidr');
   const dhcpServer = bridgeAddress(network, ownAddress);
   const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
@@ -101,36 +115,43 @@ function describe(network: Network, config: Config, capabilities: Capabilities, 
   return {
     network,
     vlan,
-    bridgeInterface: capabilities.vlan ? null : network.bridgeInterface ?? config.flat_interface ?? null,
+    bridgeInterface: capabilities.vlan ? null : (network.bridgeInterface ?? config.flat_interface ?? null),
     gateway: { address: dhcpServer, prefix: cidr.prefix },
-    dhcp: capabilities.dhcp && network.enableDhcp
-      ? {
-          id: network.id,
-          bridge: network.bridge!,
-          dhcpServer,
-          dhcpStart: network.dhcpStart!,
-          netmask: network.netmask!,
-          // multi_host: each host routes its own instances.
-          gateway: ownAddress ?? network.gateway,
-          size: Number(cidrSize(cidr)),
-          mtu: network.mtu,
-          dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
-        }
-      : undefined,
+    dhcp:
+      capabilities.dhcp && network.enableDhcp
+        ? {
+            id: network.id,
+            bridge: network.bridge!,
+            dhcpServer,
+            dhcpStart: network.dhcpStart!,
+            netmask: network.netmask!,
+            // multi_host: each host routes its own instances.
+            gateway: ownAddress ?? network.gateway,
+            size: Number(cidrSize(cidr)),
+            mtu: network.mtu,
+            dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
+          }
+        : undefined,
     hosts,
   };
 }
 
 /** The rules cover every network this host serves, whichever subset is being applied. */
-function firewallState(served: Network[], config: Config, capabilities: Capabilities, ownAddress: (network: Network) => string | undefined): FirewallState {
+function firewallState(
+  served: Network[],
+  config: Config,
+  capabilities: Capabilities,
+  ownAddress: (network: Network) => string | undefined,
+): FirewallState {
   const ruled: RuledNetwork[] = served.map((network) => ({
     cidr: network.cidr!,
     bridge: network.bridge!,
     gateway: bridgeAddress(network, ownAddress(network)),
     dhcp: capabilities.dhcp && network.enableDhcp,
-    vpn: capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
-      ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }
-      : undefined,
+    vpn:
+      capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
+        ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }
+        : undefined,
   }));
   return {
     publicInterface: config.public_interface,

@@ -48,7 +48,11 @@ export class FloatingBindings {
     }
     // A cloud without floating IPs leaves the public interface alone.
     if (wanted.size === 0 && this.rules.size === 0 && !(await floatingIps.anyFloatingIps(q))) return;
-    const devices = new Set([this.config.public_interface, ...[...wanted.values()].map((rule) => rule.interface), ...[...this.rules.values()].map((rule) => rule.interface)]);
+    const devices = new Set([
+      this.config.public_interface,
+      ...[...wanted.values()].map((rule) => rule.interface),
+      ...[...this.rules.values()].map((rule) => rule.interface),
+    ]);
     for (const device of devices) {
       await this.guard(errors, `floating IPs on ${device}`, async () => {
         const bound = await this.driver.bound(device);
@@ -60,7 +64,9 @@ export class FloatingBindings {
         await this.driver.unbindAll(unbinding, device);
         for (const address of unbinding) this.stale.add(address);
         changes.push(...summarise('unbound floating', unbinding, `from ${device}`));
-        const binding = [...wanted.values()].filter((rule) => rule.interface === device && !bound.has(rule.address)).map((rule) => rule.address);
+        const binding = [...wanted.values()]
+          .filter((rule) => rule.interface === device && !bound.has(rule.address))
+          .map((rule) => rule.address);
         await this.driver.bindAll(binding, device);
         changes.push(...summarise('bound floating', binding, `on ${device}`));
       });
@@ -100,14 +106,19 @@ export class FloatingBindings {
           if (current.fixed === wanted.fixed) return;
           changes.push(`floating ${address} moved to ${wanted.fixed}`);
         } else {
-          binds.push(() => this.driver.bind(address, wanted.interface).then(() => {
-            changes.push(`bound floating ${address} on ${wanted.interface}`);
-            return false;
-          }, (error: unknown) => {
-            if (this.rules.get(address) === wanted) this.remove(address);
-            errors.push(`floating ${address}: ${error instanceof Error ? error.message : String(error)}`);
-            return true;
-          }));
+          binds.push(() =>
+            this.driver.bind(address, wanted.interface).then(
+              () => {
+                changes.push(`bound floating ${address} on ${wanted.interface}`);
+                return false;
+              },
+              (error: unknown) => {
+                if (this.rules.get(address) === wanted) this.remove(address);
+                errors.push(`floating ${address}: ${error instanceof Error ? error.message : String(error)}`);
+                return true;
+              },
+            ),
+          );
         }
         this.stale.add(address);
         this.put(wanted);

@@ -1,16 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
-import { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
-import { FloatingDriver } from '../linux_net/floating.js';
 import type { Executor } from '../linux_net/command.js';
+import { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import { processExecutor } from '../linux_net/executor.js';
 import { createFirewall } from '../linux_net/firewall/index.js';
+import { FloatingDriver } from '../linux_net/floating.js';
 import { LinkDriver } from '../linux_net/links.js';
 import type { Capabilities } from './layer.js';
-import { Reconciler, type ReconcileReport } from './reconciler.js';
+import { type ReconcileReport, Reconciler } from './reconciler.js';
 
-export { Reconciler, type ReconcileReport } from './reconciler.js';
+export { type ReconcileReport, Reconciler } from './reconciler.js';
 
 /** novanet-dhcpbridge next to this build, unless the config names another. */
 function defaultDhcpbridge(): string {

@@ -22,7 +22,13 @@ export type HostChange =
   | { kind: 'network-deleted'; network: Network }
   | { kind: 'release-lease'; networkId: number; address: string; mac: string }
   /** One instance's address entering or leaving its network's DHCP hosts (`computeHost`: where the instance runs). */
-  | { kind: 'dhcp-host'; networkId: number; action: 'add' | 'remove'; computeHost: string | null; entry: { mac: string; hostname: string | null; address: string } }
+  | {
+      kind: 'dhcp-host';
+      networkId: number;
+      action: 'add' | 'remove';
+      computeHost: string | null;
+      entry: { mac: string; hostname: string | null; address: string };
+    }
   /** A floating IP was associated, moved or disassociated: (un)bind and (re)rule it. */
   | { kind: 'floating-updated'; address: string };
 

@@ -1,17 +1,17 @@
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
-import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
-import type { FloatingDriver } from '../linux_net/floating.js';
-import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
-import type { LinkDriver } from '../linux_net/links.js';
-import { CommandFailed } from '../linux_net/command.js';
 import { Unavailable } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
-import type { Capabilities, HostChange, HostLayer } from './layer.js';
-import { loadDesired, servedHere, type DesiredHost, type ServedNetwork } from './desired.js';
+import { CommandFailed } from '../linux_net/command.js';
+import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
+import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
+import type { FloatingDriver } from '../linux_net/floating.js';
+import type { LinkDriver } from '../linux_net/links.js';
+import { type DesiredHost, loadDesired, type ServedNetwork, servedHere } from './desired.js';
 import { FloatingBindings } from './floating.js';
+import type { Capabilities, HostChange, HostLayer } from './layer.js';
 
 type DhcpHostChange = Extract<HostChange, { kind: 'dhcp-host' }>;
 
@@ -73,17 +73,19 @@ export class Reconciler implements HostLayer {
   }
 
   reconcileAll(): Promise<ReconcileReport> {
-    return this.serialised(() => this.run('full', async (changes, errors) => {
-      const { desired, dhcp } = await this.converge(undefined, [], changes, errors);
-      try {
-        const tornDown = await this.teardownDeleted(desired, changes, errors);
-        if (!this.deps.capabilities.createsBridge) return;
-        await this.floating.syncAll(this.deps.db.knex, changes, errors);
-        await this.applyRules(desired, tornDown, changes, errors, (state) => this.deps.drivers.firewall.sync(state));
-      } finally {
-        await dhcp;
-      }
-    }));
+    return this.serialised(() =>
+      this.run('full', async (changes, errors) => {
+        const { desired, dhcp } = await this.converge(undefined, [], changes, errors);
+        try {
+          const tornDown = await this.teardownDeleted(desired, changes, errors);
+          if (!this.deps.capabilities.createsBridge) return;
+          await this.floating.syncAll(this.deps.db.knex, changes, errors);
+          await this.applyRules(desired, tornDown, changes, errors, (state) => this.deps.drivers.firewall.sync(state));
+        } finally {
+          await dhcp;
+        }
+      }),
+    );
   }
 
   /** Whether this host carries the floating IP `address` now (the watcher's filter). */
@@ -127,8 +129,7 @@ export class Reconciler implements HostLayer {
           const group = hosts.get(change.networkId) ?? [];
           group.push(change);
           hosts.set(change.networkId, group);
-        }
-        else deleted.push(change.network);
+        } else deleted.push(change.network);
       }
       // Releases go before the hosts file loses their entries: at that reload dnsmasq may
       // drop such a lease silently, and then ignores the release (the address would stay
@@ -173,9 +174,12 @@ export class Reconciler implements HostLayer {
     }
     const { dnsmasq } = this.deps.drivers;
     for (const { action, entries } of runs) {
-      const applied = action === 'add' ? await dnsmasq.addHosts(network.bridge, entries) : await dnsmasq.removeHosts(network.bridge, entries);
+      const applied =
+        action === 'add' ? await dnsmasq.addHosts(network.bridge, entries) : await dnsmasq.removeHosts(network.bridge, entries);
       if (!applied) return false;
-      changes.push(...entries.map((entry) => `dhcp host ${entry.mac} ${entry.address} ${action === 'add' ? 'added' : 'removed'} on ${network.bridge}`));
+      changes.push(
+        ...entries.map((entry) => `dhcp host ${entry.mac} ${entry.address} ${action === 'add' ? 'added' : 'removed'} on ${network.bridge}`),
+      );
     }
     return true;
   }
@@ -188,15 +192,24 @@ export class Reconciler implements HostLayer {
    * A host that serves nothing and never did is left alone (no chains, no jumps).
    */
   private async applyRules(
-    desired: DesiredHost, tornDown: boolean, changes: string[], errors: string[],
-    write: (state: FirewallState) => Promise<string[]>, bind?: () => Promise<boolean>,
+    desired: DesiredHost,
+    tornDown: boolean,
+    changes: string[],
+    errors: string[],
+    write: (state: FirewallState) => Promise<string[]>,
+    bind?: () => Promise<boolean>,
   ): Promise<void> {
     await this.writeRules(desired, tornDown, changes, write);
     if (bind && (await bind())) await this.writeRules(desired, false, changes, write);
     await this.floating.flushStale(errors);
   }
 
-  private async writeRules(desired: DesiredHost, tornDown: boolean, changes: string[], write: (state: FirewallState) => Promise<string[]>): Promise<void> {
+  private async writeRules(
+    desired: DesiredHost,
+    tornDown: boolean,
+    changes: string[],
+    write: (state: FirewallState) => Promise<string[]>,
+  ): Promise<void> {
     desired.firewall.floating = this.floating.list();
     if (desired.servedBridges.size > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
       this.rulesInstalled = true;
@@ -210,7 +223,12 @@ export class Reconciler implements HostLayer {
    * dnsmasq is (re)started in the background (`dhcp`, which never rejects): its start
    * waits for its lease script, while floating addresses and rules need only the links.
    */
-  private async converge(only: number[] | undefined, deleted: Network[], changes: string[], errors: string[]): Promise<{ desired: DesiredHost; dhcp: Promise<unknown> }> {
+  private async converge(
+    only: number[] | undefined,
+    deleted: Network[],
+    changes: string[],
+    errors: string[],
+  ): Promise<{ desired: DesiredHost; dhcp: Promise<unknown> }> {
     const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, only);
     for (const { network, reason } of desired.refused) errors.push(`network ${network.label} (${network.cidr}) is not served: ${reason}`);
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
@@ -219,15 +237,20 @@ export class Reconciler implements HostLayer {
       await this.guard(errors, served.network, () => this.ensureNetwork(served, changes, only === undefined));
       if (served.dhcp && this.built.has(served.network.id)) {
         const network = served.dhcp;
-        dhcp.push(this.guard(errors, served.network, async () => {
-          const action = await this.deps.drivers.dnsmasq.ensure(network, served.hosts);
-          if (action !== 'none') changes.push(`dnsmasq ${action} on ${network.bridge}`);
-        }));
+        dhcp.push(
+          this.guard(errors, served.network, async () => {
+            const action = await this.deps.drivers.dnsmasq.ensure(network, served.hosts);
+            if (action !== 'none') changes.push(`dnsmasq ${action} on ${network.bridge}`);
+          }),
+        );
       }
     }
     // Deleted networks, and networks that moved away (scrubbed, another --host).
     const movedAway = desired.notServed.filter((network) => this.builtHere(network, only === undefined));
-    for (const network of [...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builtHere(candidate, false)), ...movedAway]) {
+    for (const network of [
+      ...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builtHere(candidate, false)),
+      ...movedAway,
+    ]) {
       this.built.delete(network.id);
       await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
@@ -300,22 +323,30 @@ export class Reconciler implements HostLayer {
   private async teardownDeleted(desired: DesiredHost, changes: string[], errors: string[]): Promise<boolean> {
     const seen = new Set<string>();
     for (const network of await listDeletedNetworks(this.deps.db.knex)) {
-      if (!network.bridge || seen.has(network.bridge) || (network.host !== this.deps.config.host && !this.builtHere(network, true))) continue;
+      if (!network.bridge || seen.has(network.bridge) || (network.host !== this.deps.config.host && !this.builtHere(network, true)))
+        continue;
       seen.add(network.bridge);
       await this.guard(errors, network, () => this.teardown(network, desired, changes));
     }
     return seen.size > 0;
   }
 
-  private async release(network: Network | undefined, change: Extract<HostChange, { kind: 'release-lease' }>, errors: string[]): Promise<void> {
-    const served = network && servedHere(network, this.deps.config) && network.bridge !== null && this.deps.capabilities.dhcp && network.enableDhcp;
+  private async release(
+    network: Network | undefined,
+    change: Extract<HostChange, { kind: 'release-lease' }>,
+    errors: string[],
+  ): Promise<void> {
+    const served =
+      network && servedHere(network, this.deps.config) && network.bridge !== null && this.deps.capabilities.dhcp && network.enableDhcp;
     if (!served || !change.mac) return;
     try {
       await this.deps.drivers.dnsmasq.release(network.bridge!, change.address, change.mac);
     } catch (error) {
-      errors.push(error instanceof CommandFailed && error.notInstalled
-        ? 'dhcp_release is not installed (Debian: dnsmasq-utils); leases are freed by expiry or fixed_ip_disassociate_timeout instead'
-        : `dhcp_release ${change.address}: ${(error as Error).message}`);
+      errors.push(
+        error instanceof CommandFailed && error.notInstalled
+          ? 'dhcp_release is not installed (Debian: dnsmasq-utils); leases are freed by expiry or fixed_ip_disassociate_timeout instead'
+          : `dhcp_release ${change.address}: ${(error as Error).message}`,
+      );
     }
   }
 

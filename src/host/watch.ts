@@ -1,6 +1,6 @@
 import type { Database } from '../db/connection.js';
-import { getDeletedNetwork, listNetworkStamps } from '../db/networks.js';
 import { listChangedSince } from '../db/floatingIps.js';
+import { getDeletedNetwork, listNetworkStamps } from '../db/networks.js';
 import { hostVifStamp } from '../db/virtualInterfaces.js';
 import type { HostChange, HostLayer } from './layer.js';
 
@@ -40,7 +40,8 @@ export class NetworkWatcher {
     // Instances of this host allocated or deallocated through another service: the
     // networks they are (or were) in are rebuilt here (multi_host DHCP hosts).
     if (vifsBefore && this.vifs && vifsBefore.stamp !== this.vifs.stamp) {
-      for (const networkId of new Set([...vifsBefore.networkIds, ...this.vifs.networkIds])) changes.push({ kind: 'network-updated', networkId });
+      for (const networkId of new Set([...vifsBefore.networkIds, ...this.vifs.networkIds]))
+        changes.push({ kind: 'network-updated', networkId });
     }
     for (const stamp of stamps) {
       if (previous.get(stamp.id) === stamp.updatedAt) continue;

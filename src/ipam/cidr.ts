@@ -1,6 +1,6 @@
 import { Invalid } from '../errors.js';
 import { quote } from '../fields.js';
-import { Address, IpVersion, addressBits, formatAddress, parseAddress } from './address.js';
+import { Address, addressBits, formatAddress, IpVersion, parseAddress } from './address.js';
 
 /** A network: its first address and prefix length. Host bits are always zero. */
 export interface Cidr {
@@ -27,9 +27,7 @@ export function parseCidr(text: string, field: string, version?: IpVersion): Cid
   const network = address.value & maskOf(address.version, prefix);
   const cidr: Cidr = { version: address.version, network, prefix };
   if (network !== address.value) {
-    throw new Invalid(
-      `${field} ${quote(text)} has host bits set; the network is ${cidrText(cidr)}`,
-    );
+    throw new Invalid(`${field} ${quote(text)} has host bits set; the network is ${cidrText(cidr)}`);
   }
   return cidr;
 }
@@ -57,16 +55,16 @@ export function addressText(cidr: Cidr, index: bigint): string {
 }
 
 export function containsAddress(cidr: Cidr, address: Address): boolean {
-  return (
-    cidr.version === address.version &&
-    (address.value & maskOf(cidr.version, cidr.prefix)) === cidr.network
-  );
+  return cidr.version === address.version && (address.value & maskOf(cidr.version, cidr.prefix)) === cidr.network;
 }
 
 /** True when `inner` lies wholly inside `outer` (equal counts). */
 export function containsCidr(outer: Cidr, inner: Cidr): boolean {
-  return outer.version === inner.version && outer.prefix <= inner.prefix &&
-    (inner.network & maskOf(outer.version, outer.prefix)) === outer.network;
+  return (
+    outer.version === inner.version &&
+    outer.prefix <= inner.prefix &&
+    (inner.network & maskOf(outer.version, outer.prefix)) === outer.network
+  );
 }
 
 export function overlaps(a: Cidr, b: Cidr): boolean {

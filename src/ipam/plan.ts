@@ -1,6 +1,6 @@
 import { CidrConflict, Invalid } from '../errors.js';
-import { Cidr, cidrText, containsCidr, overlaps, subnetsOf } from './cidr.js';
 import { addressBits } from './address.js';
+import { Cidr, cidrText, containsCidr, overlaps, subnetsOf } from './cidr.js';
 
 /** A network already in the database, as far as subnet planning cares. */
 export interface ExistingSubnet {
@@ -14,22 +14,14 @@ export interface ExistingSubnet {
  * candidate inside a larger existing network is a conflict (the operator asked for
  * space that belongs to someone else).
  */
-export function planSubnets(
-  range: Cidr,
-  count: number,
-  size: number,
-  existing: ExistingSubnet[],
-  field = 'fixed_range_v4',
-): Cidr[] {
+export function planSubnets(range: Cidr, count: number, size: number, existing: ExistingSubnet[], field = 'fixed_range_v4'): Cidr[] {
   const prefix = addressBits(range.version) - Math.ceil(Math.log2(size));
   if (prefix < range.prefix) {
     throw new Invalid(`network_size ${size} does not fit in ${field} ${cidrText(range)}`);
   }
   const available = 2 ** Math.min(40, prefix - range.prefix);
   if (count > available) {
-    throw new Invalid(
-      `${count} networks of ${size} addresses do not fit in ${field} ${cidrText(range)} (room for ${available})`,
-    );
+    throw new Invalid(`${count} networks of ${size} addresses do not fit in ${field} ${cidrText(range)} (room for ${available})`);
   }
   const chosen: Cidr[] = [];
   for (const candidate of subnetsOf(range, prefix)) {
@@ -40,9 +32,7 @@ export function planSubnets(
       continue;
     }
     if (!containsCidr(candidate, clash.cidr)) {
-      throw new CidrConflict(
-        `${cidrText(candidate)} lies inside ${cidrText(clash.cidr)} of network ${clash.label}`,
-      );
+      throw new CidrConflict(`${cidrText(candidate)} lies inside ${cidrText(clash.cidr)} of network ${clash.label}`);
     }
   }
   throw new CidrConflict(

@@ -30,8 +30,12 @@ export function processExecutor(options: ProcessExecutorOptions): ProcessExecuto
       let stdout = '';
       let stderr = '';
       let timedOut = false;
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+      });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
@@ -66,7 +70,11 @@ export function processExecutor(options: ProcessExecutorOptions): ProcessExecuto
         return await session.run(spec.input ?? '', spec.timeoutMs ?? defaultTimeout);
       } catch (error) {
         if (!session.unavailable) throw error;
-        options.log?.('command.session_unavailable', { command: argv.join(' '), error: (error as Error).message, instead: spec.session.oneShot.join(' ') });
+        options.log?.('command.session_unavailable', {
+          command: argv.join(' '),
+          error: (error as Error).message,
+          instead: spec.session.oneShot.join(' '),
+        });
       }
     }
     if ((spec.input ?? '') === '') return { code: 0, stdout: '', stderr: '' };

@@ -1,6 +1,6 @@
 import { interfaceName } from '../fields.js';
 import { parseAddress } from '../ipam/address.js';
-import { CommandFailed, jsonOutput, type Executor } from './command.js';
+import { CommandFailed, type Executor, jsonOutput } from './command.js';
 
 /** Exit statuses of `ip addr add/del` for an address already there / already gone. */
 const IDEMPOTENT = [0, 2];
@@ -37,7 +37,9 @@ export class FloatingDriver {
     const result = await this.executor.run({ argv, accept: [0, 1] });
     if (result.code !== 0) return new Set();
     const links = jsonOutput<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(argv, result, []);
-    return new Set((links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local));
+    return new Set(
+      (links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local),
+    );
   }
 
   async bind(address: string, device: string): Promise<void> {
@@ -74,7 +76,12 @@ export class FloatingDriver {
     const bound = await this.bound(device);
     const undone = addresses.filter((address) => bound.has(address) !== (verb === 'add'));
     if (undone.length > 0) {
-      throw new CommandFailed(['ip', '-batch'], result.code, result.stderr, `${undone.length} of ${addresses.length} addresses not ${verb === 'add' ? 'bound' : 'unbound'} (first ${undone[0]})`);
+      throw new CommandFailed(
+        ['ip', '-batch'],
+        result.code,
+        result.stderr,
+        `${undone.length} of ${addresses.length} addresses not ${verb === 'add' ? 'bound' : 'unbound'} (first ${undone[0]})`,
+      );
     }
   }
 
@@ -94,8 +101,11 @@ export class FloatingDriver {
     while (this.announcing < ARP_CONCURRENCY && this.announcements.length > 0) {
       const argv = this.announcements.shift()!;
       this.announcing++;
-      this.executor.run({ argv, accept: [0, 1], timeoutMs: (this.options.arpCount + 5) * 1000 })
-        .catch((error: Error) => this.options.log('floating.arping_failed', { address: argv.at(-1), device: argv[4], error: error.message }))
+      this.executor
+        .run({ argv, accept: [0, 1], timeoutMs: (this.options.arpCount + 5) * 1000 })
+        .catch((error: Error) =>
+          this.options.log('floating.arping_failed', { address: argv.at(-1), device: argv[4], error: error.message }),
+        )
         .finally(() => {
           this.announcing--;
           this.drainAnnouncements();

@@ -1,6 +1,6 @@
-import { interfaceName } from '../fields.js';
 import { Conflict, NotFound, Unavailable } from '../errors.js';
-import { CommandFailed, jsonOutput, type Executor } from './command.js';
+import { interfaceName } from '../fields.js';
+import { CommandFailed, type Executor, jsonOutput } from './command.js';
 
 /** What `ip -j addr show` reports about one interface. */
 export interface LinkInfo {
@@ -169,7 +169,9 @@ export class LinkDriver {
       // A Conflict, not Unavailable: the reconciler builds a network without an
       // unavailable uplink, but must not build one on somebody else's interface.
       if (kind !== 'vlan' || existingId !== id || (link.link !== undefined && link.link !== parent)) {
-        throw new Conflict(`${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`);
+        throw new Conflict(
+          `${name} exists but is not VLAN ${id} on ${parent} (${kind ?? 'no kind'} id ${existingId ?? '-'} on ${link.link ?? '-'}); remove it or fix the network`,
+        );
       }
     } else {
       try {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { CommandFailed, type CommandResult, type SessionSpec } from './command.js';
 
 /**
@@ -83,7 +83,9 @@ export class ToolSession {
     });
     child.on('error', (error: NodeJS.ErrnoException) => this.ended(child, null, `could not start (${error.code ?? error.message})`));
     // 'close', not 'exit': the tool's last words on stderr are read by then.
-    child.on('close', (code, signal) => this.ended(child, code, code === null ? `killed by ${signal ?? 'a signal'}` : `exit status ${code}`));
+    child.on('close', (code, signal) =>
+      this.ended(child, code, code === null ? `killed by ${signal ?? 'a signal'}` : `exit status ${code}`),
+    );
     child.stdin.on('error', () => undefined);
     // A session never keeps the service from exiting; at exit its stdin closes and it ends.
     child.unref();
@@ -110,8 +112,14 @@ export class ToolSession {
       this.stdout = '';
       this.stderr = '';
       this.pending = {
-        resolve: (result) => { clearTimeout(timer); resolve(result); },
-        reject: (error) => { clearTimeout(timer); reject(error); },
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       child.stdin.write(`${input}${this.spec.probe}\n`);
     });

@@ -1,11 +1,11 @@
 import * as fixedIps from '../db/fixedIps.js';
-import * as networks from '../db/networks.js';
 import type { Network } from '../db/networks.js';
+import * as networks from '../db/networks.js';
 import { withRetry } from '../db/retry.js';
 import * as vifs from '../db/virtualInterfaces.js';
-import type { HostChange } from '../host/layer.js';
 import { Invalid, NoMoreNetworks, NotFound } from '../errors.js';
 import { hostnameField, projectIdField, uuidField } from '../fields.js';
+import type { HostChange } from '../host/layer.js';
 import { canonicalAddress } from '../ipam/address.js';
 import { AllocationBatches, type AllocationWritten } from './allocationBatches.js';
 import type { ManagerContext } from './context.js';
@@ -23,7 +23,10 @@ import type { InstanceListing, InstanceNetworkInfo } from './views.js';
 export class Allocation {
   private readonly batches: AllocationBatches;
 
-  constructor(private readonly context: ManagerContext, private readonly floating: FloatingIps) {
+  constructor(
+    private readonly context: ManagerContext,
+    private readonly floating: FloatingIps,
+  ) {
     this.batches = new AllocationBatches(context, floating);
   }
 
@@ -50,7 +53,12 @@ export class Allocation {
     let written: AllocationWritten | undefined;
     try {
       written = await this.batches.write({
-        instanceUuid, projectId, hostname, host, networks: chosen, now,
+        instanceUuid,
+        projectId,
+        hostname,
+        host,
+        networks: chosen,
+        now,
         addresses: new Map((requested ?? []).flatMap((entry) => (entry.address === undefined ? [] : [[entry.networkUuid, entry.address]]))),
       });
     } catch (error) {
@@ -62,9 +70,13 @@ export class Allocation {
     const hostAddressOf = new Map<number, string>();
     for (const network of chosen) {
       // A lone write, but across Galera nodes it can still lose a certification: retried.
-      if (!network.multiHost && network.host === null) await withRetry(() => networks.claimNetworkHost(context.db.knex, network.id, context.config.host, now));
+      if (!network.multiHost && network.host === null)
+        await withRetry(() => networks.claimNetworkHost(context.db.knex, network.id, context.config.host, now));
       if (network.multiHost) {
-        hostAddressOf.set(network.id, await withRetry(() => context.transaction((trx) => fixedIps.claimHostAddress(trx, network.id, host, now))));
+        hostAddressOf.set(
+          network.id,
+          await withRetry(() => context.transaction((trx) => fixedIps.claimHostAddress(trx, network.id, host, now))),
+        );
       }
     }
     await context.notify(allocationChanges(chosen, written));
@@ -92,14 +104,26 @@ export class Allocation {
     const uuid = uuidField(instanceUuid, 'instance_uuid');
     const q = this.context.db.knex;
     const { vifs: found, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(q, { instanceUuid: uuid });
-    if (found.length === 0) return this.describe(uuid, { vifs: [], networks: [], fixedIps: [], floatingOf: new Map(), hostAddressOf: new Map() });
+    if (found.length === 0)
+      return this.describe(uuid, { vifs: [], networks: [], fixedIps: [], floatingOf: new Map(), hostAddressOf: new Map() });
     const used = await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] });
-    const hostAddresses = await fixedIps.listHostAddresses(q, used.filter((network) => network.multiHost).map((network) => network.id));
-    const hostAddressOf = new Map(found.flatMap((vif) => {
-      const address = vif.host === null ? undefined : hostAddresses.get(vif.networkId)?.get(vif.host);
-      return address === undefined ? [] : [[vif.networkId, address] as const];
-    }));
-    return this.describe(uuid, { vifs: found, networks: used, fixedIps: held, floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)), hostAddressOf });
+    const hostAddresses = await fixedIps.listHostAddresses(
+      q,
+      used.filter((network) => network.multiHost).map((network) => network.id),
+    );
+    const hostAddressOf = new Map(
+      found.flatMap((vif) => {
+        const address = vif.host === null ? undefined : hostAddresses.get(vif.networkId)?.get(vif.host);
+        return address === undefined ? [] : [[vif.networkId, address] as const];
+      }),
+    );
+    return this.describe(uuid, {
+      vifs: found,
+      networks: used,
+      fixedIps: held,
+      floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)),
+      hostAddressOf,
+    });
   }
 
   /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
@@ -119,14 +143,29 @@ export class Allocation {
   private async move(found: vifs.VirtualInterface[], host: string): Promise<void> {
     const { context } = this;
     const now = context.now();
-    const floatingMoved = await withRetry(() => context.transaction(async (trx) => {
-      await vifs.setHost(trx, found.map((vif) => vif.id), host);
-      const multiHost = (await networks.listNetworks(trx, { ids: [...new Set(found.map((vif) => vif.networkId))] })).filter((network) => network.multiHost);
-      for (const network of multiHost) await fixedIps.claimHostAddress(trx, network.id, host, now);
-      const multiHostIds = new Set(multiHost.map((network) => network.id));
-      const held = await fixedIps.listFixedIps(trx, { virtualInterfaceIds: found.filter((vif) => multiHostIds.has(vif.networkId)).map((vif) => vif.id) });
-      return this.floating.moveToHost(trx, held.map((fixed) => fixed.id), host, now);
-    }));
+    const floatingMoved = await withRetry(() =>
+      context.transaction(async (trx) => {
+        await vifs.setHost(
+          trx,
+          found.map((vif) => vif.id),
+          host,
+        );
+        const multiHost = (await networks.listNetworks(trx, { ids: [...new Set(found.map((vif) => vif.networkId))] })).filter(
+          (network) => network.multiHost,
+        );
+        for (const network of multiHost) await fixedIps.claimHostAddress(trx, network.id, host, now);
+        const multiHostIds = new Set(multiHost.map((network) => network.id));
+        const held = await fixedIps.listFixedIps(trx, {
+          virtualInterfaceIds: found.filter((vif) => multiHostIds.has(vif.networkId)).map((vif) => vif.id),
+        });
+        return this.floating.moveToHost(
+          trx,
+          held.map((fixed) => fixed.id),
+          host,
+          now,
+        );
+      }),
+    );
     await context.notify([
       ...[...new Set(found.map((vif) => vif.networkId))].map((networkId) => ({ kind: 'network-updated' as const, networkId })),
       ...floatingMoved.map((address) => ({ kind: 'floating-updated' as const, address })),
@@ -172,12 +211,20 @@ function checkRequested(requested: RequestedNetwork[] | undefined): RequestedNet
  * host, a multi_host network, a write that lost to a concurrent one).
  */
 function allocationChanges(chosen: Network[], written: AllocationWritten | undefined): HostChange[] {
-  const whole = new Set(chosen.filter((network) => written === undefined || network.multiHost || network.host === null).map((network) => network.id));
+  const whole = new Set(
+    chosen.filter((network) => written === undefined || network.multiHost || network.host === null).map((network) => network.id),
+  );
   const changes: HostChange[] = [...whole].map((networkId) => ({ kind: 'network-updated', networkId }));
   for (const [index, vif] of (written?.vifs ?? []).entries()) {
     const fixed = written!.fixed[index]!;
     if (whole.has(vif.networkId)) continue;
-    changes.push({ kind: 'dhcp-host', networkId: vif.networkId, action: 'add', computeHost: vif.host, entry: { mac: vif.address, hostname: vif.hostname, address: fixed.address } });
+    changes.push({
+      kind: 'dhcp-host',
+      networkId: vif.networkId,
+      action: 'add',
+      computeHost: vif.host,
+      entry: { mac: vif.address, hostname: vif.hostname, address: fixed.address },
+    });
   }
   return changes;
 }

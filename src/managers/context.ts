@@ -31,7 +31,10 @@ export class ManagerContext implements PolicyContext {
   readonly log: (message: string) => void;
   private readonly host: HostLayer;
 
-  constructor(deps: ManagerDeps, readonly policy: ModePolicy) {
+  constructor(
+    deps: ManagerDeps,
+    readonly policy: ModePolicy,
+  ) {
     this.db = deps.db;
     this.config = deps.config;
     this.host = deps.host;

@@ -1,7 +1,7 @@
-import * as fixedIps from '../db/fixedIps.js';
 import type { FixedIp, NetworkUsage } from '../db/fixedIps.js';
-import * as networks from '../db/networks.js';
+import * as fixedIps from '../db/fixedIps.js';
 import type { Network } from '../db/networks.js';
+import * as networks from '../db/networks.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { Conflict, FixedIpNotFound } from '../errors.js';
 import { hostnameField } from '../fields.js';
@@ -23,9 +23,9 @@ export class FixedIps {
     const rows = await fixedIps.listFixedIps(q, { networkIds: all.map((network) => network.id) });
     const vifIds = rows.flatMap((row) => (row.virtualInterfaceId === null ? [] : [row.virtualInterfaceId]));
     const vifById = new Map((await vifs.listVirtualInterfaces(q, { ids: vifIds })).map((vif) => [vif.id, vif]));
-    const listing = rows.map((row) => fixedListing(
-      row, byId.get(row.networkId), row.virtualInterfaceId === null ? undefined : vifById.get(row.virtualInterfaceId),
-    ));
+    const listing = rows.map((row) =>
+      fixedListing(row, byId.get(row.networkId), row.virtualInterfaceId === null ? undefined : vifById.get(row.virtualInterfaceId)),
+    );
     return filter.host === undefined ? listing : listing.filter((row) => row.host === filter.host);
   }
 
@@ -45,7 +45,10 @@ export class FixedIps {
     const q = this.context.db.knex;
     const all = await networks.listNetworks(q);
     const counts = await fixedIps.usageByNetwork(q);
-    return all.map((network) => ({ network, usage: counts.get(network.id) ?? { total: 0, reserved: 0, associated: 0, allocated: 0, leased: 0 } }));
+    return all.map((network) => ({
+      network,
+      usage: counts.get(network.id) ?? { total: 0, reserved: 0, associated: 0, allocated: 0, leased: 0 },
+    }));
   }
 
   reserve(address: string): Promise<FixedIp> {
@@ -86,7 +89,7 @@ function fixedListing(row: FixedIp, network: Network | undefined, vif: vifs.Virt
     network: network?.cidr ?? String(row.networkId),
     address: row.address,
     hostname: vif?.hostname ?? null,
-    host: vif?.host ?? row.host ?? (row.instanceUuid ? network?.host ?? null : null),
+    host: vif?.host ?? row.host ?? (row.instanceUuid ? (network?.host ?? null) : null),
     instanceUuid: row.instanceUuid,
     reserved: row.reserved,
     allocated: row.allocated,

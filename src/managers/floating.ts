@@ -1,14 +1,23 @@
+import { isDuplicateKey } from '../db/errors.js';
 import * as fixedIps from '../db/fixedIps.js';
 import * as floating from '../db/floatingIps.js';
 import * as networks from '../db/networks.js';
 import { findQuota } from '../db/quotas.js';
 import { withRetry } from '../db/retry.js';
-import { isDuplicateKey } from '../db/errors.js';
 import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import {
-  CidrConflict, Conflict, FloatingIpAssociated, FloatingIpNotAssociated, FloatingIpNotFound, FloatingIpPoolNotFound,
-  Forbidden, Invalid, NoMoreFloatingIps, NotFound, QuotaExceeded,
+  CidrConflict,
+  Conflict,
+  FloatingIpAssociated,
+  FloatingIpNotAssociated,
+  FloatingIpNotFound,
+  FloatingIpPoolNotFound,
+  Forbidden,
+  Invalid,
+  NoMoreFloatingIps,
+  NotFound,
+  QuotaExceeded,
 } from '../errors.js';
 import { hostnameField, interfaceName, labelField, projectIdField, quote, uuidField } from '../fields.js';
 import { canonicalAddress } from '../ipam/address.js';
@@ -36,21 +45,35 @@ export class FloatingIps {
 
   // ---- pools (operators) ----------------------------------------------------
 
-  async createRange(ipRange: string, pool: string = this.context.config.default_floating_pool, iface?: string): Promise<FloatingRangeCreated> {
+  async createRange(
+    ipRange: string,
+    pool: string = this.context.config.default_floating_pool,
+    iface?: string,
+  ): Promise<FloatingRangeCreated> {
     const range = parseRange(ipRange);
     const poolName = labelField(pool, 'pool');
     const ifaceName = iface === undefined ? null : interfaceName(iface, 'interface');
     const now = this.context.now();
-    const count = await this.context.transaction(async (trx) => {
-      for (const network of await networks.listNetworks(trx)) {
-        if (network.cidr !== null && overlaps(parseCidr(network.cidr, 'cidr'), range.cidr)) {
-          throw new CidrConflict(`ip_range ${range.text} overlaps fixed network ${network.cidr} (${network.label})`);
+    const count = await this.context.transaction(
+      async (trx) => {
+        for (const network of await networks.listNetworks(trx)) {
+          if (network.cidr !== null && overlaps(parseCidr(network.cidr, 'cidr'), range.cidr)) {
+            throw new CidrConflict(`ip_range ${range.text} overlaps fixed network ${network.cidr} (${network.label})`);
+          }
         }
-      }
-      const [taken] = await floating.listFloatingIps(trx, { addresses: [...range.addresses()] });
-      if (taken) throw new CidrConflict(`ip_range ${range.text} overlaps existing floating IP ${taken.address} (pool ${taken.pool})`);
-      return floating.insertFloatingIps(trx, mapIterable(range.addresses(), (address) => ({ address, pool: poolName, interface: ifaceName })), now);
-    }, (error) => (isDuplicateKey(error) ? new CidrConflict(`another floating range took part of ${range.text} meanwhile; nothing was created`) : undefined));
+        const [taken] = await floating.listFloatingIps(trx, { addresses: [...range.addresses()] });
+        if (taken) throw new CidrConflict(`ip_range ${range.text} overlaps existing floating IP ${taken.address} (pool ${taken.pool})`);
+        return floating.insertFloatingIps(
+          trx,
+          mapIterable(range.addresses(), (address) => ({ address, pool: poolName, interface: ifaceName })),
+          now,
+        );
+      },
+      (error) =>
+        isDuplicateKey(error)
+          ? new CidrConflict(`another floating range took part of ${range.text} meanwhile; nothing was created`)
+          : undefined,
+    );
     return { count, pool: poolName, interface: ifaceName };
   }
 
@@ -61,9 +84,14 @@ export class FloatingIps {
       if (rows.length === 0) throw new FloatingIpNotFound(`no floating IP in ${range.text}`);
       const held = rows.find((row) => row.projectId !== null);
       if (held) {
-        throw new Conflict(`floating IP ${held.address} is allocated to project ${held.projectId}; release it first (${rows.filter((row) => row.projectId !== null).length} of ${rows.length} in ${range.text} are allocated)`);
+        throw new Conflict(
+          `floating IP ${held.address} is allocated to project ${held.projectId}; release it first (${rows.filter((row) => row.projectId !== null).length} of ${rows.length} in ${range.text} are allocated)`,
+        );
       }
-      return floating.deleteFloatingIps(trx, rows.map((row) => row.id));
+      return floating.deleteFloatingIps(
+        trx,
+        rows.map((row) => row.id),
+      );
     });
   }
 
@@ -95,24 +123,28 @@ export class FloatingIps {
     const project = projectIdField(projectId);
     const poolName = labelField(pool, 'pool');
     const now = this.context.now();
-    return withRetry(() => this.context.transaction(async (trx) => {
-      if (!(await floating.poolExists(trx, poolName))) throw new FloatingIpPoolNotFound(`floating IP pool ${poolName} not found`);
-      const limit = (await findQuota(trx, project, QUOTA_RESOURCE)) ?? this.context.config.quota_floating_ips;
-      const overQuota = (used: number) =>
-        new QuotaExceeded(`Quota exceeded for floating_ips: Requested 1, but already used ${used} of ${limit} floating_ips (project ${project})`);
-      if (limit >= 0) {
-        const used = await floating.countForProject(trx, project);
-        if (used + 1 > limit) throw overQuota(used);
-      }
-      const claimed = await floating.claimFloatingIp(trx, poolName, project, false, now);
-      // Counted again, locking, now that our claim is in: two allocations racing at the
-      // limit see each other (one waits, or is chosen as a deadlock victim and retried).
-      if (limit >= 0) {
-        const used = await floating.countForProject(trx, project, { locking: true });
-        if (used > limit) throw overQuota(used - 1);
-      }
-      return listing(claimed);
-    }));
+    return withRetry(() =>
+      this.context.transaction(async (trx) => {
+        if (!(await floating.poolExists(trx, poolName))) throw new FloatingIpPoolNotFound(`floating IP pool ${poolName} not found`);
+        const limit = (await findQuota(trx, project, QUOTA_RESOURCE)) ?? this.context.config.quota_floating_ips;
+        const overQuota = (used: number) =>
+          new QuotaExceeded(
+            `Quota exceeded for floating_ips: Requested 1, but already used ${used} of ${limit} floating_ips (project ${project})`,
+          );
+        if (limit >= 0) {
+          const used = await floating.countForProject(trx, project);
+          if (used + 1 > limit) throw overQuota(used);
+        }
+        const claimed = await floating.claimFloatingIp(trx, poolName, project, false, now);
+        // Counted again, locking, now that our claim is in: two allocations racing at the
+        // limit see each other (one waits, or is chosen as a deadlock victim and retried).
+        if (limit >= 0) {
+          const used = await floating.countForProject(trx, project, { locking: true });
+          if (used > limit) throw overQuota(used - 1);
+        }
+        return listing(claimed);
+      }),
+    );
   }
 
   /**
@@ -143,29 +175,37 @@ export class FloatingIps {
     const instanceUuid = uuidField(request.instanceUuid, 'instance_uuid');
     const wanted = request.fixedAddress === undefined ? undefined : canonicalAddress(request.fixedAddress, 'fixed_address', 4);
     const now = this.context.now();
-    const result = await withRetry(() => this.context.transaction(async (trx) => {
-      const found = await this.owned(trx, { address: canonical }, request.actor);
-      if (found.projectId === null) throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project; allocate it first`);
-      const { vifs: instanceVifs, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(trx, { instanceUuid });
-      const instanceProject = instanceVifs[0]?.projectId ?? null;
-      if (instanceVifs.length === 0 || (request.actor !== 'admin' && instanceProject !== request.actor.projectId)) {
-        throw new NotFound(`instance ${instanceUuid} not found or has no network`);
-      }
-      if (instanceProject !== found.projectId) {
-        throw new Conflict(`floating IP ${canonical} belongs to project ${found.projectId}, instance ${instanceUuid} to project ${instanceProject}`);
-      }
-      const fixed = fixedOf(instanceUuid, held, wanted);
-      // The instance may be deallocated meanwhile (its VIFs were read without a lock): an
-      // association with a freed address would outlive it.
-      if (!(await fixedIps.lockAllocated(trx, fixed.id, instanceUuid))) throw new NotFound(`instance ${instanceUuid} not found or has no network`);
-      if (found.fixedIpId === fixed.id) return { row: found, changed: false };
-      if (found.fixedIpId !== null && !request.allowMove) {
-        throw new FloatingIpAssociated(`floating IP ${canonical} is already associated with fixed IP ${found.fixedAddress} of instance ${found.instanceUuid}; disassociate it first or allow the move`);
-      }
-      const host = await this.bindingHost(trx, fixed, instanceVifs, now);
-      await floating.associate(trx, found.id, fixed.id, host, now);
-      return { row: { ...found, fixedIpId: fixed.id, fixedAddress: fixed.address, instanceUuid, host }, changed: true };
-    }));
+    const result = await withRetry(() =>
+      this.context.transaction(async (trx) => {
+        const found = await this.owned(trx, { address: canonical }, request.actor);
+        if (found.projectId === null)
+          throw new FloatingIpNotFound(`floating IP ${canonical} is not allocated to any project; allocate it first`);
+        const { vifs: instanceVifs, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(trx, { instanceUuid });
+        const instanceProject = instanceVifs[0]?.projectId ?? null;
+        if (instanceVifs.length === 0 || (request.actor !== 'admin' && instanceProject !== request.actor.projectId)) {
+          throw new NotFound(`instance ${instanceUuid} not found or has no network`);
+        }
+        if (instanceProject !== found.projectId) {
+          throw new Conflict(
+            `floating IP ${canonical} belongs to project ${found.projectId}, instance ${instanceUuid} to project ${instanceProject}`,
+          );
+        }
+        const fixed = fixedOf(instanceUuid, held, wanted);
+        // The instance may be deallocated meanwhile (its VIFs were read without a lock): an
+        // association with a freed address would outlive it.
+        if (!(await fixedIps.lockAllocated(trx, fixed.id, instanceUuid)))
+          throw new NotFound(`instance ${instanceUuid} not found or has no network`);
+        if (found.fixedIpId === fixed.id) return { row: found, changed: false };
+        if (found.fixedIpId !== null && !request.allowMove) {
+          throw new FloatingIpAssociated(
+            `floating IP ${canonical} is already associated with fixed IP ${found.fixedAddress} of instance ${found.instanceUuid}; disassociate it first or allow the move`,
+          );
+        }
+        const host = await this.bindingHost(trx, fixed, instanceVifs, now);
+        await floating.associate(trx, found.id, fixed.id, host, now);
+        return { row: { ...found, fixedIpId: fixed.id, fixedAddress: fixed.address, instanceUuid, host }, changed: true };
+      }),
+    );
     if (result.changed) await this.context.notify([{ kind: 'floating-updated', address: canonical }]);
     return listing(result.row);
   }
@@ -206,16 +246,18 @@ export class FloatingIps {
     const now = this.context.now();
     let address: string | undefined;
     try {
-      address = await withRetry(() => this.context.transaction(async (trx) => {
-        // Locked before the claim (the order deallocation takes them in); deallocated meanwhile: nothing to assign.
-        if (!(await fixedIps.lockAllocated(trx, first.id, instanceUuid))) return undefined;
-        const existing = await floating.listFloatingIps(trx, { fixedIpIds: [first.id] });
-        if (existing.some((row) => row.autoAssigned)) return undefined;
-        const claimed = await floating.claimFloatingIp(trx, pool, projectId, true, now);
-        const instanceVifs = await vifs.listVirtualInterfaces(trx, { instanceUuid });
-        await floating.associate(trx, claimed.id, first.id, await this.bindingHost(trx, first, instanceVifs, now), now);
-        return claimed.address;
-      }));
+      address = await withRetry(() =>
+        this.context.transaction(async (trx) => {
+          // Locked before the claim (the order deallocation takes them in); deallocated meanwhile: nothing to assign.
+          if (!(await fixedIps.lockAllocated(trx, first.id, instanceUuid))) return undefined;
+          const existing = await floating.listFloatingIps(trx, { fixedIpIds: [first.id] });
+          if (existing.some((row) => row.autoAssigned)) return undefined;
+          const claimed = await floating.claimFloatingIp(trx, pool, projectId, true, now);
+          const instanceVifs = await vifs.listVirtualInterfaces(trx, { instanceUuid });
+          await floating.associate(trx, claimed.id, first.id, await this.bindingHost(trx, first, instanceVifs, now), now);
+          return claimed.address;
+        }),
+      );
     } catch (error) {
       if (!(error instanceof NoMoreFloatingIps)) throw error;
       this.context.log(`auto_assign_floating_ip: no floating IP left in pool ${pool} for instance ${instanceUuid}`);
@@ -274,18 +316,29 @@ export class FloatingIps {
   }
 
   /** Who binds the address: the network host, or the instance's host in a multi_host network. */
-  private async bindingHost(q: Queryable, fixed: fixedIps.FixedIp, instanceVifs: vifs.VirtualInterface[], now: Date): Promise<string | null> {
+  private async bindingHost(
+    q: Queryable,
+    fixed: fixedIps.FixedIp,
+    instanceVifs: vifs.VirtualInterface[],
+    now: Date,
+  ): Promise<string | null> {
     const network = await networks.getNetwork(q, { id: fixed.networkId });
     if (network.multiHost) return instanceVifs.find((vif) => vif.id === fixed.virtualInterfaceId)?.host ?? null;
     return network.host ?? networks.claimNetworkHost(q, network.id, this.context.config.host, now);
   }
-
 }
 
 function listing(row: floating.FloatingIp): FloatingIpListing {
   return {
-    id: row.id, address: row.address, projectId: row.projectId, pool: row.pool, interface: row.interface,
-    instanceUuid: row.instanceUuid, fixedAddress: row.fixedAddress, host: row.host, autoAssigned: row.autoAssigned,
+    id: row.id,
+    address: row.address,
+    projectId: row.projectId,
+    pool: row.pool,
+    interface: row.interface,
+    instanceUuid: row.instanceUuid,
+    fixedAddress: row.fixedAddress,
+    host: row.host,
+    autoAssigned: row.autoAssigned,
   };
 }
 

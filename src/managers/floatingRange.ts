@@ -3,7 +3,7 @@ import type { Queryable } from '../db/rows.js';
 import { CidrConflict, Invalid } from '../errors.js';
 import { quote } from '../fields.js';
 import { formatAddress, parseAddress } from '../ipam/address.js';
-import { addressText, cidrSize, cidrText, parseCidr, type Cidr } from '../ipam/cidr.js';
+import { addressText, type Cidr, cidrSize, cidrText, parseCidr } from '../ipam/cidr.js';
 
 /** nova-manage's limits for one `floating create`: fewer is a typo for an address, more a typo for a prefix. */
 const MIN_CIDR_SIZE = 4n;
@@ -26,7 +26,13 @@ export function parseRange(text: string): FloatingRange {
   if (!trimmed.includes('/')) {
     const address = parseAddress(trimmed, 'ip_range', 4);
     const single = formatAddress(address);
-    return { text: single, cidr: { version: 4, network: address.value, prefix: 32 }, addresses: function* () { yield single; } };
+    return {
+      text: single,
+      cidr: { version: 4, network: address.value, prefix: 32 },
+      addresses: function* () {
+        yield single;
+      },
+    };
   }
   const cidr = parseCidr(trimmed, 'ip_range', 4);
   const size = cidrSize(cidr);
@@ -34,7 +40,9 @@ export function parseRange(text: string): FloatingRange {
     throw new Invalid(`ip_range ${quote(trimmed)}: /${cidr.prefix} has fewer than 4 addresses; give a single address instead`);
   }
   if (size >= MAX_RANGE_SIZE) {
-    throw new Invalid(`ip_range ${quote(trimmed)} would make ${size} addresses; the limit is fewer than 1,000,000: use a longer prefix than /${cidr.prefix}`);
+    throw new Invalid(
+      `ip_range ${quote(trimmed)} would make ${size} addresses; the limit is fewer than 1,000,000: use a longer prefix than /${cidr.prefix}`,
+    );
   }
   return {
     text: cidrText(cidr),

@@ -20,7 +20,9 @@ export async function listInstances(q: Queryable, filter: { projectId?: string; 
     (row) => row.fixedIpId ?? -1,
   );
   const fixedByVif = groupBy(fixed, (entry) => entry.virtualInterfaceId ?? -1);
-  const networkById = new Map((await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] })).map((network) => [network.id, network]));
+  const networkById = new Map(
+    (await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] })).map((network) => [network.id, network]),
+  );
 
   const instances = new Map<string, InstanceListing>();
   for (const vif of found) {
@@ -32,8 +34,13 @@ export async function listInstances(q: Queryable, filter: { projectId?: string; 
     const network = networkById.get(vif.networkId);
     // A VIF whose network is gone (deleted under it) has no address to show.
     if (!network) continue;
-    const address = (text: string, version: 4 | 6, type: InstanceAddress['type']): InstanceAddress =>
-      ({ networkLabel: network.label, address: text, version, type, mac: vif.address });
+    const address = (text: string, version: 4 | 6, type: InstanceAddress['type']): InstanceAddress => ({
+      networkLabel: network.label,
+      address: text,
+      version,
+      type,
+      mac: vif.address,
+    });
     for (const entry of fixedByVif.get(vif.id) ?? []) {
       instance.addresses.push(address(entry.address, 4, 'fixed'));
       for (const row of floatingByFixed.get(entry.id) ?? []) instance.addresses.push(address(row.address, 4, 'floating'));

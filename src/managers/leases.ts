@@ -38,13 +38,24 @@ export class Leases {
   async list(networkId: number): Promise<Lease[]> {
     const { context } = this;
     const q = context.db.knex;
-    const leased = (await fixedIps.listFixedIps(q, { networkIds: [networkId] })).filter((fixed) => fixed.leased && fixed.virtualInterfaceId !== null);
-    const byId = new Map((await vifs.listVirtualInterfaces(q, { ids: leased.map((fixed) => fixed.virtualInterfaceId!) })).map((vif) => [vif.id, vif]));
+    const leased = (await fixedIps.listFixedIps(q, { networkIds: [networkId] })).filter(
+      (fixed) => fixed.leased && fixed.virtualInterfaceId !== null,
+    );
+    const byId = new Map(
+      (await vifs.listVirtualInterfaces(q, { ids: leased.map((fixed) => fixed.virtualInterfaceId!) })).map((vif) => [vif.id, vif]),
+    );
     return leased.flatMap((fixed) => {
       const vif = byId.get(fixed.virtualInterfaceId!);
       if (!vif) return [];
       const renewed = fixed.updatedAt ?? context.now();
-      return [{ expiresAt: new Date(renewed.getTime() + context.config.dhcp_lease_time * 1000), mac: vif.address, address: fixed.address, hostname: vif.hostname }];
+      return [
+        {
+          expiresAt: new Date(renewed.getTime() + context.config.dhcp_lease_time * 1000),
+          mac: vif.address,
+          address: fixed.address,
+          hostname: vif.hostname,
+        },
+      ];
     });
   }
 
@@ -55,14 +66,20 @@ export class Leases {
     const now = context.now();
     const olderThan = new Date(now.getTime() - context.config.fixed_ip_disassociate_timeout * 1000);
     const all = await networks.listNetworks(context.db.knex);
-    return fixedIps.disassociateStale(context.db.knex, all.map((network) => network.id), olderThan, now);
+    return fixedIps.disassociateStale(
+      context.db.knex,
+      all.map((network) => network.id),
+      olderThan,
+      now,
+    );
   }
 
   /** The fixed IP a report is about, or undefined when the report is about a VIF that no longer holds it. */
   private async target(address: string, mac: string | undefined): Promise<fixedIps.FixedIp | undefined> {
     const { context } = this;
     const canonical = canonicalAddress(address, 'address');
-    if (mac !== undefined && !isMac(mac.toLowerCase())) throw new Invalid(`MAC must look like fa:16:3e:00:00:01, got ${JSON.stringify(mac.slice(0, 40))}`);
+    if (mac !== undefined && !isMac(mac.toLowerCase()))
+      throw new Invalid(`MAC must look like fa:16:3e:00:00:01, got ${JSON.stringify(mac.slice(0, 40))}`);
     const fixed = await fixedIps.findFixedIp(context.db.knex, canonical);
     if (!fixed) throw new FixedIpNotFound(`fixed IP ${canonical} not found`);
     if (mac !== undefined && fixed.virtualInterfaceId !== null) {

@@ -1,9 +1,9 @@
 import type { FixedIp } from '../db/fixedIps.js';
 import type { Network } from '../db/networks.js';
 import type { VirtualInterface } from '../db/virtualInterfaces.js';
+import type { Capabilities } from '../host/layer.js';
 import { netmaskText, parseCidr } from '../ipam/cidr.js';
 import { eui64Address } from '../ipam/mac.js';
-import type { Capabilities } from '../host/layer.js';
 import type { IpModel, SubnetModel, VifModel } from './views.js';
 
 function ip(address: string, type: IpModel['type'], version: 4 | 6): IpModel {
@@ -43,7 +43,10 @@ export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabili
         dns: dns.filter((entry) => !entry.includes(':')).map((entry) => ip(entry, 'dns', 4)),
         ips: fixedIps
           .filter((fixed) => fixed.virtualInterfaceId === vif.id)
-          .map((fixed) => ({ ...ip(fixed.address, 'fixed', 4), floating_ips: (floatingOf.get(fixed.id) ?? []).map((address) => ip(address, 'floating', 4)) })),
+          .map((fixed) => ({
+            ...ip(fixed.address, 'fixed', 4),
+            floating_ips: (floatingOf.get(fixed.id) ?? []).map((address) => ip(address, 'floating', 4)),
+          })),
         routes: [],
         meta: capabilities.dhcp && dhcpServer ? { dhcp_server: dhcpServer } : {},
       });

@@ -1,7 +1,7 @@
-import * as fixedIps from '../db/fixedIps.js';
 import { isDuplicateKey } from '../db/errors.js';
-import * as networks from '../db/networks.js';
+import * as fixedIps from '../db/fixedIps.js';
 import type { Network } from '../db/networks.js';
+import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
 import { Conflict, Invalid, NetworkHasProject, NetworkInUse } from '../errors.js';
 import { hostnameField, projectIdField, uuidField } from '../fields.js';
@@ -17,30 +17,40 @@ export class Networks {
   async create(request: CreateNetworksRequest): Promise<Network[]> {
     const { context } = this;
     const now = context.now();
-    const created = await context.transaction(async (trx) => {
-      const existing = await networks.listNetworks(trx);
-      const count = request.numNetworks ?? context.config.num_networks;
-      const fields = await context.policy.modeFields(context, request, count, trx);
-      const planned = planNetworks(request, { config: context.config, existing, rules: context.policy.createRules(context.config), newUuid: context.newUuid }, fields);
-      for (const plan of planned) if (plan.network.cidr !== null) await refuseFloatingOverlap(trx, plan.network.cidr);
-      const total = planned.reduce((sum, plan) => sum + plan.size, 0);
-      let written = 0;
-      const result: Network[] = [];
-      for (const plan of planned) {
-        const id = await networks.insertNetwork(trx, plan.network, now);
-        const before = written;
-        await fixedIps.insertFixedIps(trx, id, plan.addresses(), now, (inserted) => {
-          written = before + inserted;
-          request.onProgress?.(written, total);
-        });
-        result.push({ ...plan.network, id, createdAt: now, updatedAt: now });
-      }
-      return result;
-    }, (error) => {
-      // Two creates raced for the same space: the database's unique keys decided.
-      if (isDuplicateKey(error)) return new Conflict(`another network took part of this range or VLAN meanwhile; nothing was created (${(error as Error).message.slice(0, 120)})`);
-      return undefined;
-    });
+    const created = await context.transaction(
+      async (trx) => {
+        const existing = await networks.listNetworks(trx);
+        const count = request.numNetworks ?? context.config.num_networks;
+        const fields = await context.policy.modeFields(context, request, count, trx);
+        const planned = planNetworks(
+          request,
+          { config: context.config, existing, rules: context.policy.createRules(context.config), newUuid: context.newUuid },
+          fields,
+        );
+        for (const plan of planned) if (plan.network.cidr !== null) await refuseFloatingOverlap(trx, plan.network.cidr);
+        const total = planned.reduce((sum, plan) => sum + plan.size, 0);
+        let written = 0;
+        const result: Network[] = [];
+        for (const plan of planned) {
+          const id = await networks.insertNetwork(trx, plan.network, now);
+          const before = written;
+          await fixedIps.insertFixedIps(trx, id, plan.addresses(), now, (inserted) => {
+            written = before + inserted;
+            request.onProgress?.(written, total);
+          });
+          result.push({ ...plan.network, id, createdAt: now, updatedAt: now });
+        }
+        return result;
+      },
+      (error) => {
+        // Two creates raced for the same space: the database's unique keys decided.
+        if (isDuplicateKey(error))
+          return new Conflict(
+            `another network took part of this range or VLAN meanwhile; nothing was created (${(error as Error).message.slice(0, 120)})`,
+          );
+        return undefined;
+      },
+    );
     await context.notify(created.map((network) => ({ kind: 'network-updated', networkId: network.id })));
     return created;
   }
@@ -62,7 +72,9 @@ export class Networks {
     const network = await context.transaction(async (trx) => {
       const found = await networks.getNetwork(trx, normalise(selector));
       if (found.projectId !== null) {
-        throw new NetworkHasProject(`network ${found.cidr ?? found.uuid} is associated with project ${found.projectId}; disassociate it first (network modify --disassociate-project or project scrub)`);
+        throw new NetworkHasProject(
+          `network ${found.cidr ?? found.uuid} is associated with project ${found.projectId}; disassociate it first (network modify --disassociate-project or project scrub)`,
+        );
       }
       await assertUnused(trx, found);
       await fixedIps.deleteFixedIps(trx, found.id);
@@ -127,7 +139,9 @@ export class Networks {
 async function assertUnused(q: Queryable, network: Network): Promise<void> {
   const usage = await fixedIps.networkUsage(q, network.id);
   if (usage.associated > 0) {
-    throw new NetworkInUse(`network ${network.cidr ?? network.uuid} still has ${usage.associated} fixed IP(s) held by instances (${usage.allocated} allocated); deallocate them first`);
+    throw new NetworkInUse(
+      `network ${network.cidr ?? network.uuid} still has ${usage.associated} fixed IP(s) held by instances (${usage.allocated} allocated); deallocate them first`,
+    );
   }
 }
 

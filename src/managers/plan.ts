@@ -1,16 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/options.js';
 import type { NewFixedIp } from '../db/fixedIps.js';
 import type { Network, NewNetwork } from '../db/networks.js';
 import { Conflict, Invalid } from '../errors.js';
+import { integerField, labelField, projectIdField, uuidField } from '../fields.js';
 import { Address, formatAddress, parseAddress } from '../ipam/address.js';
-import { randomUUID } from 'node:crypto';
-import {
-  Cidr, broadcastText, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr,
-} from '../ipam/cidr.js';
+import { broadcastText, Cidr, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr } from '../ipam/cidr.js';
 import { planSubnets, planSubnetsV6 } from '../ipam/plan.js';
 import type { CreateRules, ModeFields } from './policy.js';
 import type { CreateNetworksRequest } from './requests.js';
-import { integerField, labelField, projectIdField, uuidField } from '../fields.js';
 
 export interface PlannedNetwork {
   network: NewNetwork;
@@ -51,7 +49,8 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
   if (request.fixedRangeV4 === undefined) throw new Invalid('fixed_range_v4 is required (for example --fixed_range_v4=10.0.0.0/16)');
   const range = parseCidr(request.fixedRangeV4, 'fixed_range_v4', 4);
   const single = (option: string, given: unknown) => {
-    if (given !== undefined && count > 1) throw new Invalid(`${option} applies to one network; it cannot be used with num_networks=${count}`);
+    if (given !== undefined && count > 1)
+      throw new Invalid(`${option} applies to one network; it cannot be used with num_networks=${count}`);
   };
   single('--gateway', request.gateway);
   single('--gateway_v6', request.gatewayV6);
@@ -77,7 +76,11 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
   const subnets = planSubnets(range, count, size, existingSubnets(existing, 'cidr'));
   const wantV6 = request.fixedRangeV6 !== undefined || config.use_ipv6;
   const subnetsV6 = wantV6
-    ? planSubnetsV6(parseCidr(request.fixedRangeV6 ?? config.fixed_range_v6, 'fixed_range_v6', 6), count, existingSubnets(existing, 'cidrV6'))
+    ? planSubnetsV6(
+        parseCidr(request.fixedRangeV6 ?? config.fixed_range_v6, 'fixed_range_v6', 6),
+        count,
+        existingSubnets(existing, 'cidrV6'),
+      )
     : [];
   const gatewayV6 = optionalAddress(request.gatewayV6, 'gateway_v6', 6);
   if (gatewayV6 && subnetsV6[0] && !containsAddress(subnetsV6[0], gatewayV6)) {
@@ -116,7 +119,12 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
       while (taken.has(at(next))) next++;
     }
     // With --fixed_cidr, instances (and so dnsmasq's range) start inside it.
-    while (fixedCidr !== undefined && next < subnetSize - rules.topReserved && (!containsAddress(fixedCidr, { version: 4, value: at(next) }) || taken.has(at(next)))) next++;
+    while (
+      fixedCidr !== undefined &&
+      next < subnetSize - rules.topReserved &&
+      (!containsAddress(fixedCidr, { version: 4, value: at(next) }) || taken.has(at(next)))
+    )
+      next++;
     const dhcpStartOffset = next;
     if (fixedCidr !== undefined && dhcpStartOffset >= subnetSize - rules.topReserved) {
       throw new Invalid(`fixed_cidr ${cidrText(fixedCidr)} leaves no address for instances in ${cidrText(subnet)}`);
@@ -136,7 +144,11 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
       netmask: netmaskText(subnet),
       netmaskV6: subnetsV6[index] ? String(subnetsV6[index].prefix) : null,
       gateway: text(gatewayValue),
-      gatewayV6: gatewayV6 ? formatAddress(gatewayV6) : subnetsV6[index] ? formatAddress({ version: 6, value: subnetsV6[index].network + 1n }) : null,
+      gatewayV6: gatewayV6
+        ? formatAddress(gatewayV6)
+        : subnetsV6[index]
+          ? formatAddress({ version: 6, value: subnetsV6[index].network + 1n })
+          : null,
       broadcast: broadcastText(subnet),
       dns1: dns1 ? formatAddress(dns1) : null,
       dns2: dns2 ? formatAddress(dns2) : null,
@@ -166,7 +178,9 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
         for (let offset = 0; offset < subnetSize; offset++) {
           const value = at(offset);
           const reserved =
-            offset < dhcpStartOffset || offset >= topStart || pinned.has(value) ||
+            offset < dhcpStartOffset ||
+            offset >= topStart ||
+            pinned.has(value) ||
             (fixedCidr !== undefined && !containsAddress(fixedCidr, { version: 4, value }));
           yield { address: ipv4Text(value), reserved };
         }

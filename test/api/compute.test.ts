@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
+import { useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { useDatabase } from '../managers/fixtures.js';
-import { expectFault, startApi, uuidOf, type Api } from './harness.js';
+import { type Api, expectFault, startApi, uuidOf } from './harness.js';
 
 describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   const db = useDatabase(backend);
@@ -74,7 +74,10 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   it("refuses to hand out another project's instance under a repeated uuid (409, nothing shown)", async () => {
     await api.call('POST', '/v2.1/os-novanet/instances', { token: p1, body: allocateBody(4) });
     const before = await snapshot(db());
-    const reply = await api.call('POST', '/v2.1/os-novanet/instances', { token: p2, body: { instance: { ...allocateBody(4).instance, project_id: 'p2' } } });
+    const reply = await api.call('POST', '/v2.1/os-novanet/instances', {
+      token: p2,
+      body: { instance: { ...allocateBody(4).instance, project_id: 'p2' } },
+    });
     expectFault(reply, 409, `instance ${uuidOf(4)} already has networking allocated for another project`);
     expect(reply.text).not.toContain('10.0.0.');
     expect(await snapshot(db())).toEqual(before);
@@ -85,8 +88,16 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
     const read = await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(5)}`, { token: p1 });
     expect(read.status).toBe(200);
     expect(read.json).toEqual(allocated.json);
-    expectFault(await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(6)}`, { token: p1 }), 404, `instance ${uuidOf(6)} has no network allocated`);
-    expectFault(await api.call('GET', '/v2.1/os-novanet/instances/not-a-uuid', { token: admin }), 400, 'instance_uuid must be a UUID, got "not-a-uuid"');
+    expectFault(
+      await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(6)}`, { token: p1 }),
+      404,
+      `instance ${uuidOf(6)} has no network allocated`,
+    );
+    expectFault(
+      await api.call('GET', '/v2.1/os-novanet/instances/not-a-uuid', { token: admin }),
+      400,
+      'instance_uuid must be a UUID, got "not-a-uuid"',
+    );
   });
 
   it('deallocates: 204, the VIF is gone, the address waits for its DHCP release; a second DELETE is 404', async () => {
@@ -108,7 +119,11 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   it("hides another project's instance from a member (404 on GET and DELETE, nothing changed)", async () => {
     await api.call('POST', '/v2.1/os-novanet/instances', { token: p1, body: allocateBody(8) });
     const before = await snapshot(db());
-    expectFault(await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(8)}`, { token: p2 }), 404, `instance ${uuidOf(8)} has no network allocated`);
+    expectFault(
+      await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(8)}`, { token: p2 }),
+      404,
+      `instance ${uuidOf(8)} has no network allocated`,
+    );
     expectFault(await api.call('DELETE', `/v2.1/os-novanet/instances/${uuidOf(8)}`, { token: p2 }), 404);
     expect(await snapshot(db())).toEqual(before);
     // The admin sees and removes it.
@@ -125,18 +140,38 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
 
   it('maps the manager refusals: unknown requested network 404, address in use 409, no more addresses 409', async () => {
     const before = await snapshot(db());
-    expectFault(await api.call('POST', '/v2.1/os-novanet/instances', {
-      token: p1, body: allocateBody(10, { requested_networks: [{ uuid: uuidOf(999) }] }),
-    }), 404, `network ${uuidOf(999)} not found for project p1`);
-    expectFault(await api.call('POST', '/v2.1/os-novanet/instances', {
-      token: p1, body: allocateBody(10, { requested_networks: [{ uuid: network.uuid, fixed_ip: '10.0.0.1' }] }),
-    }), 409, /10\.0\.0\.1/);
-    expectFault(await api.call('POST', '/v2.1/os-novanet/instances', {
-      token: p1, body: allocateBody(10, { requested_networks: [{ uuid: network.uuid, fixed_ip: '10.9.9.9' }] }),
-    }), 404, /10\.9\.9\.9/);
-    expectFault(await api.call('POST', '/v2.1/os-novanet/instances', {
-      token: p1, body: allocateBody(10, { host: 'bad host!' }),
-    }), 400, /^host must be a DNS name/);
+    expectFault(
+      await api.call('POST', '/v2.1/os-novanet/instances', {
+        token: p1,
+        body: allocateBody(10, { requested_networks: [{ uuid: uuidOf(999) }] }),
+      }),
+      404,
+      `network ${uuidOf(999)} not found for project p1`,
+    );
+    expectFault(
+      await api.call('POST', '/v2.1/os-novanet/instances', {
+        token: p1,
+        body: allocateBody(10, { requested_networks: [{ uuid: network.uuid, fixed_ip: '10.0.0.1' }] }),
+      }),
+      409,
+      /10\.0\.0\.1/,
+    );
+    expectFault(
+      await api.call('POST', '/v2.1/os-novanet/instances', {
+        token: p1,
+        body: allocateBody(10, { requested_networks: [{ uuid: network.uuid, fixed_ip: '10.9.9.9' }] }),
+      }),
+      404,
+      /10\.9\.9\.9/,
+    );
+    expectFault(
+      await api.call('POST', '/v2.1/os-novanet/instances', {
+        token: p1,
+        body: allocateBody(10, { host: 'bad host!' }),
+      }),
+      400,
+      /^host must be a DNS name/,
+    );
     expect(await snapshot(db())).toEqual(before);
   });
 

@@ -31,7 +31,11 @@ describe('[api] options', () => {
   });
 
   it('take NOVANET_API_* from the environment', () => {
-    expect([envName('api_host'), envName('api_port'), envName('api_max_body_bytes')]).toEqual(['NOVANET_API_HOST', 'NOVANET_API_PORT', 'NOVANET_API_MAX_BODY_BYTES']);
+    expect([envName('api_host'), envName('api_port'), envName('api_max_body_bytes')]).toEqual([
+      'NOVANET_API_HOST',
+      'NOVANET_API_PORT',
+      'NOVANET_API_MAX_BODY_BYTES',
+    ]);
     const { config } = load('[api]\nport = 1\n', { NOVANET_API_PORT: '0', NOVANET_API_HOST: '::1' });
     expect([config.api_host, config.api_port]).toEqual(['::1', 0]);
   });
@@ -40,7 +44,9 @@ describe('[api] options', () => {
     expect(() => load('[api]\nport = 70000\n')).toThrow('[api] port must be between 0 and 65535, got "70000"');
     expect(() => load('[api]\nhost = 10.0.0.300\n')).toThrow(/^\[api\] host must be an IP address/);
     expect(() => load('[api]\nhost = bad_host!\n')).toThrow('[api] host must be an IP address or a host name, got "bad_host!"');
-    expect(load('[api]\nhost = api.example.org\nlisten = 1\n').warnings).toEqual([`unknown option [api] listen in ${join(dir, 'novanet.conf')} (ignored)`]);
+    expect(load('[api]\nhost = api.example.org\nlisten = 1\n').warnings).toEqual([
+      `unknown option [api] listen in ${join(dir, 'novanet.conf')} (ignored)`,
+    ]);
     expect(load('[api]\napi_port = 1\n').warnings).toHaveLength(1);
   });
 });

@@ -1,10 +1,10 @@
 /** Nova's os-fixed-ips through HTTP on each backend: show, reserve, unreserve. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
+import { fixedRow, useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { fixedRow, useDatabase } from '../managers/fixtures.js';
-import { expectFault, startApi, uuidOf, type Api } from './harness.js';
+import { type Api, expectFault, startApi, uuidOf } from './harness.js';
 
 describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
   const db = useDatabase(backend);
@@ -25,7 +25,12 @@ describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
     const free = await api.call('GET', '/v2.1/os-fixed-ips/10.0.0.100', { token: admin });
     expect(free.status).toBe(200);
     expect(free.json).toEqual({ fixed_ip: { address: '10.0.0.100', cidr: '10.0.0.0/24', host: null, hostname: null, reserved: false } });
-    const info: InstanceNetworkInfo = await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'web1' });
+    const info: InstanceNetworkInfo = await api.manager.allocation.allocate({
+      instanceUuid: uuidOf(1),
+      projectId: 'p1',
+      host: 'compute1',
+      hostname: 'web1',
+    });
     const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
     const held = await api.call('GET', `/v2.1/p1/os-fixed-ips/${address}`, { token: admin });
     expect(held.json).toEqual({ fixed_ip: { address, cidr: '10.0.0.0/24', host: 'compute1', hostname: 'web1', reserved: false } });
@@ -35,7 +40,11 @@ describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
 
   it('answers 404 for an address of no network and 400 for a malformed one', async () => {
     expectFault(await api.call('GET', '/v2.1/os-fixed-ips/10.9.9.9', { token: admin }), 404, 'fixed IP 10.9.9.9 not found in any network');
-    expectFault(await api.call('GET', '/v2.1/os-fixed-ips/10.0.0.256', { token: admin }), 400, 'address must be an IP address, got "10.0.0.256"');
+    expectFault(
+      await api.call('GET', '/v2.1/os-fixed-ips/10.0.0.256', { token: admin }),
+      400,
+      'address must be an IP address, got "10.0.0.256"',
+    );
     expectFault(await api.call('GET', '/v2.1/os-fixed-ips/banana', { token: admin }), 400, /^address must be an IP address/);
   });
 
@@ -58,7 +67,11 @@ describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
     expectFault(await action('10.0.0.1', { unreserve: null }), 409, /is the gateway of network 10\.0\.0\.0\/24/);
     expectFault(await action('10.9.9.9', { reserve: null }), 404, /10\.9\.9\.9 not found/);
     expectFault(await action('nope', { reserve: null }), 400, /^address must be an IP address/);
-    expectFault(await action('10.0.0.100', { hold: null }), 400, 'There is no such action: "hold"; os-fixed-ips actions are reserve, unreserve');
+    expectFault(
+      await action('10.0.0.100', { hold: null }),
+      400,
+      'There is no such action: "hold"; os-fixed-ips actions are reserve, unreserve',
+    );
     expectFault(await action('10.0.0.100', { reserve: true }), 400, 'reserve must be null, got a boolean');
     expectFault(await action('10.0.0.100', 'reserve'), 400, /must be an object naming one action, got a string/);
     expect(await snapshot(db())).toEqual(before);

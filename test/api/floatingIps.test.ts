@@ -5,10 +5,10 @@
  * the database as it was.
  */
 import { describe, expect, it } from 'vitest';
+import { countRows, useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
-import { countRows, useDatabase } from '../managers/fixtures.js';
-import { floatingRow, useFloatingWorld, type FloatingWorld } from './floatingWorld.js';
+import { type FloatingWorld, floatingRow, useFloatingWorld } from './floatingWorld.js';
 import { expectFault, type Reply } from './harness.js';
 
 type View = Record<string, unknown>;
@@ -18,7 +18,9 @@ const floatingIpOf = (reply: Reply): View => (reply.json as { floating_ip: View 
 describe.each(BACKENDS)('floating IP API on %s', (backend) => {
   const db = useDatabase(backend);
   let w!: FloatingWorld;
-  const { call, rebuild } = useFloatingWorld(db, (world) => { w = world; });
+  const { call, rebuild } = useFloatingWorld(db, (world) => {
+    w = world;
+  });
 
   /** Runs the requests and checks each is refused with `status`, the database and host layer untouched. */
   async function expectRefusals(status: number, requests: [reply: () => Promise<Reply>, message: RegExp | string][]): Promise<void> {
@@ -29,7 +31,7 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
   }
 
   describe('GET /os-floating-ip-pools', () => {
-    it("lists the pools by name, under every URL form", async () => {
+    it('lists the pools by name, under every URL form', async () => {
       for (const path of ['/v2.1/os-floating-ip-pools', '/v2/os-floating-ip-pools', '/v2.1/p1/os-floating-ip-pools']) {
         const reply = await call('GET', path, w.p1);
         expect(reply.status).toBe(200);
@@ -46,12 +48,18 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
       expect(floatingIpOf(reply)).toEqual({ id: row.id, ip: '203.0.113.1', pool: 'nova', fixed_ip: null, instance_id: null });
       expect(row).toMatchObject({ projectId: 'p1', fixedIpId: null, autoAssigned: false });
       expect(floatingIpOf(await call('POST', '/v2.1/os-floating-ips', w.p1, null))).toMatchObject({ ip: '203.0.113.2', pool: 'nova' });
-      expect(floatingIpOf(await call('POST', '/v2.1/os-floating-ips', w.p1, { pool: null }))).toMatchObject({ ip: '203.0.113.3', pool: 'nova' });
+      expect(floatingIpOf(await call('POST', '/v2.1/os-floating-ips', w.p1, { pool: null }))).toMatchObject({
+        ip: '203.0.113.3',
+        pool: 'nova',
+      });
       expect(w.api.h.host.changes).toEqual([]);
     });
 
     it("allocates from a named pool, to the URL's project when an admin names one", async () => {
-      expect(floatingIpOf(await call('POST', '/v2.1/os-floating-ips', w.p2, { pool: 'public' }))).toMatchObject({ ip: '198.51.100.1', pool: 'public' });
+      expect(floatingIpOf(await call('POST', '/v2.1/os-floating-ips', w.p2, { pool: 'public' }))).toMatchObject({
+        ip: '198.51.100.1',
+        pool: 'public',
+      });
       expect(await floatingRow(db(), '198.51.100.1')).toMatchObject({ projectId: 'p2' });
       expect((await call('POST', '/v2.1/p7/os-floating-ips', w.admin, { pool: 'public' })).status).toBe(200);
       expect(await floatingRow(db(), '198.51.100.2')).toMatchObject({ projectId: 'p7' });
@@ -70,12 +78,16 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
       await db().knex('quotas').insert({ project_id: 'p1', resource: 'floating_ips', hard_limit: 1 });
       await call('POST', '/v2.1/os-floating-ips', w.p1);
       await expectRefusals(403, [
-        [() => call('POST', '/v2.1/os-floating-ips', w.p1), /^Quota exceeded for floating_ips: Requested 1, but already used 1 of 1 floating_ips/],
+        [
+          () => call('POST', '/v2.1/os-floating-ips', w.p1),
+          /^Quota exceeded for floating_ips: Requested 1, but already used 1 of 1 floating_ips/,
+        ],
       ]);
     });
 
     it('refuses malformed bodies with 400', async () => {
-      const post = (raw: string) => () => w.api.call('POST', '/v2.1/os-floating-ips', { token: w.p1, raw, headers: { 'Content-Type': 'application/json' } });
+      const post = (raw: string) => () =>
+        w.api.call('POST', '/v2.1/os-floating-ips', { token: w.p1, raw, headers: { 'Content-Type': 'application/json' } });
       await expectRefusals(400, [
         [() => call('POST', '/v2.1/os-floating-ips', w.p1, { pool: 5 }), 'pool must be a string, got an integer'],
         [() => call('POST', '/v2.1/os-floating-ips', w.p1, { pool: 'nova', count: 2 }), 'the request body has unknown field "count"'],
@@ -93,7 +105,9 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
       const reply = await call('GET', '/v2.1/os-floating-ips', w.p1);
       expect(reply.status).toBe(200);
       expect(reply.json).toEqual({ floating_ips: [mine] });
-      expect(((await call('GET', '/v2.1/os-floating-ips', w.p2)).json as { floating_ips: View[] }).floating_ips.map((entry) => entry.ip)).toEqual(['203.0.113.2']);
+      expect(
+        ((await call('GET', '/v2.1/os-floating-ips', w.p2)).json as { floating_ips: View[] }).floating_ips.map((entry) => entry.ip),
+      ).toEqual(['203.0.113.2']);
       // An admin's list is its own project's too (Nova's); os-floating-ips-bulk shows all.
       expect((await call('GET', '/v2.1/os-floating-ips', w.admin)).json).toEqual({ floating_ips: [] });
       expect((await call('GET', '/v2.1/p1/os-floating-ips', w.admin)).json).toEqual({ floating_ips: [mine] });
@@ -106,7 +120,11 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
       expect(floatingIpOf(await call('GET', `/v2.1/os-floating-ips/${String(mine.id)}`, w.p1))).toEqual(mine);
       expect(floatingIpOf(await call('GET', '/v2.1/os-floating-ips/203.0.113.1', w.p1))).toEqual(mine);
       await w.api.manager.floating.associate({ address: '203.0.113.1', instanceUuid: w.vm1, actor: { projectId: 'p1' } });
-      expect(floatingIpOf(await call('GET', '/v2.1/os-floating-ips/203.0.113.1', w.p1))).toEqual({ ...mine, fixed_ip: w.fixed.vm1, instance_id: w.vm1 });
+      expect(floatingIpOf(await call('GET', '/v2.1/os-floating-ips/203.0.113.1', w.p1))).toEqual({
+        ...mine,
+        fixed_ip: w.fixed.vm1,
+        instance_id: w.vm1,
+      });
       // An admin sees any project's.
       expect(floatingIpOf(await call('GET', `/v2.1/os-floating-ips/${String(mine.id)}`, w.admin))).toMatchObject({ ip: '203.0.113.1' });
     });
@@ -188,9 +206,30 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
       expect(reply.status).toBe(200);
       const rows = info(reply);
       expect(rows).toHaveLength(8);
-      expect(rows[0]).toEqual({ address: '203.0.113.1', fixed_ip: w.fixed.vm1, instance_uuid: w.vm1, interface: null, pool: 'nova', project_id: 'p1' });
-      expect(rows[1]).toEqual({ address: '203.0.113.2', fixed_ip: null, instance_uuid: null, interface: null, pool: 'nova', project_id: null });
-      expect(rows[6]).toEqual({ address: '198.51.100.1', fixed_ip: null, instance_uuid: null, interface: 'eth3', pool: 'public', project_id: 'p2' });
+      expect(rows[0]).toEqual({
+        address: '203.0.113.1',
+        fixed_ip: w.fixed.vm1,
+        instance_uuid: w.vm1,
+        interface: null,
+        pool: 'nova',
+        project_id: 'p1',
+      });
+      expect(rows[1]).toEqual({
+        address: '203.0.113.2',
+        fixed_ip: null,
+        instance_uuid: null,
+        interface: null,
+        pool: 'nova',
+        project_id: null,
+      });
+      expect(rows[6]).toEqual({
+        address: '198.51.100.1',
+        fixed_ip: null,
+        instance_uuid: null,
+        interface: 'eth3',
+        pool: 'public',
+        project_id: 'p2',
+      });
     });
 
     it('lists the addresses bound on a host; a host with none is 404', async () => {
@@ -202,7 +241,9 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
     });
 
     it('creates a range, with or without pool and interface', async () => {
-      const reply = await call('POST', '/v2.1/os-floating-ips-bulk', w.admin, { floating_ips_bulk_create: { ip_range: '192.0.2.0/29', pool: 'bulk', interface: 'eth9' } });
+      const reply = await call('POST', '/v2.1/os-floating-ips-bulk', w.admin, {
+        floating_ips_bulk_create: { ip_range: '192.0.2.0/29', pool: 'bulk', interface: 'eth9' },
+      });
       expect(reply.status).toBe(200);
       expect(reply.json).toEqual({ floating_ips_bulk_create: { ip_range: '192.0.2.0/29', pool: 'bulk', interface: 'eth9' } });
       expect(await countRows(db(), 'floating_ips', { pool: 'bulk', interface: 'eth9' })).toBe(6);
@@ -223,10 +264,19 @@ describe.each(BACKENDS)('floating IP API on %s', (backend) => {
     it('refuses overlapping and malformed ranges, bad bodies and unknown actions, changing nothing', async () => {
       await call('POST', '/v2.1/os-floating-ips', w.p1);
       const create = (body: unknown) => () => call('POST', '/v2.1/os-floating-ips-bulk', w.admin, body);
-      const remove = (body: unknown, action = 'delete') => () => call('PUT', `/v2.1/os-floating-ips-bulk/${action}`, w.admin, body);
+      const remove =
+        (body: unknown, action = 'delete') =>
+        () =>
+          call('PUT', `/v2.1/os-floating-ips-bulk/${action}`, w.admin, body);
       await expectRefusals(409, [
-        [create({ floating_ips_bulk_create: { ip_range: '203.0.113.0/28' } }), 'ip_range 203.0.113.0/28 overlaps existing floating IP 203.0.113.1 (pool nova)'],
-        [create({ floating_ips_bulk_create: { ip_range: '10.0.0.0/16' } }), 'ip_range 10.0.0.0/16 overlaps fixed network 10.0.0.0/24 (private)'],
+        [
+          create({ floating_ips_bulk_create: { ip_range: '203.0.113.0/28' } }),
+          'ip_range 203.0.113.0/28 overlaps existing floating IP 203.0.113.1 (pool nova)',
+        ],
+        [
+          create({ floating_ips_bulk_create: { ip_range: '10.0.0.0/16' } }),
+          'ip_range 10.0.0.0/16 overlaps fixed network 10.0.0.0/24 (private)',
+        ],
         [remove({ ip_range: '203.0.113.0/29' }), /^floating IP 203\.0\.113\.1 is allocated to project p1; release it first/],
       ]);
       await expectRefusals(400, [

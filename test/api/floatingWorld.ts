@@ -6,7 +6,7 @@ import { afterEach, beforeEach } from 'vitest';
 import type { Database } from '../../src/db/connection.js';
 import { firstAddress } from '../managers/fixtures.js';
 import { wipe } from '../support/dbState.js';
-import { startApi, uuidOf, type Api, type ApiOptions, type Reply } from './harness.js';
+import { type Api, type ApiOptions, type Reply, startApi, uuidOf } from './harness.js';
 
 export interface FloatingWorld {
   api: Api;
@@ -71,7 +71,10 @@ export type WorldCall = (method: string, path: string, token: string, body?: unk
  * it); `call` reaches its API with a token and an optional JSON body, `rebuild` starts
  * the test over in a world with other options.
  */
-export function useFloatingWorld(db: () => Database, use: (world: FloatingWorld) => void): { call: WorldCall; rebuild: (options: ApiOptions) => Promise<void> } {
+export function useFloatingWorld(
+  db: () => Database,
+  use: (world: FloatingWorld) => void,
+): { call: WorldCall; rebuild: (options: ApiOptions) => Promise<void> } {
   let current: FloatingWorld | undefined;
   const build = async (options: ApiOptions = {}) => {
     current = await floatingWorld(db(), options);

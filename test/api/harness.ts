@@ -4,17 +4,16 @@
  * real tokens, and helpers to call it and check Nova's fault shape.
  */
 import { request as httpRequest } from 'node:http';
-import { expect } from 'vitest';
 import type Koa from 'koa';
+import { expect } from 'vitest';
 import { createApp, listen, type RunningApi } from '../../src/api/app.js';
-import type { ApiState } from '../../src/api/types.js';
-import type { HealthReport } from '../../src/api/types.js';
 import { createMetrics, type Metrics } from '../../src/api/metrics.js';
-import { TokenService, type Role } from '../../src/auth/tokens.js';
+import type { ApiState, HealthReport } from '../../src/api/types.js';
+import { type Role, TokenService } from '../../src/auth/tokens.js';
 import type { Mode } from '../../src/config/options.js';
 import type { Database } from '../../src/db/connection.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { harness, type Harness } from '../managers/fixtures.js';
+import { type Harness, harness } from '../managers/fixtures.js';
 
 export interface LogLine {
   event: string;
@@ -113,8 +112,16 @@ export async function startApi(db: Database, options: ApiOptions = {}): Promise<
 }
 
 const FAULT_NAMES: Record<number, string> = {
-  400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod',
-  409: 'conflictingRequest', 413: 'overLimit', 415: 'badMediaType', 500: 'computeFault', 503: 'serviceUnavailable',
+  400: 'badRequest',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'itemNotFound',
+  405: 'badMethod',
+  409: 'conflictingRequest',
+  413: 'overLimit',
+  415: 'badMediaType',
+  500: 'computeFault',
+  503: 'serviceUnavailable',
 };
 
 /** A Nova fault: the status, exactly one key named after it, code and message; no stack. */
@@ -137,15 +144,25 @@ export function expectFault(reply: Reply, status: number, message?: RegExp | str
  * A request by hand with node:http, for what fetch will not send: a chunked body
  * without Content-Length, a lying Content-Length.
  */
-export function rawRequest(url: string, method: string, path: string, headers: Record<string, string>, chunks: (string | Buffer)[]): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+export function rawRequest(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  chunks: (string | Buffer)[],
+): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(`${url}${path}`, { method, headers }, (response) => {
       let text = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+      response.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+      });
       response.on('end', () => resolve({ status: response.statusCode ?? 0, text, headers: response.headers }));
     });
     // The server may answer (413) and close before the body is fully sent.
-    request.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error),
+    );
     for (const chunk of chunks) request.write(chunk);
     request.end();
   });

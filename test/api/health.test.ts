@@ -1,12 +1,12 @@
 /** /healthz, /metrics and the metrics registry the rest of the service reports to. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { healthCheck } from '../../src/api/health.js';
-import type { HealthReport } from '../../src/api/types.js';
 import { createMetrics } from '../../src/api/metrics.js';
+import type { HealthReport } from '../../src/api/types.js';
 import { openDatabase } from '../../src/db/connection.js';
-import { BACKENDS, freshDatabase } from '../support/databases.js';
 import { useDatabase } from '../managers/fixtures.js';
-import { expectFault, startApi, type Api } from './harness.js';
+import { BACKENDS, freshDatabase } from '../support/databases.js';
+import { type Api, expectFault, startApi } from './harness.js';
 
 const REPORT = {
   kind: 'full',
@@ -38,8 +38,13 @@ describe('/healthz and /metrics', () => {
       status: 'ok',
       database: 'ok',
       reconcile: {
-        kind: 'full', finished_at: '2024-01-01T12:00:00.000Z', duration_ms: 12, change_count: 2,
-        changes: ['address 10.0.0.1/24 on br100', 'rules nova-network-POSTROUTING'], error_count: 0, errors: [],
+        kind: 'full',
+        finished_at: '2024-01-01T12:00:00.000Z',
+        duration_ms: 12,
+        change_count: 2,
+        changes: ['address 10.0.0.1/24 on br100', 'rules nova-network-POSTROUTING'],
+        error_count: 0,
+        errors: [],
       },
     });
   });
@@ -62,7 +67,9 @@ describe('/healthz and /metrics', () => {
     expect(reply.text).not.toContain('Access denied');
     expect(down.logs.find((line) => line.event === 'api.health_problem')?.fields.problem).toContain('Access denied');
     await down.close();
-    const broken = await start(() => { throw new Error('health check bug'); });
+    const broken = await start(() => {
+      throw new Error('health check bug');
+    });
     expect((await broken.call('GET', '/healthz')).status).toBe(503);
   });
 

@@ -5,15 +5,36 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Network } from '../../src/db/networks.js';
+import { countRows, useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { countRows, useDatabase } from '../managers/fixtures.js';
-import { expectFault, startApi, uuidOf, type Api } from './harness.js';
+import { type Api, expectFault, startApi, uuidOf } from './harness.js';
 
 const PUBLIC = ['broadcast', 'cidr', 'cidr_v6', 'dns1', 'dns2', 'gateway', 'gateway_v6', 'id', 'label', 'netmask', 'netmask_v6'];
-const ADMIN = [...PUBLIC, 'bridge', 'bridge_interface', 'created_at', 'deleted', 'deleted_at', 'dhcp_server', 'dhcp_start', 'enable_dhcp', 'host',
-  'injected', 'mtu', 'multi_host', 'priority', 'project_id', 'rxtx_base', 'share_address', 'updated_at', 'vlan', 'vpn_private_address',
-  'vpn_public_address', 'vpn_public_port'].sort();
+const ADMIN = [
+  ...PUBLIC,
+  'bridge',
+  'bridge_interface',
+  'created_at',
+  'deleted',
+  'deleted_at',
+  'dhcp_server',
+  'dhcp_start',
+  'enable_dhcp',
+  'host',
+  'injected',
+  'mtu',
+  'multi_host',
+  'priority',
+  'project_id',
+  'rxtx_base',
+  'share_address',
+  'updated_at',
+  'vlan',
+  'vpn_private_address',
+  'vpn_public_address',
+  'vpn_public_port',
+].sort();
 
 type View = Record<string, unknown>;
 
@@ -39,7 +60,8 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     await api.close();
   });
 
-  const networkRow = async (uuid: string) => (await db().knex('networks').where({ uuid, deleted: 0 }).first()) as Record<string, unknown> | undefined;
+  const networkRow = async (uuid: string) =>
+    (await db().knex('networks').where({ uuid, deleted: 0 }).first()) as Record<string, unknown> | undefined;
 
   describe('GET /os-networks', () => {
     it('gives an admin every network with the admin fields', async () => {
@@ -49,9 +71,22 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       expect(networks.map((network) => network.label)).toEqual(['shared', 'p1-only']);
       expect(Object.keys(networks[0]!).sort()).toEqual(ADMIN);
       expect(networks[0]).toMatchObject({
-        id: shared.uuid, cidr: '10.0.0.0/24', netmask: '255.255.255.0', gateway: '10.0.0.1', broadcast: '10.0.0.255',
-        dns1: '192.0.2.53', dhcp_start: '10.0.0.2', bridge: 'br100', bridge_interface: 'eth1', project_id: null,
-        multi_host: false, enable_dhcp: true, share_address: false, deleted: false, deleted_at: null, injected: false,
+        id: shared.uuid,
+        cidr: '10.0.0.0/24',
+        netmask: '255.255.255.0',
+        gateway: '10.0.0.1',
+        broadcast: '10.0.0.255',
+        dns1: '192.0.2.53',
+        dhcp_start: '10.0.0.2',
+        bridge: 'br100',
+        bridge_interface: 'eth1',
+        project_id: null,
+        multi_host: false,
+        enable_dhcp: true,
+        share_address: false,
+        deleted: false,
+        deleted_at: null,
+        injected: false,
       });
       expect(networks[1]!.project_id).toBe('p1');
       expect(new Date(networks[0]!.created_at as string).toISOString()).toBe(networks[0]!.created_at);
@@ -69,12 +104,19 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       const vlan = await startApi(db(), { mode: 'vlan' });
       try {
         // Beside the flat networks of beforeEach: "shared" (no project) and p1's own.
-        const [mine, spare] = await vlan.manager.networks.create({ label: 'v', fixedRangeV4: '10.2.0.0/23', numNetworks: 2, networkSize: 256, vlanStart: 300 });
+        const [mine, spare] = await vlan.manager.networks.create({
+          label: 'v',
+          fixedRangeV4: '10.2.0.0/23',
+          numNetworks: 2,
+          networkSize: 256,
+          vlanStart: 300,
+        });
         await vlan.manager.networks.modify({ uuid: mine!.uuid }, { project: 'p1' });
         const member = await vlan.token('p1');
         const listed = (await vlan.call('GET', '/v2.1/os-networks', { token: member })).json as { networks: View[] };
         expect(listed.networks.map((network) => network.id)).toEqual([owned.uuid, mine!.uuid]);
-        for (const hidden of [spare!, shared]) expectFault(await vlan.call('GET', `/v2.1/os-networks/${hidden.uuid}`, { token: member }), 404, /not found/);
+        for (const hidden of [spare!, shared])
+          expectFault(await vlan.call('GET', `/v2.1/os-networks/${hidden.uuid}`, { token: member }), 404, /not found/);
         expect((await vlan.call('GET', `/v2.1/os-networks/${mine!.uuid}`, { token: member })).status).toBe(200);
         const admin = await vlan.token('ops', 'admin');
         expect(((await vlan.call('GET', '/v2.1/os-networks', { token: admin })).json as { networks: View[] }).networks).toHaveLength(4);
@@ -92,8 +134,17 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       const asOwner = await api.call('GET', `/v2.1/os-networks/${owned.uuid.toUpperCase()}`, { token: p1 });
       expect(asOwner.status).toBe(200);
       expect((asOwner.json as { network: View }).network).toEqual({
-        id: owned.uuid, label: 'p1-only', cidr: '10.1.0.0/24', netmask: '255.255.255.0', gateway: '10.1.0.1', broadcast: '10.1.0.255',
-        dns1: owned.dns1, dns2: null, cidr_v6: null, gateway_v6: null, netmask_v6: null,
+        id: owned.uuid,
+        label: 'p1-only',
+        cidr: '10.1.0.0/24',
+        netmask: '255.255.255.0',
+        gateway: '10.1.0.1',
+        broadcast: '10.1.0.255',
+        dns1: owned.dns1,
+        dns2: null,
+        cidr_v6: null,
+        gateway_v6: null,
+        netmask_v6: null,
       });
       expect((await api.call('GET', `/v2.1/os-networks/${shared.uuid}`, { token: p2 })).status).toBe(200);
     });
@@ -109,14 +160,34 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     it('creates one network over the whole CIDR and answers with its admin view', async () => {
       const reply = await api.call('POST', '/v2.1/os-networks', {
         token: admin,
-        body: { network: { label: 'new net', cidr: '10.20.0.0/25', dns1: '8.8.8.8', dns2: '8.8.4.4', multi_host: 'True', mtu: '1400', priority: 3, ipam: true } },
+        body: {
+          network: {
+            label: 'new net',
+            cidr: '10.20.0.0/25',
+            dns1: '8.8.8.8',
+            dns2: '8.8.4.4',
+            multi_host: 'True',
+            mtu: '1400',
+            priority: 3,
+            ipam: true,
+          },
+        },
       });
       expect(reply.status).toBe(200);
       const { network } = reply.json as { network: View };
       expect(Object.keys(network).sort()).toEqual(ADMIN);
       expect(network).toMatchObject({
-        label: 'new net', cidr: '10.20.0.0/25', netmask: '255.255.255.128', gateway: '10.20.0.1', broadcast: '10.20.0.127',
-        dns1: '8.8.8.8', dns2: '8.8.4.4', multi_host: true, mtu: 1400, priority: 3, project_id: null,
+        label: 'new net',
+        cidr: '10.20.0.0/25',
+        netmask: '255.255.255.128',
+        gateway: '10.20.0.1',
+        broadcast: '10.20.0.127',
+        dns1: '8.8.8.8',
+        dns2: '8.8.4.4',
+        multi_host: true,
+        mtu: 1400,
+        priority: 3,
+        project_id: null,
       });
       const row = await networkRow(network.id as string);
       expect(row).toMatchObject({ label: 'new net', cidr: '10.20.0.0/25' });
@@ -127,7 +198,8 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
 
     it('creates num_networks networks and returns the first', async () => {
       const reply = await api.call('POST', '/v2.1/os-networks', {
-        token: admin, body: { network: { label: 'split', cidr: '10.30.0.0/24', num_networks: 2, network_size: 128 } },
+        token: admin,
+        body: { network: { label: 'split', cidr: '10.30.0.0/24', num_networks: 2, network_size: 128 } },
       });
       expect(reply.status).toBe(200);
       expect((reply.json as { network: View }).network).toMatchObject({ cidr: '10.30.0.0/25', label: 'split_0' });
@@ -139,10 +211,16 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       try {
         const token = await vlanApi.token('ops', 'admin');
         const reply = await vlanApi.call('POST', '/v2.1/os-networks', {
-          token, body: { network: { label: 'tenant', cidr: '10.40.0.0/24', vlan_start: 300, project_id: 'p9' } },
+          token,
+          body: { network: { label: 'tenant', cidr: '10.40.0.0/24', vlan_start: 300, project_id: 'p9' } },
         });
         expect(reply.status).toBe(200);
-        expect((reply.json as { network: View }).network).toMatchObject({ vlan: 300, bridge: 'br300', project_id: 'p9', vpn_public_port: 1000 });
+        expect((reply.json as { network: View }).network).toMatchObject({
+          vlan: 300,
+          bridge: 'br300',
+          project_id: 'p9',
+          vpn_public_port: 1000,
+        });
       } finally {
         await vlanApi.close();
       }
@@ -153,12 +231,28 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
       const create = (network: Record<string, unknown>) => api.call('POST', '/v2.1/os-networks', { token: admin, body: { network } });
       expectFault(await create({ label: 'dup', cidr: '10.0.0.0/24' }), 409, /10\.0\.0\.0\/24/);
       expectFault(await create({ label: 'bad', cidr: '10.0.0.0/33' }), 400, /fixed_range_v4/);
-      expectFault(await create({ label: 'bad', cidr: '10.50.0.0/24', gateway: '10.99.0.1' }), 400, /gateway 10\.99\.0\.1 is not a usable address/);
+      expectFault(
+        await create({ label: 'bad', cidr: '10.50.0.0/24', gateway: '10.99.0.1' }),
+        400,
+        /gateway 10\.99\.0\.1 is not a usable address/,
+      );
       expectFault(await create({ cidr: '10.50.0.0/24' }), 400, 'network.label is required');
       expectFault(await create({ label: 'v6 only', cidr_v6: 'fd00:1::/64' }), 400, /^network\.cidr is required/);
-      expectFault(await create({ label: 'x', cidr: '10.50.0.0/24', allowed_start: '10.50.0.10' }), 400, /^network\.allowed_start is not supported/);
-      expectFault(await create({ label: 'x', cidr: '10.50.0.0/24', vlan: 5000 }), 400, 'network.vlan must be an integer from 1 to 4094, got 5000');
-      expectFault(await create({ label: 'x', cidr: '10.50.0.0/24', multi_host: 'maybe' }), 400, 'network.multi_host must be true or false, got "maybe"');
+      expectFault(
+        await create({ label: 'x', cidr: '10.50.0.0/24', allowed_start: '10.50.0.10' }),
+        400,
+        /^network\.allowed_start is not supported/,
+      );
+      expectFault(
+        await create({ label: 'x', cidr: '10.50.0.0/24', vlan: 5000 }),
+        400,
+        'network.vlan must be an integer from 1 to 4094, got 5000',
+      );
+      expectFault(
+        await create({ label: 'x', cidr: '10.50.0.0/24', multi_host: 'maybe' }),
+        400,
+        'network.multi_host must be true or false, got "maybe"',
+      );
       expectFault(await create({ label: 'x', cidr: '10.50.0.0/24', uuid: uuidOf(1) }), 400, 'network has unknown field "uuid"');
       expect(await snapshot(db())).toEqual(before);
     });
@@ -175,7 +269,12 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     });
 
     it('refuses a network that a project owns or an instance uses (409, nothing changed)', async () => {
-      await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p2', host: 'compute1', requestedNetworks: [{ networkUuid: shared.uuid }] });
+      await api.manager.allocation.allocate({
+        instanceUuid: uuidOf(1),
+        projectId: 'p2',
+        host: 'compute1',
+        requestedNetworks: [{ networkUuid: shared.uuid }],
+      });
       const before = await snapshot(db());
       expectFault(await api.call('DELETE', `/v2.1/os-networks/${owned.uuid}`, { token: admin }), 409, /associated with project p1/);
       expectFault(await api.call('DELETE', `/v2.1/os-networks/${shared.uuid}`, { token: admin }), 409, /still has 1 fixed IP/);
@@ -202,9 +301,18 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     });
 
     it('refuses malformed actions, unknown networks and a project still in use, changing nothing', async () => {
-      await api.manager.allocation.allocate({ instanceUuid: uuidOf(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: owned.uuid }] });
+      await api.manager.allocation.allocate({
+        instanceUuid: uuidOf(2),
+        projectId: 'p1',
+        host: 'compute1',
+        requestedNetworks: [{ networkUuid: owned.uuid }],
+      });
       const before = await snapshot(db());
-      expectFault(await action(owned.uuid, { frobnicate: null }), 400, /^There is no such action: "frobnicate"; os-networks actions are disassociate, disassociate_host, disassociate_project, associate_host$/);
+      expectFault(
+        await action(owned.uuid, { frobnicate: null }),
+        400,
+        /^There is no such action: "frobnicate"; os-networks actions are disassociate, disassociate_host, disassociate_project, associate_host$/,
+      );
       expectFault(await action(owned.uuid, { disassociate_host: null, disassociate_project: null }), 400, /exactly one action, got 2 keys/);
       expectFault(await action(owned.uuid, []), 400, /must be an object naming one action, got a list/);
       expectFault(await action(owned.uuid, { associate_host: 7 }), 400, 'associate_host must be a string, got an integer');
@@ -230,15 +338,31 @@ describe.each(BACKENDS)('os-networks on %s', (backend) => {
     it('with id null takes the first network no project owns; none left is 400', async () => {
       expect((await api.call('POST', '/v2/p8/os-networks/add', { token: admin, body: { id: null } })).status).toBe(202);
       expect(await networkRow(shared.uuid)).toMatchObject({ project_id: 'p8' });
-      expectFault(await api.call('POST', '/v2/p8/os-networks/add', { token: admin, body: { id: null } }), 400, /No more available networks/);
+      expectFault(
+        await api.call('POST', '/v2/p8/os-networks/add', { token: admin, body: { id: null } }),
+        400,
+        /No more available networks/,
+      );
     });
 
     it('refuses unknown networks (400 as Nova), networks of another project (409) and bad bodies', async () => {
       const before = await snapshot(db());
-      expectFault(await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: uuidOf(66) } }), 400, `network ${uuidOf(66)} not found`);
-      expectFault(await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: owned.uuid } }), 409, /already belongs to project p1/);
+      expectFault(
+        await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: uuidOf(66) } }),
+        400,
+        `network ${uuidOf(66)} not found`,
+      );
+      expectFault(
+        await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: owned.uuid } }),
+        409,
+        /already belongs to project p1/,
+      );
       expectFault(await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: {} }), 400, 'id is required');
-      expectFault(await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: 5 } }), 400, 'id must be a string, got an integer');
+      expectFault(
+        await api.call('POST', '/v2.1/p7/os-networks/add', { token: admin, body: { id: 5 } }),
+        400,
+        'id must be a string, got an integer',
+      );
       expect(await snapshot(db())).toEqual(before);
     });
   });

@@ -8,10 +8,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { INTERNAL_MESSAGE } from '../../src/api/errors.js';
 import { QuotaExceeded, Unavailable } from '../../src/errors.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { BACKENDS } from '../support/databases.js';
-import { snapshot, type Snapshot } from '../support/dbState.js';
 import { useDatabase } from '../managers/fixtures.js';
-import { expectFault, rawRequest, startApi, uuidOf, type Api } from './harness.js';
+import { BACKENDS } from '../support/databases.js';
+import { type Snapshot, snapshot } from '../support/dbState.js';
+import { type Api, expectFault, rawRequest, startApi, uuidOf } from './harness.js';
 
 const MAX = 2048;
 const ALLOCATE = '/v2.1/os-novanet/instances';
@@ -44,7 +44,11 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
     for (const raw of ['{"instance": ', '{instance: 1}', "{'a': 1}", '[1,]', 'nul']) {
       expectFault(await post(ALLOCATE, { raw, headers: { 'Content-Type': 'application/json' } }), 400, 'Malformed request body');
     }
-    expectFault(await post(ALLOCATE, { raw: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), headers: { 'Content-Type': 'application/json' } }), 400, 'Malformed request body: not valid UTF-8');
+    expectFault(
+      await post(ALLOCATE, { raw: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), headers: { 'Content-Type': 'application/json' } }),
+      400,
+      'Malformed request body: not valid UTF-8',
+    );
     await unchanged();
   });
 
@@ -65,12 +69,23 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
       [{ instance: instance({ host: ['a'] }) }, 'instance.host must be a string, got a list'],
       [{ instance: instance({ hostname: true }) }, 'instance.hostname must be a string, got a boolean'],
       [{ instance: instance({ requested_networks: 'net' }) }, 'instance.requested_networks must be a list, got a string'],
-      [{ instance: instance({ requested_networks: [{ uuid: 1.5 }] }) }, 'instance.requested_networks[0].uuid must be a string, got a number'],
+      [
+        { instance: instance({ requested_networks: [{ uuid: 1.5 }] }) },
+        'instance.requested_networks[0].uuid must be a string, got a number',
+      ],
       [{ instance: instance({ project_id: 'x'.repeat(300) }) }, 'instance.project_id must be at most 255 characters'],
     ];
     for (const [body, message] of cases) expectFault(await post(ALLOCATE, { body }), 400, message);
-    expectFault(await post('/v2.1/os-networks', { body: { network: { label: 'x', cidr: '10.1.0.0/24', mtu: 'big' } } }), 400, 'network.mtu must be an integer from 68 to 65535, got "big"');
-    expectFault(await post('/v2.1/os-networks', { body: { network: { label: 'x', cidr: 10 } } }), 400, 'network.cidr must be a string, got an integer');
+    expectFault(
+      await post('/v2.1/os-networks', { body: { network: { label: 'x', cidr: '10.1.0.0/24', mtu: 'big' } } }),
+      400,
+      'network.mtu must be an integer from 68 to 65535, got "big"',
+    );
+    expectFault(
+      await post('/v2.1/os-networks', { body: { network: { label: 'x', cidr: 10 } } }),
+      400,
+      'network.cidr must be a string, got an integer',
+    );
     await unchanged();
   });
 
@@ -78,15 +93,27 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
     expectFault(await post(ALLOCATE, { body: {} }), 400, 'instance is required');
     expectFault(await post(ALLOCATE, { body: { instance: { project_id: 'p1', host: 'c1' } } }), 400, 'instance.uuid is required');
     expectFault(await post(ALLOCATE, { body: { instance: { uuid: uuidOf(1), host: 'c1' } } }), 400, 'instance.project_id is required');
-    expectFault(await post(ALLOCATE, { body: { instance: instance({ requested_networks: [{}] }) } }), 400, 'instance.requested_networks[0].uuid is required');
+    expectFault(
+      await post(ALLOCATE, { body: { instance: instance({ requested_networks: [{}] }) } }),
+      400,
+      'instance.requested_networks[0].uuid is required',
+    );
     expectFault(await post('/v2.1/os-networks', { body: {} }), 400, 'network is required');
     await unchanged();
   });
 
   it('unknown fields are 400 naming them (Nova rejects additional properties)', async () => {
     expectFault(await post(ALLOCATE, { body: { instance: instance(), server: {} } }), 400, 'the request body has unknown field "server"');
-    expectFault(await post(ALLOCATE, { body: { instance: instance({ flavor: 1, image: 2 }) } }), 400, 'instance has unknown fields "flavor", "image"');
-    expectFault(await post(ALLOCATE, { body: { instance: instance({ requested_networks: [{ uuid: uuidOf(9), port: 'p' }] }) } }), 400, 'instance.requested_networks[0] has unknown field "port"');
+    expectFault(
+      await post(ALLOCATE, { body: { instance: instance({ flavor: 1, image: 2 }) } }),
+      400,
+      'instance has unknown fields "flavor", "image"',
+    );
+    expectFault(
+      await post(ALLOCATE, { body: { instance: instance({ requested_networks: [{ uuid: uuidOf(9), port: 'p' }] }) } }),
+      400,
+      'instance.requested_networks[0] has unknown field "port"',
+    );
     await unchanged();
   });
 
@@ -97,31 +124,57 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
     expect(reply.headers.get('connection')).toBe('close');
     // A large body is refused from its Content-Length, before it is read.
     expectFault(await post(ALLOCATE, { raw: 'x'.repeat(4 * 1024 * 1024), headers: { 'Content-Type': 'application/json' } }), 413);
-    const chunked = await rawRequest(api.url, 'POST', ALLOCATE, { 'X-Auth-Token': admin, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
-      ['{"instance": {"hostname": "', 'x'.repeat(MAX), '"}}']);
+    const chunked = await rawRequest(
+      api.url,
+      'POST',
+      ALLOCATE,
+      { 'X-Auth-Token': admin, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+      ['{"instance": {"hostname": "', 'x'.repeat(MAX), '"}}'],
+    );
     expect(chunked.status).toBe(413);
     expect(JSON.parse(chunked.text)).toEqual({ overLimit: { code: 413, message: `Request is too large. (the limit is ${MAX} bytes)` } });
     // Exactly the limit is read (and then validated); whitespace pads it.
     const text = JSON.stringify({ instance: instance({ host: 'bad host' }) });
     const fits = await post(ALLOCATE, { raw: text + ' '.repeat(MAX - text.length), headers: { 'Content-Type': 'application/json' } });
     expectFault(fits, 400, /^host must be a DNS name/);
-    expectFault(await post(ALLOCATE, { raw: `${text}${' '.repeat(MAX - text.length + 1)}`, headers: { 'Content-Type': 'application/json' } }), 413);
+    expectFault(
+      await post(ALLOCATE, { raw: `${text}${' '.repeat(MAX - text.length + 1)}`, headers: { 'Content-Type': 'application/json' } }),
+      413,
+    );
     await unchanged();
   });
 
   it('a body that is not JSON is 415 badMediaType; JSON with a charset or no Content-Type at all is read', async () => {
     const json = JSON.stringify({ instance: instance({ host: 'bad host' }) });
-    expectFault(await post(ALLOCATE, { raw: json, headers: { 'Content-Type': 'text/plain' } }), 415, 'Unsupported Content-Type "text/plain": request bodies must be application/json');
+    expectFault(
+      await post(ALLOCATE, { raw: json, headers: { 'Content-Type': 'text/plain' } }),
+      415,
+      'Unsupported Content-Type "text/plain": request bodies must be application/json',
+    );
     expectFault(await post(ALLOCATE, { raw: 'instance=1', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }), 415);
-    expectFault(await post(ALLOCATE, { raw: json, headers: { 'Content-Type': 'application/json; charset=utf-8' } }), 400, /^host must be a DNS name/);
-    const bare = await rawRequest(api.url, 'POST', ALLOCATE, { 'X-Auth-Token': admin, 'Content-Length': String(Buffer.byteLength(json)) }, [json]);
+    expectFault(
+      await post(ALLOCATE, { raw: json, headers: { 'Content-Type': 'application/json; charset=utf-8' } }),
+      400,
+      /^host must be a DNS name/,
+    );
+    const bare = await rawRequest(api.url, 'POST', ALLOCATE, { 'X-Auth-Token': admin, 'Content-Length': String(Buffer.byteLength(json)) }, [
+      json,
+    ]);
     expect(bare.status).toBe(400);
     expect(JSON.parse(bare.text).badRequest.message).toMatch(/^host must be a DNS name/);
     await unchanged();
   });
 
   it('unknown routes are 404 itemNotFound, with or without a token', async () => {
-    for (const path of ['/', '/v2.1', '/v2.1/flavors', '/v3/os-networks', '/v2.1/os-networks/a/b', '/v2.1/p1/os-networks/x/action/y', '/os-networks']) {
+    for (const path of [
+      '/',
+      '/v2.1',
+      '/v2.1/flavors',
+      '/v3/os-networks',
+      '/v2.1/os-networks/a/b',
+      '/v2.1/p1/os-networks/x/action/y',
+      '/os-networks',
+    ]) {
       expectFault(await api.call('GET', path), 404, /^No resource at /);
       expectFault(await api.call('GET', path, { token: admin }), 404);
     }
@@ -162,7 +215,10 @@ describe('unexpected failures', () => {
   function failing(real: NetworkManager, failure: () => unknown): NetworkManager {
     const networks = new Proxy(real.networks, {
       get(target, property, receiver) {
-        if (property === 'list') return async () => { throw failure(); };
+        if (property === 'list')
+          return async () => {
+            throw failure();
+          };
         return Reflect.get(target, property, receiver) as unknown;
       },
     });
@@ -181,22 +237,32 @@ describe('unexpected failures', () => {
   }
 
   it('a plain Error is the generic 500 computeFault, without its message or stack, and is logged with its stack', async () => {
-    await withFailure(() => new Error('connect ECONNREFUSED secret-db.internal:3306'), async (api, token) => {
-      const reply = await api.call('GET', '/v2.1/os-networks', { token });
-      expectFault(reply, 500, INTERNAL_MESSAGE);
-      expect(reply.text).not.toContain('secret-db');
-      expect(reply.text).not.toContain('at ');
-      const logged = api.logs.find((line) => line.event === 'api.error');
-      expect(logged?.fields).toMatchObject({ method: 'GET', path: '/v2.1/os-networks', error: 'connect ECONNREFUSED secret-db.internal:3306' });
-      expect(String(logged?.fields.stack)).toMatch(/^Error: connect ECONNREFUSED[\s\S]*\n\s+at /);
-      expect(api.logs.find((line) => line.event === 'api.request')?.fields.status).toBe(500);
-    });
+    await withFailure(
+      () => new Error('connect ECONNREFUSED secret-db.internal:3306'),
+      async (api, token) => {
+        const reply = await api.call('GET', '/v2.1/os-networks', { token });
+        expectFault(reply, 500, INTERNAL_MESSAGE);
+        expect(reply.text).not.toContain('secret-db');
+        expect(reply.text).not.toContain('at ');
+        const logged = api.logs.find((line) => line.event === 'api.error');
+        expect(logged?.fields).toMatchObject({
+          method: 'GET',
+          path: '/v2.1/os-networks',
+          error: 'connect ECONNREFUSED secret-db.internal:3306',
+        });
+        expect(String(logged?.fields.stack)).toMatch(/^Error: connect ECONNREFUSED[\s\S]*\n\s+at /);
+        expect(api.logs.find((line) => line.event === 'api.request')?.fields.status).toBe(500);
+      },
+    );
   });
 
   it('a thrown non-Error is a 500 as well', async () => {
-    await withFailure(() => 'just a string', async (api, token) => {
-      expectFault(await api.call('GET', '/v2.1/os-networks', { token }), 500, INTERNAL_MESSAGE);
-    });
+    await withFailure(
+      () => 'just a string',
+      async (api, token) => {
+        expectFault(await api.call('GET', '/v2.1/os-networks', { token }), 500, INTERNAL_MESSAGE);
+      },
+    );
   });
 
   it('a database that cannot be reached is 503 with a generic message; the driver error is logged', async () => {
@@ -214,11 +280,17 @@ describe('unexpected failures', () => {
   });
 
   it('unavailable is 503 serviceUnavailable and quota is 403, never 500', async () => {
-    await withFailure(() => new Unavailable('database conflict persisted after 8 attempts'), async (api, token) => {
-      expectFault(await api.call('GET', '/v2.1/os-networks', { token }), 503, 'database conflict persisted after 8 attempts');
-    });
-    await withFailure(() => new QuotaExceeded('quota of floating IPs exceeded'), async (api, token) => {
-      expectFault(await api.call('GET', '/v2.1/os-networks', { token }), 403, 'quota of floating IPs exceeded');
-    });
+    await withFailure(
+      () => new Unavailable('database conflict persisted after 8 attempts'),
+      async (api, token) => {
+        expectFault(await api.call('GET', '/v2.1/os-networks', { token }), 503, 'database conflict persisted after 8 attempts');
+      },
+    );
+    await withFailure(
+      () => new QuotaExceeded('quota of floating IPs exceeded'),
+      async (api, token) => {
+        expectFault(await api.call('GET', '/v2.1/os-networks', { token }), 403, 'quota of floating IPs exceeded');
+      },
+    );
   });
 });

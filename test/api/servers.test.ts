@@ -5,21 +5,25 @@
  * refusal leaving the database as it was.
  */
 import { describe, expect, it } from 'vitest';
+import { useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
-import { useDatabase } from '../managers/fixtures.js';
-import { floatingRow, useFloatingWorld, type FloatingWorld } from './floatingWorld.js';
-import { expectFault, uuidOf, type Reply } from './harness.js';
+import { type FloatingWorld, floatingRow, useFloatingWorld } from './floatingWorld.js';
+import { expectFault, type Reply, uuidOf } from './harness.js';
 
 type View = Record<string, unknown>;
 
 describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (backend) => {
   const db = useDatabase(backend);
   let w!: FloatingWorld;
-  const { call, rebuild } = useFloatingWorld(db, (world) => { w = world; });
+  const { call, rebuild } = useFloatingWorld(db, (world) => {
+    w = world;
+  });
   const action = (server: string, token: string, body: unknown) => call('POST', `/v2.1/servers/${server}/action`, token, body);
-  const allocate = async (token: string) => ((await call('POST', '/v2.1/os-floating-ips', token)).json as { floating_ip: { ip: string } }).floating_ip.ip;
-  const macOf = async (instance: string) => String(((await db().knex('virtual_interfaces').where({ instance_uuid: instance }).first()) as { address: string }).address);
+  const allocate = async (token: string) =>
+    ((await call('POST', '/v2.1/os-floating-ips', token)).json as { floating_ip: { ip: string } }).floating_ip.ip;
+  const macOf = async (instance: string) =>
+    String(((await db().knex('virtual_interfaces').where({ instance_uuid: instance }).first()) as { address: string }).address);
 
   /** Runs the requests and checks each is refused with `status`, the database and host layer untouched. */
   async function expectRefusals(status: number, requests: [reply: () => Promise<Reply>, message: RegExp | string][]): Promise<void> {
@@ -33,7 +37,12 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
     it("lists the caller's project's instances by id and name (the VIF's hostname); an admin's lists all", async () => {
       const mine = await call('GET', '/v2.1/servers', w.p1);
       expect(mine.status).toBe(200);
-      expect(mine.json).toEqual({ servers: [{ id: w.vm1, name: 'vm1' }, { id: w.vm3, name: 'vm3' }] });
+      expect(mine.json).toEqual({
+        servers: [
+          { id: w.vm1, name: 'vm1' },
+          { id: w.vm3, name: 'vm3' },
+        ],
+      });
       expect((await call('GET', '/v2.1/p2/servers', w.p2)).json).toEqual({ servers: [{ id: w.vm2, name: 'vm2' }] });
       const all = (await call('GET', '/v2/servers', w.admin)).json as { servers: View[] };
       expect(all.servers.map((server) => server.name)).toEqual(['vm1', 'vm2', 'vm3']);
@@ -41,7 +50,12 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
 
     it('names an instance allocated without a hostname by its uuid', async () => {
       await w.api.manager.allocation.allocate({ instanceUuid: uuidOf(9), projectId: 'p2', host: 'compute1' });
-      expect((await call('GET', '/v2.1/servers', w.p2)).json).toEqual({ servers: [{ id: w.vm2, name: 'vm2' }, { id: uuidOf(9), name: uuidOf(9) }] });
+      expect((await call('GET', '/v2.1/servers', w.p2)).json).toEqual({
+        servers: [
+          { id: w.vm2, name: 'vm2' },
+          { id: uuidOf(9), name: uuidOf(9) },
+        ],
+      });
     });
   });
 
@@ -54,8 +68,12 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       expect(reply.json).toEqual({ server: { id: w.vm1, name: 'vm1', tenant_id: 'p1', addresses: { private: [fixed] } } });
       const floating = await allocate(w.p1);
       await w.api.manager.floating.associate({ address: floating, instanceUuid: w.vm1, actor: { projectId: 'p1' } });
-      const after = (await call('GET', `/v2.1/servers/${w.vm1.toUpperCase()}`, w.p1)).json as { server: { addresses: Record<string, View[]> } };
-      expect(after.server.addresses).toEqual({ private: [fixed, { version: 4, addr: floating, 'OS-EXT-IPS:type': 'floating', 'OS-EXT-IPS-MAC:mac_addr': mac }] });
+      const after = (await call('GET', `/v2.1/servers/${w.vm1.toUpperCase()}`, w.p1)).json as {
+        server: { addresses: Record<string, View[]> };
+      };
+      expect(after.server.addresses).toEqual({
+        private: [fixed, { version: 4, addr: floating, 'OS-EXT-IPS:type': 'floating', 'OS-EXT-IPS-MAC:mac_addr': mac }],
+      });
       expect((await call('GET', `/v2.1/servers/${w.vm2}`, w.admin)).json).toMatchObject({ server: { id: w.vm2, tenant_id: 'p2' } });
     });
 
@@ -73,8 +91,10 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       expect(reply.status).toBe(202);
       expect(reply.text).toBe('');
       expect(await floatingRow(db(), floating)).toMatchObject({ projectId: 'p1', host: 'nethost' });
-      expect(((await call('GET', `/v2.1/os-floating-ips/${floating}`, w.p1)).json as { floating_ip: View }).floating_ip)
-        .toMatchObject({ fixed_ip: w.fixed.vm1, instance_id: w.vm1 });
+      expect(((await call('GET', `/v2.1/os-floating-ips/${floating}`, w.p1)).json as { floating_ip: View }).floating_ip).toMatchObject({
+        fixed_ip: w.fixed.vm1,
+        instance_id: w.vm1,
+      });
       expect(w.api.h.host.changes).toEqual([{ kind: 'floating-updated', address: floating }]);
       // The same again changes nothing and tells nobody.
       w.api.h.host.clear();
@@ -97,7 +117,10 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
         [() => action(w.vm1, w.p1, { addFloatingIp: { address: '192.0.2.1' } }), 'floating IP 192.0.2.1 not found for project p1'],
         [() => action(w.vm2, w.p1, { addFloatingIp: { address: mine } }), `Instance ${w.vm2} could not be found.`],
         [() => action(uuidOf(55), w.admin, { addFloatingIp: { address: mine } }), `Instance ${uuidOf(55)} could not be found.`],
-        [() => action(w.vm1, w.admin, { addFloatingIp: { address: '203.0.113.6' } }), /^floating IP 203\.0\.113\.6 is not allocated to any project/],
+        [
+          () => action(w.vm1, w.admin, { addFloatingIp: { address: '203.0.113.6' } }),
+          /^floating IP 203\.0\.113\.6 is not allocated to any project/,
+        ],
       ]);
     });
 
@@ -106,8 +129,14 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       await action(w.vm1, w.p1, { addFloatingIp: { address: floating } });
       w.api.h.host.clear();
       await expectRefusals(400, [
-        [() => action(w.vm3, w.p1, { addFloatingIp: { address: floating } }), new RegExp(`^floating IP ${floating.replace(/\./g, '\\.')} is already associated with fixed IP`)],
-        [() => action(w.vm1, w.p1, { addFloatingIp: { address: floating, fixed_address: w.fixed.vm3 } }), `fixed IP ${w.fixed.vm3} does not belong to instance ${w.vm1}`],
+        [
+          () => action(w.vm3, w.p1, { addFloatingIp: { address: floating } }),
+          new RegExp(`^floating IP ${floating.replace(/\./g, '\\.')} is already associated with fixed IP`),
+        ],
+        [
+          () => action(w.vm1, w.p1, { addFloatingIp: { address: floating, fixed_address: w.fixed.vm3 } }),
+          `fixed IP ${w.fixed.vm3} does not belong to instance ${w.vm1}`,
+        ],
       ]);
     });
 
@@ -137,8 +166,14 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       await action(w.vm1, w.p1, { addFloatingIp: { address: floating } });
       w.api.h.host.clear();
       await expectRefusals(409, [
-        [() => action(w.vm3, w.p1, { removeFloatingIp: { address: floating } }), `Floating IP ${floating} is not associated with instance ${w.vm3}.`],
-        [() => action(w.vm1, w.p1, { removeFloatingIp: { address: idle } }), `Floating IP ${idle} is not associated with instance ${w.vm1}.`],
+        [
+          () => action(w.vm3, w.p1, { removeFloatingIp: { address: floating } }),
+          `Floating IP ${floating} is not associated with instance ${w.vm3}.`,
+        ],
+        [
+          () => action(w.vm1, w.p1, { removeFloatingIp: { address: idle } }),
+          `Floating IP ${idle} is not associated with instance ${w.vm1}.`,
+        ],
       ]);
       await expectRefusals(404, [
         [() => action(w.vm1, w.p1, { removeFloatingIp: { address: theirs } }), `floating IP ${theirs} not found for project p1`],
@@ -157,13 +192,22 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
   it('refuses malformed action bodies (400) before looking the server up, changing nothing', async () => {
     const floating = await allocate(w.p1);
     await expectRefusals(400, [
-      [() => action(uuidOf(55), w.p1, { reboot: { type: 'HARD' } }), /^There is no such action: "reboot"; server actions are addFloatingIp, removeFloatingIp$/],
-      [() => action(w.vm1, w.p1, { addFloatingIp: { address: floating }, removeFloatingIp: { address: floating } }), /exactly one action, got 2 keys/],
+      [
+        () => action(uuidOf(55), w.p1, { reboot: { type: 'HARD' } }),
+        /^There is no such action: "reboot"; server actions are addFloatingIp, removeFloatingIp$/,
+      ],
+      [
+        () => action(w.vm1, w.p1, { addFloatingIp: { address: floating }, removeFloatingIp: { address: floating } }),
+        /exactly one action, got 2 keys/,
+      ],
       [() => action(w.vm1, w.p1, { addFloatingIp: {} }), 'addFloatingIp.address is required'],
       [() => action(uuidOf(55), w.p1, { addFloatingIp: { address: 7 } }), 'addFloatingIp.address must be a string, got an integer'],
       [() => action(w.vm1, w.p1, { addFloatingIp: { address: floating, pool: 'nova' } }), 'addFloatingIp has unknown field "pool"'],
       [() => action(w.vm1, w.p1, { addFloatingIp: { address: 'not-an-ip' } }), /^address/],
-      [() => action(w.vm1, w.p1, { removeFloatingIp: { address: floating, fixed_address: w.fixed.vm1 } }), 'removeFloatingIp has unknown field "fixed_address"'],
+      [
+        () => action(w.vm1, w.p1, { removeFloatingIp: { address: floating, fixed_address: w.fixed.vm1 } }),
+        'removeFloatingIp has unknown field "fixed_address"',
+      ],
       [() => action(w.vm1, w.p1, { removeFloatingIp: null }), 'removeFloatingIp must be an object, got null'],
       [() => action(w.vm1, w.p1, 'addFloatingIp'), /must be an object naming one action, got a string/],
     ]);

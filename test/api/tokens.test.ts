@@ -1,10 +1,10 @@
 /** The TokenService behind X-Auth-Token: create, verify, list, revoke, on each backend. */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { TokenService, hashToken } from '../../src/auth/tokens.js';
+import { hashToken, TokenService } from '../../src/auth/tokens.js';
 import { Invalid, NotFound } from '../../src/errors.js';
-import { BACKENDS } from '../support/databases.js';
 import { Clock, expectRefused, useDatabase } from '../managers/fixtures.js';
+import { BACKENDS } from '../support/databases.js';
 
 describe.each(BACKENDS)('API tokens on %s', (backend) => {
   const db = useDatabase(backend);
@@ -66,8 +66,18 @@ describe.each(BACKENDS)('API tokens on %s', (backend) => {
     const service = new TokenService({ db: db() });
     await expectRefused(db(), () => service.create('bad project'), Invalid, /^project_id must be 1-255 letters/);
     await expectRefused(db(), () => service.create('p1', 'root'), Invalid, /^role must be admin or member, got "root"$/);
-    await expectRefused(db(), () => service.create('p1', 'member', 'two\nlines'), Invalid, /description must not contain control characters/);
-    await expectRefused(db(), () => service.create('p1', 'member', undefined, { expiresAt: new Date(0) }), Invalid, /expires_at must be in the future/);
+    await expectRefused(
+      db(),
+      () => service.create('p1', 'member', 'two\nlines'),
+      Invalid,
+      /description must not contain control characters/,
+    );
+    await expectRefused(
+      db(),
+      () => service.create('p1', 'member', undefined, { expiresAt: new Date(0) }),
+      Invalid,
+      /expires_at must be in the future/,
+    );
   });
 
   it('lists tokens without secrets and revokes by id or by the token itself', async () => {
@@ -75,7 +85,8 @@ describe.each(BACKENDS)('API tokens on %s', (backend) => {
     const a = await service.create('p1', 'member', 'a');
     const b = await service.create('p2', 'admin');
     expect((await service.list()).map((token) => [token.id, token.projectId, token.role, token.description])).toEqual([
-      [a.info.id, 'p1', 'member', 'a'], [b.info.id, 'p2', 'admin', null],
+      [a.info.id, 'p1', 'member', 'a'],
+      [b.info.id, 'p2', 'admin', null],
     ]);
     expect(await service.list({ projectId: 'p2' })).toHaveLength(1);
     expect(JSON.stringify(await service.list())).not.toContain(a.token);

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
+import { createManager } from '../../src/managers/registry.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { cliDatabase, expectError, expectOk, run, snapshot, type CliDatabase, type RunResult } from './helpers.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, type RunResult, run, snapshot } from './helpers.js';
 
 const USAGE = 'usage: novanet-dhcpbridge [--config-file=FILE] add|old|del MAC IP [HOSTNAME] | init';
 
@@ -46,10 +46,20 @@ const USAGE_CASES: Case[] = [
   ['add without an IP', (a) => ['add', a.mac], {}, USAGE],
   ['add with too many arguments', (a) => ['add', a.mac, a.address, a.hostname, 'extra'], {}, USAGE],
   ['init with arguments', () => ['init', 'extra'], { NETWORK_ID: '1' }, USAGE],
-  ['--config-file given twice', (a) => ['add', a.mac, a.address, '--config-file', '/nonexistent.conf'], {}, `--config-file given more than once ${USAGE}`],
+  [
+    '--config-file given twice',
+    (a) => ['add', a.mac, a.address, '--config-file', '/nonexistent.conf'],
+    {},
+    `--config-file given more than once ${USAGE}`,
+  ],
   ['an option that only starts like --config-file', (a) => ['--config-filename=/nonexistent.conf', 'add', a.mac, a.address], {}, USAGE],
   ['init without NETWORK_ID', () => ['init'], {}, 'init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)'],
-  ['init with a NETWORK_ID that is no id', () => ['init'], { NETWORK_ID: 'abc' }, 'init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)'],
+  [
+    'init with a NETWORK_ID that is no id',
+    () => ['init'],
+    { NETWORK_ID: 'abc' },
+    'init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)',
+  ],
 ];
 
 async function allocate(manager: NetworkManager, hostname: string): Promise<Instance> {
@@ -76,7 +86,8 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
     return Boolean((await fixed(address)).leased);
   }
 
-  const bridge = (args: string[], env: Record<string, string> = {}): Promise<RunResult> => run('dhcpbridge', ['--config-file', config, ...args], { env });
+  const bridge = (args: string[], env: Record<string, string> = {}): Promise<RunResult> =>
+    run('dhcpbridge', ['--config-file', config, ...args], { env });
 
   beforeAll(async () => {
     cli = await cliDatabase(backend, { sync: true });
@@ -120,9 +131,15 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
     // dnsmasq runs the script with the service's environment: the config file from there.
     const result = await run('dhcpbridge', ['init'], { env: { NOVANET_CONFIG_FILE: config, NETWORK_ID: String(networkId) } });
     expectOk(result);
-    const lines = result.stdout.trimEnd().split('\n').sort((x, y) => x.split(' ')[2]!.localeCompare(y.split(' ')[2]!, 'en', { numeric: true }));
+    const lines = result.stdout
+      .trimEnd()
+      .split('\n')
+      .sort((x, y) => x.split(' ')[2]!.localeCompare(y.split(' ')[2]!, 'en', { numeric: true }));
     expect(lines).toHaveLength(2);
-    for (const [line, instance] of [[lines[0]!, a], [lines[1]!, b]] as const) {
+    for (const [line, instance] of [
+      [lines[0]!, a],
+      [lines[1]!, b],
+    ] as const) {
       const [expiry, ...rest] = line.split(' ');
       expect(rest).toEqual([instance.mac, instance.address, instance.hostname, '*']);
       // renewed just now, plus dhcp_lease_time (86400 s)
@@ -151,7 +168,7 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
     expect(init.stdout).toMatch(new RegExp(`^\\d+ ${a.mac} ${a.address.replace(/\./g, '\\.')} vm-a \\*\\n$`));
   });
 
-  it.sequential("a report from a MAC that no longer holds the address is ignored (it is about the previous holder)", async () => {
+  it.sequential('a report from a MAC that no longer holds the address is ignored (it is about the previous holder)', async () => {
     const before = await snapshot(cli.db);
     const result = await bridge(['del', 'fa:16:3e:ff:ff:fe', a.address]);
     expect(result.status).toBe(0);

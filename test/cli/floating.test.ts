@@ -8,7 +8,7 @@ import { createManager } from '../../src/managers/registry.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { snapshot as fullSnapshot } from '../support/dbState.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { cliDatabase, expectError, expectOk, parseTable, run, type CliDatabase } from './helpers.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, run } from './helpers.js';
 
 const INSTANCE = '00000000-0000-4000-8000-000000000001';
 
@@ -42,7 +42,11 @@ describe.each(BACKENDS)('novanet-manage floating on %s', { concurrent: true }, (
     expect(result.stdout).toBe('created 1 floating IP(s) in pool nova\n');
 
     // An allocated, associated address shows its project and instance.
-    const manager = createManager({ db: cli.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
+    const manager = createManager({
+      db: cli.db,
+      config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }),
+      host: new RecordingHost(),
+    });
     await manager.networks.create({ label: 'net', fixedRangeV4: '10.0.0.0/24' });
     await manager.allocation.allocate({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });
     const taken = await manager.floating.allocate('p1', 'public');
@@ -81,12 +85,36 @@ describe.each(BACKENDS)('novanet-manage floating on %s', { concurrent: true }, (
 
   const REFUSED: [string, string[], string | RegExp][] = [
     ['no range', ['floating', 'create'], 'floating create: give the ip_range once, as --ip_range=RANGE'],
-    ['range given twice', ['floating', 'create', '--ip_range=192.0.2.0/29', '192.0.2.8/29'], 'floating create: give the ip_range once, as --ip_range=RANGE'],
-    ['host bits', ['floating', 'create', '--ip_range=192.0.2.1/29'], 'ip_range "192.0.2.1/29" has host bits set; the network is 192.0.2.0/29'],
-    ['too small', ['floating', 'create', '192.0.2.0/31'], 'ip_range "192.0.2.0/31": /31 has fewer than 4 addresses; give a single address instead'],
-    ['too large', ['floating', 'create', '172.16.0.0/12'], 'ip_range "172.16.0.0/12" would make 1048576 addresses; the limit is fewer than 1,000,000: use a longer prefix than /12'],
-    ['overlapping a fixed network', ['floating', 'create', '10.0.0.128/25'], 'ip_range 10.0.0.128/25 overlaps fixed network 10.0.0.0/24 (net)'],
-    ['bad interface', ['floating', 'create', '192.0.2.0/29', '--interface=a b'], 'interface must be an interface name of 1-15 letters, digits, \'_\', \'.\' or \'-\', got "a b"'],
+    [
+      'range given twice',
+      ['floating', 'create', '--ip_range=192.0.2.0/29', '192.0.2.8/29'],
+      'floating create: give the ip_range once, as --ip_range=RANGE',
+    ],
+    [
+      'host bits',
+      ['floating', 'create', '--ip_range=192.0.2.1/29'],
+      'ip_range "192.0.2.1/29" has host bits set; the network is 192.0.2.0/29',
+    ],
+    [
+      'too small',
+      ['floating', 'create', '192.0.2.0/31'],
+      'ip_range "192.0.2.0/31": /31 has fewer than 4 addresses; give a single address instead',
+    ],
+    [
+      'too large',
+      ['floating', 'create', '172.16.0.0/12'],
+      'ip_range "172.16.0.0/12" would make 1048576 addresses; the limit is fewer than 1,000,000: use a longer prefix than /12',
+    ],
+    [
+      'overlapping a fixed network',
+      ['floating', 'create', '10.0.0.128/25'],
+      'ip_range 10.0.0.128/25 overlaps fixed network 10.0.0.0/24 (net)',
+    ],
+    [
+      'bad interface',
+      ['floating', 'create', '192.0.2.0/29', '--interface=a b'],
+      "interface must be an interface name of 1-15 letters, digits, '_', '.' or '-', got \"a b\"",
+    ],
     ['deleting nothing', ['floating', 'delete', '192.0.2.0/29'], 'no floating IP in 192.0.2.0/29'],
     ['list with a positional', ['floating', 'list', 'x'], 'floating list: unexpected argument "x"'],
   ];

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { type Database, openDatabase } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
+import { labEnv } from '../../tools/lab.js';
 import type { Backend } from '../support/databases.js';
 import { createTestDatabase, mysqlServerUrl } from '../support/mariadb.js';
-import { labEnv } from '../../tools/lab.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -27,7 +27,9 @@ export type Program = keyof typeof BIN;
 // Fail the whole file at once, with the fix, rather than every test with ENOENT noise.
 const missing = Object.values(BIN).filter((path) => !existsSync(path));
 if (missing.length > 0) {
-  throw new Error(`the CLI tests run the built programs (dist/), and these are missing: ${missing.join(', ')}; run \`npm run build\` first (make test does it)`);
+  throw new Error(
+    `the CLI tests run the built programs (dist/), and these are missing: ${missing.join(', ')}; run \`npm run build\` first (make test does it)`,
+  );
 }
 
 /** Long enough for a /20 on a loaded machine, short enough that a hang fails the test. */
@@ -63,8 +65,12 @@ export function run(program: Program, args: string[], options: SpawnOptions = {}
     const child = start(program, args, options);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.on('error', reject);
     child.on('close', (status, signal) => resolvePromise({ status, signal, stdout, stderr }));
   });
@@ -154,7 +160,17 @@ export async function cliDatabase(backend: Backend, options: { sync?: boolean } 
         ...overrides,
       };
       // Port 0: a service started by a test listens on a free port, never on 8774.
-      const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`), '', '[database]', `connection = ${url}`, '', '[api]', 'port = 0', ''];
+      const lines = [
+        '[DEFAULT]',
+        ...Object.entries(values).map(([key, value]) => `${key} = ${value}`),
+        '',
+        '[database]',
+        `connection = ${url}`,
+        '',
+        '[api]',
+        'port = 0',
+        '',
+      ];
       const path = join(dir, name);
       writeFileSync(path, lines.join('\n'));
       return path;
@@ -169,5 +185,8 @@ export async function cliDatabase(backend: Backend, options: { sync?: boolean } 
 
 /** Rows of a nova-manage table (header first), split on the two-space column gaps. */
 export function parseTable(text: string): string[][] {
-  return text.trimEnd().split('\n').map((line) => line.split(/ {2,}/));
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => line.split(/ {2,}/));
 }

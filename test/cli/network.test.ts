@@ -5,15 +5,19 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { daemonHeapFlag } from '../../src/cli/network/index.js';
 import { BACKENDS } from '../support/databases.js';
-import { cliDatabase, expectError, run, start, type CliDatabase } from './helpers.js';
+import { type CliDatabase, cliDatabase, expectError, run, start } from './helpers.js';
 
 /** The JSON log lines of a service's stderr. */
 function events(stderr: string): Record<string, unknown>[] {
-  return stderr.trimEnd().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+  return stderr
+    .trimEnd()
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-describe('the service\'s heap policy', () => {
-  it('sets V8\'s heap growth for a daemon unless node\'s command line has a value', () => {
+describe("the service's heap policy", () => {
+  it("sets V8's heap growth for a daemon unless node's command line has a value", () => {
     expect(daemonHeapFlag([])).toBe('--heap-growing-percent=50');
     expect(daemonHeapFlag(['--enable-source-maps', '--heap-growing-percentage=1'])).toBe('--heap-growing-percent=50');
     expect(daemonHeapFlag(['--heap-growing-percent=80'])).toBeUndefined();
@@ -50,7 +54,10 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
   it.sequential('refuses an unknown option', async () => {
     const config = synced.config('novanet.conf');
     expectError(await run('network', ['--config-file', config, '--bogus']), 'novanet-network: unknown option --bogus');
-    expectError(await run('network', [`--config-fil=${config}`]), 'novanet-network: unknown option --config-fil; did you mean --config_file?');
+    expectError(
+      await run('network', [`--config-fil=${config}`]),
+      'novanet-network: unknown option --config-fil; did you mean --config_file?',
+    );
   });
 
   it.sequential('starts on a synced database (service.started) and exits 0 on SIGTERM (service.stopped)', async () => {
@@ -59,7 +66,9 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
     service = child;
     let stderr = '';
     let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => resolve([code, signal]));
@@ -81,7 +90,12 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
     expect({ code, signal }).toEqual({ code: 0, signal: null });
     // The start-up reconcile found nothing to serve, so it touched nothing on this host.
     // node-cron may add a note (cron.warning) when a loaded machine runs a tick late.
-    expect(events(stderr).map((event) => String(event.event)).filter((event) => !event.startsWith('cron.')), stderr).toEqual(['reconcile.done', 'service.started', 'service.stopped']);
+    expect(
+      events(stderr)
+        .map((event) => String(event.event))
+        .filter((event) => !event.startsWith('cron.')),
+      stderr,
+    ).toEqual(['reconcile.done', 'service.started', 'service.stopped']);
     expect(events(stderr)[0]).toMatchObject({ kind: 'full', changes: [], errors: [] });
     expect(stdout).toBe('');
   });

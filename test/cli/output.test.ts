@@ -8,7 +8,7 @@ import type { Io } from '../../src/cli/run.js';
 import { createManager } from '../../src/managers/registry.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { cliDatabase, expectOk, run, snapshot, start, type CliDatabase } from './helpers.js';
+import { type CliDatabase, cliDatabase, expectOk, run, snapshot, start } from './helpers.js';
 
 describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (backend) => {
   let cli: CliDatabase;
@@ -31,8 +31,12 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
     let stdout = '';
     let stderr = '';
     const io: Io = {
-      stdout: (text) => { stdout += text; },
-      stderr: (text) => { stderr += text; },
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: (text) => {
+        stderr += text;
+      },
       interactive: true,
       env: {},
     };
@@ -41,7 +45,13 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
   }
 
   it.sequential('network create on a terminal shows "writing fixed IPs: N/4096" progress up to 4096/4096', async () => {
-    const { status, stdout, stderr } = await onTerminal(['network', 'create', '--label=big', '--fixed_range_v4=10.64.0.0/20', '--network_size=4096']);
+    const { status, stdout, stderr } = await onTerminal([
+      'network',
+      'create',
+      '--label=big',
+      '--fixed_range_v4=10.64.0.0/20',
+      '--network_size=4096',
+    ]);
     expect(status).toBe(0);
     expect(stdout).toMatch(/^created network big 10\.64\.0\.0\/20 \S+\n$/);
     // Each update rewrites the line (\r); the last one ends it.
@@ -66,10 +76,18 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
     await cli.db.knex('fixed_ips').insert({ address: '10.72.14.0', network_id: listed!.id, reserved: true, created_at: new Date() });
     try {
       const before = await snapshot(cli.db);
-      const { status, stdout, stderr } = await onTerminal(['network', 'create', '--label=clash', '--fixed_range_v4=10.72.0.0/20', '--network_size=4096']);
+      const { status, stdout, stderr } = await onTerminal([
+        'network',
+        'create',
+        '--label=clash',
+        '--fixed_range_v4=10.72.0.0/20',
+        '--network_size=4096',
+      ]);
       expect(status).toBe(2);
       expect(stdout).toBe('');
-      expect(stderr).toMatch(/^\rwriting fixed IPs: 1000\/4096 \(24%\)(\rwriting fixed IPs: [23]000\/4096 \(\d+%\))*\nerror: another network took part of this range or VLAN meanwhile; nothing was created \([^\n]*\)\n$/);
+      expect(stderr).toMatch(
+        /^\rwriting fixed IPs: 1000\/4096 \(24%\)(\rwriting fixed IPs: [23]000\/4096 \(\d+%\))*\nerror: another network took part of this range or VLAN meanwhile; nothing was created \([^\n]*\)\n$/,
+      );
       expect(await snapshot(cli.db)).toEqual(before);
     } finally {
       await cli.db.knex('fixed_ips').where({ address: '10.72.14.0' }).delete();
@@ -77,7 +95,15 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
   });
 
   it.sequential('network create with stderr not a terminal prints no progress at all', async () => {
-    const result = await run('manage', ['--config-file', config, 'network', 'create', '--label=quiet', '--fixed_range_v4=10.80.0.0/20', '--network_size=4096']);
+    const result = await run('manage', [
+      '--config-file',
+      config,
+      'network',
+      'create',
+      '--label=quiet',
+      '--fixed_range_v4=10.80.0.0/20',
+      '--network_size=4096',
+    ]);
     expectOk(result);
     expect(result.stderr).not.toContain('\r');
     expect(result.stdout).not.toContain('\r');
@@ -88,7 +114,9 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
     const child = start('manage', ['--config-file', config, 'fixed', 'list']);
     let stderr = '';
     let first = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.stdout.setEncoding('utf8').once('data', (chunk: string) => {
       first = chunk;
       child.stdout.destroy();

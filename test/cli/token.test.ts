@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/auth/tokens.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { cliDatabase, expectError, expectOk, parseTable, run, type CliDatabase, type RunResult } from './helpers.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, type RunResult, run } from './helpers.js';
 
 describe.each(BACKENDS)('novanet-manage token on %s', { concurrent: true }, (backend) => {
   let cli: CliDatabase;
@@ -44,7 +44,10 @@ describe.each(BACKENDS)('novanet-manage token on %s', { concurrent: true }, (bac
     expectOk(result);
     const [header, ...rows] = parseTable(result.stdout);
     expect(header).toEqual(['id', 'project', 'role', 'description', 'created']);
-    expect(rows.map((row) => row.slice(1, 4))).toEqual([['p1', 'member', 'compute hosts of rack 1'], ['ops', 'admin', 'None']]);
+    expect(rows.map((row) => row.slice(1, 4))).toEqual([
+      ['p1', 'member', 'compute hosts of rack 1'],
+      ['ops', 'admin', 'None'],
+    ]);
     for (const row of rows) expect(row[4]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     const only = parseTable((await manage('token', 'list', '--project_id=ops')).stdout);
     expect(only.slice(1).map((row) => row[1])).toEqual(['ops']);
@@ -86,9 +89,13 @@ describe.each(BACKENDS)('novanet-manage token on %s', { concurrent: true }, (bac
   it('help lists the options and needs no database', async () => {
     const result = await run('manage', ['token', 'create', '--help']);
     expectOk(result);
-    expect(result.stdout.split('\n')[0]).toBe('usage: novanet-manage token create --project_id=PROJECT [--role=admin|member] [--description=TEXT]');
-    for (const option of ['--project_id=PROJECT', '--role=admin|member', '--description=TEXT']) expect(result.stdout).toContain(`  ${option} `);
+    expect(result.stdout.split('\n')[0]).toBe(
+      'usage: novanet-manage token create --project_id=PROJECT [--role=admin|member] [--description=TEXT]',
+    );
+    for (const option of ['--project_id=PROJECT', '--role=admin|member', '--description=TEXT'])
+      expect(result.stdout).toContain(`  ${option} `);
     const overview = await run('manage', ['--help']);
-    for (const command of ['token create', 'token list', 'token revoke']) expect(overview.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+    for (const command of ['token create', 'token list', 'token revoke'])
+      expect(overview.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
   });
 });

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
 import { expectAllocations, instanceUuid, race, snapshot } from '../support/allocationRace.js';
-import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
 
 const PROCESSES = 2;
@@ -43,7 +43,11 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
 
   it('FlatDHCP with every third instance deallocated meanwhile: the rest hold exactly one each', async () => {
     const { config, url, knex } = await networkOf('flatdhcp', { fixedRangeV4: '10.32.0.0/20', networkSize: 4096 });
-    const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo', deallocate: index % 3 === 2 }));
+    const jobs = Array.from({ length: 2000 }, (_, index) => ({
+      instanceUuid: instanceUuid(index),
+      projectId: 'demo',
+      deallocate: index % 3 === 2,
+    }));
 
     const reports = await race(Array<string>(PROCESSES).fill(url), config, jobs);
 
@@ -64,7 +68,11 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
     // Two of every three instances are deallocated at once, so the pool runs through its
     // never-used addresses and then hands out freed ones while others free theirs.
     const { config, url, knex } = await networkOf('flat', { fixedRangeV4: '10.48.0.0/22', networkSize: 1024 });
-    const jobs = Array.from({ length: 2000 }, (_, index) => ({ instanceUuid: instanceUuid(index), projectId: 'demo', deallocate: index % 3 !== 0 }));
+    const jobs = Array.from({ length: 2000 }, (_, index) => ({
+      instanceUuid: instanceUuid(index),
+      projectId: 'demo',
+      deallocate: index % 3 !== 0,
+    }));
 
     const reports = await race(Array<string>(PROCESSES).fill(url), config, jobs);
 
@@ -95,7 +103,10 @@ describe('allocation by 2 processes × 32 workers on one MariaDB', () => {
     const errors = reports.flatMap((report) => report.errors);
     const unexpected = errors.filter((error) => error.name !== 'NoMoreNetworks');
     expect(unexpected).toEqual([]);
-    for (const error of errors) expect(error.message).toBe(`no unassociated network is left for project ${error.projectId}; create more with novanet-manage network create`);
+    for (const error of errors)
+      expect(error.message).toBe(
+        `no unassociated network is left for project ${error.projectId}; create more with novanet-manage network create`,
+      );
 
     const owners = (await knex('networks').select('id', 'uuid', 'project_id')) as { id: number; uuid: string; project_id: string | null }[];
     expect(owners.every((network) => network.project_id !== null)).toBe(true);

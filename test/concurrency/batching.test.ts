@@ -58,7 +58,10 @@ describe('Batcher', () => {
     const { batcher, batches, openAll } = recording({ maxBatch: 2, maxConcurrent: 2 });
     const results = [1, 2, 3, 4, 5].map((item) => batcher.submit(item));
     await nextTurn();
-    expect(batches).toEqual([[1, 2], [3, 4]]);
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     await openAll();
     await Promise.all(results);
     expect(batches).toEqual([[1, 2], [3, 4], [5]]);
@@ -68,7 +71,12 @@ describe('Batcher', () => {
     const { batcher, batches, openAll } = recording();
     const first = batcher.submit(1);
     await nextTurn();
-    const rest = [12, 13, 14].map((item) => batcher.submit(item).then((value) => value, (error: Error) => error.message));
+    const rest = [12, 13, 14].map((item) =>
+      batcher.submit(item).then(
+        (value) => value,
+        (error: Error) => error.message,
+      ),
+    );
     await openAll();
     expect(await first).toBe('done 1');
     expect(await Promise.all(rest)).toEqual(['done 12', '13 refused', 'done 14']);
@@ -79,7 +87,12 @@ describe('Batcher', () => {
     const { batcher, batches, openAll } = recording({ maxBatch: 3, maxConcurrent: 1 });
     const first = batcher.submit(1);
     await nextTurn();
-    const failing = [12, 13, 14].map((item) => batcher.submit(item).then((value) => value, (error: Error) => error.message));
+    const failing = [12, 13, 14].map((item) =>
+      batcher.submit(item).then(
+        (value) => value,
+        (error: Error) => error.message,
+      ),
+    );
     const behind = [5, 6].map((item) => batcher.submit(item));
     await openAll();
     expect(await Promise.all([first, ...failing, ...behind])).toEqual(['done 1', 'done 12', '13 refused', 'done 14', 'done 5', 'done 6']);
@@ -94,9 +107,15 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
   it('the same instance twice in one batch: one VIF, one address, the same answer to both', async () => {
     const { db, close } = await freshDatabase(backend);
     try {
-      const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
+      const manager = createManager({
+        db,
+        config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }),
+        host: new RecordingHost(),
+      });
       await manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-      const calls = [1, 2, 1, 3, 1].map((n) => manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' }));
+      const calls = [1, 2, 1, 3, 1].map((n) =>
+        manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' }),
+      );
       const [a, b, again, c, third] = await Promise.all(calls);
       expect(again).toEqual(a);
       expect(third).toEqual(a);
@@ -120,9 +139,16 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
         drawn++;
         return drawn <= 4 ? 'fa:16:3e:00:00:01' : `fa:16:3e:00:01:${drawn.toString(16).padStart(2, '0')}`;
       };
-      const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost(), newMac });
+      const manager = createManager({
+        db,
+        config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }),
+        host: new RecordingHost(),
+        newMac,
+      });
       await manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-      const infos = await Promise.all([4, 5, 6, 7, 8, 9].map((n) => manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' })));
+      const infos = await Promise.all(
+        [4, 5, 6, 7, 8, 9].map((n) => manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1' })),
+      );
       expect(new Set(infos.map((info) => info.network_info[0]!.address)).size).toBe(6);
       expect(await db.knex('virtual_interfaces').count({ n: '*' })).toEqual([{ n: 6 }]);
     } finally {
@@ -133,10 +159,21 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
   it('a claim told to skip starts that far into the free list (MariaDB), or at its head when too few rows lie beyond', async () => {
     const { db, close } = await freshDatabase(backend);
     try {
-      const manager = createManager({ db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }), host: new RecordingHost() });
+      const manager = createManager({
+        db,
+        config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1' }),
+        host: new RecordingHost(),
+      });
       const [network] = await manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/27', networkSize: 32 });
-      const free = ((await db.knex('fixed_ips').where({ network_id: network!.id, reserved: 0 }).whereNull('instance_uuid').orderBy('updated_at').orderBy('id').select('address')) as { address: string }[])
-        .map((row) => row.address);
+      const free = (
+        (await db
+          .knex('fixed_ips')
+          .where({ network_id: network!.id, reserved: 0 })
+          .whereNull('instance_uuid')
+          .orderBy('updated_at')
+          .orderBy('id')
+          .select('address')) as { address: string }[]
+      ).map((row) => row.address);
       const claim = (n: number) => ({ instanceUuid: instance(n), virtualInterfaceId: n, now: new Date() });
       const skipped = await db.knex.transaction((trx) => claimFixedIps(trx, network!.id, [claim(1), claim(2)], { skip: 5 }));
       // SQLite has one writer and no conflicts to spread: it always claims from the head.

@@ -4,10 +4,10 @@
  * No address may be handed out twice, and the losers get NoMoreFloatingIps.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { type Database, openDatabase } from '../../src/db/connection.js';
 import { NoMoreFloatingIps, QuotaExceeded } from '../../src/errors.js';
 import { createManager } from '../../src/managers/registry.js';
-import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
 
 const ADDRESSES = 30; // a /27 less its network and broadcast addresses
@@ -29,8 +29,9 @@ describe('floating IP allocation on mariadb', () => {
     const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
     await managers[0]!.floating.createRange('198.51.100.0/27');
 
-    const results = await Promise.allSettled(Array.from({ length: CALLERS }, (_, n) =>
-      managers[n % 2]!.floating.allocate(`project-${n % 7}`)));
+    const results = await Promise.allSettled(
+      Array.from({ length: CALLERS }, (_, n) => managers[n % 2]!.floating.allocate(`project-${n % 7}`)),
+    );
 
     const won = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.address] : []));
     const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
@@ -53,7 +54,10 @@ describe('floating IP allocation on mariadb', () => {
     const won = results.filter((result) => result.status === 'fulfilled');
     const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
     expect(won).toHaveLength(5);
-    expect(lost.every((reason) => reason instanceof QuotaExceeded), String(lost.find((reason) => !(reason instanceof QuotaExceeded)))).toBe(true);
+    expect(
+      lost.every((reason) => reason instanceof QuotaExceeded),
+      String(lost.find((reason) => !(reason instanceof QuotaExceeded))),
+    ).toBe(true);
     expect(await opened.db.knex('floating_ips').where('project_id', 'racer').count({ n: '*' }).first()).toMatchObject({ n: 5 });
   });
 });

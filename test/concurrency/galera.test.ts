@@ -6,11 +6,11 @@
  * expected ones may surface, and losing one node mid-run must not stop the run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { type Database, openDatabase } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { NoMoreFloatingIps } from '../../src/errors.js';
 import { createManager } from '../../src/managers/registry.js';
-import { startGaleraCluster, type GaleraCluster } from '../../tools/galera.js';
+import { type GaleraCluster, startGaleraCluster } from '../../tools/galera.js';
 import { expectAllocations, instanceUuid, race } from '../support/allocationRace.js';
 import { testConfig } from '../support/databases.js';
 import { createTestDatabase } from '../support/mariadb.js';

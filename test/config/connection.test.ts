@@ -41,7 +41,11 @@ describe('parseConnectionUrl', () => {
 
   it('reads mysql:// URLs', () => {
     expect(mysqlConnection('mysql://nova:secret@db.example:3307/nova')).toMatchObject({
-      host: 'db.example', port: 3307, user: 'nova', password: 'secret', database: 'nova',
+      host: 'db.example',
+      port: 3307,
+      user: 'nova',
+      password: 'secret',
+      database: 'nova',
     });
   });
 
@@ -53,7 +57,13 @@ describe('parseConnectionUrl', () => {
 
   it('accepts mariadb:// and a unix_socket parameter', () => {
     const connection = mysqlConnection('mariadb://root@localhost/novanet?unix_socket=/run/mysqld/mysqld.sock');
-    expect(connection).toMatchObject({ host: 'localhost', user: 'root', password: '', database: 'novanet', socketPath: '/run/mysqld/mysqld.sock' });
+    expect(connection).toMatchObject({
+      host: 'localhost',
+      user: 'root',
+      password: '',
+      database: 'novanet',
+      socketPath: '/run/mysqld/mysqld.sock',
+    });
   });
 
   it('passes the pool size on', () => {
@@ -102,7 +112,7 @@ describe('parseConnectionUrl with a Galera host list', () => {
     }
   });
 
-  it('keeps one host on knex\'s own mysql2 client, as before', () => {
+  it("keeps one host on knex's own mysql2 client, as before", () => {
     const parsed = parseConnectionUrl('mysql://nova:pw@db.example:3307/nova');
     expect(parsed.hosts).toEqual([{ host: 'db.example', port: 3307 }]);
     expect(parsed.knexConfig.client).toBe('mysql2');
@@ -121,7 +131,8 @@ describe('isRetryable', () => {
   });
 
   it('retries a lost or not-ready server, so the pool can move to another node', () => {
-    for (const code of ['ECONNREFUSED', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_UNKNOWN_COM_ERROR']) expect(isRetryable({ code }), code).toBe(true);
+    for (const code of ['ECONNREFUSED', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_UNKNOWN_COM_ERROR'])
+      expect(isRetryable({ code }), code).toBe(true);
     expect(isRetryable({ errno: 1927 })).toBe(true);
   });
 
@@ -134,7 +145,15 @@ describe('isRetryable', () => {
 
 describe('isDatabaseOutage', () => {
   it('counts every way of not reaching the database, and nothing else', () => {
-    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_CON_COUNT_ERROR', 'SQLITE_CANTOPEN', 'SQLITE_BUSY']) {
+    for (const code of [
+      'ECONNREFUSED',
+      'ENOTFOUND',
+      'ER_ACCESS_DENIED_ERROR',
+      'ER_BAD_DB_ERROR',
+      'ER_CON_COUNT_ERROR',
+      'SQLITE_CANTOPEN',
+      'SQLITE_BUSY',
+    ]) {
       expect(isDatabaseOutage({ code }), code).toBe(true);
     }
     expect(isDatabaseOutage({ code: 'ENOENT', syscall: 'connect' })).toBe(true);
@@ -150,7 +169,8 @@ describe('isDatabaseOutage', () => {
     expect(isMissingSchema({ code: 'ER_NO_SUCH_TABLE' })).toBe(true);
     expect(isMissingSchema(new Error('select * from `networks` - SQLITE_ERROR: no such table: networks'))).toBe(true);
     expect(isMissingSchema({ code: 'ECONNREFUSED' })).toBe(false);
-    for (const code of ['ER_DUP_ENTRY', 'SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY']) expect(isDuplicateKey({ code }), code).toBe(true);
+    for (const code of ['ER_DUP_ENTRY', 'SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY'])
+      expect(isDuplicateKey({ code }), code).toBe(true);
     expect(isDuplicateKey({ code: 'SQLITE_CONSTRAINT_NOTNULL' })).toBe(false);
   });
 });

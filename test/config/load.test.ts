@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { envName, loadConfig } from '../../src/config/load.js';
-import { parseIni } from '../../src/config/load.js';
+import { envName, loadConfig, parseIni } from '../../src/config/load.js';
 import type { Config } from '../../src/config/options.js';
 import { Invalid } from '../../src/errors.js';
 
@@ -39,7 +38,9 @@ function loadError(text: string, env: Record<string, string> = BASE_ENV): Error 
 describe('parseIni', () => {
   it('reads sections, comments, blank lines and key = value pairs', () => {
     const sections = parseIni(
-      ['# a comment', '; another', 'early = 1', '', '[DEFAULT]', 'a = x', 'b:y', '  ', '[database]', 'connection = sqlite:///tmp/x'].join('\n'),
+      ['# a comment', '; another', 'early = 1', '', '[DEFAULT]', 'a = x', 'b:y', '  ', '[database]', 'connection = sqlite:///tmp/x'].join(
+        '\n',
+      ),
       'test.conf',
     );
     expect(Object.fromEntries(sections.get('DEFAULT')!)).toEqual({ early: '1', a: 'x', b: 'y' });
@@ -169,7 +170,10 @@ describe('loadConfig', () => {
     ['public_interface = averyveryverylongname', /^public_interface must be an interface name/],
     ['vlan_interface = -eth0', /^vlan_interface must be an interface name/],
     ['flat_network_bridge = br;rm', /^flat_network_bridge must be an interface name/],
-    ['network_manager = nova.network.neutronv2.api.API', /^network_manager must be one of flat, flatdhcp, vlan or a nova class path .*got "nova\.network\.neutronv2\.api\.API"$/],
+    [
+      'network_manager = nova.network.neutronv2.api.API',
+      /^network_manager must be one of flat, flatdhcp, vlan or a nova class path .*got "nova\.network\.neutronv2\.api\.API"$/,
+    ],
     ['firewall_backend = pf', /^firewall_backend must be one of iptables, nftables, got "pf"$/],
     ['[database]\nmax_pool_size = lots', /^\[database\] max_pool_size must be an integer, got "lots"$/],
   ])('refuses %j with a message naming the option', (text, message) => {
@@ -178,7 +182,11 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(message);
   });
 
-  it.each([['nftables', 'nftables'], [' NFTables ', 'nftables'], ['iptables', 'iptables']])('reads firewall_backend %j as %s', (value, backend) => {
+  it.each([
+    ['nftables', 'nftables'],
+    [' NFTables ', 'nftables'],
+    ['iptables', 'iptables'],
+  ])('reads firewall_backend %j as %s', (value, backend) => {
     expect(load(`firewall_backend = ${value}\n`).config.firewall_backend).toBe(backend);
   });
 
@@ -269,9 +277,7 @@ describe('loadConfig', () => {
   it('fails clearly when an explicit config file is missing', () => {
     const missing = join(dir, 'does-not-exist.conf');
     expect(() => loadConfig({ file: missing, env: BASE_ENV, warn: () => undefined })).toThrow(Invalid);
-    expect(() => loadConfig({ file: missing, env: BASE_ENV, warn: () => undefined })).toThrow(
-      `cannot read config file ${missing}: ENOENT`,
-    );
+    expect(() => loadConfig({ file: missing, env: BASE_ENV, warn: () => undefined })).toThrow(`cannot read config file ${missing}: ENOENT`);
     expect(() => loadConfig({ env: { ...BASE_ENV, NOVANET_CONFIG_FILE: missing }, warn: () => undefined })).toThrow(
       /cannot read config file .*does-not-exist\.conf: ENOENT/,
     );

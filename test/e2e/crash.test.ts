@@ -13,8 +13,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type Lab, type LabService } from '../../tools/lab.js';
 import {
-  allocatedTo, associations, boundFloating, dbViolations, dnsmasqViolations, natViolations, readDbState, readDnsmasq, readFloatingNat,
+  allocatedTo,
+  associations,
+  boundFloating,
   type DbState,
+  dbViolations,
+  dnsmasqViolations,
+  natViolations,
+  readDbState,
+  readDnsmasq,
+  readFloatingNat,
 } from '../support/hostState.js';
 import { flatDhcpLab } from '../support/labNetwork.js';
 
@@ -67,7 +75,9 @@ describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API 
   /** Starts the service and waits for the full reconcile of its start (logged before service.started). */
   async function start(): Promise<LabService> {
     log = '';
-    service = await lab.startService(configFile, (chunk) => { log += chunk; });
+    service = await lab.startService(configFile, (chunk) => {
+      log += chunk;
+    });
     const full = /^\{.*"event":"reconcile\.(done|errors)".*"kind":"full".*\}$/m.exec(log);
     if (!full || full[1] !== 'done') throw new Error(`no clean full reconcile at start:\n${log}`);
     return service;
@@ -83,13 +93,14 @@ describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API 
         signal: AbortSignal.timeout(15_000),
       });
       const text = await response.text();
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) as unknown };
+      return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
     } catch (error) {
       return { status: (error as Error).message, body: undefined };
     }
   }
 
-  const pick = <T>(values: T[]): T | undefined => (values.length === 0 ? undefined : values.splice(Math.floor(random() * values.length), 1)[0]);
+  const pick = <T>(values: T[]): T | undefined =>
+    values.length === 0 ? undefined : values.splice(Math.floor(random() * values.length), 1)[0];
 
   /**
    * Plans a burst from the current state: three new instances; two instances without a
@@ -151,7 +162,9 @@ describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API 
     let answer: { status: number | string; body: unknown };
     switch (op.kind) {
       case 'allocate': {
-        answer = await call(base, 'POST', '/os-novanet/instances', { instance: { uuid: op.instance, project_id: PROJECT, host: 'compute1', hostname: `i${op.instance!.slice(-4)}` } });
+        answer = await call(base, 'POST', '/os-novanet/instances', {
+          instance: { uuid: op.instance, project_id: PROJECT, host: 'compute1', hostname: `i${op.instance!.slice(-4)}` },
+        });
         const info = answer.body as { network_info?: { network: { subnets: { ips: { address: string }[] }[] } }[] } | undefined;
         op.fixed = info?.network_info?.[0]?.network.subnets[0]?.ips[0]?.address;
         break;
@@ -194,13 +207,18 @@ describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API 
       const held = op.instance === undefined ? [] : allocatedTo(state, op.instance);
       const row = state.floating.find((candidate) => candidate.address === op.floating);
       const what = `${op.kind} ${op.instance ?? ''} ${op.floating ?? ''} (answered ${op.status})`;
-      if (op.kind === 'allocate' && (held.length !== 1 || held[0]!.address !== op.fixed)) problems.push(`${what}: holds ${held.map((fixed) => fixed.address).join(', ') || 'nothing'}, answered ${op.fixed}`);
-      if (op.kind === 'deallocate' && (held.length > 0 || state.vifs.some((vif) => vif.instanceUuid === op.instance))) problems.push(`${what}: still has VIFs or addresses`);
+      if (op.kind === 'allocate' && (held.length !== 1 || held[0]!.address !== op.fixed))
+        problems.push(`${what}: holds ${held.map((fixed) => fixed.address).join(', ') || 'nothing'}, answered ${op.fixed}`);
+      if (op.kind === 'deallocate' && (held.length > 0 || state.vifs.some((vif) => vif.instanceUuid === op.instance)))
+        problems.push(`${what}: still has VIFs or addresses`);
       if (op.kind === 'float-allocate' && row?.projectId !== PROJECT) problems.push(`${what}: not allocated to ${PROJECT}`);
       // A deallocation of the same instance in the same burst may have come after it.
-      if (op.kind === 'associate' && !deallocated.has(op.instance) && associated.get(op.floating!) !== held[0]?.address) problems.push(`${what}: associated with ${associated.get(op.floating!) ?? 'nothing'}`);
-      if (op.kind === 'disassociate' && !reallocated.has(op.floating) && associated.has(op.floating!)) problems.push(`${what}: still associated with ${associated.get(op.floating!)}`);
-      if (op.kind === 'release' && !reallocated.has(op.floating) && row?.projectId !== null) problems.push(`${what}: still allocated to ${row?.projectId}`);
+      if (op.kind === 'associate' && !deallocated.has(op.instance) && associated.get(op.floating!) !== held[0]?.address)
+        problems.push(`${what}: associated with ${associated.get(op.floating!) ?? 'nothing'}`);
+      if (op.kind === 'disassociate' && !reallocated.has(op.floating) && associated.has(op.floating!))
+        problems.push(`${what}: still associated with ${associated.get(op.floating!)}`);
+      if (op.kind === 'release' && !reallocated.has(op.floating) && row?.projectId !== null)
+        problems.push(`${what}: still allocated to ${row?.projectId}`);
     }
     return problems;
   }
@@ -218,7 +236,15 @@ describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API 
   }
 
   beforeAll(async () => {
-    ({ configFile, token } = await flatDhcpLab({ vms: 0, floatingRange: '192.0.2.64/27', config: { quota_floating_ips: '-1', firewall_backend: backend }, role: 'admin', onLab: (made) => { lab = made; } }));
+    ({ configFile, token } = await flatDhcpLab({
+      vms: 0,
+      floatingRange: '192.0.2.64/27',
+      config: { quota_floating_ips: '-1', firewall_backend: backend },
+      role: 'admin',
+      onLab: (made) => {
+        lab = made;
+      },
+    }));
     await start();
     // The PID is the service itself (Lab starts node directly; root_helper wraps only its commands).
     expect(readFileSync(`/proc/${service!.child.pid}/cmdline`, 'utf8')).toContain(BIN.network);
@@ -261,7 +287,11 @@ describe.each(['iptables', 'nftables'] as const)('kill -9 during a burst of API 
       await Promise.all(burst);
       answered += ops.filter((op) => op.ok).length;
       cut += ops.filter((op) => typeof op.status !== 'number').length;
-      const summary = ops.map((op) => `${op.kind}:${op.ok ? `ok@${op.at}` : String(op.status ?? 'unsent').slice(0, 24)}${op.floating ? `=${op.floating}` : ''}`).join(' ');
+      const summary = ops
+        .map(
+          (op) => `${op.kind}:${op.ok ? `ok@${op.at}` : String(op.status ?? 'unsent').slice(0, 24)}${op.floating ? `=${op.floating}` : ''}`,
+        )
+        .join(' ');
       console.log(`round ${round}: killed at ${killAt} ms; ${summary}`);
 
       await start();

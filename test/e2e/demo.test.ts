@@ -7,7 +7,10 @@ const DEMO = `${REPO_ROOT}/dist/tools/demo.js`;
 
 async function labsOf(pid: number): Promise<string[]> {
   const listed = await run(['ip', 'netns', 'list']);
-  return listed.stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter((name) => name.startsWith(`nnlab-${pid}x`));
+  return listed.stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name.startsWith(`nnlab-${pid}x`));
 }
 
 describe('the demo', () => {
@@ -15,7 +18,9 @@ describe('the demo', () => {
     requireBuild();
     const result = await run([process.execPath, DEMO], { timeoutMs: 120_000 });
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^result: every VM got its API address by DHCP and reached its peer and the outside \(SNAT to 192\.0\.2\.10\)$/m);
+    expect(result.stdout).toMatch(
+      /^result: every VM got its API address by DHCP and reached its peer and the outside \(SNAT to 192\.0\.2\.10\)$/m,
+    );
     expect(result.stdout).toMatch(/^lab removed$/m);
   }, 120_000);
 

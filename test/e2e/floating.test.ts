@@ -7,7 +7,7 @@
  * Once per firewall backend, with the same assertions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Lab, eventually, requireBuild, run, type LabService } from '../../tools/lab.js';
+import { BIN, eventually, Lab, type LabService, requireBuild, run } from '../../tools/lab.js';
 import { FIREWALL_READERS } from '../support/firewall.js';
 import { callService } from '../support/serviceApi.js';
 
@@ -49,7 +49,9 @@ describe.each(FIREWALL_READERS)('floating IPs in network namespaces ($backend)',
   async function boot(index: number): Promise<void> {
     const vm = lab.vms[index]!;
     const info = await api<{ network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] }>(
-      'POST', '/os-novanet/instances', { instance: { uuid: INSTANCES[index], project_id: 'p1', host: 'compute1', hostname: vm.name } },
+      'POST',
+      '/os-novanet/instances',
+      { instance: { uuid: INSTANCES[index], project_id: 'p1', host: 'compute1', hostname: vm.name } },
     );
     const vif = info.network_info[0]!;
     fixed[index] = vif.network.subnets[0]!.ips[0]!.address;
@@ -78,9 +80,12 @@ describe.each(FIREWALL_READERS)('floating IPs in network namespaces ($backend)',
     return (await lab.exec(ns, ['ping', '-c', String(count), '-W', '1', address], { timeoutMs: 10_000 })).code === 0;
   }
 
-  const allocate = () => api<{ floating_ip: FloatingIpView }>('POST', '/os-floating-ips', { pool: 'public' }).then((body) => body.floating_ip);
-  const addFloating = (index: number, address: string) => api('POST', `/servers/${INSTANCES[index]}/action`, { addFloatingIp: { address } }, 202);
-  const removeFloating = (index: number, address: string) => api('POST', `/servers/${INSTANCES[index]}/action`, { removeFloatingIp: { address } }, 202);
+  const allocate = () =>
+    api<{ floating_ip: FloatingIpView }>('POST', '/os-floating-ips', { pool: 'public' }).then((body) => body.floating_ip);
+  const addFloating = (index: number, address: string) =>
+    api('POST', `/servers/${INSTANCES[index]}/action`, { addFloatingIp: { address } }, 202);
+  const removeFloating = (index: number, address: string) =>
+    api('POST', `/servers/${INSTANCES[index]}/action`, { removeFloatingIp: { address } }, 202);
 
   /** The rules (or map elements) that mention `address`, and how often each appears. */
   const rulesOf = (address: string) => firewall.floatingEntries(lab, address);
@@ -121,7 +126,7 @@ describe.each(FIREWALL_READERS)('floating IPs in network namespaces ($backend)',
     expect(shown.floating_ip).toMatchObject({ ip: first.ip, fixed_ip: fixed[0], instance_id: INSTANCES[0] });
   });
 
-  it('lets VM 2 reach VM 1 through VM 1\'s floating IP (hairpin)', async () => {
+  it("lets VM 2 reach VM 1 through VM 1's floating IP (hairpin)", async () => {
     // VM 1 sees VM 2 come from the bridge address: its reply must go back through the host.
     expect(await connect(lab.vms[1]!.ns, first.ip)).toBe('vm1 10.0.0.1');
     expect(await pings(lab.vms[1]!.ns, first.ip)).toBe(true);
@@ -143,7 +148,7 @@ describe.each(FIREWALL_READERS)('floating IPs in network namespaces ($backend)',
     expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
   });
 
-  it('a VM with a floating IP reaching another\'s is seen from its own', async () => {
+  it("a VM with a floating IP reaching another's is seen from its own", async () => {
     const second = await allocate();
     await addFloating(0, second.ip);
     // VM 1 (floating `second`) to VM 2's floating `first`: VM 2 sees `second`.
@@ -203,7 +208,9 @@ describe.each(FIREWALL_READERS)('floating IPs in network namespaces ($backend)',
     const before = await firewall.ruleset(lab);
     await service!.stop();
     let log = '';
-    service = await lab.startService(configFile, (chunk) => { log += chunk; });
+    service = await lab.startService(configFile, (chunk) => {
+      log += chunk;
+    });
     base = service.api;
     expect(await firewall.ruleset(lab)).toBe(before);
     const started = await eventually(async () => /"event":"reconcile.done","kind":"full"[^\n]*/.exec(log)?.[0], 'the first full reconcile');

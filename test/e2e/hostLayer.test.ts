@@ -5,13 +5,13 @@
  * once per firewall backend, with the same assertions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Service, startService } from '../../src/cli/network/service.js';
 import { loadConfig } from '../../src/config/load.js';
 import { openDatabase } from '../../src/db/connection.js';
 import { listFixedIps } from '../../src/db/fixedIps.js';
 import { syncSchema } from '../../src/db/migrate.js';
-import { startService, type Service } from '../../src/cli/network/service.js';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
-import { Lab, eventually, requireBuild } from '../../tools/lab.js';
+import { eventually, Lab, requireBuild } from '../../tools/lab.js';
 import { FIREWALL_READERS } from '../support/firewall.js';
 
 const INSTANCES = ['aaaaaaaa-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000002'];
@@ -45,7 +45,8 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
       ['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-j', 'FOREIGN'],
       ['iptables', '-t', 'nat', '-A', 'FOREIGN', '-s', '198.51.100.7/32', '-j', 'RETURN'],
       ['iptables', '-A', 'FORWARD', '-s', '198.51.100.8/32', '-j', 'DROP'],
-    ]) expect((await lab.exec(lab.netNs, argv)).code).toBe(0);
+    ])
+      expect((await lab.exec(lab.netNs, argv)).code).toBe(0);
     const config = loadConfig({ file: configFile, env: {}, warn: () => undefined });
     const db = openDatabase(config.connection);
     await syncSchema(db);
@@ -66,7 +67,12 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
 
   it('gives two VMs by DHCP exactly the addresses allocated to them', async () => {
     for (const [index, vm] of lab.vms.entries()) {
-      const info = await service!.manager.allocation.allocate({ instanceUuid: INSTANCES[index]!, projectId: 'p1', host: 'compute1', hostname: vm.name });
+      const info = await service!.manager.allocation.allocate({
+        instanceUuid: INSTANCES[index]!,
+        projectId: 'p1',
+        host: 'compute1',
+        hostname: vm.name,
+      });
       infos.push(info);
       const vif = info.network_info[0]!;
       await lab.plug(vm, vif.network.bridge!, vif.address);
@@ -78,7 +84,9 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
   });
 
   it('built the bridge as nova did: flat_interface enslaved, its address moved, gateway first', async () => {
-    const shown = JSON.parse((await lab.exec(lab.netNs, ['ip', '-j', 'addr', 'show', 'dev', 'br100'])).stdout) as { addr_info: { family: string; local: string }[] }[];
+    const shown = JSON.parse((await lab.exec(lab.netNs, ['ip', '-j', 'addr', 'show', 'dev', 'br100'])).stdout) as {
+      addr_info: { family: string; local: string }[];
+    }[];
     const ipv4 = shown[0]!.addr_info.filter((entry) => entry.family === 'inet').map((entry) => entry.local);
     expect(ipv4).toEqual(['10.0.0.1', '172.31.0.10']);
     expect((await lab.exec(lab.netNs, ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout).toContain('"master":"br100"');
@@ -114,9 +122,10 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
     // nftables: an accept ends only its own chain; another table's DROP policy at the same
     // hook still drops (docs/decisions/firewall-backends.md). Such a host accepts the
     // bridge in its own firewall, and novanet's table must then forward and NAT as usual.
-    it('forwards VM traffic with the FORWARD policy at DROP once the host\'s own firewall accepts the bridge', async () => {
+    it("forwards VM traffic with the FORWARD policy at DROP once the host's own firewall accepts the bridge", async () => {
       expect((await lab.exec(lab.netNs, ['iptables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
-      for (const direction of ['-i', '-o']) expect((await lab.exec(lab.netNs, ['iptables', '-A', 'FORWARD', direction, 'br100', '-j', 'ACCEPT'])).code).toBe(0);
+      for (const direction of ['-i', '-o'])
+        expect((await lab.exec(lab.netNs, ['iptables', '-A', 'FORWARD', direction, 'br100', '-j', 'ACCEPT'])).code).toBe(0);
       expect(await lab.sourceSeenOutside(lab.vms[0]!, ECHO_PORT)).toBe(lab.publicAddress);
     });
   }
@@ -139,11 +148,9 @@ describe.each(FIREWALL_READERS)('FlatDHCP host layer in network namespaces ($bac
     process.kill(pid, 'SIGKILL');
     const report = await service!.reconciler.reconcileAll();
     expect(report.errors).toEqual([]);
-    expect(report.changes).toEqual(expect.arrayContaining([
-      'gateway 10.0.0.1/24 on br100',
-      'dnsmasq started on br100',
-      firewall.snatRepair,
-    ]));
+    expect(report.changes).toEqual(
+      expect.arrayContaining(['gateway 10.0.0.1/24 on br100', 'dnsmasq started on br100', firewall.snatRepair]),
+    );
     expect(await lab.sourceSeenOutside(lab.vms[1]!, ECHO_PORT)).toBe(lab.publicAddress);
     // dnsmasq serves again: a renewed lease comes back.
     const lease = await lab.dhcp(lab.vms[1]!);

@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { floatingRow } from '../api/floatingWorld.js';
-import { startApi, uuidOf, type Api } from '../api/harness.js';
+import { type Api, startApi, uuidOf } from '../api/harness.js';
 import { countRows, firstAddress } from '../managers/fixtures.js';
 import { freshDatabase, type TestDatabase } from '../support/databases.js';
-import { startKeystone, type Keystone, type KeystoneUser } from '../support/keystone.js';
+import { type Keystone, type KeystoneUser, startKeystone } from '../support/keystone.js';
 
 const OPENSTACK = '/usr/bin/openstack';
 /** One command starts in about a second; a hung one must not hang the suite. */
@@ -50,7 +50,9 @@ describe('the openstack CLI against novanet (compute API paths)', () => {
     await api.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
     await api.manager.floating.createRange('203.0.113.0/29');
     await api.manager.floating.createRange('198.51.100.0/30', 'public');
-    vm1Fixed = firstAddress(await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1' }));
+    vm1Fixed = firstAddress(
+      await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1', hostname: 'vm1' }),
+    );
     keystone = await startKeystone({ tokens: api.tokens, computeUrl: `${api.url}/v2.1`, users: USERS });
     // A HOME of its own: no clouds.yaml or cache of the machine's user gets in the way.
     home = mkdtempSync(join(tmpdir(), 'novanet-osc-'));
@@ -116,9 +118,7 @@ describe('the openstack CLI against novanet (compute API paths)', () => {
   }
 
   it('network list, create, show and delete; members may only look', async () => {
-    expect(await json<Row[]>('demo', ['network', 'list'])).toEqual([
-      { ID: expect.any(String), Name: 'private', Subnet: '10.0.0.0/24' },
-    ]);
+    expect(await json<Row[]>('demo', ['network', 'list'])).toEqual([{ ID: expect.any(String), Name: 'private', Subnet: '10.0.0.0/24' }]);
     const created = await json('admin', ['network', 'create', '--subnet', '10.9.0.0/24', 'net9']);
     expect(created).toMatchObject({ label: 'net9', cidr: '10.9.0.0/24', gateway: '10.9.0.1', project_id: null });
     expect(await countRows(database.db, 'networks', { label: 'net9', deleted: 0 })).toBe(1);
@@ -158,7 +158,11 @@ describe('the openstack CLI against novanet (compute API paths)', () => {
     // 404 for the id, then no match in the project's list: OSC's "none found".
     await refused('demo', ['floating', 'ip', 'show', String(theirs.id)], /none found \(HTTP 404\)/);
     await refused('demo', ['floating', 'ip', 'create', 'nope'], /nope not found/);
-    await refused('demo', ['floating', 'ip', 'delete', '203.0.113.2'], /'203\.0\.113\.2'.*\(HTTP 404\)\n1 of 1 floating_ips failed to delete/);
+    await refused(
+      'demo',
+      ['floating', 'ip', 'delete', '203.0.113.2'],
+      /'203\.0\.113\.2'.*\(HTTP 404\)\n1 of 1 floating_ips failed to delete/,
+    );
     expect(await floatingRow(database.db, '203.0.113.2')).toMatchObject({ projectId: 'p2' });
 
     await quiet('demo', ['floating', 'ip', 'delete', '203.0.113.1', String(second.id)]);

@@ -27,10 +27,13 @@ describe.each(FIREWALL_READERS)('restarting the service while a VM is reached th
 
   async function start(): Promise<void> {
     log = '';
-    service = await lab.startService(configFile, (chunk) => { log += chunk; });
+    service = await lab.startService(configFile, (chunk) => {
+      log += chunk;
+    });
   }
 
-  const api = <T>(method: string, path: string, body?: unknown, status = 200) => callService<T>(service!.api, token, method, path, body, status);
+  const api = <T>(method: string, path: string, body?: unknown, status = 200) =>
+    callService<T>(service!.api, token, method, path, body, status);
 
   /** Everything of the network host a restart must not touch, as text to compare. */
   async function hostState(): Promise<string> {
@@ -38,17 +41,30 @@ describe.each(FIREWALL_READERS)('restarting the service while a VM is reached th
     const dnsmasq = readDnsmasq(`${lab.dir}/state`, 'br100');
     return [
       await firewall.ruleset(lab),
-      addresses.stdout.split('\n').map((line) => line.replace(/\s+valid_lft.*$/, '')).sort().join('\n'),
+      addresses.stdout
+        .split('\n')
+        .map((line) => line.replace(/\s+valid_lft.*$/, ''))
+        .sort()
+        .join('\n'),
       `dnsmasq pid ${dnsmasq.pid} running ${dnsmasq.running} hosts ${[...dnsmasq.hosts].join(' ')}`,
     ].join('\n');
   }
 
   beforeAll(async () => {
-    ({ configFile, token } = await flatDhcpLab({ vms: 1, floatingRange: '192.0.2.64/28', config: { firewall_backend: firewall.backend }, onLab: (made) => { lab = made; } }));
+    ({ configFile, token } = await flatDhcpLab({
+      vms: 1,
+      floatingRange: '192.0.2.64/28',
+      config: { firewall_backend: firewall.backend },
+      onLab: (made) => {
+        lab = made;
+      },
+    }));
     await start();
     const vm = lab.vms[0]!;
     const info = await api<{ network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] }>(
-      'POST', '/os-novanet/instances', { instance: { uuid: INSTANCE, project_id: 'p1', host: 'compute1', hostname: vm.name } },
+      'POST',
+      '/os-novanet/instances',
+      { instance: { uuid: INSTANCE, project_id: 'p1', host: 'compute1', hostname: vm.name } },
     );
     const vif = info.network_info[0]!;
     await lab.plug(vm, vif.network.bridge, vif.address);
@@ -67,8 +83,11 @@ describe.each(FIREWALL_READERS)('restarting the service while a VM is reached th
     const before = await hostState();
     expect([...(await boundFloating(lab, lab.netNs, 'eth0'))]).toEqual([floating]);
     let pingDone = false;
-    const pinging = lab.exec(lab.outsideNs, ['ping', '-n', '-D', '-i', '0.02', '-c', String(PINGS), '-W', '1', floating], { timeoutMs: 60_000 })
-      .finally(() => { pingDone = true; });
+    const pinging = lab
+      .exec(lab.outsideNs, ['ping', '-n', '-D', '-i', '0.02', '-c', String(PINGS), '-W', '1', floating], { timeoutMs: 60_000 })
+      .finally(() => {
+        pingDone = true;
+      });
     // Traffic flows before the first restart.
     await new Promise((resolve) => setTimeout(resolve, 500));
     const began = Date.now();
@@ -95,7 +114,12 @@ describe.each(FIREWALL_READERS)('restarting the service while a VM is reached th
     const answered = new Set(replies.map((match) => Number(match[1])));
     // The floating IP is bound on the host too: with its DNAT gone the host itself would
     // answer (ttl 64). The VM's replies are routed once by the host: ttl 63.
-    expect(replies.filter((match) => match[2] !== '63').map((match) => match[0]).slice(0, 5)).toEqual([]);
+    expect(
+      replies
+        .filter((match) => match[2] !== '63')
+        .map((match) => match[0])
+        .slice(0, 5),
+    ).toEqual([]);
     const missing = Array.from({ length: PINGS }, (_, index) => index + 1).filter((seq) => !answered.has(seq));
     // No tolerance: 50 echoes a second over veth pairs inside one machine fill no queue,
     // and neither the rules nor conntrack entries of an association are ever touched by

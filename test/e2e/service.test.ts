@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Lab, eventually, requireBuild, run, type LabService } from '../../tools/lab.js';
+import { BIN, eventually, Lab, type LabService, requireBuild, run } from '../../tools/lab.js';
 
 const INSTANCES = ['bbbbbbbb-0000-4000-8000-000000000001', 'bbbbbbbb-0000-4000-8000-000000000002'];
 const ECHO_PORT = 9001;
@@ -26,7 +26,9 @@ describe('novanet-network in network namespaces', () => {
   }
 
   async function start(): Promise<void> {
-    service = await lab.startService(configFile, (chunk) => { log += chunk; });
+    service = await lab.startService(configFile, (chunk) => {
+      log += chunk;
+    });
     base = service.api;
   }
 
@@ -60,9 +62,13 @@ describe('novanet-network in network namespaces', () => {
 
   it('gives each VM by DHCP exactly the address the API returned', async () => {
     for (const [index, vm] of lab.vms.entries()) {
-      const response = await api('POST', '/os-novanet/instances', { instance: { uuid: INSTANCES[index], project_id: 'p1', host: 'compute1', hostname: vm.name } });
+      const response = await api('POST', '/os-novanet/instances', {
+        instance: { uuid: INSTANCES[index], project_id: 'p1', host: 'compute1', hostname: vm.name },
+      });
       expect(response.status).toBe(200);
-      const info = (await response.json()) as { network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] };
+      const info = (await response.json()) as {
+        network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[];
+      };
       const vif = info.network_info[0]!;
       addresses.push(vif.network.subnets[0]!.ips[0]!.address);
       await lab.plug(vm, vif.network.bridge, vif.address);
@@ -75,7 +81,11 @@ describe('novanet-network in network namespaces', () => {
   it('reports health, the reconcile and the fixed IPs in /healthz and /metrics', async () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', database: 'ok', reconcile: { kind: expect.stringMatching(/^(full|partial)$/), error_count: 0 } });
+    expect(await health.json()).toMatchObject({
+      status: 'ok',
+      database: 'ok',
+      reconcile: { kind: expect.stringMatching(/^(full|partial)$/), error_count: 0 },
+    });
     // Gauges are refreshed after each full reconcile (every 2 s here).
     const metrics = await eventually(async () => {
       const text = await (await fetch(`${base}/metrics`)).text();
@@ -106,7 +116,10 @@ describe('novanet-network in network namespaces', () => {
     expect((await lab.exec(lab.netNs, ['ip', 'addr', 'del', '10.0.0.1/24', 'dev', 'br100'])).code).toBe(0);
     const repaired = /"event":"reconcile.done","kind":"full"[^\n]*"rules nat\/nova-network-snat"/;
     // The rules are back before that reconcile ends (it still waits for dnsmasq) and logs.
-    await eventually(async () => ((await lab.ruleset()) === before && repaired.test(log) ? true : undefined), 'the scheduled reconcile to restore the rules');
+    await eventually(
+      async () => ((await lab.ruleset()) === before && repaired.test(log) ? true : undefined),
+      'the scheduled reconcile to restore the rules',
+    );
     expect((await lab.exec(lab.netNs, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'br100'])).stdout).toContain('10.0.0.1/24');
     expect(log).toMatch(repaired);
   });
@@ -124,16 +137,28 @@ describe('novanet-network in network namespaces', () => {
   it('tears a network down on this host within seconds of novanet-manage network delete', async () => {
     expect((await api('DELETE', `/os-novanet/instances/${INSTANCES[0]}`)).status).toBe(204);
     // The held address keeps the network in use until dnsmasq reports its lease released.
-    await eventually(async () => {
-      const result = await run([process.execPath, BIN.manage, '--config-file', configFile, 'network', 'delete', '--fixed_range=10.0.0.0/24']);
-      return result.code === 0 ? true : undefined;
-    }, 'the network to be deletable', 15_000);
+    await eventually(
+      async () => {
+        const result = await run([
+          process.execPath,
+          BIN.manage,
+          '--config-file',
+          configFile,
+          'network',
+          'delete',
+          '--fixed_range=10.0.0.0/24',
+        ]);
+        return result.code === 0 ? true : undefined;
+      },
+      'the network to be deletable',
+      15_000,
+    );
     await eventually(async () => {
       const rules = await lab.ruleset();
       const addresses = (await lab.exec(lab.netNs, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'br100'])).stdout;
       const dnsmasqRunning = existsSync(`${lab.dir}/state/networks/nova-br100.pid`);
       return !rules.includes('10.0.0.0/24') && !addresses.includes('10.0.0.1/') && !dnsmasqRunning ? true : undefined;
-    }, 'the network\'s rules, gateway address and dnsmasq to be gone');
+    }, "the network's rules, gateway address and dnsmasq to be gone");
     // The bridge stays: it carries the host's own address, moved from flat_interface.
     expect((await lab.exec(lab.netNs, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'br100'])).stdout).toContain('172.31.0.10/24');
   });

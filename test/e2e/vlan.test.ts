@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, Lab, eventually, requireBuild, run, type LabService, type LabVm } from '../../tools/lab.js';
+import { BIN, eventually, Lab, type LabService, type LabVm, requireBuild, run } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
 const ECHO_PORT = 9003;
@@ -59,11 +59,17 @@ describe('VLAN mode in network namespaces', () => {
     return run([process.execPath, BIN.manage, '--config-file', configFile, ...args]);
   }
 
-  const api = <T>(method: string, path: string, token: string, body?: unknown, status = 200) => callService<T>(service!.api, token, method, path, body, status);
+  const api = <T>(method: string, path: string, token: string, body?: unknown, status = 200) =>
+    callService<T>(service!.api, token, method, path, body, status);
 
   const vm = (index: number): LabVm => lab.vms[index]!;
   const inNet = (argv: string[]) => lab.exec(lab.netNs, argv);
-  const links = async () => JSON.parse((await inNet(['ip', '-d', '-j', 'link', 'show'])).stdout) as { ifname: string; master?: string; linkinfo?: { info_kind?: string; info_data?: { id?: number } } }[];
+  const links = async () =>
+    JSON.parse((await inNet(['ip', '-d', '-j', 'link', 'show'])).stdout) as {
+      ifname: string;
+      master?: string;
+      linkinfo?: { info_kind?: string; info_data?: { id?: number } };
+    }[];
 
   async function pings(from: LabVm, address: string): Promise<boolean> {
     await lab.exec(from.ns, ['ip', 'neigh', 'flush', 'to', address]);
@@ -75,13 +81,24 @@ describe('VLAN mode in network namespaces', () => {
     lab = await Lab.create({ vms: 5, flatInterfaceAddress: '172.31.0.10/24' });
     configFile = lab.writeConfig({ network_manager: 'vlan', vlan_interface: 'eth1' });
     expect((await manage(['db', 'sync'])).code).toBe(0);
-    const created = await manage(['network', 'create', '--label=tenant', '--fixed_range_v4=10.20.0.0/23', '--num_networks=2', '--network_size=256', '--vlan_start=100', '--vpn=1000']);
+    const created = await manage([
+      'network',
+      'create',
+      '--label=tenant',
+      '--fixed_range_v4=10.20.0.0/23',
+      '--num_networks=2',
+      '--network_size=256',
+      '--vlan_start=100',
+      '--vpn=1000',
+    ]);
     expect(created.code, created.stderr).toBe(0);
     expect((await manage(['floating', 'create', '--ip_range=192.0.2.80/29'])).code).toBe(0);
     for (const project of ['pa', 'pb']) tokens[project] = (await manage(['token', 'create', `--project_id=${project}`])).stdout.trim();
     tokens.admin = (await manage(['token', 'create', '--project_id=ops', '--role=admin'])).stdout.trim();
     await lab.startEcho(ECHO_PORT);
-    service = await lab.startService(configFile, (chunk) => { log += chunk; });
+    service = await lab.startService(configFile, (chunk) => {
+      log += chunk;
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -92,9 +109,11 @@ describe('VLAN mode in network namespaces', () => {
   it('builds nothing before a project uses a network, then claims one network per project on first boot', async () => {
     expect((await links()).filter((link) => /^(br|vlan)1\d\d$/.test(link.ifname))).toEqual([]);
     for (const [index, project] of PROJECTS.entries()) {
-      const info = await api<{ network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[] }>(
-        'POST', '/os-novanet/instances', tokens.admin!, { instance: { uuid: INSTANCES[index], project_id: project, host: 'compute1', hostname: vm(index).name } },
-      );
+      const info = await api<{
+        network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[];
+      }>('POST', '/os-novanet/instances', tokens.admin!, {
+        instance: { uuid: INSTANCES[index], project_id: project, host: 'compute1', hostname: vm(index).name },
+      });
       const vif = info.network_info[0]!;
       fixed[index] = vif.network.subnets[0]!.ips[0]!.address;
       await lab.plug(vm(index), vif.network.bridge, vif.address);
@@ -111,7 +130,7 @@ describe('VLAN mode in network namespaces', () => {
     expect([nets.pa!.vlan, nets.pb!.vlan].sort()).toEqual([100, 101]);
   });
 
-  it('gives each VM its project\'s address by DHCP from its own network\'s dnsmasq', async () => {
+  it("gives each VM its project's address by DHCP from its own network's dnsmasq", async () => {
     for (const [index, project] of PROJECTS.entries()) {
       const lease = await lab.dhcp(vm(index));
       expect(lease.address, lease.output).toBe(fixed[index]);
@@ -139,11 +158,15 @@ describe('VLAN mode in network namespaces', () => {
     }
   });
 
-  it('lets VMs of one project reach each other, and no VM see the other project\'s segment', async () => {
+  it("lets VMs of one project reach each other, and no VM see the other project's segment", async () => {
     expect(await pings(vm(0), fixed[1]!)).toBe(true);
     expect(await pings(vm(2), fixed[3]!)).toBe(true);
     // No ARP reply from B's VMs to A's VM, nor the other way round: different segments.
-    for (const [from, to] of [[0, 2], [0, 3], [2, 0]] as const) {
+    for (const [from, to] of [
+      [0, 2],
+      [0, 3],
+      [2, 0],
+    ] as const) {
       const arping = await lab.exec(vm(from).ns, ['arping', '-c', '2', '-w', '3', '-I', 'eth0', fixed[to]!], { timeoutMs: 10_000 });
       expect(arping.code, arping.stdout).not.toBe(0);
       expect(arping.stdout).toMatch(/Received 0 response/);
@@ -153,7 +176,7 @@ describe('VLAN mode in network namespaces', () => {
     expect(again.server).toBe(nets.pa!.gateway);
   });
 
-  it('takes each project\'s VMs to the outside through SNAT', async () => {
+  it("takes each project's VMs to the outside through SNAT", async () => {
     expect(await lab.sourceSeenOutside(vm(0), ECHO_PORT)).toBe(lab.publicAddress);
     expect(await lab.sourceSeenOutside(vm(2), ECHO_PORT)).toBe(lab.publicAddress);
   });
@@ -166,45 +189,68 @@ describe('VLAN mode in network namespaces', () => {
     expect(await lab.sourceSeenOutside(vm(0), ECHO_PORT)).toBe(floating.ip);
   });
 
-  it('forwards the cloudpipe VPN port to the VPN address of the project\'s network', async () => {
+  it("forwards the cloudpipe VPN port to the VPN address of the project's network", async () => {
     const net = nets.pa!;
     expect(net.vpn_public_address).toBe(lab.publicAddress);
-    expect(await lab.ruleset()).toContain(`-A nova-network-PREROUTING -d ${net.vpn_public_address}/32 -p udp -m udp --dport ${net.vpn_public_port} -j DNAT --to-destination ${net.vpn_private_address}:1194`);
+    expect(await lab.ruleset()).toContain(
+      `-A nova-network-PREROUTING -d ${net.vpn_public_address}/32 -p udp -m udp --dport ${net.vpn_public_port} -j DNAT --to-destination ${net.vpn_private_address}:1194`,
+    );
     // vm5 plays A's cloudpipe instance, on A's bridge at the VPN address.
     const vpn = vm(4);
     await lab.plug(vpn, net.bridge, '02:00:00:00:00:55');
     const prefix = net.cidr.split('/')[1];
-    for (const argv of [['ip', 'addr', 'add', `${net.vpn_private_address}/${prefix}`, 'dev', 'eth0'], ['ip', 'route', 'add', 'default', 'via', net.gateway]]) {
+    for (const argv of [
+      ['ip', 'addr', 'add', `${net.vpn_private_address}/${prefix}`, 'dev', 'eth0'],
+      ['ip', 'route', 'add', 'default', 'via', net.gateway],
+    ]) {
       expect((await lab.exec(vpn.ns, argv)).code).toBe(0);
     }
-    const server = lab.spawn(vpn.ns, [process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('vpn '+r.address,r.port,r.address));s.bind(1194,()=>console.log('listening'))"]);
-    await new Promise<void>((resolve) => server.stdout?.on('data', (chunk: Buffer) => { if (String(chunk).includes('listening')) resolve(); }));
+    const server = lab.spawn(vpn.ns, [
+      process.execPath,
+      '-e',
+      "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('vpn '+r.address,r.port,r.address));s.bind(1194,()=>console.log('listening'))",
+    ]);
+    await new Promise<void>((resolve) =>
+      server.stdout?.on('data', (chunk: Buffer) => {
+        if (String(chunk).includes('listening')) resolve();
+      }),
+    );
     const client = `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>{console.log(String(m));process.exit(0)});s.send('hello',${net.vpn_public_port},'${net.vpn_public_address}');setTimeout(()=>{console.error('no answer');process.exit(2)},3000)`;
     const answer = await lab.exec(lab.outsideNs, [process.execPath, '-e', client], { timeoutMs: 10_000 });
     expect(answer.stdout.trim(), answer.stderr).toBe(`vpn ${lab.outsideAddress}`);
   });
 
-  it('scrub and delete of project B\'s network remove its bridge, VLAN, dnsmasq and every rule, and nothing of A\'s', async () => {
+  it("scrub and delete of project B's network remove its bridge, VLAN, dnsmasq and every rule, and nothing of A's", async () => {
     const b = nets.pb!;
     const a = nets.pa!;
     const before = (await lab.ruleset()).split('\n');
-    const ofB = (line: string) => line.includes(b.cidr) || line.includes(` ${b.bridge} `) || line.endsWith(` ${b.bridge}`)
-      || line.includes(`${b.vpn_private_address}/32`) || line.includes(`${b.vpn_private_address}:1194`);
+    const ofB = (line: string) =>
+      line.includes(b.cidr) ||
+      line.includes(` ${b.bridge} `) ||
+      line.endsWith(` ${b.bridge}`) ||
+      line.includes(`${b.vpn_private_address}/32`) ||
+      line.includes(`${b.vpn_private_address}:1194`);
     expect(before.some(ofB)).toBe(true);
     for (const index of [2, 3]) await api('DELETE', `/os-novanet/instances/${INSTANCES[index]}`, tokens.admin!, undefined, 204);
     // The held addresses keep the network in use until dnsmasq reports them released.
     let scrub = await manage(['project', 'scrub', '--project=pb']);
-    await eventually(async () => {
-      scrub = await manage(['project', 'scrub', '--project=pb']);
-      return scrub.code === 0 ? true : undefined;
-    }, 'project B to be scrubbable', 15_000).catch((error: Error) => { throw new Error(`${error.message}: ${scrub.stderr.trim()}`); });
+    await eventually(
+      async () => {
+        scrub = await manage(['project', 'scrub', '--project=pb']);
+        return scrub.code === 0 ? true : undefined;
+      },
+      'project B to be scrubbable',
+      15_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: ${scrub.stderr.trim()}`);
+    });
     const deleted = await manage(['network', 'delete', `--fixed_range=${b.cidr}`]);
     expect(deleted.code, deleted.stderr).toBe(0);
     await eventually(async () => {
       const gone = !(await links()).some((link) => link.ifname === b.bridge || link.ifname === `vlan${b.vlan}`);
       const rulesGone = !(await lab.ruleset()).split('\n').some(ofB);
       return gone && rulesGone && !existsSync(`${lab.dir}/state/networks/nova-${b.bridge}.pid`) ? true : undefined;
-    }, 'project B\'s bridge, VLAN, dnsmasq and rules to be gone');
+    }, "project B's bridge, VLAN, dnsmasq and rules to be gone");
     // Every line of A's is still there, and A's VMs still talk.
     const after = (await lab.ruleset()).split('\n');
     for (const line of before.filter((text) => text.startsWith('-A') && !ofB(text))) expect(after).toContain(line);

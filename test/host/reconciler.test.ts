@@ -3,15 +3,15 @@
  * which networks it builds, which it refuses, what it tears down and what it leaves.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { loadDesired } from '../../src/host/desired.js';
 import * as networks from '../../src/db/networks.js';
 import { Conflict, Unavailable } from '../../src/errors.js';
-import { Reconciler, type HostDrivers } from '../../src/host/reconciler.js';
+import { loadDesired } from '../../src/host/desired.js';
+import { type HostDrivers, Reconciler } from '../../src/host/reconciler.js';
 import { renderRules } from '../../src/linux_net/firewall/iptables/render.js';
 import type { FirewallState } from '../../src/linux_net/firewall/state.js';
-import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { createManager } from '../../src/managers/registry.js';
+import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 
 class FakeDrivers {
   readonly calls: string[] = [];
@@ -44,8 +44,10 @@ class FakeDrivers {
         ensureForwarding: async () => false,
         ensureVlan: async (id: number, parent: string) => {
           calls.push(`vlan ${id} on ${parent}`);
-          if (!this.vlanSupported) throw new Unavailable('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
-          if (this.vlanTaken === id) throw new Conflict(`vlan${id} exists but is not VLAN ${id} on ${parent} (dummy id - on -); remove it or fix the network`);
+          if (!this.vlanSupported)
+            throw new Unavailable('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
+          if (this.vlanTaken === id)
+            throw new Conflict(`vlan${id} exists but is not VLAN ${id} on ${parent} (dummy id - on -); remove it or fix the network`);
           return { name: `vlan${id}`, changes: [] };
         },
         ensureBridge: async (bridge: string, options: { interface?: string | null }) => {
@@ -57,10 +59,23 @@ class FakeDrivers {
           this.gateways.set(bridge, address);
           return [];
         },
-        show: async (name: string) => ({ ifname: name, flags: ['UP'], mtu: 1500, addr_info: [{ family: 'inet', local: this.gateways.get(name) ?? '10.0.0.1', prefixlen: 24 }] }),
-        removeAddress: async (device: string, address: string) => { calls.push(`remove ${address} from ${device}`); },
-        deleteBridge: async (bridge: string) => { calls.push(`delete bridge ${bridge}`); return true; },
-        deleteVlan: async (id: number) => { calls.push(`delete vlan${id}`); return true; },
+        show: async (name: string) => ({
+          ifname: name,
+          flags: ['UP'],
+          mtu: 1500,
+          addr_info: [{ family: 'inet', local: this.gateways.get(name) ?? '10.0.0.1', prefixlen: 24 }],
+        }),
+        removeAddress: async (device: string, address: string) => {
+          calls.push(`remove ${address} from ${device}`);
+        },
+        deleteBridge: async (bridge: string) => {
+          calls.push(`delete bridge ${bridge}`);
+          return true;
+        },
+        deleteVlan: async (id: number) => {
+          calls.push(`delete vlan${id}`);
+          return true;
+        },
       },
       firewall: { sync: async (state: FirewallState) => this.rules(state), apply: async (state: FirewallState) => this.rules(state) },
       floating: {
@@ -74,7 +89,9 @@ class FakeDrivers {
         unbind: async (address: string, device: string) => this.unbindFrom([address], device),
         bindAll: async (addresses: string[], device: string) => this.bindOn(addresses, device),
         unbindAll: async (addresses: string[], device: string) => this.unbindFrom(addresses, device),
-        forget: async (address: string) => { calls.push(`flush conntrack of ${address}`); },
+        forget: async (address: string) => {
+          calls.push(`flush conntrack of ${address}`);
+        },
       },
       dnsmasq: {
         ensure: async (network: { bridge: string }, hosts: unknown[]) => {
@@ -91,9 +108,14 @@ class FakeDrivers {
           calls.push(...hosts.map((host) => `dhcp host ${host.address} removed on ${bridge}`));
           return this.dnsmasqEnsured.has(bridge);
         },
-        stop: async (bridge: string) => { calls.push(`stop dnsmasq on ${bridge}`); return true; },
+        stop: async (bridge: string) => {
+          calls.push(`stop dnsmasq on ${bridge}`);
+          return true;
+        },
         running: (bridge: string) => this.dnsmasqRunning.has(bridge),
-        release: async (bridge: string, address: string) => { calls.push(`release ${address} on ${bridge}`); },
+        release: async (bridge: string, address: string) => {
+          calls.push(`release ${address} on ${bridge}`);
+        },
       },
     };
     return drivers as unknown as HostDrivers;
@@ -140,7 +162,10 @@ describe('Reconciler with recording drivers', () => {
     let reconciler: Reconciler | undefined;
     const manager = createManager({ db: database.db, config, host: { apply: (changes) => reconciler!.apply(changes) } });
     reconciler = new Reconciler({
-      db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(),
+      db: database.db,
+      config,
+      capabilities: manager.capabilities,
+      drivers: fake.drivers(),
       log: (_event, fields) => errors.push(...((fields?.errors as string[] | undefined) ?? [])),
     });
     return { manager, reconciler, errors };
@@ -165,7 +190,9 @@ describe('Reconciler with recording drivers', () => {
     fake.calls.length = 0;
     const report = await reconciler.reconcileAll();
     expect(fake.calls.filter((call) => call.startsWith('address'))).toEqual(['address 10.0.0.1/25 first on br100']);
-    expect(report.errors).toEqual([`network n_1 (10.0.0.128/25) is not served: shares bridge br100 with network n_0 (10.0.0.0/25); give each network its own --bridge`]);
+    expect(report.errors).toEqual([
+      `network n_1 (10.0.0.128/25) is not served: shares bridge br100 with network n_0 (10.0.0.0/25); give each network its own --bridge`,
+    ]);
   });
 
   it('leaves a bridge in use when a spare network that named it is deleted', async () => {
@@ -187,7 +214,10 @@ describe('Reconciler with recording drivers', () => {
     await manager.leases.lease(address);
     fake.calls.length = 0;
     await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000001');
-    expect(fake.calls.filter((call) => /release|dnsmasq|dhcp host/.test(call))).toEqual([`release ${address} on br100`, `dhcp host ${address} removed on br100`]);
+    expect(fake.calls.filter((call) => /release|dnsmasq|dhcp host/.test(call))).toEqual([
+      `release ${address} on br100`,
+      `dhcp host ${address} removed on br100`,
+    ]);
   });
 
   it('tears a deleted network down: dnsmasq, gateway address, bridge', async () => {
@@ -215,7 +245,11 @@ describe('Reconciler with recording drivers', () => {
     await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
     await boot(manager, 1);
     expect(fake.calls).toEqual(['vlan 100 on eth2', 'bridge br100 with vlan100', 'address 10.0.0.1/24 first on br100', 'dnsmasq on br100']);
-    const desired = await loadDesired(database.db.knex, testConfig({ network_manager: 'vlan', vlan_interface: 'eth2' }), manager.capabilities);
+    const desired = await loadDesired(
+      database.db.knex,
+      testConfig({ network_manager: 'vlan', vlan_interface: 'eth2' }),
+      manager.capabilities,
+    );
     expect(desired.networks[0]).toMatchObject({ vlan: { id: 100, parent: 'eth2' }, bridgeInterface: null });
   });
 
@@ -232,8 +266,14 @@ describe('Reconciler with recording drivers', () => {
       'network v_1 (10.0.0.128/25): the kernel has no 802.1Q support (load the 8021q module): cannot create vlan101',
     ]);
     expect(fake.calls).toEqual([
-      'vlan 100 on eth2', 'bridge br100 with nothing', 'address 10.0.0.1/25 first on br100', 'dnsmasq on br100',
-      'vlan 101 on eth2', 'bridge br101 with nothing', 'address 10.0.0.129/25 first on br101', 'dnsmasq on br101',
+      'vlan 100 on eth2',
+      'bridge br100 with nothing',
+      'address 10.0.0.1/25 first on br100',
+      'dnsmasq on br100',
+      'vlan 101 on eth2',
+      'bridge br101 with nothing',
+      'address 10.0.0.129/25 first on br101',
+      'dnsmasq on br101',
     ]);
   });
 
@@ -245,33 +285,53 @@ describe('Reconciler with recording drivers', () => {
     await boot(manager, 2, 'p2');
     fake.calls.length = 0;
     const report = await reconciler.reconcileAll();
-    expect(report.errors).toEqual(['network v_0 (10.0.0.0/25): vlan100 exists but is not VLAN 100 on eth2 (dummy id - on -); remove it or fix the network']);
+    expect(report.errors).toEqual([
+      'network v_0 (10.0.0.0/25): vlan100 exists but is not VLAN 100 on eth2 (dummy id - on -); remove it or fix the network',
+    ]);
     expect(fake.calls.filter((call) => !call.startsWith('rules'))).toEqual([
       'vlan 100 on eth2',
-      'vlan 101 on eth2', 'bridge br101 with vlan101', 'address 10.0.0.129/25 first on br101', 'dnsmasq on br101',
+      'vlan 101 on eth2',
+      'bridge br101 with vlan101',
+      'address 10.0.0.129/25 first on br101',
+      'dnsmasq on br101',
     ]);
   });
 
-  it.each([true, false])('tears down a network scrubbed from its project, and one a previous run built before moving (802.1Q: %s)', async (vlanSupported) => {
-    const { manager } = setup('vlan');
-    fake.vlanSupported = vlanSupported;
-    const [a, b] = await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
-    await boot(manager, 1, 'p1');
-    await boot(manager, 2, 'p2');
-    await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000002');
-    await manager.leases.release((await manager.fixedIps.list()).find((fixed) => fixed.network === b!.cidr && fixed.instanceUuid !== null)!.address);
-    fake.calls.length = 0;
-    await manager.networks.scrub('p2');
-    expect(fake.calls.filter((call) => !call.startsWith('vlan'))).toEqual(['stop dnsmasq on br101', 'remove 10.0.0.129 from br101', 'delete bridge br101', 'delete vlan101']);
-    // A restarted service knows nothing it built: a dnsmasq of its own on a bridge it no
-    // longer serves is how it tells.
-    await manager.networks.modify({ uuid: a!.uuid }, { host: 'elsewhere' });
-    const restarted = setup('vlan').reconciler;
-    fake.dnsmasqRunning.add('br100');
-    fake.calls.length = 0;
-    await restarted.reconcileAll();
-    expect(fake.calls.filter((call) => !/^(vlan|bridge|address|dnsmasq on)/.test(call))).toEqual(['stop dnsmasq on br100', 'remove 10.0.0.1 from br100', 'delete bridge br100', 'delete vlan100']);
-  });
+  it.each([true, false])(
+    'tears down a network scrubbed from its project, and one a previous run built before moving (802.1Q: %s)',
+    async (vlanSupported) => {
+      const { manager } = setup('vlan');
+      fake.vlanSupported = vlanSupported;
+      const [a, b] = await manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128 });
+      await boot(manager, 1, 'p1');
+      await boot(manager, 2, 'p2');
+      await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000002');
+      await manager.leases.release(
+        (await manager.fixedIps.list()).find((fixed) => fixed.network === b!.cidr && fixed.instanceUuid !== null)!.address,
+      );
+      fake.calls.length = 0;
+      await manager.networks.scrub('p2');
+      expect(fake.calls.filter((call) => !call.startsWith('vlan'))).toEqual([
+        'stop dnsmasq on br101',
+        'remove 10.0.0.129 from br101',
+        'delete bridge br101',
+        'delete vlan101',
+      ]);
+      // A restarted service knows nothing it built: a dnsmasq of its own on a bridge it no
+      // longer serves is how it tells.
+      await manager.networks.modify({ uuid: a!.uuid }, { host: 'elsewhere' });
+      const restarted = setup('vlan').reconciler;
+      fake.dnsmasqRunning.add('br100');
+      fake.calls.length = 0;
+      await restarted.reconcileAll();
+      expect(fake.calls.filter((call) => !/^(vlan|bridge|address|dnsmasq on)/.test(call))).toEqual([
+        'stop dnsmasq on br100',
+        'remove 10.0.0.1 from br100',
+        'delete bridge br100',
+        'delete vlan100',
+      ]);
+    },
+  );
 
   it('tears down a network scrubbed and deleted between two looks (it arrives deleted, its host already cleared)', async () => {
     const { manager, reconciler } = setup('vlan');
@@ -334,7 +394,7 @@ describe('Reconciler with recording drivers', () => {
       expect(fake.dnat).toEqual([`-d ${address}/32 -j DNAT --to-destination 10.0.0.3`]);
     });
 
-    it('binds on the pool\'s own interface when it has one', async () => {
+    it("binds on the pool's own interface when it has one", async () => {
       const { manager } = setup('flatdhcp');
       await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
       await manager.floating.createRange('198.51.100.9', 'other', 'eth3');
@@ -357,7 +417,10 @@ describe('Reconciler with recording drivers', () => {
       const report = await restarted.reconcileAll();
       expect(report.errors).toEqual([]);
       expect(fake.calls.filter((call) => !/bridge|address|dnsmasq/.test(call))).toEqual([
-        'unbind 192.0.2.70 from eth0', `bind ${address} on eth0`, 'rules', 'flush conntrack of 192.0.2.70',
+        'unbind 192.0.2.70 from eth0',
+        `bind ${address} on eth0`,
+        'rules',
+        'flush conntrack of 192.0.2.70',
       ]);
       expect([...fake.bound.get('eth0')!].sort()).toEqual([address, '203.0.113.9'].sort());
       fake.calls.length = 0;
@@ -389,9 +452,19 @@ describe('Reconciler and multi_host networks', () => {
       const hosts = ['compute1', 'compute2'].map((host) => {
         const fake = new FakeDrivers();
         const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host });
-        return { fake, reconciler: new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined }) };
+        return {
+          fake,
+          reconciler: new Reconciler({
+            db: database.db,
+            config,
+            capabilities: manager.capabilities,
+            drivers: fake.drivers(),
+            log: () => undefined,
+          }),
+        };
       });
-      const boot = (n: number, host: string) => manager.allocation.allocate({ instanceUuid: `ffffffff-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
+      const boot = (n: number, host: string) =>
+        manager.allocation.allocate({ instanceUuid: `ffffffff-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
       // Nothing anywhere before an instance lands.
       for (const { reconciler } of hosts) await reconciler.reconcileAll();
       expect(hosts.flatMap(({ fake }) => fake.calls)).toEqual([]);
@@ -414,12 +487,16 @@ describe('Reconciler and multi_host networks', () => {
       expect(hosts[1]!.fake.calls).toEqual(['bridge br100 with eth1', `address ${own}/24 first on br100`, 'dnsmasq on br100']);
       expect(hosts[1]!.fake.lastHosts).toBe(1);
       // Reading it again gives the same answer, and compute1 still serves its two only.
-      expect((await manager.allocation.networkInfo('ffffffff-0000-4000-8000-000000000003')).network_info[0]!.network.subnets[0]!.gateway?.address).toBe(own);
+      expect(
+        (await manager.allocation.networkInfo('ffffffff-0000-4000-8000-000000000003')).network_info[0]!.network.subnets[0]!.gateway
+          ?.address,
+      ).toBe(own);
       expect(hosts[0]!.fake.lastHosts).toBe(2);
 
       // Deleted: each host removes its own address (not the network's gateway) and its bridge.
       for (const n of [1, 2, 3]) await manager.allocation.deallocate(`ffffffff-0000-4000-8000-00000000000${n}`);
-      for (const fixed of (await manager.fixedIps.list()).filter((entry) => entry.instanceUuid !== null)) await manager.leases.release(fixed.address);
+      for (const fixed of (await manager.fixedIps.list()).filter((entry) => entry.instanceUuid !== null))
+        await manager.leases.release(fixed.address);
       await manager.networks.delete({ cidr: '10.0.0.0/24' });
       for (const { fake, reconciler } of hosts) {
         fake.calls.length = 0;
@@ -441,10 +518,21 @@ describe('Reconciler under a burst of changes', () => {
       const fake = new FakeDrivers();
       let reconciler: Reconciler | undefined;
       const manager = createManager({ db: database.db, config, host: { apply: (changes) => reconciler!.apply(changes) } });
-      reconciler = new Reconciler({ db: database.db, config, capabilities: manager.capabilities, drivers: fake.drivers(), log: () => undefined });
+      reconciler = new Reconciler({
+        db: database.db,
+        config,
+        capabilities: manager.capabilities,
+        drivers: fake.drivers(),
+        log: () => undefined,
+      });
       await manager.networks.create({ label: 'burst', fixedRangeV4: '10.0.0.0/24' });
       const boots = Array.from({ length: 10 }, (_, n) =>
-        manager.allocation.allocate({ instanceUuid: `dddddddd-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`, projectId: 'p1', host: 'compute1' }));
+        manager.allocation.allocate({
+          instanceUuid: `dddddddd-0000-4000-8000-0000000000${String(n).padStart(2, '0')}`,
+          projectId: 'p1',
+          host: 'compute1',
+        }),
+      );
       await Promise.all(boots);
       const runs = fake.calls.filter((call) => call.startsWith('dnsmasq')).length;
       // The first allocation's reconcile runs alone; the rest wait and share far fewer runs.

@@ -4,9 +4,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NetworkWatcher } from '../../src/host/watch.js';
-import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { freshDatabase, testConfig, type TestDatabase } from '../support/databases.js';
+import { createManager } from '../../src/managers/registry.js';
+import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
 
 describe('NetworkWatcher', () => {
@@ -17,7 +17,11 @@ describe('NetworkWatcher', () => {
   beforeEach(async () => {
     database = await freshDatabase('sqlite');
     // Another service (its own host layer, not ours) makes every change.
-    manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' }), host: new RecordingHost() });
+    manager = createManager({
+      db: database.db,
+      config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' }),
+      host: new RecordingHost(),
+    });
     here = new RecordingHost();
   });
   afterEach(async () => {
@@ -39,7 +43,8 @@ describe('NetworkWatcher', () => {
     const [network] = await manager.networks.create({ label: 'mh', fixedRangeV4: '10.0.0.0/24', multiHost: true });
     const watcher = new NetworkWatcher(database.db, here, 'compute2');
     await watcher.poll();
-    const boot = (n: number, host: string) => manager.allocation.allocate({ instanceUuid: `abababab-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
+    const boot = (n: number, host: string) =>
+      manager.allocation.allocate({ instanceUuid: `abababab-0000-4000-8000-00000000000${n}`, projectId: 'p1', host });
     // Another host's instance is not this host's business.
     await boot(1, 'compute1');
     expect(await watcher.poll()).toBe(0);
@@ -118,7 +123,11 @@ const INSTANCE = 'abababab-0000-4000-8000-000000000009';
 async function withFloatingWorld(host: string, work: (database: TestDatabase, manager: NetworkManager) => Promise<void>): Promise<void> {
   const database = await freshDatabase('sqlite');
   try {
-    const manager = createManager({ db: database.db, config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host }), host: new RecordingHost() });
+    const manager = createManager({
+      db: database.db,
+      config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host }),
+      host: new RecordingHost(),
+    });
     await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
     await manager.floating.createRange('203.0.113.0/29');
     await manager.allocation.allocate({ instanceUuid: INSTANCE, projectId: 'p1', host: 'compute1' });

@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid } from '../../src/errors.js';
-import {
-  addressText, broadcastText, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, overlaps, parseCidr, subnetsOf,
-} from '../../src/ipam/cidr.js';
 import { parseAddress } from '../../src/ipam/address.js';
+import {
+  addressText,
+  broadcastText,
+  cidrSize,
+  cidrText,
+  containsAddress,
+  containsCidr,
+  netmaskText,
+  overlaps,
+  parseCidr,
+  subnetsOf,
+} from '../../src/ipam/cidr.js';
 
 describe('parseCidr', () => {
   it('parses IPv4 and IPv6 networks', () => {
@@ -27,12 +36,9 @@ describe('parseCidr', () => {
     expect(() => parseCidr('fd00::/129', 'fixed_range_v6')).toThrow(/prefix \/129 is longer than \/128/);
   });
 
-  it.each(['10.0.0.0', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/24/1', '10.0.0.0/x', 'nonsense', ''])(
-    'refuses malformed %j',
-    (text) => {
-      expect(() => parseCidr(text, 'fixed_range_v4')).toThrow(/fixed_range_v4 must be a CIDR such as 10\.0\.0\.0\/24/);
-    },
-  );
+  it.each(['10.0.0.0', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/24/1', '10.0.0.0/x', 'nonsense', ''])('refuses malformed %j', (text) => {
+    expect(() => parseCidr(text, 'fixed_range_v4')).toThrow(/fixed_range_v4 must be a CIDR such as 10\.0\.0\.0\/24/);
+  });
 
   it('refuses the strict-address failures inside a CIDR', () => {
     expect(() => parseCidr('010.0.0.0/24', 'fixed_range_v4')).toThrow(/fixed_range_v4 must be an IP address/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '../../src/ipam/cidr.js';
-import { MAC_PREFIX, eui64Address, isMac, randomMac } from '../../src/ipam/mac.js';
+import { eui64Address, isMac, MAC_PREFIX, randomMac } from '../../src/ipam/mac.js';
 
 describe('MAC addresses', () => {
   it('generates OpenStack MACs fa:16:3e:xx:xx:xx', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CidrConflict, Invalid } from '../../src/errors.js';
 import { cidrText, parseCidr } from '../../src/ipam/cidr.js';
-import { planSubnets, planSubnetsV6, type ExistingSubnet } from '../../src/ipam/plan.js';
+import { type ExistingSubnet, planSubnets, planSubnetsV6 } from '../../src/ipam/plan.js';
 
 const cidr = (text: string) => parseCidr(text, 'test');
 const existing = (...texts: string[]): ExistingSubnet[] => texts.map((text, index) => ({ cidr: cidr(text), label: `net${index}` }));
@@ -21,9 +21,7 @@ describe('planSubnets', () => {
 
   it('refuses count x size larger than the range', () => {
     expect(() => plan('10.0.0.0/24', 2, 256)).toThrow(Invalid);
-    expect(() => plan('10.0.0.0/24', 2, 256)).toThrow(
-      '2 networks of 256 addresses do not fit in fixed_range_v4 10.0.0.0/24 (room for 1)',
-    );
+    expect(() => plan('10.0.0.0/24', 2, 256)).toThrow('2 networks of 256 addresses do not fit in fixed_range_v4 10.0.0.0/24 (room for 1)');
     expect(() => plan('10.0.0.0/24', 5, 64)).toThrow(/room for 4/);
   });
 
@@ -73,7 +71,11 @@ describe('planSubnetsV6', () => {
   });
 
   it('refuses more networks than /64s in the range, naming fixed_range_v6', () => {
-    expect(() => planSubnetsV6(cidr('fd00::/64'), 2, [])).toThrow(/^fixed_range_v6 fd00::\/64 has room for 1 \/64 network\(s\); 2 requested$/);
-    expect(() => planSubnetsV6(cidr('fd00::/63'), 2, existing('fd00::/64'))).toThrow(/^fixed_range_v6 fd00::\/63 has no room for 2 more \/64 network\(s\)$/);
+    expect(() => planSubnetsV6(cidr('fd00::/64'), 2, [])).toThrow(
+      /^fixed_range_v6 fd00::\/64 has room for 1 \/64 network\(s\); 2 requested$/,
+    );
+    expect(() => planSubnetsV6(cidr('fd00::/63'), 2, existing('fd00::/64'))).toThrow(
+      /^fixed_range_v6 fd00::\/63 has no room for 2 more \/64 network\(s\)$/,
+    );
   });
 });

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { processExecutor } from '../../src/linux_net/executor.js';
 import { Unavailable } from '../../src/errors.js';
+import { processExecutor } from '../../src/linux_net/executor.js';
 import { commandFailure } from '../support/recordingExecutor.js';
 
 const plain = processExecutor({ rootHelper: [] });
-
 
 describe('processExecutor', () => {
   it('runs an argument array and returns status and output', async () => {
@@ -33,7 +32,7 @@ describe('processExecutor', () => {
     const error = await commandFailure(plain.run({ argv: ['sh', '-c', 'echo x >&2; exit 3'] }));
     expect(error.code).toBe(3);
     expect(error.stderr).toBe('x\n');
-    expect(error.message).toBe("sh -c echo x >&2; exit 3: exit status 3: x");
+    expect(error.message).toBe('sh -c echo x >&2; exit 3: exit status 3: x');
     expect(error).toBeInstanceOf(Unavailable);
     expect((await commandFailure(plain.run({ argv: ['false'] }))).message).toBe('false: exit status 1');
   });
@@ -91,7 +90,10 @@ describe('processExecutor', () => {
   });
 
   it('adds env to the inherited environment', async () => {
-    const result = await plain.run({ argv: ['sh', '-c', 'echo "$NOVANET_A $NOVANET_B ${PATH:+path}"'], env: { NOVANET_A: 'a', NOVANET_B: 'b c' } });
+    const result = await plain.run({
+      argv: ['sh', '-c', 'echo "$NOVANET_A $NOVANET_B ${PATH:+path}"'],
+      env: { NOVANET_A: 'a', NOVANET_B: 'b c' },
+    });
     expect(result.stdout).toBe('a b c path\n');
   });
 });

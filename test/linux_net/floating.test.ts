@@ -21,7 +21,13 @@ describe('FloatingDriver', () => {
   it('announces the address with arping in the background when send_arp_for_ha is on', async () => {
     const { executor, floating } = driver({ sendArp: true });
     let release: () => void = () => undefined;
-    executor.on(['arping'], () => new Promise((resolve) => { release = () => resolve({}); }));
+    executor.on(
+      ['arping'],
+      () =>
+        new Promise((resolve) => {
+          release = () => resolve({});
+        }),
+    );
     await floating.bind('203.0.113.5', 'eth0');
     // bind returned while arping still runs.
     expect(executor.argvs()).toEqual([
@@ -51,18 +57,39 @@ describe('FloatingDriver', () => {
     await floating.unbindAll(['203.0.113.5', '203.0.113.6'], 'eth0');
     await floating.bindAll([], 'eth0');
     expect(executor.commands).toEqual([
-      { argv: ['ip', '-force', '-batch', '-'], input: 'addr add 203.0.113.5/32 dev eth0\naddr add 203.0.113.6/32 dev eth0\n', accept: [0, 1] },
-      { argv: ['ip', '-force', '-batch', '-'], input: 'addr del 203.0.113.5/32 dev eth0\naddr del 203.0.113.6/32 dev eth0\n', accept: [0, 1] },
+      {
+        argv: ['ip', '-force', '-batch', '-'],
+        input: 'addr add 203.0.113.5/32 dev eth0\naddr add 203.0.113.6/32 dev eth0\n',
+        accept: [0, 1],
+      },
+      {
+        argv: ['ip', '-force', '-batch', '-'],
+        input: 'addr del 203.0.113.5/32 dev eth0\naddr del 203.0.113.6/32 dev eth0\n',
+        accept: [0, 1],
+      },
     ]);
   });
 
   it('reads back what a failed batch left undone: an address already bound is fine, a missing one is an error', async () => {
     const { executor, floating } = driver();
     executor.on(['ip', '-force', '-batch'], { code: 1, stderr: 'RTNETLINK answers: File exists\nCommand failed -:1' });
-    executor.once(['ip', '-j', 'addr', 'show'], { stdout: JSON.stringify([{ addr_info: [{ family: 'inet', local: '203.0.113.5', prefixlen: 32 }, { family: 'inet', local: '203.0.113.6', prefixlen: 32 }] }]) });
+    executor.once(['ip', '-j', 'addr', 'show'], {
+      stdout: JSON.stringify([
+        {
+          addr_info: [
+            { family: 'inet', local: '203.0.113.5', prefixlen: 32 },
+            { family: 'inet', local: '203.0.113.6', prefixlen: 32 },
+          ],
+        },
+      ]),
+    });
     await floating.bindAll(['203.0.113.5', '203.0.113.6'], 'eth0');
-    executor.once(['ip', '-j', 'addr', 'show'], { stdout: JSON.stringify([{ addr_info: [{ family: 'inet', local: '203.0.113.5', prefixlen: 32 }] }]) });
-    await expect(floating.bindAll(['203.0.113.5', '203.0.113.6'], 'eth0')).rejects.toThrow('1 of 2 addresses not bound (first 203.0.113.6)');
+    executor.once(['ip', '-j', 'addr', 'show'], {
+      stdout: JSON.stringify([{ addr_info: [{ family: 'inet', local: '203.0.113.5', prefixlen: 32 }] }]),
+    });
+    await expect(floating.bindAll(['203.0.113.5', '203.0.113.6'], 'eth0')).rejects.toThrow(
+      '1 of 2 addresses not bound (first 203.0.113.6)',
+    );
   });
 
   it('runs at most eight arpings at once, a single new binding ahead of a backlog', async () => {
@@ -72,7 +99,11 @@ describe('FloatingDriver', () => {
     const many = Array.from({ length: 20 }, (_, index) => `203.0.113.${index + 1}`);
     await floating.bindAll(many, 'eth0');
     await floating.bind('198.51.100.1', 'eth0');
-    const arpings = () => executor.argvs().filter((argv) => argv[0] === 'arping').map((argv) => argv.at(-1));
+    const arpings = () =>
+      executor
+        .argvs()
+        .filter((argv) => argv[0] === 'arping')
+        .map((argv) => argv.at(-1));
     expect(arpings()).toEqual(many.slice(0, 8));
     running.shift()!();
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -96,11 +127,15 @@ describe('FloatingDriver', () => {
   it('lists the /32 addresses bound on a device', async () => {
     const { executor, floating } = driver();
     executor.on(['ip', '-j', 'addr', 'show'], {
-      stdout: JSON.stringify([{ addr_info: [
-        { family: 'inet', local: '192.0.2.10', prefixlen: 24 },
-        { family: 'inet', local: '203.0.113.5', prefixlen: 32 },
-        { family: 'inet6', local: 'fe80::1', prefixlen: 64 },
-      ] }]),
+      stdout: JSON.stringify([
+        {
+          addr_info: [
+            { family: 'inet', local: '192.0.2.10', prefixlen: 24 },
+            { family: 'inet', local: '203.0.113.5', prefixlen: 32 },
+            { family: 'inet6', local: 'fe80::1', prefixlen: 64 },
+          ],
+        },
+      ]),
     });
     expect([...(await floating.bound('eth0'))]).toEqual(['203.0.113.5']);
   });

@@ -1,50 +1,124 @@
 import { describe, expect, it } from 'vitest';
+import { Conflict, Invalid, NotFound, Unavailable } from '../../src/errors.js';
 import { CommandFailed } from '../../src/linux_net/command.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
-import { Conflict, Invalid, NotFound, Unavailable } from '../../src/errors.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 
 // `ip -j addr show` / `ip -j route show` output as iproute2 6.x prints it.
 const missing = { code: 1, stderr: 'Device "br100" does not exist.\n' };
 
 function bridgeJson(options: { up: boolean; mtu?: number; addresses?: [string, number][] } = { up: true }): string {
-  return JSON.stringify([{
-    ifindex: 4,
-    ifname: 'br100',
-    flags: options.up ? ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'] : ['BROADCAST', 'MULTICAST'],
-    mtu: options.mtu ?? 1500,
-    qdisc: options.up ? 'noqueue' : 'noop',
-    operstate: options.up ? 'DOWN' : 'DOWN',
+  return JSON.stringify([
+    {
+      ifindex: 4,
+      ifname: 'br100',
+      flags: options.up ? ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'] : ['BROADCAST', 'MULTICAST'],
+      mtu: options.mtu ?? 1500,
+      qdisc: options.up ? 'noqueue' : 'noop',
+      operstate: options.up ? 'DOWN' : 'DOWN',
+      group: 'default',
+      txqlen: 1000,
+      link_type: 'ether',
+      address: '1e:7e:43:bd:dd:ad',
+      broadcast: 'ff:ff:ff:ff:ff:ff',
+      addr_info: [
+        ...(options.addresses ?? []).map(([local, prefixlen], index) => ({
+          family: 'inet',
+          local,
+          prefixlen,
+          scope: 'global',
+          ...(index > 0 ? { secondary: true } : {}),
+          label: 'br100',
+          valid_life_time: 4294967295,
+          preferred_life_time: 4294967295,
+        })),
+        {
+          family: 'inet6',
+          local: 'fe80::1c7e:43ff:febd:ddad',
+          prefixlen: 64,
+          scope: 'link',
+          valid_life_time: 4294967295,
+          preferred_life_time: 4294967295,
+        },
+      ],
+    },
+  ]);
+}
+
+const eth1Unenslaved = JSON.stringify([
+  {
+    ifindex: 3,
+    link: 'eth1p',
+    ifname: 'eth1',
+    flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+    mtu: 1500,
+    qdisc: 'noqueue',
+    operstate: 'UP',
     group: 'default',
     txqlen: 1000,
     link_type: 'ether',
-    address: '1e:7e:43:bd:dd:ad',
+    address: '8a:a2:50:f9:c8:88',
     broadcast: 'ff:ff:ff:ff:ff:ff',
     addr_info: [
-      ...(options.addresses ?? []).map(([local, prefixlen], index) => ({
-        family: 'inet', local, prefixlen, scope: 'global', ...(index > 0 ? { secondary: true } : {}), label: 'br100',
-        valid_life_time: 4294967295, preferred_life_time: 4294967295,
-      })),
-      { family: 'inet6', local: 'fe80::1c7e:43ff:febd:ddad', prefixlen: 64, scope: 'link', valid_life_time: 4294967295, preferred_life_time: 4294967295 },
+      {
+        family: 'inet',
+        local: '192.168.50.10',
+        prefixlen: 24,
+        broadcast: '192.168.50.255',
+        scope: 'global',
+        label: 'eth1',
+        valid_life_time: 4294967295,
+        preferred_life_time: 4294967295,
+      },
+      {
+        family: 'inet',
+        local: '192.168.50.11',
+        prefixlen: 24,
+        scope: 'global',
+        secondary: true,
+        label: 'eth1',
+        valid_life_time: 4294967295,
+        preferred_life_time: 4294967295,
+      },
+      {
+        family: 'inet6',
+        local: 'fe80::88a2:50ff:fef9:c888',
+        prefixlen: 64,
+        scope: 'link',
+        valid_life_time: 4294967295,
+        preferred_life_time: 4294967295,
+      },
     ],
-  }]);
-}
+  },
+]);
 
-const eth1Unenslaved = JSON.stringify([{
-  ifindex: 3, link: 'eth1p', ifname: 'eth1', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, qdisc: 'noqueue',
-  operstate: 'UP', group: 'default', txqlen: 1000, link_type: 'ether', address: '8a:a2:50:f9:c8:88', broadcast: 'ff:ff:ff:ff:ff:ff',
-  addr_info: [
-    { family: 'inet', local: '192.168.50.10', prefixlen: 24, broadcast: '192.168.50.255', scope: 'global', label: 'eth1', valid_life_time: 4294967295, preferred_life_time: 4294967295 },
-    { family: 'inet', local: '192.168.50.11', prefixlen: 24, scope: 'global', secondary: true, label: 'eth1', valid_life_time: 4294967295, preferred_life_time: 4294967295 },
-    { family: 'inet6', local: 'fe80::88a2:50ff:fef9:c888', prefixlen: 64, scope: 'link', valid_life_time: 4294967295, preferred_life_time: 4294967295 },
-  ],
-}]);
-
-const eth1Enslaved = JSON.stringify([{
-  ifindex: 3, link: 'eth1p', ifname: 'eth1', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, qdisc: 'noqueue', master: 'br100',
-  operstate: 'UP', group: 'default', txqlen: 1000, link_type: 'ether', address: '8a:a2:50:f9:c8:88', broadcast: 'ff:ff:ff:ff:ff:ff',
-  addr_info: [{ family: 'inet6', local: 'fe80::88a2:50ff:fef9:c888', prefixlen: 64, scope: 'link', valid_life_time: 4294967295, preferred_life_time: 4294967295 }],
-}]);
+const eth1Enslaved = JSON.stringify([
+  {
+    ifindex: 3,
+    link: 'eth1p',
+    ifname: 'eth1',
+    flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+    mtu: 1500,
+    qdisc: 'noqueue',
+    master: 'br100',
+    operstate: 'UP',
+    group: 'default',
+    txqlen: 1000,
+    link_type: 'ether',
+    address: '8a:a2:50:f9:c8:88',
+    broadcast: 'ff:ff:ff:ff:ff:ff',
+    addr_info: [
+      {
+        family: 'inet6',
+        local: 'fe80::88a2:50ff:fef9:c888',
+        prefixlen: 64,
+        scope: 'link',
+        valid_life_time: 4294967295,
+        preferred_life_time: 4294967295,
+      },
+    ],
+  },
+]);
 
 const eth1Routes = JSON.stringify([
   { dst: 'default', gateway: '192.168.50.1', metric: 100, flags: [] },
@@ -122,7 +196,15 @@ describe('LinkDriver.ensureBridge', () => {
   it('only reads when the bridge and its enslaved interface are already right', async () => {
     const { executor, links } = setup();
     executor
-      .on(showBridge, { stdout: bridgeJson({ up: true, addresses: [['10.0.0.1', 24], ['192.168.50.10', 24]] }) })
+      .on(showBridge, {
+        stdout: bridgeJson({
+          up: true,
+          addresses: [
+            ['10.0.0.1', 24],
+            ['192.168.50.10', 24],
+          ],
+        }),
+      })
       .on(showEth1, { stdout: eth1Enslaved })
       .on(routesEth1, { stdout: '[]' });
     expect(await links.ensureBridge('br100', { interface: 'eth1' })).toEqual([]);
@@ -216,7 +298,15 @@ describe('LinkDriver.ensureBridge', () => {
 describe('LinkDriver.ensureFirstAddress', () => {
   it('runs no changing command when the gateway is already first', async () => {
     const { executor, links } = setup();
-    executor.on(showBridge, { stdout: bridgeJson({ up: true, addresses: [['10.0.0.1', 24], ['192.168.50.10', 24]] }) });
+    executor.on(showBridge, {
+      stdout: bridgeJson({
+        up: true,
+        addresses: [
+          ['10.0.0.1', 24],
+          ['192.168.50.10', 24],
+        ],
+      }),
+    });
     expect(await links.ensureFirstAddress('br100', '10.0.0.1', 24)).toEqual([]);
     expect(executor.argvs()).toEqual([showBridge]);
   });
@@ -231,7 +321,15 @@ describe('LinkDriver.ensureFirstAddress', () => {
 
   it('puts the gateway first: addresses standing before it are removed and re-added after', async () => {
     const { executor, links } = setup();
-    executor.on(showBridge, { stdout: bridgeJson({ up: true, addresses: [['192.168.50.10', 24], ['10.0.0.1', 24]] }) });
+    executor.on(showBridge, {
+      stdout: bridgeJson({
+        up: true,
+        addresses: [
+          ['192.168.50.10', 24],
+          ['10.0.0.1', 24],
+        ],
+      }),
+    });
     expect(await links.ensureFirstAddress('br100', '10.0.0.1', 24)).toEqual(['gateway 10.0.0.1/24 on br100']);
     expect(executor.argvs()).toEqual([
       showBridge,
@@ -240,10 +338,14 @@ describe('LinkDriver.ensureFirstAddress', () => {
       ['ip', 'addr', 'add', '10.0.0.1/24', 'brd', '+', 'dev', 'br100'],
       ['ip', 'addr', 'add', '192.168.50.10/24', 'dev', 'br100'],
     ]);
-    expect(executor.commands.slice(2).map((spec) => spec.accept)).toEqual([[0, 2, 254], [0, 2, 254], [0, 2, 254]]);
+    expect(executor.commands.slice(2).map((spec) => spec.accept)).toEqual([
+      [0, 2, 254],
+      [0, 2, 254],
+      [0, 2, 254],
+    ]);
   });
 
-  it('puts back the gateway routes that removing the host\'s addresses drops', async () => {
+  it("puts back the gateway routes that removing the host's addresses drops", async () => {
     const { executor, links } = setup();
     executor
       .on(showBridge, { stdout: bridgeJson({ up: true, addresses: [['192.168.50.10', 24]] }) })
@@ -272,7 +374,15 @@ describe('LinkDriver.ensureFirstAddress', () => {
 
   it('replaces the gateway address when its prefix is wrong, without re-adding the stale one', async () => {
     const { executor, links } = setup();
-    executor.on(showBridge, { stdout: bridgeJson({ up: true, addresses: [['10.0.0.1', 16], ['192.168.50.10', 24]] }) });
+    executor.on(showBridge, {
+      stdout: bridgeJson({
+        up: true,
+        addresses: [
+          ['10.0.0.1', 16],
+          ['192.168.50.10', 24],
+        ],
+      }),
+    });
     await links.ensureFirstAddress('br100', '10.0.0.1', 24);
     expect(executor.argvs()).toEqual([
       showBridge,
@@ -306,7 +416,10 @@ describe('LinkDriver reading ip -j output', () => {
 
   it('reports unreadable routes of an interface being enslaved the same way, before moving anything', async () => {
     const { executor, links } = setup();
-    executor.on(showBridge, { stdout: bridgeJson({ up: true }) }).on(showEth1, { stdout: eth1Unenslaved }).on(routesEth1, { stdout: 'default via' });
+    executor
+      .on(showBridge, { stdout: bridgeJson({ up: true }) })
+      .on(showEth1, { stdout: eth1Unenslaved })
+      .on(routesEth1, { stdout: 'default via' });
     await expect(links.ensureBridge('br100', { interface: 'eth1' })).rejects.toThrow('ip -j route show dev eth1: output is not JSON');
     expect(executor.argvs().some((argv) => argv.includes('del'))).toBe(false);
   });
@@ -344,7 +457,10 @@ describe('LinkDriver teardown and forwarding', () => {
     const { executor, links } = setup();
     executor.on(['sysctl', '-n'], { stdout: '0\n' });
     expect(await links.ensureForwarding()).toBe(true);
-    expect(executor.argvs()).toEqual([['sysctl', '-n', 'net.ipv4.ip_forward'], ['sysctl', '-w', 'net.ipv4.ip_forward=1']]);
+    expect(executor.argvs()).toEqual([
+      ['sysctl', '-n', 'net.ipv4.ip_forward'],
+      ['sysctl', '-w', 'net.ipv4.ip_forward=1'],
+    ]);
   });
 
   it('leaves forwarding alone when it is on', async () => {
@@ -386,10 +502,17 @@ describe('LinkDriver name validation', () => {
 
 describe('LinkDriver VLAN interfaces', () => {
   // `ip -d -j link show dev vlan100` for an 802.1Q interface on eth1, as iproute2 6.x prints it.
-  const vlanJson = (options: { id?: number; parent?: string; kind?: string; up?: boolean; mtu?: number } = {}) => JSON.stringify([{
-    ifindex: 7, link: options.parent ?? 'eth1', ifname: 'vlan100', flags: options.up === false ? ['BROADCAST', 'MULTICAST'] : ['BROADCAST', 'MULTICAST', 'UP'],
-    mtu: options.mtu ?? 1500, linkinfo: { info_kind: options.kind ?? 'vlan', info_data: { protocol: '802.1Q', id: options.id ?? 100, flags: ['REORDER_HDR'] } },
-  }]);
+  const vlanJson = (options: { id?: number; parent?: string; kind?: string; up?: boolean; mtu?: number } = {}) =>
+    JSON.stringify([
+      {
+        ifindex: 7,
+        link: options.parent ?? 'eth1',
+        ifname: 'vlan100',
+        flags: options.up === false ? ['BROADCAST', 'MULTICAST'] : ['BROADCAST', 'MULTICAST', 'UP'],
+        mtu: options.mtu ?? 1500,
+        linkinfo: { info_kind: options.kind ?? 'vlan', info_data: { protocol: '802.1Q', id: options.id ?? 100, flags: ['REORDER_HDR'] } },
+      },
+    ]);
   const show = ['ip', '-d', '-j', 'link', 'show', 'dev', 'vlan100'];
 
   it('creates vlanNNN on its parent, sets the MTU and brings it up', async () => {
@@ -446,7 +569,9 @@ describe('LinkDriver VLAN interfaces', () => {
   });
 
   it('deletes a VLAN interface it finds, and says when there was none', async () => {
-    const present = new RecordingExecutor().on(['ip', '-j', 'link', 'show'], { stdout: vlanJson() }).on(['ip', '-j', 'addr', 'show'], { stdout: vlanJson() });
+    const present = new RecordingExecutor()
+      .on(['ip', '-j', 'link', 'show'], { stdout: vlanJson() })
+      .on(['ip', '-j', 'addr', 'show'], { stdout: vlanJson() });
     expect(await new LinkDriver(present).deleteVlan(100)).toBe(true);
     expect(present.argvs().at(-1)).toEqual(['ip', 'link', 'del', 'vlan100']);
     const absent = new RecordingExecutor().on(['ip'], { code: 1, stderr: 'Device "vlan100" does not exist.\n' });

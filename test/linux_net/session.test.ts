@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CommandSpec } from '../../src/linux_net/command.js';
-import { processExecutor, type ProcessExecutor } from '../../src/linux_net/executor.js';
+import { type ProcessExecutor, processExecutor } from '../../src/linux_net/executor.js';
 import { INPUTS_PER_PROCESS } from '../../src/linux_net/session.js';
 import { commandFailure } from '../support/recordingExecutor.js';
 
@@ -24,7 +24,11 @@ const TOOL = [
 /** The same tool's way of applying one input on its own: it prints each line with its pid. */
 const ONE_SHOT = ['sh', '-c', 'while IFS= read -r line; do echo "alone $$: $line"; done'];
 
-const spec = (input: string, failsOnStderr = true, argv = ['sh', '-c', TOOL]): CommandSpec => ({ argv, input, session: { probe: 'probe', failsOnStderr, oneShot: ONE_SHOT } });
+const spec = (input: string, failsOnStderr = true, argv = ['sh', '-c', TOOL]): CommandSpec => ({
+  argv,
+  input,
+  session: { probe: 'probe', failsOnStderr, oneShot: ONE_SHOT },
+});
 
 let executor: ProcessExecutor;
 let logged: { event: string; fields?: Record<string, unknown> }[] = [];
@@ -39,7 +43,6 @@ function start(options: { defaultTimeoutMs?: number } = {}): ProcessExecutor {
 async function pid(): Promise<number> {
   return Number((await executor.run(spec('pid\n'))).stdout);
 }
-
 
 describe('tool sessions (CommandSpec.session)', () => {
   it('sends every input to one process and returns what it printed for each', async () => {
@@ -105,10 +108,16 @@ describe('tool sessions (CommandSpec.session)', () => {
     expect(first.stdout).toMatch(/^alone \d+: x 1\n$/);
     expect(second.stdout).toMatch(/^alone \d+: x 2\n$/);
     expect(first.stdout.split(':')[0]).not.toBe(second.stdout.split(':')[0]);
-    expect(logged).toEqual([{
-      event: 'command.session_unavailable',
-      fields: { command: refusing.join(' '), error: `${refusing.join(' ')}: exit status 1: Error: interactive CLI not supported in this build`, instead: ONE_SHOT.join(' ') },
-    }]);
+    expect(logged).toEqual([
+      {
+        event: 'command.session_unavailable',
+        fields: {
+          command: refusing.join(' '),
+          error: `${refusing.join(' ')}: exit status 1: Error: interactive CLI not supported in this build`,
+          instead: ONE_SHOT.join(' '),
+        },
+      },
+    ]);
     // Nothing to apply, nothing run.
     expect(await executor.run(spec('', true, refusing))).toEqual({ code: 0, stdout: '', stderr: '' });
   });
@@ -122,7 +131,11 @@ describe('tool sessions (CommandSpec.session)', () => {
 
   it('reports a tool missing altogether as the command that applies one input would', async () => {
     start();
-    const missing = { argv: ['novanet-no-such-tool'], input: 'x\n', session: { probe: 'probe', failsOnStderr: true, oneShot: ['novanet-no-such-tool', '-f'] } };
+    const missing = {
+      argv: ['novanet-no-such-tool'],
+      input: 'x\n',
+      session: { probe: 'probe', failsOnStderr: true, oneShot: ['novanet-no-such-tool', '-f'] },
+    };
     expect((await commandFailure(executor.run(missing))).message).toBe('novanet-no-such-tool -f: could not start (ENOENT)');
   });
 

@@ -4,8 +4,18 @@ import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, Invalid, NoMoreFixedIps
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import {
-  MODES, addressesOf, countRows, expectRefused, firstAddress, fixedRow, freeAddresses, freeInstance, harness, instance, useDatabase,
+  addressesOf,
+  countRows,
+  expectRefused,
+  firstAddress,
+  fixedRow,
+  freeAddresses,
+  freeInstance,
   type Harness,
+  harness,
+  instance,
+  MODES,
+  useDatabase,
 } from './fixtures.js';
 
 /** First address an instance gets in a fresh 10.0.N.0/24 network of each mode. */
@@ -15,7 +25,10 @@ const MAC = /^fa:16:3e(:[0-9a-f]{2}){3}$/;
 
 function allocate(h: Harness, n: number, extra: { projectId?: string; host?: string; hostname?: string } = {}) {
   return h.manager.allocation.allocate({
-    instanceUuid: instance(n), projectId: extra.projectId ?? 'p1', host: extra.host ?? 'compute1', hostname: extra.hostname ?? `vm${n}`,
+    instanceUuid: instance(n),
+    projectId: extra.projectId ?? 'p1',
+    host: extra.host ?? 'compute1',
+    hostname: extra.hostname ?? `vm${n}`,
   });
 }
 
@@ -28,7 +41,12 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
 
     it('returns network_info: VIF, network, meta and the IPv4 subnet', async () => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24', dns1: '192.0.2.53', dns2: '192.0.2.54' });
+      const [network] = await h.manager.networks.create({
+        label: 'private',
+        fixedRangeV4: '10.0.0.0/24',
+        dns1: '192.0.2.53',
+        dns2: '192.0.2.54',
+      });
       h.host.clear();
       const info = await allocate(h, 1);
       expect(info.instance_uuid).toBe(instance(1));
@@ -84,10 +102,15 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       h.host.clear();
       const info = await allocate(h, 2, { host: 'compute2' });
       const vif = info.network_info[0]!;
-      expect(h.host.changes).toEqual([{
-        kind: 'dhcp-host', networkId: network!.id, action: 'add', computeHost: 'compute2',
-        entry: { mac: vif.address, hostname: 'vm2', address: vif.network.subnets[0]!.ips[0]!.address },
-      }]);
+      expect(h.host.changes).toEqual([
+        {
+          kind: 'dhcp-host',
+          networkId: network!.id,
+          action: 'add',
+          computeHost: 'compute2',
+          entry: { mac: vif.address, hostname: 'vm2', address: vif.network.subnets[0]!.ips[0]!.address },
+        },
+      ]);
     });
 
     it('makes this host the network host of a single-host network', async () => {
@@ -154,15 +177,29 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
 
     it('puts the instance on a requested network at a requested address', async () => {
       const h = harness(db(), mode);
-      const [a, b] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256, projectId: 'p1' });
+      const [a, b] = await h.manager.networks.create({
+        label: 'req',
+        fixedRangeV4: '10.0.0.0/16',
+        numNetworks: 2,
+        networkSize: 256,
+        projectId: 'p1',
+      });
       const info = await h.manager.allocation.allocate({
-        instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }],
+        instanceUuid: instance(1),
+        projectId: 'p1',
+        host: 'compute1',
+        requestedNetworks: [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }],
       });
       expect(info.network_info.map((vif) => vif.network.id)).toEqual([b!.uuid]);
       expect(addressesOf(info)).toEqual(['10.0.1.50']);
       expect(await countRows(db(), 'fixed_ips', { network_id: a!.id, instance_uuid: instance(1) })).toBe(0);
       // Without an address, the next free one of the requested network.
-      const other = await h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: a!.uuid }] });
+      const other = await h.manager.allocation.allocate({
+        instanceUuid: instance(2),
+        projectId: 'p1',
+        host: 'compute1',
+        requestedNetworks: [{ networkUuid: a!.uuid }],
+      });
       expect(addressesOf(other)).toEqual([`10.0.0.${first}`]);
     });
 
@@ -172,13 +209,23 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const requestedNetworks = [{ networkUuid: network!.uuid, address: '10.0.0.50' }];
       await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks });
       await expectRefused(
-        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks }),
-        FixedIpAlreadyInUse, /fixed IP 10\.0\.0\.50 is already in use/,
+        db(),
+        () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks }),
+        FixedIpAlreadyInUse,
+        /fixed IP 10\.0\.0\.50 is already in use/,
       );
       // A reserved address (the gateway) is not available either.
       await expectRefused(
-        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: network!.uuid, address: '10.0.0.1' }] }),
-        FixedIpAlreadyInUse, /fixed IP 10\.0\.0\.1 is already in use/,
+        db(),
+        () =>
+          h.manager.allocation.allocate({
+            instanceUuid: instance(2),
+            projectId: 'p1',
+            host: 'compute1',
+            requestedNetworks: [{ networkUuid: network!.uuid, address: '10.0.0.1' }],
+          }),
+        FixedIpAlreadyInUse,
+        /fixed IP 10\.0\.0\.1 is already in use/,
       );
     });
 
@@ -186,32 +233,69 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const h = harness(db(), mode);
       const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
-        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: network!.uuid, address: '10.9.9.9' }] }),
-        FixedIpNotFound, /fixed IP 10\.9\.9\.9 is not in network/,
+        db(),
+        () =>
+          h.manager.allocation.allocate({
+            instanceUuid: instance(1),
+            projectId: 'p1',
+            host: 'compute1',
+            requestedNetworks: [{ networkUuid: network!.uuid, address: '10.9.9.9' }],
+          }),
+        FixedIpNotFound,
+        /fixed IP 10\.9\.9\.9 is not in network/,
       );
     });
 
-    it('refuses an unknown requested network, and another project\'s network', async () => {
+    it("refuses an unknown requested network, and another project's network", async () => {
       const h = harness(db(), mode);
       const [owned] = await h.manager.networks.create({ label: 'owned', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
-        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid: '99999999-9999-4999-8999-999999999999' }] }),
-        NotFound, /network 99999999-9999-4999-8999-999999999999 not found for project p1/,
+        db(),
+        () =>
+          h.manager.allocation.allocate({
+            instanceUuid: instance(1),
+            projectId: 'p1',
+            host: 'compute1',
+            requestedNetworks: [{ networkUuid: '99999999-9999-4999-8999-999999999999' }],
+          }),
+        NotFound,
+        /network 99999999-9999-4999-8999-999999999999 not found for project p1/,
       );
       await expectRefused(
-        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p2', host: 'compute1', requestedNetworks: [{ networkUuid: owned!.uuid }] }),
-        NotFound, new RegExp(`network ${owned!.uuid} not found for project p2`),
+        db(),
+        () =>
+          h.manager.allocation.allocate({
+            instanceUuid: instance(1),
+            projectId: 'p2',
+            host: 'compute1',
+            requestedNetworks: [{ networkUuid: owned!.uuid }],
+          }),
+        NotFound,
+        new RegExp(`network ${owned!.uuid} not found for project p2`),
       );
     });
 
     it.each([
       ['a malformed network uuid', [{ networkUuid: 'net-1' }], /requested_networks\[0\]\.uuid must be a UUID, got "net-1"/],
-      ['a malformed address', [{ networkUuid: '99999999-9999-4999-8999-999999999999', address: '10.0.0.010' }], /requested_networks\[0\]\.fixed_ip must be an IPv4 address/],
-      ['the same network twice', [{ networkUuid: '99999999-9999-4999-8999-999999999999' }, { networkUuid: '99999999-9999-4999-8999-999999999999' }], /names network 99999999-9999-4999-8999-999999999999 twice/],
+      [
+        'a malformed address',
+        [{ networkUuid: '99999999-9999-4999-8999-999999999999', address: '10.0.0.010' }],
+        /requested_networks\[0\]\.fixed_ip must be an IPv4 address/,
+      ],
+      [
+        'the same network twice',
+        [{ networkUuid: '99999999-9999-4999-8999-999999999999' }, { networkUuid: '99999999-9999-4999-8999-999999999999' }],
+        /names network 99999999-9999-4999-8999-999999999999 twice/,
+      ],
     ])('refuses requested networks with %s', async (_name, requestedNetworks, message) => {
       const h = harness(db(), mode);
       await h.manager.networks.create({ label: 'x', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
-      await expectRefused(db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks }), Invalid, message);
+      await expectRefused(
+        db(),
+        () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks }),
+        Invalid,
+        message,
+      );
     });
 
     it('raises NoMoreFixedIps when the pool is exhausted, changing nothing', async () => {
@@ -223,12 +307,22 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       for (let n = 1; n <= pool.length; n++) given.push(firstAddress(await allocate(h, n)));
       expect(given).toEqual(pool);
       await expectRefused(db(), () => allocate(h, 99), NoMoreFixedIps, new RegExp(`no more fixed IPs in network ${network!.id}`));
-      expect(await h.manager.allocation.networkInfo(instance(99))).toEqual({ instance_uuid: instance(99), project_id: null, network_info: [] });
+      expect(await h.manager.allocation.networkInfo(instance(99))).toEqual({
+        instance_uuid: instance(99),
+        project_id: null,
+        network_info: [],
+      });
     });
 
     it('rolls back every VIF and address when one network of several is full', async () => {
       const h = harness(db(), mode);
-      const [roomy, tiny] = await h.manager.networks.create({ label: 'm', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 8, projectId: 'p1' });
+      const [roomy, tiny] = await h.manager.networks.create({
+        label: 'm',
+        fixedRangeV4: '10.0.0.0/24',
+        numNetworks: 2,
+        networkSize: 8,
+        projectId: 'p1',
+      });
       for (const address of await freeAddresses(db(), tiny!.id)) await h.manager.fixedIps.reserve(address);
       await expectRefused(db(), () => allocate(h, 1), NoMoreFixedIps, new RegExp(`no more fixed IPs in network ${tiny!.id}`));
       expect(await freeAddresses(db(), roomy!.id)).toHaveLength(mode === 'vlan' ? 4 : 5);
@@ -271,8 +365,9 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const count = () => queries++;
       db().knex.on('query', count);
       // Instance 1 again (idempotent), and 40 new ones of two projects.
-      const results = await Promise.all([1, ...Array.from({ length: 40 }, (_, index) => index + 3)]
-        .map((n) => allocate(h, n, { projectId: owner(n) }))).finally(() => db().knex.off('query', count));
+      const results = await Promise.all(
+        [1, ...Array.from({ length: 40 }, (_, index) => index + 3)].map((n) => allocate(h, n, { projectId: owner(n) })),
+      ).finally(() => db().knex.off('query', count));
       // Alone, a new instance costs seven statements.
       expect(queries).toBeLessThan(41 * 2);
       expect(results[0]).toEqual(await h.manager.allocation.networkInfo(instance(1)));
@@ -298,7 +393,11 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       ['empty project id', { projectId: '' }, /project_id must be/],
       ['host', { host: 'compute 1' }, /host must be a DNS name/],
       ['host with a shell metacharacter', { host: 'compute1;reboot' }, /host must be a DNS name/],
-      ['hostname with spaces', { hostname: 'my vm' }, /hostname must be a DNS name \(letters, digits, '-', dots between labels\), got "my vm"/],
+      [
+        'hostname with spaces',
+        { hostname: 'my vm' },
+        /hostname must be a DNS name \(letters, digits, '-', dots between labels\), got "my vm"/,
+      ],
       ['hostname with $(...)', { hostname: 'vm$(reboot)' }, /hostname must be a DNS name/],
       ['hostname with a semicolon', { hostname: 'vm;rm' }, /hostname must be a DNS name/],
       ['hostname with a newline', { hostname: 'vm\nx' }, /hostname must be a DNS name/],
@@ -307,8 +406,10 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const h = harness(db(), mode);
       await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
       await expectRefused(
-        db(), () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', ...override }),
-        Invalid, message,
+        db(),
+        () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', hostname: 'vm1', ...override }),
+        Invalid,
+        message,
       );
       expect(h.host.kinds()).toEqual(['network-updated']);
     });
@@ -352,7 +453,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
   });
 
   describe('VLAN networks belong to projects', () => {
-    it('claims a free network on a project\'s first allocation and keeps using it', async () => {
+    it("claims a free network on a project's first allocation and keeps using it", async () => {
       const h = harness(db(), 'vlan');
       const [n1, n2] = await h.manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
       const first = await allocate(h, 1, { projectId: 'alpha' });
@@ -373,7 +474,12 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const h = harness(db(), 'vlan');
       await h.manager.networks.create({ label: 'v', fixedRangeV4: '10.0.0.0/24' });
       await allocate(h, 1, { projectId: 'alpha' });
-      await expectRefused(db(), () => allocate(h, 2, { projectId: 'beta' }), NoMoreNetworks, /no unassociated network is left for project beta/);
+      await expectRefused(
+        db(),
+        () => allocate(h, 2, { projectId: 'beta' }),
+        NoMoreNetworks,
+        /no unassociated network is left for project beta/,
+      );
     });
 
     it('uses a network created for the project directly', async () => {
@@ -400,7 +506,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       expect((await h.manager.networks.get({ id: shared!.id })).projectId).toBeNull();
     });
 
-    it.each(['flat', 'flatdhcp'] as const)('%s: NoMoreNetworks when only other projects\' networks exist', async (mode) => {
+    it.each(['flat', 'flatdhcp'] as const)("%s: NoMoreNetworks when only other projects' networks exist", async (mode) => {
       const h = harness(db(), mode);
       await h.manager.networks.create({ label: 'x-only', fixedRangeV4: '10.0.0.0/24', projectId: 'x' });
       await expectRefused(db(), () => allocate(h, 1, { projectId: 'y' }), NoMoreNetworks, /no network is available to project y/);

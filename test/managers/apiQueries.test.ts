@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FixedIpNotFound, Invalid } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { MODES, expectRefused, firstAddress, harness, instance, useDatabase } from './fixtures.js';
+import { expectRefused, firstAddress, harness, instance, MODES, useDatabase } from './fixtures.js';
 
 describe.each(BACKENDS)('API queries on %s', (backend) => {
   const db = useDatabase(backend);
@@ -18,10 +18,23 @@ describe.each(BACKENDS)('API queries on %s', (backend) => {
       const address = firstAddress(info);
       const held = await h.manager.fixedIps.get(address);
       expect(held).toEqual({
-        network: '10.0.0.0/24', address, hostname: 'vm1', host: 'compute1', instanceUuid: instance(1), reserved: false, allocated: true, leased: false,
+        network: '10.0.0.0/24',
+        address,
+        hostname: 'vm1',
+        host: 'compute1',
+        instanceUuid: instance(1),
+        reserved: false,
+        allocated: true,
+        leased: false,
       });
       expect(held).toEqual((await h.manager.fixedIps.list()).find((row) => row.address === address));
-      expect(await h.manager.fixedIps.get(' 10.0.0.0 ')).toMatchObject({ address: '10.0.0.0', reserved: true, hostname: null, host: null, instanceUuid: null });
+      expect(await h.manager.fixedIps.get(' 10.0.0.0 ')).toMatchObject({
+        address: '10.0.0.0',
+        reserved: true,
+        hostname: null,
+        host: null,
+        instanceUuid: null,
+      });
     });
 
     it('getFixedIp refuses unknown and malformed addresses', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { BACKENDS } from '../support/databases.js';
-import { MODES, countRows, fixedRows, freeAddresses, harness, reservedAddresses, useDatabase } from './fixtures.js';
+import { countRows, fixedRows, freeAddresses, harness, MODES, reservedAddresses, useDatabase } from './fixtures.js';
 
 /** What a default 10.0.0.0/24 network looks like in each mode. */
 const LAYOUT: Record<Mode, { reserved: string[]; dhcpStart: string; vpnPrivate: string | null }> = {
@@ -53,7 +53,8 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
     it('keeps cnt_vpn_clients addresses at the top in VLAN mode only', async () => {
       const h = harness(db(), mode, { config: { cnt_vpn_clients: '2' } });
       const [network] = await h.manager.networks.create({ label: 'private', fixedRangeV4: '10.0.0.0/24' });
-      const expected = mode === 'vlan' ? [...LAYOUT.vlan.reserved.slice(0, 3), '10.0.0.253', '10.0.0.254', '10.0.0.255'] : LAYOUT[mode].reserved;
+      const expected =
+        mode === 'vlan' ? [...LAYOUT.vlan.reserved.slice(0, 3), '10.0.0.253', '10.0.0.254', '10.0.0.255'] : LAYOUT[mode].reserved;
       expect(await reservedAddresses(db(), network!.id)).toEqual(expected);
     });
 
@@ -100,7 +101,12 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
       const h = harness(db(), mode);
       const [network] = await h.manager.networks.create({ label: 'dhcp', fixedRangeV4: '10.0.0.0/24', dhcpServer: '10.0.0.2' });
       if (mode === 'vlan') {
-        expect(network).toMatchObject({ gateway: '10.0.0.1', dhcpServer: '10.0.0.2', vpnPrivateAddress: '10.0.0.3', dhcpStart: '10.0.0.4' });
+        expect(network).toMatchObject({
+          gateway: '10.0.0.1',
+          dhcpServer: '10.0.0.2',
+          vpnPrivateAddress: '10.0.0.3',
+          dhcpStart: '10.0.0.4',
+        });
         expect(await reservedAddresses(db(), network!.id)).toEqual(['10.0.0.0', '10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.255']);
       } else {
         expect(network).toMatchObject({ gateway: '10.0.0.1', dhcpServer: '10.0.0.2', dhcpStart: '10.0.0.3' });
@@ -131,7 +137,13 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
 
     it('gives each network a /64 of fixed_range_v6 and its ::1 gateway', async () => {
       const h = harness(db(), mode);
-      const created = await h.manager.networks.create({ label: 'v6', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128, fixedRangeV6: 'fd00:1::/48' });
+      const created = await h.manager.networks.create({
+        label: 'v6',
+        fixedRangeV4: '10.0.0.0/24',
+        numNetworks: 2,
+        networkSize: 128,
+        fixedRangeV6: 'fd00:1::/48',
+      });
       expect(created.map((network) => [network.cidrV6, network.gatewayV6, network.netmaskV6])).toEqual([
         ['fd00:1::/64', 'fd00:1::1', '64'],
         ['fd00:1:0:1::/64', 'fd00:1:0:1::1', '64'],
@@ -152,10 +164,24 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
       const h = harness(db(), mode);
       const uuid = '6A0B2F7E-0C6D-4D7E-9C1B-3F8E2D1C0B9A';
       await h.manager.networks.create({
-        label: 'tenant', fixedRangeV4: '10.0.0.0/24', uuid, projectId: 'proj-1', priority: 5, mtu: 1400, dns1: '192.0.2.53', dns2: '192.0.2.54',
+        label: 'tenant',
+        fixedRangeV4: '10.0.0.0/24',
+        uuid,
+        projectId: 'proj-1',
+        priority: 5,
+        mtu: 1400,
+        dns1: '192.0.2.53',
+        dns2: '192.0.2.54',
       });
       const network = await h.manager.networks.get({ uuid: uuid.toLowerCase() });
-      expect(network).toMatchObject({ uuid: uuid.toLowerCase(), projectId: 'proj-1', priority: 5, mtu: 1400, dns1: '192.0.2.53', dns2: '192.0.2.54' });
+      expect(network).toMatchObject({
+        uuid: uuid.toLowerCase(),
+        projectId: 'proj-1',
+        priority: 5,
+        mtu: 1400,
+        dns1: '192.0.2.53',
+        dns2: '192.0.2.54',
+      });
       expect(await h.manager.networks.list({ projectId: 'proj-1' })).toHaveLength(1);
       expect(await h.manager.networks.list({ projectId: 'other' })).toHaveLength(0);
     });
@@ -191,7 +217,13 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
     it('reports progress of the bulk insert', async () => {
       const h = harness(db(), mode);
       const seen: [number, number][] = [];
-      await h.manager.networks.create({ label: 'p', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128, onProgress: (written, total) => seen.push([written, total]) });
+      await h.manager.networks.create({
+        label: 'p',
+        fixedRangeV4: '10.0.0.0/24',
+        numNetworks: 2,
+        networkSize: 128,
+        onProgress: (written, total) => seen.push([written, total]),
+      });
       expect(seen.at(-1)).toEqual([256, 256]);
       expect(seen.every(([, total]) => total === 256)).toBe(true);
     });
@@ -201,12 +233,25 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
     it.each(['flat', 'flatdhcp'] as const)('%s: uses flat_network_bridge, flat_interface and flat_network_dns', async (mode) => {
       const h = harness(db(), mode, { config: { flat_network_bridge: 'br200', flat_interface: 'eth3', flat_network_dns: '192.0.2.1' } });
       const [network] = await h.manager.networks.create({ label: 'f', fixedRangeV4: '10.0.0.0/24' });
-      expect(network).toMatchObject({ bridge: 'br200', bridgeInterface: 'eth3', dns1: '192.0.2.1', vlan: null, vpnPublicPort: null, vpnPublicAddress: null });
+      expect(network).toMatchObject({
+        bridge: 'br200',
+        bridgeInterface: 'eth3',
+        dns1: '192.0.2.1',
+        vlan: null,
+        vpnPublicPort: null,
+        vpnPublicAddress: null,
+      });
     });
 
     it.each(['flat', 'flatdhcp'] as const)('%s: explicit --bridge, --bridge_interface and --dns1 win', async (mode) => {
       const h = harness(db(), mode);
-      const [network] = await h.manager.networks.create({ label: 'f', fixedRangeV4: '10.0.0.0/24', bridge: 'brflat', bridgeInterface: 'eth9', dns1: '192.0.2.99' });
+      const [network] = await h.manager.networks.create({
+        label: 'f',
+        fixedRangeV4: '10.0.0.0/24',
+        bridge: 'brflat',
+        bridgeInterface: 'eth9',
+        dns1: '192.0.2.99',
+      });
       expect(network).toMatchObject({ bridge: 'brflat', bridgeInterface: 'eth9', dns1: '192.0.2.99' });
     });
 
@@ -216,7 +261,10 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
     });
 
     it('flat_injected marks new networks injected', async () => {
-      const [network] = await harness(db(), 'flat', { config: { flat_injected: 'true' } }).manager.networks.create({ label: 'f', fixedRangeV4: '10.0.0.0/24' });
+      const [network] = await harness(db(), 'flat', { config: { flat_injected: 'true' } }).manager.networks.create({
+        label: 'f',
+        fixedRangeV4: '10.0.0.0/24',
+      });
       expect(network!.injected).toBe(true);
     });
   });
@@ -254,7 +302,13 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
 
     it('uses an explicit --vlan and --bridge', async () => {
       const h = harness(db(), 'vlan');
-      const [network] = await h.manager.networks.create({ label: 'x', fixedRangeV4: '10.0.0.0/24', vlan: 300, bridge: 'brpublic', bridgeInterface: 'bond0' });
+      const [network] = await h.manager.networks.create({
+        label: 'x',
+        fixedRangeV4: '10.0.0.0/24',
+        vlan: 300,
+        bridge: 'brpublic',
+        bridgeInterface: 'bond0',
+      });
       expect(network).toMatchObject({ vlan: 300, bridge: 'brpublic', bridgeInterface: 'bond0' });
       const [auto] = await h.manager.networks.create({ label: 'y', fixedRangeV4: '10.0.1.0/24', vlan: 301 });
       expect(auto!.bridge).toBe('br301');
@@ -262,7 +316,13 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
 
     it('goes up to VLAN 4094', async () => {
       const h = harness(db(), 'vlan');
-      const created = await h.manager.networks.create({ label: 'top', fixedRangeV4: '10.0.0.0/24', numNetworks: 2, networkSize: 128, vlanStart: 4093 });
+      const created = await h.manager.networks.create({
+        label: 'top',
+        fixedRangeV4: '10.0.0.0/24',
+        numNetworks: 2,
+        networkSize: 128,
+        vlanStart: 4093,
+      });
       expect(created.map((network) => network.vlan)).toEqual([4093, 4094]);
       const [explicit] = await h.manager.networks.create({ label: 'one', fixedRangeV4: '10.0.1.0/24', vlan: 1 });
       expect(explicit!.vlan).toBe(1);

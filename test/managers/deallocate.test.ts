@@ -3,7 +3,16 @@ import { FixedIpNotFound, Invalid, NoMoreFixedIps } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import {
-  MODES, countRows, expectRefused, firstAddress, fixedRow, freeAddresses, harness, instance, useDatabase, type Harness,
+  countRows,
+  expectRefused,
+  firstAddress,
+  fixedRow,
+  freeAddresses,
+  type Harness,
+  harness,
+  instance,
+  MODES,
+  useDatabase,
 } from './fixtures.js';
 
 function allocate(h: Harness, n: number) {
@@ -19,7 +28,13 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
     describe('allocation.deallocate', () => {
       it('detaches every address, deletes the VIFs, and tells the host', async () => {
         const h = harness(db(), mode);
-        const nets = await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256, projectId: 'p1' });
+        const nets = await h.manager.networks.create({
+          label: 'd',
+          fixedRangeV4: '10.0.0.0/16',
+          numNetworks: 2,
+          networkSize: 256,
+          projectId: 'p1',
+        });
         const info = await allocate(h, 1);
         const addresses = info.network_info.map((vif) => vif.network.subnets[0]!.ips[0]!.address);
         expect(addresses).toHaveLength(2);
@@ -36,18 +51,29 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
             instanceUuid: dhcp ? instance(1) : null,
           });
         }
-        expect(await h.manager.allocation.networkInfo(instance(1))).toEqual({ instance_uuid: instance(1), project_id: null, network_info: [] });
+        expect(await h.manager.allocation.networkInfo(instance(1))).toEqual({
+          instance_uuid: instance(1),
+          project_id: null,
+          network_info: [],
+        });
         // Each address leaves its network's DHCP hosts; nothing else of the networks changed.
         expect(h.host.changes.filter((change) => change.kind === 'network-updated')).toEqual([]);
         const removed = h.host.changes.filter((change) => change.kind === 'dhcp-host');
-        expect(removed).toEqual(info.network_info.map((vif, index) => ({
-          kind: 'dhcp-host', networkId: nets[index]!.id, action: 'remove', computeHost: 'compute1',
-          entry: { mac: vif.address, hostname: 'vm1', address: addresses[index] },
-        })));
+        expect(removed).toEqual(
+          info.network_info.map((vif, index) => ({
+            kind: 'dhcp-host',
+            networkId: nets[index]!.id,
+            action: 'remove',
+            computeHost: 'compute1',
+            entry: { mac: vif.address, hostname: 'vm1', address: addresses[index] },
+          })),
+        );
         const releases = h.host.changes.filter((change) => change.kind === 'release-lease');
         if (dhcp) {
           // The address never leased has nothing to release.
-          expect(releases).toEqual([{ kind: 'release-lease', networkId: nets[0]!.id, address: addresses[0], mac: info.network_info[0]!.address }]);
+          expect(releases).toEqual([
+            { kind: 'release-lease', networkId: nets[0]!.id, address: addresses[0], mac: info.network_info[0]!.address },
+          ]);
         } else {
           expect(releases).toEqual([]);
         }
@@ -101,14 +127,20 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         const record = (query: { sql: string }) => statements.push(query.sql.split(' ')[0]!.toLowerCase());
         db().knex.on('query', record);
         await h.manager.allocation.deallocate(instance(1)).finally(() => db().knex.off('query', record));
-        expect(statements.filter((verb) => !/^(begin|commit|savepoint|release)/.test(verb))).toEqual(['select', 'update', 'select', 'delete']);
+        expect(statements.filter((verb) => !/^(begin|commit|savepoint|release)/.test(verb))).toEqual([
+          'select',
+          'update',
+          'select',
+          'delete',
+        ]);
       });
 
-      it('shares transactions between calls at once; each gets its own answer, and another project\'s instance is left alone', async () => {
+      it("shares transactions between calls at once; each gets its own answer, and another project's instance is left alone", async () => {
         const h = harness(db(), mode);
         await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
         const owner = (n: number) => (n <= 40 ? 'p1' : 'p2');
-        for (let n = 1; n <= 45; n++) await h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: owner(n), host: 'compute1', hostname: `vm${n}` });
+        for (let n = 1; n <= 45; n++)
+          await h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: owner(n), host: 'compute1', hostname: `vm${n}` });
         const vifsOf = async (n: number) => (await h.manager.allocation.networkInfo(instance(n))).network_info.map((vif) => vif.address);
         const macs = new Map<number, string[]>();
         for (let n = 1; n <= 45; n++) macs.set(n, await vifsOf(n));
@@ -127,7 +159,11 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         ];
         const answers = await Promise.all(calls).finally(() => db().knex.off('query', count));
         expect(answers).toEqual([
-          ...Array.from({ length: 44 }, (_, index) => ({ projectId: owner(index + 1) })), { projectId: 'p2' }, undefined, { projectId: 'p1' }, { projectId: 'p2' },
+          ...Array.from({ length: 44 }, (_, index) => ({ projectId: owner(index + 1) })),
+          { projectId: 'p2' },
+          undefined,
+          { projectId: 'p1' },
+          { projectId: 'p2' },
         ]);
         // Four statements for one call alone; 48 calls in two transactions.
         expect(queries).toBeLessThan(48 * 2);
@@ -139,7 +175,12 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
       it('refuses a malformed instance uuid', async () => {
         const h = harness(db(), mode);
         await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
-        await expectRefused(db(), () => h.manager.allocation.deallocate('instance-1'), Invalid, /instance_uuid must be a UUID, got "instance-1"/);
+        await expectRefused(
+          db(),
+          () => h.manager.allocation.deallocate('instance-1'),
+          Invalid,
+          /instance_uuid must be a UUID, got "instance-1"/,
+        );
       });
     });
 
@@ -178,7 +219,12 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         await h.manager.leases.lease(address, mac);
         await h.manager.allocation.deallocate(instance(1));
         await h.manager.leases.release(address, mac);
-        expect(await fixedRow(db(), address)).toMatchObject({ leased: false, allocated: false, instanceUuid: null, virtualInterfaceId: null });
+        expect(await fixedRow(db(), address)).toMatchObject({
+          leased: false,
+          allocated: false,
+          instanceUuid: null,
+          virtualInterfaceId: null,
+        });
       });
 
       it('ignores a late report from the old VIF once the address belongs to a new one', async () => {
@@ -188,7 +234,10 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
         await h.manager.allocation.deallocate(instance(1));
         await h.manager.leases.release(address, oldMac);
         const next = await h.manager.allocation.allocate({
-          instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks: [{ networkUuid, address }],
+          instanceUuid: instance(2),
+          projectId: 'p1',
+          host: 'compute1',
+          requestedNetworks: [{ networkUuid, address }],
         });
         const newMac = next.network_info[0]!.address;
         expect(newMac).not.toBe(oldMac);
@@ -206,43 +255,58 @@ describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
       it('refuses an unknown address, a malformed address and a malformed MAC, changing nothing', async () => {
         const h = harness(db(), mode);
         const { address } = await allocated(h);
-        await expectRefused(db(), () => h.manager.leases.lease('10.9.9.9', 'fa:16:3e:00:00:01'), FixedIpNotFound, /fixed IP 10\.9\.9\.9 not found/);
+        await expectRefused(
+          db(),
+          () => h.manager.leases.lease('10.9.9.9', 'fa:16:3e:00:00:01'),
+          FixedIpNotFound,
+          /fixed IP 10\.9\.9\.9 not found/,
+        );
         await expectRefused(db(), () => h.manager.leases.release('10.9.9.9'), FixedIpNotFound, /fixed IP 10\.9\.9\.9 not found/);
         await expectRefused(db(), () => h.manager.leases.lease('10.0.0.x'), Invalid, /address must be an IP address/);
-        await expectRefused(db(), () => h.manager.leases.release(address, 'fa:16:3e:00:00'), Invalid, /MAC must look like fa:16:3e:00:00:01, got "fa:16:3e:00:00"/);
+        await expectRefused(
+          db(),
+          () => h.manager.leases.release(address, 'fa:16:3e:00:00'),
+          Invalid,
+          /MAC must look like fa:16:3e:00:00:01, got "fa:16:3e:00:00"/,
+        );
         await expectRefused(db(), () => h.manager.leases.lease(address, 'fa-16-3e-00-00-01'), Invalid, /MAC must look like/);
       });
     });
 
     describe('leases.disassociateStale', () => {
-      it(dhcp ? 'frees addresses deallocated longer than the timeout ago, keeps recent ones' : 'returns 0: flat frees addresses at deallocation', async () => {
-        const h = harness(db(), mode);
-        await h.manager.networks.create({ label: 's', fixedRangeV4: '10.0.0.0/24' });
-        const a = firstAddress(await allocate(h, 1));
-        const b = firstAddress(await allocate(h, 2));
-        const c = firstAddress(await allocate(h, 3));
-        await h.manager.leases.lease(a);
-        await h.manager.allocation.deallocate(instance(1));
-        h.clock.advance(300);
-        await h.manager.allocation.deallocate(instance(2));
-        h.clock.advance(301);
-        if (!dhcp) {
-          const before = await snapshot(db());
+      it(
+        dhcp
+          ? 'frees addresses deallocated longer than the timeout ago, keeps recent ones'
+          : 'returns 0: flat frees addresses at deallocation',
+        async () => {
+          const h = harness(db(), mode);
+          await h.manager.networks.create({ label: 's', fixedRangeV4: '10.0.0.0/24' });
+          const a = firstAddress(await allocate(h, 1));
+          const b = firstAddress(await allocate(h, 2));
+          const c = firstAddress(await allocate(h, 3));
+          await h.manager.leases.lease(a);
+          await h.manager.allocation.deallocate(instance(1));
+          h.clock.advance(300);
+          await h.manager.allocation.deallocate(instance(2));
+          h.clock.advance(301);
+          if (!dhcp) {
+            const before = await snapshot(db());
+            expect(await h.manager.leases.disassociateStale()).toBe(0);
+            expect(await snapshot(db())).toEqual(before);
+            return;
+          }
+          expect(await h.manager.leases.disassociateStale()).toBe(1);
+          expect(await fixedRow(db(), a)).toMatchObject({ instanceUuid: null, leased: false, allocated: false });
+          expect(await fixedRow(db(), b)).toMatchObject({ instanceUuid: instance(2), allocated: false });
+          // A running instance's address is never touched.
+          expect(await fixedRow(db(), c)).toMatchObject({ instanceUuid: instance(3), allocated: true });
           expect(await h.manager.leases.disassociateStale()).toBe(0);
-          expect(await snapshot(db())).toEqual(before);
-          return;
-        }
-        expect(await h.manager.leases.disassociateStale()).toBe(1);
-        expect(await fixedRow(db(), a)).toMatchObject({ instanceUuid: null, leased: false, allocated: false });
-        expect(await fixedRow(db(), b)).toMatchObject({ instanceUuid: instance(2), allocated: false });
-        // A running instance's address is never touched.
-        expect(await fixedRow(db(), c)).toMatchObject({ instanceUuid: instance(3), allocated: true });
-        expect(await h.manager.leases.disassociateStale()).toBe(0);
-        h.clock.advance(300);
-        expect(await h.manager.leases.disassociateStale()).toBe(1);
-        expect((await fixedRow(db(), b)).instanceUuid).toBeNull();
-        expect((await fixedRow(db(), c)).instanceUuid).toBe(instance(3));
-      });
+          h.clock.advance(300);
+          expect(await h.manager.leases.disassociateStale()).toBe(1);
+          expect((await fixedRow(db(), b)).instanceUuid).toBeNull();
+          expect((await fixedRow(db(), c)).instanceUuid).toBe(instance(3));
+        },
+      );
 
       it('honours fixed_ip_disassociate_timeout', async () => {
         const h = harness(db(), mode, { config: { fixed_ip_disassociate_timeout: '60' } });

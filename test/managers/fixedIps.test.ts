@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Conflict, FixedIpNotFound, Invalid } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { MODES, expectRefused, firstAddress, fixedRow, harness, instance, useDatabase, type Harness } from './fixtures.js';
+import { expectRefused, firstAddress, fixedRow, type Harness, harness, instance, MODES, useDatabase } from './fixtures.js';
 
 function allocate(h: Harness, n: number, host = 'compute1') {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host, hostname: `vm${n}` });
@@ -28,7 +28,12 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
 
     it('lets an unreserved address be allocated again', async () => {
       const h = harness(db(), mode);
-      await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/30', networkSize: 4, ...(mode === 'vlan' ? { fixedRangeV4: '10.0.0.0/29', networkSize: 8 } : {}) });
+      await h.manager.networks.create({
+        label: 'r',
+        fixedRangeV4: '10.0.0.0/30',
+        networkSize: 4,
+        ...(mode === 'vlan' ? { fixedRangeV4: '10.0.0.0/29', networkSize: 8 } : {}),
+      });
       const info = await allocate(h, 1);
       const address = firstAddress(info);
       await h.manager.allocation.deallocate(instance(1));
@@ -70,9 +75,19 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
     it('refuses unknown and malformed addresses', async () => {
       const h = harness(db(), mode);
       await h.manager.networks.create({ label: 'r', fixedRangeV4: '10.0.0.0/24' });
-      await expectRefused(db(), () => h.manager.fixedIps.reserve('10.0.1.5'), FixedIpNotFound, /fixed IP 10\.0\.1\.5 not found in any network/);
+      await expectRefused(
+        db(),
+        () => h.manager.fixedIps.reserve('10.0.1.5'),
+        FixedIpNotFound,
+        /fixed IP 10\.0\.1\.5 not found in any network/,
+      );
       await expectRefused(db(), () => h.manager.fixedIps.unreserve('10.0.1.5'), FixedIpNotFound, /fixed IP 10\.0\.1\.5 not found/);
-      await expectRefused(db(), () => h.manager.fixedIps.reserve('10.0.0.05'), Invalid, /address must be an IP address, got "10\.0\.0\.05"/);
+      await expectRefused(
+        db(),
+        () => h.manager.fixedIps.reserve('10.0.0.05'),
+        Invalid,
+        /address must be an IP address, got "10\.0\.0\.05"/,
+      );
     });
 
     it('lists fixed IPs with hostname, host and instance, filtered by host', async () => {
@@ -83,11 +98,26 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
       const all = await h.manager.fixedIps.list();
       expect(all).toHaveLength(16);
       expect(all[0]).toMatchObject({ network: '10.0.0.0/28', address: '10.0.0.0', reserved: true, instanceUuid: null, hostname: null });
-      expect(all.find((row) => row.address === b)).toMatchObject({ hostname: 'vm2', host: 'compute2', instanceUuid: instance(2), allocated: true, leased: false });
+      expect(all.find((row) => row.address === b)).toMatchObject({
+        hostname: 'vm2',
+        host: 'compute2',
+        instanceUuid: instance(2),
+        allocated: true,
+        leased: false,
+      });
       const onCompute1 = await h.manager.fixedIps.list({ host: 'compute1' });
-      expect(onCompute1).toEqual([{
-        network: '10.0.0.0/28', address: a, hostname: 'vm1', host: 'compute1', instanceUuid: instance(1), reserved: false, allocated: true, leased: false,
-      }]);
+      expect(onCompute1).toEqual([
+        {
+          network: '10.0.0.0/28',
+          address: a,
+          hostname: 'vm1',
+          host: 'compute1',
+          instanceUuid: instance(1),
+          reserved: false,
+          allocated: true,
+          leased: false,
+        },
+      ]);
       expect(await h.manager.fixedIps.list({ host: 'compute9' })).toEqual([]);
     });
 

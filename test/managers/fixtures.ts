@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import type { Database } from '../../src/db/connection.js';
-import { createManager } from '../../src/managers/registry.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
+import { createManager } from '../../src/managers/registry.js';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
-import { freshDatabase, testConfig, type Backend } from '../support/databases.js';
+import { type Backend, freshDatabase, testConfig } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
 import { RecordingHost } from '../support/recordingHost.js';
 
@@ -77,7 +77,12 @@ export function harness(db: Database, mode: Mode, options: HarnessOptions = {}):
   const logs: string[] = [];
   const config = testConfig({ ...MODE_OPTIONS[mode], ...options.config });
   const manager = createManager({
-    db, config, host, now: clock.now, newMac: options.newMac ?? nextMac, log: (line) => logs.push(line),
+    db,
+    config,
+    host,
+    now: clock.now,
+    newMac: options.newMac ?? nextMac,
+    log: (line) => logs.push(line),
     ...(options.newUuid ? { newUuid: options.newUuid } : {}),
   });
   return { manager, host, clock, db, logs };

@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CidrConflict, Conflict, FloatingIpAssociated, FloatingIpNotAssociated, FloatingIpNotFound, FloatingIpPoolNotFound,
-  Forbidden, Invalid, NoMoreFloatingIps, NotFound, QuotaExceeded,
+  CidrConflict,
+  Conflict,
+  FloatingIpAssociated,
+  FloatingIpNotAssociated,
+  FloatingIpNotFound,
+  FloatingIpPoolNotFound,
+  Forbidden,
+  Invalid,
+  NoMoreFloatingIps,
+  NotFound,
+  QuotaExceeded,
 } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { expectRefused, firstAddress, harness, instance, useDatabase, type Harness } from './fixtures.js';
+import { expectRefused, firstAddress, type Harness, harness, instance, useDatabase } from './fixtures.js';
 
 interface FloatingRow {
   address: string;
@@ -54,9 +63,22 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
   describe('pools', () => {
     it('creates a CIDR range without its network and broadcast addresses', async () => {
       const h = harness(db(), 'flatdhcp');
-      expect(await h.manager.floating.createRange('203.0.113.0/29', 'public', 'eth3')).toEqual({ count: 6, pool: 'public', interface: 'eth3' });
-      expect((await rows()).map((entry) => entry.address)).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5', '203.0.113.6']);
-      expect((await rows()).every((entry) => entry.pool === 'public' && entry.interface === 'eth3' && entry.project_id === null)).toBe(true);
+      expect(await h.manager.floating.createRange('203.0.113.0/29', 'public', 'eth3')).toEqual({
+        count: 6,
+        pool: 'public',
+        interface: 'eth3',
+      });
+      expect((await rows()).map((entry) => entry.address)).toEqual([
+        '203.0.113.1',
+        '203.0.113.2',
+        '203.0.113.3',
+        '203.0.113.4',
+        '203.0.113.5',
+        '203.0.113.6',
+      ]);
+      expect((await rows()).every((entry) => entry.pool === 'public' && entry.interface === 'eth3' && entry.project_id === null)).toBe(
+        true,
+      );
       expect(h.host.changes).toEqual([]);
     });
 
@@ -76,28 +98,83 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
 
     it('refuses bad ranges, pools and interfaces', async () => {
       const h = harness(db(), 'flatdhcp');
-      await expectRefused(db(), () => h.manager.floating.createRange('203.0.113.1/29'), Invalid, /host bits set; the network is 203\.0\.113\.0\/29/);
-      await expectRefused(db(), () => h.manager.floating.createRange('203.0.113.0/31'), Invalid, /fewer than 4 addresses; give a single address/);
-      await expectRefused(db(), () => h.manager.floating.createRange('10.0.0.0/12'), Invalid, /would make 1048576 addresses.*longer prefix than \/12/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('203.0.113.1/29'),
+        Invalid,
+        /host bits set; the network is 203\.0\.113\.0\/29/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('203.0.113.0/31'),
+        Invalid,
+        /fewer than 4 addresses; give a single address/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('10.0.0.0/12'),
+        Invalid,
+        /would make 1048576 addresses.*longer prefix than \/12/,
+      );
       await expectRefused(db(), () => h.manager.floating.createRange('2001:db8::/64'), Invalid, /ip_range must be an IPv4 address/);
       await expectRefused(db(), () => h.manager.floating.createRange('nonsense'), Invalid, /ip_range must be an IPv4 address/);
-      await expectRefused(db(), () => h.manager.floating.createRange('203.0.113.0/29', 'bad\npool'), Invalid, /pool must not contain control characters/);
-      await expectRefused(db(), () => h.manager.floating.createRange('203.0.113.0/29', 'nova', 'eth0; reboot'), Invalid, /interface must be an interface name/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('203.0.113.0/29', 'bad\npool'),
+        Invalid,
+        /pool must not contain control characters/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('203.0.113.0/29', 'nova', 'eth0; reboot'),
+        Invalid,
+        /interface must be an interface name/,
+      );
     });
 
     it('refuses ranges that overlap a fixed network or existing floating IPs', async () => {
       const h = await setup();
-      await expectRefused(db(), () => h.manager.floating.createRange('10.0.0.0/16'), CidrConflict, /ip_range 10\.0\.0\.0\/16 overlaps fixed network 10\.0\.0\.0\/24 \(net\)/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('10.0.0.0/16'),
+        CidrConflict,
+        /ip_range 10\.0\.0\.0\/16 overlaps fixed network 10\.0\.0\.0\/24 \(net\)/,
+      );
       await expectRefused(db(), () => h.manager.floating.createRange('10.0.0.77'), CidrConflict, /overlaps fixed network 10\.0\.0\.0\/24/);
-      await expectRefused(db(), () => h.manager.floating.createRange('203.0.113.0/28', 'other'), CidrConflict, /overlaps existing floating IP 203\.0\.113\.1 \(pool nova\)/);
-      await expectRefused(db(), () => h.manager.floating.createRange('203.0.113.6'), CidrConflict, /overlaps existing floating IP 203\.0\.113\.6/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('203.0.113.0/28', 'other'),
+        CidrConflict,
+        /overlaps existing floating IP 203\.0\.113\.1 \(pool nova\)/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.createRange('203.0.113.6'),
+        CidrConflict,
+        /overlaps existing floating IP 203\.0\.113\.6/,
+      );
     });
 
     it('refuses a fixed network that would take in a floating IP, whatever its prefix', async () => {
       const h = await setup();
-      await expectRefused(db(), () => h.manager.networks.create({ label: 'x', fixedRangeV4: '203.0.113.0/24' }), CidrConflict, /network 203\.0\.113\.0\/24 overlaps floating IP 203\.0\.113\.1 \(pool nova\)/);
-      await expectRefused(db(), () => h.manager.networks.create({ label: 'x', fixedRangeV4: '203.0.113.4/30', networkSize: 4 }), CidrConflict, /overlaps floating IP 203\.0\.113\.4/);
-      await expectRefused(db(), () => h.manager.networks.create({ label: 'x', fixedRangeV4: '203.0.112.0/23', networkSize: 512 }), CidrConflict, /overlaps floating IP/);
+      await expectRefused(
+        db(),
+        () => h.manager.networks.create({ label: 'x', fixedRangeV4: '203.0.113.0/24' }),
+        CidrConflict,
+        /network 203\.0\.113\.0\/24 overlaps floating IP 203\.0\.113\.1 \(pool nova\)/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.networks.create({ label: 'x', fixedRangeV4: '203.0.113.4/30', networkSize: 4 }),
+        CidrConflict,
+        /overlaps floating IP 203\.0\.113\.4/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.networks.create({ label: 'x', fixedRangeV4: '203.0.112.0/23', networkSize: 512 }),
+        CidrConflict,
+        /overlaps floating IP/,
+      );
       // Next door is fine.
       expect(await h.manager.networks.create({ label: 'y', fixedRangeV4: '203.0.113.8/29', networkSize: 8 })).toHaveLength(1);
     });
@@ -105,8 +182,18 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
     it('deletes a range, refusing while an address is allocated', async () => {
       const h = await setup();
       const taken = await h.manager.floating.allocate('p1');
-      await expectRefused(db(), () => h.manager.floating.deleteRange('203.0.113.0/29'), Conflict, new RegExp(`floating IP ${taken.address.replace(/\./g, '\\.')} is allocated to project p1; release it first`));
-      await expectRefused(db(), () => h.manager.floating.deleteRange('198.51.100.0/24'), FloatingIpNotFound, /no floating IP in 198\.51\.100\.0\/24/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.deleteRange('203.0.113.0/29'),
+        Conflict,
+        new RegExp(`floating IP ${taken.address.replace(/\./g, '\\.')} is allocated to project p1; release it first`),
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.deleteRange('198.51.100.0/24'),
+        FloatingIpNotFound,
+        /no floating IP in 198\.51\.100\.0\/24/,
+      );
       await h.manager.floating.release(taken.address, { projectId: 'p1' });
       expect(await h.manager.floating.deleteRange('203.0.113.0/29')).toBe(6);
       expect(await rows()).toEqual([]);
@@ -135,13 +222,23 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
 
     it('refuses an unknown pool', async () => {
       const h = await setup();
-      await expectRefused(db(), () => h.manager.floating.allocate('p1', 'nowhere'), FloatingIpPoolNotFound, /^floating IP pool nowhere not found$/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.allocate('p1', 'nowhere'),
+        FloatingIpPoolNotFound,
+        /^floating IP pool nowhere not found$/,
+      );
     });
 
     it('refuses when the pool is exhausted (NoMoreFloatingIps, a NotFound as in nova)', async () => {
       const h = await setup({ quota_floating_ips: '-1' });
       for (let n = 0; n < 6; n++) await h.manager.floating.allocate('p1');
-      const error = await expectRefused(db(), () => h.manager.floating.allocate('p2'), NoMoreFloatingIps, /no more floating IPs in pool nova/);
+      const error = await expectRefused(
+        db(),
+        () => h.manager.floating.allocate('p2'),
+        NoMoreFloatingIps,
+        /no more floating IPs in pool nova/,
+      );
       expect(error).toBeInstanceOf(NotFound);
     });
 
@@ -149,9 +246,19 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const h = await setup({ quota_floating_ips: '2' });
       await h.manager.floating.allocate('p1');
       await h.manager.floating.allocate('p1');
-      await expectRefused(db(), () => h.manager.floating.allocate('p1'), QuotaExceeded, /^Quota exceeded for floating_ips: Requested 1, but already used 2 of 2 floating_ips \(project p1\)$/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.allocate('p1'),
+        QuotaExceeded,
+        /^Quota exceeded for floating_ips: Requested 1, but already used 2 of 2 floating_ips \(project p1\)$/,
+      );
       // A project's own limit overrides the default, both ways; -1 is unlimited.
-      await db().knex('quotas').insert([{ project_id: 'p2', resource: 'floating_ips', hard_limit: 0 }, { project_id: 'p3', resource: 'floating_ips', hard_limit: -1 }]);
+      await db()
+        .knex('quotas')
+        .insert([
+          { project_id: 'p2', resource: 'floating_ips', hard_limit: 0 },
+          { project_id: 'p3', resource: 'floating_ips', hard_limit: -1 },
+        ]);
       await expectRefused(db(), () => h.manager.floating.allocate('p2'), QuotaExceeded, /already used 0 of 0 floating_ips/);
       for (let n = 0; n < 3; n++) await h.manager.floating.allocate('p3');
       expect((await h.manager.floating.list({ projectId: 'p3' })).length).toBe(3);
@@ -160,10 +267,30 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
     it("refuses to release another project's address or an unallocated one, without saying whose", async () => {
       const h = await setup();
       const taken = await h.manager.floating.allocate('p1');
-      await expectRefused(db(), () => h.manager.floating.release(taken.address, { projectId: 'p2' }), FloatingIpNotFound, /^floating IP 203\.0\.113\.1 not found for project p2$/);
-      await expectRefused(db(), () => h.manager.floating.release('203.0.113.5', { projectId: 'p2' }), FloatingIpNotFound, /not found for project p2/);
-      await expectRefused(db(), () => h.manager.floating.release('203.0.113.5', 'admin'), FloatingIpNotFound, /not allocated to any project/);
-      await expectRefused(db(), () => h.manager.floating.release('192.0.2.99', 'admin'), FloatingIpNotFound, /^floating IP 192\.0\.2\.99 not found$/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.release(taken.address, { projectId: 'p2' }),
+        FloatingIpNotFound,
+        /^floating IP 203\.0\.113\.1 not found for project p2$/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.release('203.0.113.5', { projectId: 'p2' }),
+        FloatingIpNotFound,
+        /not found for project p2/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.release('203.0.113.5', 'admin'),
+        FloatingIpNotFound,
+        /not allocated to any project/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.release('192.0.2.99', 'admin'),
+        FloatingIpNotFound,
+        /^floating IP 192\.0\.2\.99 not found$/,
+      );
     });
 
     it('refuses to release an associated address', async () => {
@@ -171,7 +298,12 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const info = await boot(h, 1);
       const taken = await h.manager.floating.allocate('p1');
       await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
-      await expectRefused(db(), () => h.manager.floating.release(taken.address, { projectId: 'p1' }), FloatingIpAssociated, new RegExp(`associated with fixed IP ${firstAddress(info).replace(/\./g, '\\.')}; disassociate it first`));
+      await expectRefused(
+        db(),
+        () => h.manager.floating.release(taken.address, { projectId: 'p1' }),
+        FloatingIpAssociated,
+        new RegExp(`associated with fixed IP ${firstAddress(info).replace(/\./g, '\\.')}; disassociate it first`),
+      );
     });
   });
 
@@ -181,14 +313,29 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const info = await boot(h, 1);
       const taken = await h.manager.floating.allocate('p1');
       h.host.clear();
-      const associated = await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
-      expect(associated).toMatchObject({ address: '203.0.113.1', instanceUuid: instance(1), fixedAddress: firstAddress(info), host: 'nethost', projectId: 'p1' });
+      const associated = await h.manager.floating.associate({
+        address: taken.address,
+        instanceUuid: instance(1),
+        actor: { projectId: 'p1' },
+      });
+      expect(associated).toMatchObject({
+        address: '203.0.113.1',
+        instanceUuid: instance(1),
+        fixedAddress: firstAddress(info),
+        host: 'nethost',
+        projectId: 'p1',
+      });
       expect(h.host.changes).toEqual([{ kind: 'floating-updated', address: '203.0.113.1' }]);
       expect(await h.manager.floating.list({ host: 'nethost' })).toEqual([associated]);
       expect(await h.manager.floating.list({ host: 'elsewhere' })).toEqual([]);
       // Again, to the same fixed IP: nothing changes, nothing is emitted.
       h.host.clear();
-      await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(1), fixedAddress: firstAddress(info), actor: { projectId: 'p1' } });
+      await h.manager.floating.associate({
+        address: taken.address,
+        instanceUuid: instance(1),
+        fixedAddress: firstAddress(info),
+        actor: { projectId: 'p1' },
+      });
       expect(h.host.changes).toEqual([]);
     });
 
@@ -207,7 +354,11 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const h = await setup({}, true);
       await boot(h, 1, 'p1', 'compute7');
       const taken = await h.manager.floating.allocate('p1');
-      const associated = await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
+      const associated = await h.manager.floating.associate({
+        address: taken.address,
+        instanceUuid: instance(1),
+        actor: { projectId: 'p1' },
+      });
       expect(associated.host).toBe('compute7');
       expect((await row(taken.address)).host).toBe('compute7');
     });
@@ -226,7 +377,9 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       expect((await row(taken.address)).host).toBe('compute8');
       expect(h.host.changes).toContainEqual({ kind: 'floating-updated', address: taken.address });
       expect(h.host.kinds()).toContain('network-updated');
-      expect((await db().knex('virtual_interfaces').where('instance_uuid', instance(1)).first('host')) as { host: string }).toEqual({ host: 'compute8' });
+      expect((await db().knex('virtual_interfaces').where('instance_uuid', instance(1)).first('host')) as { host: string }).toEqual({
+        host: 'compute8',
+      });
       // Allocating again on the same host changes nothing.
       h.host.clear();
       await boot(h, 1, 'p1', 'compute8');
@@ -249,11 +402,42 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const mine = await h.manager.floating.allocate('p1');
       const theirs = await h.manager.floating.allocate('p2');
       h.host.clear();
-      await expectRefused(db(), () => h.manager.floating.associate({ address: theirs.address, instanceUuid: instance(1), actor: { projectId: 'p1' } }), FloatingIpNotFound, /^floating IP 203\.0\.113\.2 not found for project p1$/);
-      await expectRefused(db(), () => h.manager.floating.associate({ address: '203.0.113.6', instanceUuid: instance(1), actor: { projectId: 'p1' } }), FloatingIpNotFound, /not found for project p1/);
-      await expectRefused(db(), () => h.manager.floating.associate({ address: mine.address, instanceUuid: instance(2), actor: { projectId: 'p1' } }), NotFound, /instance .*0002 not found/);
-      await expectRefused(db(), () => h.manager.floating.associate({ address: mine.address, instanceUuid: instance(2), actor: 'admin' }), Conflict, /belongs to project p1, instance .* to project p2/);
-      await expectRefused(db(), () => h.manager.floating.associate({ address: mine.address, instanceUuid: instance(1), fixedAddress: '10.0.0.200', actor: { projectId: 'p1' } }), Invalid, /fixed IP 10\.0\.0\.200 does not belong to instance/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.associate({ address: theirs.address, instanceUuid: instance(1), actor: { projectId: 'p1' } }),
+        FloatingIpNotFound,
+        /^floating IP 203\.0\.113\.2 not found for project p1$/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.associate({ address: '203.0.113.6', instanceUuid: instance(1), actor: { projectId: 'p1' } }),
+        FloatingIpNotFound,
+        /not found for project p1/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.associate({ address: mine.address, instanceUuid: instance(2), actor: { projectId: 'p1' } }),
+        NotFound,
+        /instance .*0002 not found/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.floating.associate({ address: mine.address, instanceUuid: instance(2), actor: 'admin' }),
+        Conflict,
+        /belongs to project p1, instance .* to project p2/,
+      );
+      await expectRefused(
+        db(),
+        () =>
+          h.manager.floating.associate({
+            address: mine.address,
+            instanceUuid: instance(1),
+            fixedAddress: '10.0.0.200',
+            actor: { projectId: 'p1' },
+          }),
+        Invalid,
+        /fixed IP 10\.0\.0\.200 does not belong to instance/,
+      );
       expect(h.host.changes).toEqual([]);
     });
 
@@ -263,8 +447,18 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const second = await boot(h, 2);
       const taken = await h.manager.floating.allocate('p1');
       await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
-      await expectRefused(db(), () => h.manager.floating.associate({ address: taken.address, instanceUuid: instance(2), actor: { projectId: 'p1' } }), FloatingIpAssociated, /already associated with fixed IP .* of instance .*0001; disassociate it first or allow the move/);
-      const moved = await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(2), actor: { projectId: 'p1' }, allowMove: true });
+      await expectRefused(
+        db(),
+        () => h.manager.floating.associate({ address: taken.address, instanceUuid: instance(2), actor: { projectId: 'p1' } }),
+        FloatingIpAssociated,
+        /already associated with fixed IP .* of instance .*0001; disassociate it first or allow the move/,
+      );
+      const moved = await h.manager.floating.associate({
+        address: taken.address,
+        instanceUuid: instance(2),
+        actor: { projectId: 'p1' },
+        allowMove: true,
+      });
       expect(moved).toMatchObject({ instanceUuid: instance(2), fixedAddress: firstAddress(second) });
     });
 
@@ -272,9 +466,19 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const h = await setup();
       await boot(h, 1);
       const taken = await h.manager.floating.allocate('p1');
-      await expectRefused(db(), () => h.manager.floating.disassociate(taken.address, { projectId: 'p1' }), FloatingIpNotAssociated, /^floating IP 203\.0\.113\.1 is not associated$/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.disassociate(taken.address, { projectId: 'p1' }),
+        FloatingIpNotAssociated,
+        /^floating IP 203\.0\.113\.1 is not associated$/,
+      );
       await h.manager.floating.associate({ address: taken.address, instanceUuid: instance(1), actor: { projectId: 'p1' } });
-      await expectRefused(db(), () => h.manager.floating.disassociate(taken.address, { projectId: 'p2' }), FloatingIpNotFound, /not found for project p2/);
+      await expectRefused(
+        db(),
+        () => h.manager.floating.disassociate(taken.address, { projectId: 'p2' }),
+        FloatingIpNotFound,
+        /not found for project p2/,
+      );
       h.host.clear();
       const freed = await h.manager.floating.disassociate(taken.address, { projectId: 'p1' });
       expect(freed).toMatchObject({ instanceUuid: null, fixedAddress: null, host: null, projectId: 'p1' });
@@ -305,8 +509,11 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
           h.manager.allocation.deallocate(instance(n)),
           h.manager.floating.associate({ address: taken.address, instanceUuid: instance(n), actor: 'admin' }),
         ]);
-        const dangling = await db().knex('floating_ips').join('fixed_ips', 'floating_ips.fixed_ip_id', 'fixed_ips.id')
-          .where('fixed_ips.allocated', false).select('floating_ips.address');
+        const dangling = await db()
+          .knex('floating_ips')
+          .join('fixed_ips', 'floating_ips.fixed_ip_id', 'fixed_ips.id')
+          .where('fixed_ips.allocated', false)
+          .select('floating_ips.address');
         expect(dangling, `round ${n}`).toEqual([]);
       }
     });
@@ -317,9 +524,17 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       const h = await setup({ auto_assign_floating_ip: 'true', quota_floating_ips: '0' });
       const info = await boot(h, 1);
       const [assigned] = await h.manager.floating.list({ projectId: 'p1' });
-      expect(assigned).toMatchObject({ address: '203.0.113.1', autoAssigned: true, instanceUuid: instance(1), fixedAddress: firstAddress(info), host: 'nethost' });
+      expect(assigned).toMatchObject({
+        address: '203.0.113.1',
+        autoAssigned: true,
+        instanceUuid: instance(1),
+        fixedAddress: firstAddress(info),
+        host: 'nethost',
+      });
       // The allocation's own answer already has it.
-      expect(info.network_info[0]!.network.subnets[0]!.ips[0]!.floating_ips).toEqual([{ address: '203.0.113.1', type: 'floating', version: 4, meta: {} }]);
+      expect(info.network_info[0]!.network.subnets[0]!.ips[0]!.floating_ips).toEqual([
+        { address: '203.0.113.1', type: 'floating', version: 4, meta: {} },
+      ]);
       expect(h.host.changes).toContainEqual({ kind: 'floating-updated', address: '203.0.113.1' });
       // Quota 0 and auto-assigned exempt: a manual allocation is still refused.
       await expectRefused(db(), () => h.manager.floating.allocate('p1'), QuotaExceeded, /already used 0 of 0/);

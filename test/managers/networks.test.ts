@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid, NetworkHasProject, NetworkInUse, NetworkNotFound } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { MODES, countRows, expectRefused, firstAddress, harness, instance, useDatabase, type Harness } from './fixtures.js';
+import { countRows, expectRefused, firstAddress, type Harness, harness, instance, MODES, useDatabase } from './fixtures.js';
 
 function allocate(h: Harness, n: number, projectId = 'p1') {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId, host: 'compute1', hostname: `vm${n}` });
@@ -52,8 +52,18 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
       it('refuses an unknown network', async () => {
         const h = harness(db(), mode);
         await h.manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
-        await expectRefused(db(), () => h.manager.networks.delete({ cidr: '10.9.0.0/24' }), NetworkNotFound, /network 10\.9\.0\.0\/24 not found/);
-        await expectRefused(db(), () => h.manager.networks.delete({ uuid: '99999999-9999-4999-8999-999999999999' }), NetworkNotFound, /network 99999999-9999-4999-8999-999999999999 not found/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.delete({ cidr: '10.9.0.0/24' }),
+          NetworkNotFound,
+          /network 10\.9\.0\.0\/24 not found/,
+        );
+        await expectRefused(
+          db(),
+          () => h.manager.networks.delete({ uuid: '99999999-9999-4999-8999-999999999999' }),
+          NetworkNotFound,
+          /network 99999999-9999-4999-8999-999999999999 not found/,
+        );
         await expectRefused(db(), () => h.manager.networks.delete({ id: 424242 }), NetworkNotFound, /network 424242 not found/);
         await expectRefused(db(), () => h.manager.networks.delete({ uuid: 'nope' }), Invalid, /uuid must be a UUID/);
       });
@@ -61,20 +71,33 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
       it('refuses a network still associated with a project, naming it', async () => {
         const h = harness(db(), mode);
         const [network] = await h.manager.networks.create({ label: 'owned', fixedRangeV4: '10.0.0.0/24', projectId: 'acme' });
-        await expectRefused(db(), () => h.manager.networks.delete({ id: network!.id }), NetworkHasProject,
-          /network 10\.0\.0\.0\/24 is associated with project acme; disassociate it first/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.delete({ id: network!.id }),
+          NetworkHasProject,
+          /network 10\.0\.0\.0\/24 is associated with project acme; disassociate it first/,
+        );
       });
 
       it('refuses a network while instances hold addresses, saying how many', async () => {
         const h = harness(db(), mode);
         const network = await inUseWithoutProject(h, 2);
-        await expectRefused(db(), () => h.manager.networks.delete({ id: network.id }), NetworkInUse,
-          /network 10\.0\.0\.0\/24 still has 2 fixed IP\(s\) held by instances \(2 allocated\); deallocate them first/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.delete({ id: network.id }),
+          NetworkInUse,
+          /network 10\.0\.0\.0\/24 still has 2 fixed IP\(s\) held by instances \(2 allocated\); deallocate them first/,
+        );
         await h.manager.allocation.deallocate(instance(1));
         await h.manager.allocation.deallocate(instance(2));
         if (dhcp) {
           // Deallocated but not yet released: still held.
-          await expectRefused(db(), () => h.manager.networks.delete({ id: network.id }), NetworkInUse, /still has 2 fixed IP\(s\) held by instances \(0 allocated\)/);
+          await expectRefused(
+            db(),
+            () => h.manager.networks.delete({ id: network.id }),
+            NetworkInUse,
+            /still has 2 fixed IP\(s\) held by instances \(0 allocated\)/,
+          );
           for (const address of ['10.0.0.2', '10.0.0.3', '10.0.0.4']) {
             const held = (await db().knex('fixed_ips').where({ address }).first('instance_uuid')) as { instance_uuid: string | null };
             if (held.instance_uuid !== null) await h.manager.leases.release(address);
@@ -103,7 +126,11 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
       });
 
       it.each([
-        ['--project with --disassociate-project', { project: 'a', disassociateProject: true }, /--project and --disassociate-project contradict each other/],
+        [
+          '--project with --disassociate-project',
+          { project: 'a', disassociateProject: true },
+          /--project and --disassociate-project contradict each other/,
+        ],
         ['--host with --disassociate-host', { host: 'h1', disassociateHost: true }, /--host and --disassociate-host contradict each other/],
         ['nothing to modify', {}, /nothing to modify: give --project, --host, --disassociate-project or --disassociate-host/],
         ['a bad project', { project: 'a b' }, /project must be 1-255 letters/],
@@ -114,23 +141,37 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
         await expectRefused(db(), () => h.manager.networks.modify({ id: network!.id }, request), Invalid, message);
       });
 
-      it('refuses to give another project\'s network away', async () => {
+      it("refuses to give another project's network away", async () => {
         const h = harness(db(), mode);
         const [network] = await h.manager.networks.create({ label: 'm', fixedRangeV4: '10.0.0.0/24', projectId: 'acme' });
-        await expectRefused(db(), () => h.manager.networks.modify({ id: network!.id }, { project: 'other' }), NetworkHasProject,
-          /network 10\.0\.0\.0\/24 already belongs to project acme; disassociate it first/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.modify({ id: network!.id }, { project: 'other' }),
+          NetworkHasProject,
+          /network 10\.0\.0\.0\/24 already belongs to project acme; disassociate it first/,
+        );
       });
 
       it('refuses to disassociate a project while its instances hold addresses', async () => {
         const h = harness(db(), mode);
         const [network] = await h.manager.networks.create({ label: 'm', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
         await allocate(h, 1);
-        await expectRefused(db(), () => h.manager.networks.modify({ id: network!.id }, { disassociateProject: true }), NetworkInUse, /still has 1 fixed IP\(s\)/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.modify({ id: network!.id }, { disassociateProject: true }),
+          NetworkInUse,
+          /still has 1 fixed IP\(s\)/,
+        );
       });
 
       it('refuses an unknown network', async () => {
         const h = harness(db(), mode);
-        await expectRefused(db(), () => h.manager.networks.modify({ cidr: '10.0.0.0/24' }, { project: 'acme' }), NetworkNotFound, /network 10\.0\.0\.0\/24 not found/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.modify({ cidr: '10.0.0.0/24' }, { project: 'acme' }),
+          NetworkNotFound,
+          /network 10\.0\.0\.0\/24 not found/,
+        );
       });
     });
 
@@ -156,7 +197,12 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
         const h = harness(db(), mode);
         const [network] = await h.manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
         const address = firstAddress(await allocate(h, 1));
-        await expectRefused(db(), () => h.manager.networks.scrub('p1'), NetworkInUse, /network 10\.0\.0\.0\/24 still has 1 fixed IP\(s\) held by instances/);
+        await expectRefused(
+          db(),
+          () => h.manager.networks.scrub('p1'),
+          NetworkInUse,
+          /network 10\.0\.0\.0\/24 still has 1 fixed IP\(s\) held by instances/,
+        );
         await h.manager.allocation.deallocate(instance(1));
         if (dhcp) await h.manager.leases.release(address);
         await h.manager.networks.scrub('p1');

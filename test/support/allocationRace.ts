@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
 import type { Knex } from 'knex';
+import { expect } from 'vitest';
 import type { AllocationJob, WorkerReport, WorkerSpec } from './allocationWorker.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,10 +25,17 @@ function runWorker(spec: WorkerSpec): Promise<WorkerReport> {
     const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000); });
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), WORKER_KILL_MS);
-    child.on('error', (error) => { clearTimeout(timer); reject(error); });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code !== 0) {
@@ -49,9 +56,18 @@ function runWorker(spec: WorkerSpec): Promise<WorkerReport> {
 /** Splits the jobs round-robin between the processes, one per URL, and runs them all at once. */
 export async function race(urls: string[], config: Record<string, string>, jobs: AllocationJob[]): Promise<WorkerReport[]> {
   const shares = urls.map((_, p) => jobs.filter((_, index) => index % urls.length === p));
-  return Promise.all(shares.map((share, p) => runWorker({
-    url: urls[p]!, config, poolSize: POOL_SIZE, concurrency: WORKERS_PER_PROCESS, jobs: share, deadlineMs: WORKER_DEADLINE_MS,
-  })));
+  return Promise.all(
+    shares.map((share, p) =>
+      runWorker({
+        url: urls[p]!,
+        config,
+        poolSize: POOL_SIZE,
+        concurrency: WORKERS_PER_PROCESS,
+        jobs: share,
+        deadlineMs: WORKER_DEADLINE_MS,
+      }),
+    ),
+  );
 }
 
 export const instanceUuid = (index: number) => `00000000-0000-4000-8000-${index.toString(16).padStart(12, '0')}`;

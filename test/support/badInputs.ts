@@ -191,18 +191,31 @@ export function badValues(kind: Kind): Bad[] {
 
 function valuesOf(kind: Kind): Bad[] {
   switch (kind) {
-    case 'text': return [...BAD_TEXT, ...NOT_A_STRING];
-    case 'ifname': return [...IFNAME, ...INJECTION, ...NOT_A_STRING];
-    case 'project': case 'host': return [...INJECTION, ...NOT_A_STRING];
-    case 'uuid': return [...UUID, ...INJECTION, ...NOT_A_STRING];
-    case 'ipv4': return [...IPV4, ...INJECTION, ...NOT_A_STRING];
-    case 'ipv6': return [...IPV6, ...INJECTION, ...NOT_A_STRING];
-    case 'cidr4': return [...CIDR4, ...INJECTION, ...NOT_A_STRING];
-    case 'cidr6': return [...CIDR6, ...INJECTION, ...NOT_A_STRING];
-    case 'range4': return [...RANGE4, ...INJECTION, ...NOT_A_STRING];
-    case 'mac': return [...MAC, ...INJECTION, ...NOT_A_STRING];
-    case 'bool': return BOOL;
-    case 'null': return [bad('string', 'x'), bad('number', 0), bad('false', false), bad('object', {}), bad('list', [])];
+    case 'text':
+      return [...BAD_TEXT, ...NOT_A_STRING];
+    case 'ifname':
+      return [...IFNAME, ...INJECTION, ...NOT_A_STRING];
+    case 'project':
+    case 'host':
+      return [...INJECTION, ...NOT_A_STRING];
+    case 'uuid':
+      return [...UUID, ...INJECTION, ...NOT_A_STRING];
+    case 'ipv4':
+      return [...IPV4, ...INJECTION, ...NOT_A_STRING];
+    case 'ipv6':
+      return [...IPV6, ...INJECTION, ...NOT_A_STRING];
+    case 'cidr4':
+      return [...CIDR4, ...INJECTION, ...NOT_A_STRING];
+    case 'cidr6':
+      return [...CIDR6, ...INJECTION, ...NOT_A_STRING];
+    case 'range4':
+      return [...RANGE4, ...INJECTION, ...NOT_A_STRING];
+    case 'mac':
+      return [...MAC, ...INJECTION, ...NOT_A_STRING];
+    case 'bool':
+      return BOOL;
+    case 'null':
+      return [bad('string', 'x'), bad('number', 0), bad('false', false), bad('object', {}), bad('list', [])];
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/options.js';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { type Database, openDatabase } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { createTestDatabase, mysqlServerUrl } from './mariadb.js';
 
@@ -23,12 +23,26 @@ export async function freshDatabase(backend: Backend, options: { maxPoolSize?: n
     const url = `sqlite://${join(dir, 'novanet.sqlite')}`;
     const db = openDatabase(url);
     await syncSchema(db);
-    return { db, url, close: async () => { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return {
+      db,
+      url,
+      close: async () => {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   const created = await createTestDatabase(mysqlServerUrl(), 'novanet_t');
   const db = openDatabase(created.url, options);
   await syncSchema(db);
-  return { db, url: created.url, close: async () => { await db.close(); await created.drop(); } };
+  return {
+    db,
+    url: created.url,
+    close: async () => {
+      await db.close();
+      await created.drop();
+    },
+  };
 }
 
 /** Defaults plus overrides, without reading /etc or the environment. */

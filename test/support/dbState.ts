@@ -11,10 +11,14 @@ export interface Snapshot {
 }
 
 function canonicalRow(row: Record<string, unknown>): string {
-  return JSON.stringify(Object.keys(row).sort().map((key) => {
-    const value = row[key];
-    return [key, value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? String(value) : value];
-  }));
+  return JSON.stringify(
+    Object.keys(row)
+      .sort()
+      .map((key) => {
+        const value = row[key];
+        return [key, value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? String(value) : value];
+      }),
+  );
 }
 
 /** Row counts and a hash of all rows: two equal snapshots mean nothing was written in between. */

@@ -24,7 +24,13 @@ export function twoNetworks(): FirewallState {
     dmzCidrs: ['10.128.0.0/24'],
     networks: [
       { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
-      { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
+      {
+        cidr: '10.0.1.0/24',
+        bridge: 'br101',
+        gateway: '10.0.1.1',
+        dhcp: false,
+        vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' },
+      },
     ],
     floating: [{ address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' }],
   });
@@ -61,12 +67,14 @@ const iptablesReader: FirewallReader = {
   ruleset: (lab) => lab.ruleset(),
   async floatingEntries(lab, address) {
     const counts = new Map<string, number>();
-    for (const line of (await lab.ruleset()).split('\n')) if (line.includes(`${address}/32`) || line.endsWith(` ${address}`)) counts.set(line, (counts.get(line) ?? 0) + 1);
+    for (const line of (await lab.ruleset()).split('\n'))
+      if (line.includes(`${address}/32`) || line.endsWith(` ${address}`)) counts.set(line, (counts.get(line) ?? 0) + 1);
     return counts;
   },
   // The DNAT (in its /24's chain, reached from PREROUTING and OUTPUT) and three SNATs.
   entriesPerFloating: 4,
-  metadataRule: (host, port) => `-A nova-network-PREROUTING -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${host}:${port}`,
+  metadataRule: (host, port) =>
+    `-A nova-network-PREROUTING -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${host}:${port}`,
   async deleteSnat(lab, cidr, source) {
     await must(lab, ['iptables', '-t', 'nat', '-D', 'nova-network-snat', '-s', cidr, '-o', 'eth0', '-j', 'SNAT', '--to-source', source]);
   },
@@ -93,7 +101,10 @@ const nftablesReader: FirewallReader = {
   async deleteSnat(lab, cidr, source) {
     const listed = await must(lab, ['nft', '-a', 'list', 'chain', 'ip', NFT_TABLE, 'postrouting']);
     const rule = `ip saddr ${cidr} oifname "eth0" snat to ${source} comment`;
-    const handle = listed.split('\n').find((line) => line.trim().startsWith(rule))?.match(/# handle (\d+)$/)?.[1];
+    const handle = listed
+      .split('\n')
+      .find((line) => line.trim().startsWith(rule))
+      ?.match(/# handle (\d+)$/)?.[1];
     if (!handle) throw new Error(`no "${rule}" in\n${listed}`);
     await must(lab, ['nft', 'delete', 'rule', 'ip', NFT_TABLE, 'postrouting', 'handle', handle]);
   },

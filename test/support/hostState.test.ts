@@ -3,7 +3,7 @@
  * its checker sees nothing would prove nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { dbViolations, dnsmasqViolations, natViolations, type DbState, type DnsmasqState, type FloatingNatRule } from './hostState.js';
+import { type DbState, type DnsmasqState, dbViolations, dnsmasqViolations, type FloatingNatRule, natViolations } from './hostState.js';
 
 /** Instance A on VIF 1 holding 10.0.0.2, floating 192.0.2.65 associated with it. */
 function consistent(): DbState {
@@ -35,7 +35,7 @@ describe('host state checkers', () => {
     expect(dnsmasqViolations(dnsmasq, state)).toEqual([]);
   });
 
-  it('find a floating IP on a freed fixed IP, a VIF without its IP, an IP held through another instance\'s VIF', () => {
+  it("find a floating IP on a freed fixed IP, a VIF without its IP, an IP held through another instance's VIF", () => {
     const freed = consistent();
     freed.fixed[0] = { ...freed.fixed[0]!, allocated: false, virtualInterfaceId: null };
     freed.vifs = [];
@@ -50,11 +50,19 @@ describe('host state checkers', () => {
 
   it('find missing, duplicated, stale and unreachable NAT rules', () => {
     const wanted = new Map([['192.0.2.65', '10.0.0.2']]);
-    expect(natViolations({ rules: nat('192.0.2.65', '10.0.0.2').slice(1), unreachable: [] }, wanted)).toEqual(['no DNAT 192.0.2.65 -> 10.0.0.2']);
+    expect(natViolations({ rules: nat('192.0.2.65', '10.0.0.2').slice(1), unreachable: [] }, wanted)).toEqual([
+      'no DNAT 192.0.2.65 -> 10.0.0.2',
+    ]);
     const twice = nat('192.0.2.65', '10.0.0.2');
-    expect(natViolations({ rules: [...twice, twice[0]!], unreachable: [] }, wanted)).toEqual(['dnat 192.0.2.65<->10.0.0.2  is there 2 times']);
-    expect(natViolations({ rules: [...nat('192.0.2.65', '10.0.0.2'), ...nat('192.0.2.66', '10.0.0.9')], unreachable: [] }, wanted)).toHaveLength(4);
-    expect(natViolations({ rules: nat('192.0.2.65', '10.0.0.2'), unreachable: ['nova-float-dnat-c00002: -d 192.0.2.65/32 ...'] }, wanted)).toHaveLength(1);
+    expect(natViolations({ rules: [...twice, twice[0]!], unreachable: [] }, wanted)).toEqual([
+      'dnat 192.0.2.65<->10.0.0.2  is there 2 times',
+    ]);
+    expect(
+      natViolations({ rules: [...nat('192.0.2.65', '10.0.0.2'), ...nat('192.0.2.66', '10.0.0.9')], unreachable: [] }, wanted),
+    ).toHaveLength(4);
+    expect(
+      natViolations({ rules: nat('192.0.2.65', '10.0.0.2'), unreachable: ['nova-float-dnat-c00002: -d 192.0.2.65/32 ...'] }, wanted),
+    ).toHaveLength(1);
   });
 
   it('find a stale or missing dnsmasq host and a dnsmasq not told of its file', () => {

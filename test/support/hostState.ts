@@ -8,9 +8,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
+import type { FirewallBackend } from '../../src/config/options.js';
 import { openDatabase } from '../../src/db/connection.js';
 import { loadedRecord } from '../../src/linux_net/dnsmasq/index.js';
-import type { FirewallBackend } from '../../src/config/options.js';
 import { parseSave } from '../../src/linux_net/firewall/iptables/plan.js';
 import type { MapName } from '../../src/linux_net/firewall/nftables/elements.js';
 import { parseListing } from '../../src/linux_net/firewall/nftables/parse.js';
@@ -50,19 +50,31 @@ export async function readDbState(configFile: string): Promise<DbState> {
   const config = loadConfig({ file: configFile, env: {}, warn: () => undefined });
   const db = openDatabase(config.connection);
   try {
-    const fixed = (await db.knex('fixed_ips').select('id', 'address', 'instance_uuid', 'virtual_interface_id', 'allocated').orderBy('id')) as Record<string, unknown>[];
+    const fixed = (await db
+      .knex('fixed_ips')
+      .select('id', 'address', 'instance_uuid', 'virtual_interface_id', 'allocated')
+      .orderBy('id')) as Record<string, unknown>[];
     const vifs = (await db.knex('virtual_interfaces').select('id', 'address', 'instance_uuid').orderBy('id')) as Record<string, unknown>[];
-    const floating = (await db.knex('floating_ips').select('id', 'address', 'project_id', 'fixed_ip_id', 'host').orderBy('id')) as Record<string, unknown>[];
+    const floating = (await db.knex('floating_ips').select('id', 'address', 'project_id', 'fixed_ip_id', 'host').orderBy('id')) as Record<
+      string,
+      unknown
+    >[];
     const id = (value: unknown) => (value === null || value === undefined ? null : Number(value));
     return {
       fixed: fixed.map((row) => ({
-        id: Number(row.id), address: String(row.address), instanceUuid: (row.instance_uuid as string | null) ?? null,
-        virtualInterfaceId: id(row.virtual_interface_id), allocated: Boolean(Number(row.allocated)),
+        id: Number(row.id),
+        address: String(row.address),
+        instanceUuid: (row.instance_uuid as string | null) ?? null,
+        virtualInterfaceId: id(row.virtual_interface_id),
+        allocated: Boolean(Number(row.allocated)),
       })),
       vifs: vifs.map((row) => ({ id: Number(row.id), mac: String(row.address), instanceUuid: String(row.instance_uuid) })),
       floating: floating.map((row) => ({
-        id: Number(row.id), address: String(row.address), projectId: (row.project_id as string | null) ?? null,
-        fixedIpId: id(row.fixed_ip_id), host: (row.host as string | null) ?? null,
+        id: Number(row.id),
+        address: String(row.address),
+        projectId: (row.project_id as string | null) ?? null,
+        fixedIpId: id(row.fixed_ip_id),
+        host: (row.host as string | null) ?? null,
       })),
     };
   } finally {
@@ -81,7 +93,8 @@ export function associations(state: DbState): Map<string, string> {
   const fixedById = new Map(state.fixed.map((fixed) => [fixed.id, fixed]));
   const result = new Map<string, string>();
   for (const floating of state.floating) {
-    if (floating.fixedIpId !== null) result.set(floating.address, fixedById.get(floating.fixedIpId)?.address ?? `missing fixed IP id ${floating.fixedIpId}`);
+    if (floating.fixedIpId !== null)
+      result.set(floating.address, fixedById.get(floating.fixedIpId)?.address ?? `missing fixed IP id ${floating.fixedIpId}`);
   }
   return result;
 }
@@ -101,12 +114,19 @@ export function dbViolations(state: DbState): string[] {
     if (fixed.virtualInterfaceId !== null) heldBy.set(fixed.virtualInterfaceId, [...(heldBy.get(fixed.virtualInterfaceId) ?? []), fixed]);
     if (!fixed.allocated) continue;
     const vif = fixed.virtualInterfaceId === null ? undefined : vifById.get(fixed.virtualInterfaceId);
-    if (!vif) problems.push(`fixed IP ${fixed.address} is allocated (to ${fixed.instanceUuid}) but its VIF ${fixed.virtualInterfaceId} does not exist`);
-    else if (vif.instanceUuid !== fixed.instanceUuid) problems.push(`fixed IP ${fixed.address} is allocated to ${fixed.instanceUuid} through VIF ${vif.id} of ${vif.instanceUuid}`);
+    if (!vif)
+      problems.push(
+        `fixed IP ${fixed.address} is allocated (to ${fixed.instanceUuid}) but its VIF ${fixed.virtualInterfaceId} does not exist`,
+      );
+    else if (vif.instanceUuid !== fixed.instanceUuid)
+      problems.push(`fixed IP ${fixed.address} is allocated to ${fixed.instanceUuid} through VIF ${vif.id} of ${vif.instanceUuid}`);
   }
   for (const vif of state.vifs) {
     const held = (heldBy.get(vif.id) ?? []).filter((fixed) => fixed.allocated);
-    if (held.length !== 1) problems.push(`VIF ${vif.id} (${vif.mac}) of ${vif.instanceUuid} holds ${held.length} allocated fixed IPs (${held.map((fixed) => fixed.address).join(', ') || 'none'})`);
+    if (held.length !== 1)
+      problems.push(
+        `VIF ${vif.id} (${vif.mac}) of ${vif.instanceUuid} holds ${held.length} allocated fixed IPs (${held.map((fixed) => fixed.address).join(', ') || 'none'})`,
+      );
   }
   const macs = new Set<string>();
   for (const vif of state.vifs) {
@@ -116,7 +136,10 @@ export function dbViolations(state: DbState): string[] {
   for (const floating of state.floating) {
     if (floating.fixedIpId === null) continue;
     const fixed = fixedById.get(floating.fixedIpId);
-    if (!fixed || !fixed.allocated) problems.push(`floating IP ${floating.address} is associated with fixed IP ${fixed?.address ?? `id ${floating.fixedIpId}`}, which is not allocated`);
+    if (!fixed || !fixed.allocated)
+      problems.push(
+        `floating IP ${floating.address} is associated with fixed IP ${fixed?.address ?? `id ${floating.fixedIpId}`}, which is not allocated`,
+      );
     if (floating.projectId === null) problems.push(`floating IP ${floating.address} is associated but allocated to no project`);
     if (floating.host === null) problems.push(`floating IP ${floating.address} is associated but no host binds it`);
   }
@@ -185,7 +208,9 @@ async function readFloatingMaps(lab: Lab, ns: string): Promise<FloatingNat> {
         const [fixed, device] = key.split(' . ');
         return { kind: 'snat', floating, fixed: fixed!, variant: `-o ${device}` };
       }),
-      ...elements('floating_hairpin').map(([fixed, floating]): FloatingNatRule => ({ kind: 'snat', floating, fixed, variant: 'ct status dnat' })),
+      ...elements('floating_hairpin').map(
+        ([fixed, floating]): FloatingNatRule => ({ kind: 'snat', floating, fixed, variant: 'ct status dnat' }),
+      ),
     ],
     unreachable: [],
   };
@@ -234,7 +259,9 @@ export async function boundFloating(lab: Lab, ns: string, device: string): Promi
   const shown = await lab.exec(ns, ['ip', '-j', 'addr', 'show', 'dev', device]);
   if (shown.code !== 0) throw new Error(`ip addr show dev ${device} in ${ns}: ${shown.stderr}`);
   const links = JSON.parse(shown.stdout || '[]') as { addr_info?: { family: string; local: string; prefixlen: number }[] }[];
-  return new Set((links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local));
+  return new Set(
+    (links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local),
+  );
 }
 
 export interface DnsmasqState {
@@ -259,11 +286,19 @@ export function readDnsmasq(statePath: string, bridge: string): DnsmasqState {
   // The hosts file, plus the hosts added one by one since it was last written (hostsdir).
   let extra: string[] = [];
   try {
-    extra = readdirSync(`${base}.hostsdir`).filter((name) => !name.startsWith('.')).map((name) => readFileSync(join(`${base}.hostsdir`, name), 'utf8'));
+    extra = readdirSync(`${base}.hostsdir`)
+      .filter((name) => !name.startsWith('.'))
+      .map((name) => readFileSync(join(`${base}.hostsdir`, name), 'utf8'));
   } catch {
     // no hostsdir yet
   }
-  const lines = [...(read('hosts') ?? '').split('\n').filter(Boolean).map((line) => `${line}\n`), ...extra];
+  const lines = [
+    ...(read('hosts') ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => `${line}\n`),
+    ...extra,
+  ];
   const hosts = new Map<string, string>();
   for (const line of lines) {
     const [mac, , address] = line.trim().split(',');
@@ -274,7 +309,9 @@ export function readDnsmasq(statePath: string, bridge: string): DnsmasqState {
   let running = false;
   if (pid !== undefined) {
     try {
-      running = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((part) => part === 'dnsmasq' || part.endsWith('/dnsmasq'));
+      running = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        .split('\0')
+        .some((part) => part === 'dnsmasq' || part.endsWith('/dnsmasq'));
     } catch {
       running = false;
     }
@@ -295,7 +332,9 @@ export function dnsmasqViolations(dnsmasq: DnsmasqState, state: DbState): string
     const vif = fixed.allocated && fixed.virtualInterfaceId !== null ? vifById.get(fixed.virtualInterfaceId) : undefined;
     if (vif) wanted.set(vif.mac, fixed.address);
   }
-  for (const [mac, address] of wanted) if (dnsmasq.hosts.get(mac) !== address) problems.push(`dnsmasq hosts lack ${mac} ${address} (have ${dnsmasq.hosts.get(mac) ?? 'nothing'})`);
+  for (const [mac, address] of wanted)
+    if (dnsmasq.hosts.get(mac) !== address)
+      problems.push(`dnsmasq hosts lack ${mac} ${address} (have ${dnsmasq.hosts.get(mac) ?? 'nothing'})`);
   for (const [mac, address] of dnsmasq.hosts) if (!wanted.has(mac)) problems.push(`dnsmasq hosts have stale ${mac} ${address}`);
   return problems;
 }

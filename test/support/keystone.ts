@@ -63,7 +63,16 @@ interface PasswordAuth {
 }
 
 function passwordAuth(body: unknown): PasswordAuth | undefined {
-  const auth = (body as { auth?: { identity?: { methods?: unknown; password?: { user?: { name?: unknown; password?: unknown } } }; scope?: { project?: { name?: unknown } } } } | undefined)?.auth;
+  const auth = (
+    body as
+      | {
+          auth?: {
+            identity?: { methods?: unknown; password?: { user?: { name?: unknown; password?: unknown } } };
+            scope?: { project?: { name?: unknown } };
+          };
+        }
+      | undefined
+  )?.auth;
   const user = auth?.identity?.password?.user;
   if (!Array.isArray(auth?.identity?.methods) || !auth.identity.methods.includes('password')) return undefined;
   if (typeof user?.name !== 'string' || typeof user.password !== 'string') return undefined;
@@ -96,22 +105,31 @@ export async function startKeystone(options: KeystoneOptions): Promise<Keystone>
     const expiresAt = new Date(issuedAt.getTime() + TOKEN_LIFETIME_MS);
     const created = await options.tokens.create(user.project, user.role, `keystone test token for ${user.name}`, { expiresAt });
     issued.push(user.name);
-    send(response, 201, {
-      token: {
-        methods: ['password'],
-        issued_at: issuedAt.toISOString(),
-        expires_at: expiresAt.toISOString(),
-        user: { id: user.name, name: user.name, domain: DOMAIN, password_expires_at: null },
-        project: { id: user.project, name: user.project, domain: DOMAIN },
-        roles: [{ id: user.role, name: user.role }],
-        catalog: [{
-          id: 'compute',
-          type: 'compute',
-          name: 'nova',
-          endpoints: [{ id: 'compute-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: options.computeUrl }],
-        }],
+    send(
+      response,
+      201,
+      {
+        token: {
+          methods: ['password'],
+          issued_at: issuedAt.toISOString(),
+          expires_at: expiresAt.toISOString(),
+          user: { id: user.name, name: user.name, domain: DOMAIN, password_expires_at: null },
+          project: { id: user.project, name: user.project, domain: DOMAIN },
+          roles: [{ id: user.role, name: user.role }],
+          catalog: [
+            {
+              id: 'compute',
+              type: 'compute',
+              name: 'nova',
+              endpoints: [
+                { id: 'compute-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: options.computeUrl },
+              ],
+            },
+          ],
+        },
       },
-    }, { 'X-Subject-Token': created.token });
+      { 'X-Subject-Token': created.token },
+    );
   }
 
   const server = createServer((request, response) => {
@@ -129,9 +147,10 @@ export async function startKeystone(options: KeystoneOptions): Promise<Keystone>
   return {
     authUrl: `${base}/v3`,
     issued,
-    close: () => new Promise<void>((resolve, reject) => {
-      server.close((error) => (error ? reject(error) : resolve()));
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
   };
 }

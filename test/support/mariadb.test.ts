@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTestDatabase, mysqlServerUrl, type TestDatabase } from './mariadb.js';
 
 describe('MariaDB test harness', () => {

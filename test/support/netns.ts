@@ -16,7 +16,11 @@ export function kernelAvailable(tools: string[]): boolean {
 
 /** Deletes the namespace `ns` if it is there (after a test file, also one that failed halfway). */
 export function deleteNamespace(ns: string): void {
-  if (execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some((line) => line.split(' ')[0] === ns)) {
+  if (
+    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .some((line) => line.split(' ')[0] === ns)
+  ) {
     execFileSync('ip', ['netns', 'del', ns]);
   }
 }

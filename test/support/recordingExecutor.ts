@@ -41,8 +41,9 @@ export class RecordingExecutor implements Executor {
 
   async run(spec: CommandSpec): Promise<CommandResult> {
     this.commands.push(structuredClone(spec));
-    const rule = this.rules.find((candidate) => candidate.remaining === 1 && matches(candidate.match, spec))
-      ?? this.rules.find((candidate) => candidate.remaining === undefined && matches(candidate.match, spec));
+    const rule =
+      this.rules.find((candidate) => candidate.remaining === 1 && matches(candidate.match, spec)) ??
+      this.rules.find((candidate) => candidate.remaining === undefined && matches(candidate.match, spec));
     if (rule?.remaining !== undefined) rule.remaining -= 1;
     const answer = rule === undefined ? {} : typeof rule.answer === 'function' ? await rule.answer(spec) : rule.answer;
     const result: CommandResult = { code: answer.code ?? 0, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '' };
@@ -75,7 +76,10 @@ export function notInstalled(spec: CommandSpec): never {
 
 /** The rejection of `promise`, which must fail with CommandFailed (real or recorded commands alike). */
 export async function commandFailure(promise: Promise<unknown>): Promise<CommandFailed> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(CommandFailed);
   return error as CommandFailed;
 }

@@ -1,6 +1,6 @@
 import { Invalid } from '../../errors.js';
 import { UsageError } from '../args.js';
-import { runCommand, withContext, type Io } from '../run.js';
+import { type Io, runCommand, withContext } from '../run.js';
 
 const USAGE = 'usage: novanet-dhcpbridge [--config-file=FILE] add|old|del MAC IP [HOSTNAME] | init';
 
@@ -28,7 +28,8 @@ export async function dhcpbridge(argv: string[], io: Io): Promise<number> {
     if (action === 'init') {
       if (args.length !== 1) throw new UsageError(USAGE);
       const networkId = Number(io.env.NETWORK_ID);
-      if (!Number.isSafeInteger(networkId) || networkId <= 0) throw new Invalid('init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)');
+      if (!Number.isSafeInteger(networkId) || networkId <= 0)
+        throw new Invalid('init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)');
       return withContext(configFile, io, async ({ manager }) => {
         for (const lease of await manager.leases.list(networkId)) {
           io.stdout(`${Math.floor(lease.expiresAt.getTime() / 1000)} ${lease.mac} ${lease.address} ${lease.hostname ?? '*'} *\n`);

@@ -17,7 +17,12 @@ export const fixedCommands: Category = {
         io.stdout(host === undefined ? 'No fixed IP found.\n' : `No fixed IP found for host ${host}.\n`);
         return;
       }
-      io.stdout(formatTable(['network', 'IP address', 'hostname', 'host'], rows.map((row) => [row.network, row.address, row.hostname, row.host])));
+      io.stdout(
+        formatTable(
+          ['network', 'IP address', 'hostname', 'host'],
+          rows.map((row) => [row.network, row.address, row.hostname, row.host]),
+        ),
+      );
     },
   },
   reserve: {

@@ -2,7 +2,9 @@ import { noMorePositionals, optionOrPositional, stringOption } from '../args.js'
 import { formatTable } from '../table.js';
 import type { Category } from './command.js';
 
-const IP_RANGE = { ip_range: { type: 'string', meta: 'RANGE', help: 'a CIDR (network and broadcast skipped) or one IPv4 address' } } as const;
+const IP_RANGE = {
+  ip_range: { type: 'string', meta: 'RANGE', help: 'a CIDR (network and broadcast skipped) or one IPv4 address' },
+} as const;
 
 /** nova-manage's `floating` category: pools of floating IPs, as operators manage them. */
 export const floatingCommands: Category = {
@@ -32,10 +34,12 @@ export const floatingCommands: Category = {
         io.stdout('No floating IP addresses have been defined.\n');
         return;
       }
-      io.stdout(formatTable(
-        ['project_id', 'address', 'instance_uuid', 'pool', 'interface'],
-        rows.map((row) => [row.projectId, row.address, row.instanceUuid, row.pool, row.interface]),
-      ));
+      io.stdout(
+        formatTable(
+          ['project_id', 'address', 'instance_uuid', 'pool', 'interface'],
+          rows.map((row) => [row.projectId, row.address, row.instanceUuid, row.pool, row.interface]),
+        ),
+      );
     },
   },
   delete: {

@@ -1,12 +1,12 @@
-import { UsageError, helpText, parseArgs } from '../args.js';
-import { EXIT_USAGE, runCommand, withContext, type Io } from '../run.js';
+import { helpText, parseArgs, UsageError } from '../args.js';
+import { EXIT_USAGE, type Io, runCommand, withContext } from '../run.js';
+import type { Category } from './command.js';
 import { dbCommands } from './db.js';
 import { fixedCommands } from './fixed.js';
 import { floatingCommands } from './floating.js';
 import { networkCommands } from './network.js';
 import { projectCommands } from './project.js';
 import { tokenCommands } from './token.js';
-import type { Category } from './command.js';
 
 /** nova-manage's categories and actions. */
 export const CATEGORIES: Record<string, Category> = {
@@ -60,13 +60,18 @@ export async function manage(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     const category = CATEGORIES[categoryName];
-    if (!category) throw new UsageError(`unknown category ${JSON.stringify(categoryName.slice(0, 40))}; categories are ${Object.keys(CATEGORIES).join(', ')}`);
+    if (!category)
+      throw new UsageError(
+        `unknown category ${JSON.stringify(categoryName.slice(0, 40))}; categories are ${Object.keys(CATEGORIES).join(', ')}`,
+      );
     const command = actionName === undefined ? undefined : category[actionName];
     if (!command) {
       const known = Object.keys(category).join(', ');
-      throw new UsageError(actionName === undefined
-        ? `${categoryName}: give an action (${known})`
-        : `${categoryName}: unknown action ${JSON.stringify(actionName.slice(0, 40))}; actions are ${known}`);
+      throw new UsageError(
+        actionName === undefined
+          ? `${categoryName}: give an action (${known})`
+          : `${categoryName}: unknown action ${JSON.stringify(actionName.slice(0, 40))}; actions are ${known}`,
+      );
     }
     if (args.includes('--help') || args.includes('-h')) {
       io.stdout(helpText(command.usage, command.summary, command.options));

@@ -1,6 +1,6 @@
 import type { Network } from '../../db/networks.js';
 import type { NetworkSelector } from '../../managers/requests.js';
-import { UsageError, boolOption, intOption, noMorePositionals, stringOption, type Parsed } from '../args.js';
+import { boolOption, intOption, noMorePositionals, type Parsed, stringOption, UsageError } from '../args.js';
 import { formatTable } from '../table.js';
 import type { Category } from './command.js';
 
@@ -38,7 +38,9 @@ const SELECT_OPTIONS = {
 /** `--fixed_range`, `--uuid` or one positional CIDR/uuid: exactly one of them. */
 function selector(parsed: Parsed, command: string): NetworkSelector {
   noMorePositionals(parsed, 1, command);
-  const given = [stringOption(parsed, 'fixed_range'), stringOption(parsed, 'uuid'), parsed.positionals[0]].filter((value) => value !== undefined);
+  const given = [stringOption(parsed, 'fixed_range'), stringOption(parsed, 'uuid'), parsed.positionals[0]].filter(
+    (value) => value !== undefined,
+  );
   if (given.length !== 1) throw new UsageError(`${command}: name the network once, with --fixed_range=CIDR or --uuid=UUID`);
   const value = given[0]!;
   return value.includes('/') ? { cidr: value } : { uuid: value };
@@ -56,7 +58,8 @@ function positionalCreate(parsed: Parsed): { fixedRangeV4?: string; numNetworks?
   const number = (text: string | undefined, name: string) => {
     if (text === undefined) return undefined;
     clash(name);
-    if (!/^\d{1,9}$/.test(text)) throw new UsageError(`network create: ${name.toUpperCase()} must be a whole number, got ${JSON.stringify(text)}`);
+    if (!/^\d{1,9}$/.test(text))
+      throw new UsageError(`network create: ${name.toUpperCase()} must be a whole number, got ${JSON.stringify(text)}`);
     return Number(text);
   };
   const result: { fixedRangeV4?: string; numNetworks?: number; networkSize?: number; label?: string } = { fixedRangeV4: cidr };
@@ -69,7 +72,17 @@ function positionalCreate(parsed: Parsed): { fixedRangeV4?: string; numNetworks?
 }
 
 function listRow(network: Network): (string | number | null)[] {
-  return [network.id, network.cidr, network.cidrV6, network.dhcpStart, network.dns1, network.dns2, network.vlan, network.projectId, network.uuid];
+  return [
+    network.id,
+    network.cidr,
+    network.cidrV6,
+    network.dhcpStart,
+    network.dns1,
+    network.dns2,
+    network.vlan,
+    network.projectId,
+    network.uuid,
+  ];
 }
 
 export const networkCommands: Category = {
@@ -87,44 +100,50 @@ export const networkCommands: Category = {
       let lastShown = 0;
       // A failure after some progress must still print its error on a line of its own.
       let progressOpen = false;
-      const created = await manager.networks.create({
-        label,
-        fixedRangeV4: stringOption(parsed, 'fixed_range_v4') ?? positional.fixedRangeV4,
-        numNetworks: intOption(parsed, 'num_networks') ?? positional.numNetworks,
-        networkSize: intOption(parsed, 'network_size') ?? positional.networkSize,
-        vlan: intOption(parsed, 'vlan'),
-        vlanStart: intOption(parsed, 'vlan_start'),
-        vpnStart: intOption(parsed, 'vpn'),
-        fixedRangeV6: stringOption(parsed, 'fixed_range_v6'),
-        gateway: stringOption(parsed, 'gateway'),
-        gatewayV6: stringOption(parsed, 'gateway_v6'),
-        bridge: stringOption(parsed, 'bridge'),
-        bridgeInterface: stringOption(parsed, 'bridge_interface'),
-        multiHost: boolOption(parsed, 'multi_host'),
-        dns1: stringOption(parsed, 'dns1'),
-        dns2: stringOption(parsed, 'dns2'),
-        uuid: stringOption(parsed, 'uuid'),
-        fixedCidr: stringOption(parsed, 'fixed_cidr'),
-        projectId: stringOption(parsed, 'project_id'),
-        priority: intOption(parsed, 'priority'),
-        mtu: intOption(parsed, 'mtu'),
-        dhcpServer: stringOption(parsed, 'dhcp_server'),
-        enableDhcp: boolOption(parsed, 'enable_dhcp'),
-        shareAddress: boolOption(parsed, 'share_address'),
-        onProgress: io.interactive
-          ? (written, total) => {
-              const now = Date.now();
-              if (now - lastShown < 200 && written < total) return;
-              lastShown = now;
-              progressOpen = written < total;
-              io.stderr(`\rwriting fixed IPs: ${written}/${total} (${Math.floor((100 * written) / total)}%)${written === total ? '\n' : ''}`);
-            }
-          : undefined,
-      }).finally(() => {
-        if (progressOpen) io.stderr('\n');
-      });
+      const created = await manager.networks
+        .create({
+          label,
+          fixedRangeV4: stringOption(parsed, 'fixed_range_v4') ?? positional.fixedRangeV4,
+          numNetworks: intOption(parsed, 'num_networks') ?? positional.numNetworks,
+          networkSize: intOption(parsed, 'network_size') ?? positional.networkSize,
+          vlan: intOption(parsed, 'vlan'),
+          vlanStart: intOption(parsed, 'vlan_start'),
+          vpnStart: intOption(parsed, 'vpn'),
+          fixedRangeV6: stringOption(parsed, 'fixed_range_v6'),
+          gateway: stringOption(parsed, 'gateway'),
+          gatewayV6: stringOption(parsed, 'gateway_v6'),
+          bridge: stringOption(parsed, 'bridge'),
+          bridgeInterface: stringOption(parsed, 'bridge_interface'),
+          multiHost: boolOption(parsed, 'multi_host'),
+          dns1: stringOption(parsed, 'dns1'),
+          dns2: stringOption(parsed, 'dns2'),
+          uuid: stringOption(parsed, 'uuid'),
+          fixedCidr: stringOption(parsed, 'fixed_cidr'),
+          projectId: stringOption(parsed, 'project_id'),
+          priority: intOption(parsed, 'priority'),
+          mtu: intOption(parsed, 'mtu'),
+          dhcpServer: stringOption(parsed, 'dhcp_server'),
+          enableDhcp: boolOption(parsed, 'enable_dhcp'),
+          shareAddress: boolOption(parsed, 'share_address'),
+          onProgress: io.interactive
+            ? (written, total) => {
+                const now = Date.now();
+                if (now - lastShown < 200 && written < total) return;
+                lastShown = now;
+                progressOpen = written < total;
+                io.stderr(
+                  `\rwriting fixed IPs: ${written}/${total} (${Math.floor((100 * written) / total)}%)${written === total ? '\n' : ''}`,
+                );
+              }
+            : undefined,
+        })
+        .finally(() => {
+          if (progressOpen) io.stderr('\n');
+        });
       for (const network of created) {
-        io.stdout(`created network ${network.label} ${network.cidr}${network.vlan === null ? '' : ` vlan ${network.vlan}`} ${network.uuid}\n`);
+        io.stdout(
+          `created network ${network.label} ${network.cidr}${network.vlan === null ? '' : ` vlan ${network.vlan}`} ${network.uuid}\n`,
+        );
       }
     },
   },
@@ -152,7 +171,8 @@ export const networkCommands: Category = {
     },
   },
   modify: {
-    usage: 'novanet-manage network modify --fixed_range=CIDR|--uuid=UUID [--project=P] [--host=H] [--disassociate-project] [--disassociate-host]',
+    usage:
+      'novanet-manage network modify --fixed_range=CIDR|--uuid=UUID [--project=P] [--host=H] [--disassociate-project] [--disassociate-host]',
     summary: 'Associate a network with a project or host, or take it away.',
     options: {
       ...SELECT_OPTIONS,

@@ -1,5 +1,5 @@
 import { TokenService } from '../../auth/tokens.js';
-import { UsageError, intOption, noMorePositionals, stringOption } from '../args.js';
+import { intOption, noMorePositionals, stringOption, UsageError } from '../args.js';
 import { formatTable } from '../table.js';
 import type { Category } from './command.js';
 
@@ -19,7 +19,11 @@ export const tokenCommands: Category = {
       noMorePositionals(parsed, 0, 'token create');
       const projectId = stringOption(parsed, 'project_id');
       if (projectId === undefined) throw new UsageError('token create: give the project, as --project_id=PROJECT');
-      const created = await new TokenService({ db }).create(projectId, stringOption(parsed, 'role') ?? 'member', stringOption(parsed, 'description'));
+      const created = await new TokenService({ db }).create(
+        projectId,
+        stringOption(parsed, 'role') ?? 'member',
+        stringOption(parsed, 'description'),
+      );
       // The token alone on stdout, so scripts can do TOKEN=$(novanet-manage token create ...).
       io.stdout(`${created.token}\n`);
     },
@@ -36,10 +40,12 @@ export const tokenCommands: Category = {
         io.stdout('No token found.\n');
         return;
       }
-      io.stdout(formatTable(
-        ['id', 'project', 'role', 'description', 'created'],
-        rows.map((row) => [row.id, row.projectId, row.role, row.description, shortTime(row.createdAt)]),
-      ));
+      io.stdout(
+        formatTable(
+          ['id', 'project', 'role', 'description', 'created'],
+          rows.map((row) => [row.id, row.projectId, row.role, row.description, shortTime(row.createdAt)]),
+        ),
+      );
     },
   },
   revoke: {
@@ -52,7 +58,9 @@ export const tokenCommands: Category = {
       if (positional !== undefined && !/^\d{1,15}$/.test(positional)) {
         throw new UsageError(`token revoke: the id must be a whole number, got ${JSON.stringify(positional.slice(0, 40))}`);
       }
-      const given = [intOption(parsed, 'id'), positional === undefined ? undefined : Number(positional)].filter((value) => value !== undefined);
+      const given = [intOption(parsed, 'id'), positional === undefined ? undefined : Number(positional)].filter(
+        (value) => value !== undefined,
+      );
       if (given.length !== 1) throw new UsageError('token revoke: give the token once, as --id=N');
       const revoked = await new TokenService({ db }).revoke({ id: given[0]! });
       io.stdout(`revoked token ${revoked.id} (project ${revoked.projectId}, ${revoked.role})\n`);

@@ -2,9 +2,9 @@ import { setFlagsFromString } from 'node:v8';
 import { loadConfig } from '../../config/load.js';
 import { LATEST_SCHEMA_VERSION } from '../../db/migrate.js';
 import { coalesced, jsonLogger, type Logger } from '../../log.js';
-import { UsageError, parseArgs, stringOption } from '../args.js';
-import { runCommand, type Io } from '../run.js';
-import { startService, type Service } from './service.js';
+import { parseArgs, stringOption, UsageError } from '../args.js';
+import { type Io, runCommand } from '../run.js';
+import { type Service, startService } from './service.js';
 
 /** Structured log lines on stderr. */
 export function logger(io: Io): Logger {
@@ -24,7 +24,11 @@ export interface ServiceHandle {
  * is down or restarting.
  */
 export async function startFromArgs(argv: string[], io: Io, signals: NodeJS.Process | undefined = process): Promise<ServiceHandle> {
-  const parsed = parseArgs(argv, { config_file: { type: 'string', meta: 'FILE', help: 'nova.conf-style configuration' } }, 'novanet-network');
+  const parsed = parseArgs(
+    argv,
+    { config_file: { type: 'string', meta: 'FILE', help: 'nova.conf-style configuration' } },
+    'novanet-network',
+  );
   if (parsed.positionals.length > 0) throw new UsageError(`novanet-network: unexpected argument ${JSON.stringify(parsed.positionals[0])}`);
   const log = logger(io);
   const configFile = stringOption(parsed, 'config_file') ?? io.env.NOVANET_CONFIG_FILE;
@@ -32,7 +36,9 @@ export async function startFromArgs(argv: string[], io: Io, signals: NodeJS.Proc
   const service = await startService({ config, configFile, log });
 
   let finish: () => void = () => undefined;
-  const stopped = new Promise<void>((resolve) => { finish = resolve; });
+  const stopped = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
   let stopping = false;
   const stop = async () => {
     if (stopping) return stopped;
@@ -63,7 +69,9 @@ export const HEAP_GROWING_PERCENT = 50;
  * unless node's command line has one (node refuses it in NODE_OPTIONS).
  */
 export function daemonHeapFlag(execArgv: string[]): string | undefined {
-  return execArgv.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag)) ? undefined : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+  return execArgv.some((flag) => /^--heap[-_]growing[-_]percent(=|$)/.test(flag))
+    ? undefined
+    : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
 }
 
 export function useDaemonHeap(execArgv: string[]): void {

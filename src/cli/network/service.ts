@@ -1,17 +1,17 @@
 import cron, { type ScheduledTask } from 'node-cron';
+import { createApp, createMetrics, healthCheck, listen, type RunningApi } from '../../api/index.js';
+import { TokenService } from '../../auth/tokens.js';
 import type { Config } from '../../config/options.js';
-import { openDatabase, type Database } from '../../db/connection.js';
+import { type Database, openDatabase } from '../../db/connection.js';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/migrate.js';
 import { Unavailable } from '../../errors.js';
 import { createHostLayer, type Reconciler } from '../../host/index.js';
 import { NetworkWatcher } from '../../host/watch.js';
-import { createApp, createMetrics, healthCheck, listen, type RunningApi } from '../../api/index.js';
-import { TokenService } from '../../auth/tokens.js';
 import type { Executor } from '../../linux_net/command.js';
 import { processExecutor } from '../../linux_net/executor.js';
 import type { Logger } from '../../log.js';
-import { capabilitiesOf, createManager } from '../../managers/registry.js';
 import type { NetworkManager } from '../../managers/manager.js';
+import { capabilitiesOf, createManager } from '../../managers/registry.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -50,7 +50,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       throw new Unavailable(`cannot read the database schema version: ${error.message}`);
     });
     if (version !== LATEST_SCHEMA_VERSION) {
-      throw new Unavailable(`database schema is at version ${version}, this release needs ${LATEST_SCHEMA_VERSION}; run: novanet-manage db sync`);
+      throw new Unavailable(
+        `database schema is at version ${version}, this release needs ${LATEST_SCHEMA_VERSION}; run: novanet-manage db sync`,
+      );
     }
   } catch (error) {
     await db.close();
@@ -80,7 +82,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   // Ours to close at stop: it keeps the firewall tools running (linux_net/session.ts).
   const ownExecutor = options.executor ? undefined : processExecutor({ rootHelper: config.root_helper, log });
   const reconciler = createHostLayer({
-    db, config, capabilities: capabilitiesOf(config.network_manager), configFile: options.configFile, log,
+    db,
+    config,
+    capabilities: capabilitiesOf(config.network_manager),
+    configFile: options.configFile,
+    log,
     onReport: (report) => {
       metrics.recordReconcile(report);
       if (report.kind === 'full') usageRefresh = refreshUsage();
@@ -118,23 +124,31 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     // Every second, reconcile when reconcile_interval has passed since the last full
     // one: any interval works, not only those a cron field can express.
     // Changes made elsewhere (novanet-manage) reach the host within a second.
-    cron.schedule('* * * * * *', tracked(async () => {
-      const last = reconciler!.lastFullAt?.getTime() ?? 0;
-      try {
-        if (Date.now() - last >= config.reconcile_interval * 1000) await reconciler!.reconcileAll();
-        else await watcher.poll();
-      } catch (error) {
-        log('reconcile.failed', { error: (error as Error).message });
-      }
-    }), { name: 'reconcile-host', noOverlap: true, logger: cronLogger }),
-    cron.schedule('* * * * *', tracked(async () => {
-      try {
-        const freed = await manager.leases.disassociateStale();
-        if (freed > 0) log('fixed_ips.disassociated', { count: freed });
-      } catch (error) {
-        log('fixed_ips.disassociate_failed', { error: (error as Error).message });
-      }
-    }), { name: 'disassociate-stale-fixed-ips', noOverlap: true, logger: cronLogger }),
+    cron.schedule(
+      '* * * * * *',
+      tracked(async () => {
+        const last = reconciler!.lastFullAt?.getTime() ?? 0;
+        try {
+          if (Date.now() - last >= config.reconcile_interval * 1000) await reconciler!.reconcileAll();
+          else await watcher.poll();
+        } catch (error) {
+          log('reconcile.failed', { error: (error as Error).message });
+        }
+      }),
+      { name: 'reconcile-host', noOverlap: true, logger: cronLogger },
+    ),
+    cron.schedule(
+      '* * * * *',
+      tracked(async () => {
+        try {
+          const freed = await manager.leases.disassociateStale();
+          if (freed > 0) log('fixed_ips.disassociated', { count: freed });
+        } catch (error) {
+          log('fixed_ips.disassociate_failed', { error: (error as Error).message });
+        }
+      }),
+      { name: 'disassociate-stale-fixed-ips', noOverlap: true, logger: cronLogger },
+    ),
   ];
   let api: RunningApi | undefined;
   if (options.api ?? true) {
@@ -157,7 +171,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   }
   let stopped = false;
   return {
-    config, db, manager, reconciler, apiUrl: api?.url,
+    config,
+    db,
+    manager,
+    reconciler,
+    apiUrl: api?.url,
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -56,7 +56,14 @@ export interface NetworkFiles {
 export function networkFiles(statePath: string, bridge: string): NetworkFiles {
   interfaceName(bridge, 'bridge');
   const base = join(statePath, 'networks', `nova-${bridge}`);
-  return { conf: `${base}.conf`, pid: `${base}.pid`, hosts: `${base}.hosts`, hostsdir: `${base}.hostsdir`, opts: `${base}.opts`, loaded: `${base}.loaded` };
+  return {
+    conf: `${base}.conf`,
+    pid: `${base}.pid`,
+    hosts: `${base}.hosts`,
+    hostsdir: `${base}.hostsdir`,
+    opts: `${base}.opts`,
+    loaded: `${base}.loaded`,
+  };
 }
 
 /** dnsmasq's static host line: `MAC,hostname.domain,IP` (nova's format). */

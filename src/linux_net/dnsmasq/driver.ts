@@ -2,10 +2,10 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { interfaceName } from '../../fields.js';
 import type { Executor } from '../command.js';
-import { dnsmasqArgs, networkFiles, type DhcpHost, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles } from './config.js';
+import { type DhcpHost, type DhcpNetwork, type DnsmasqOptions, dnsmasqArgs, type NetworkFiles, networkFiles } from './config.js';
 import { readText, writeAtomically, writeIfChanged } from './files.js';
 import { runningPid, sameCommandLine, stopDnsmasq } from './process.js';
-import { addHostLines, consolidate, fingerprint, removeHostLines, servedState, type Served } from './state.js';
+import { addHostLines, consolidate, fingerprint, removeHostLines, type Served, servedState } from './state.js';
 
 /** What ensure() did, for logs and metrics. */
 export type DnsmasqAction = 'none' | 'started' | 'reloaded' | 'restarted';
@@ -92,7 +92,8 @@ export class DnsmasqDriver {
       return true;
     }
     // Named after its first host: a MAC is written to the hostsdir once until the next reload empties it.
-    if (added.length > 0) writeAtomically(join(served.files.hostsdir, added[0]!.mac.replace(/:/g, '-')), added.map((host) => host.line).join(''));
+    if (added.length > 0)
+      writeAtomically(join(served.files.hostsdir, added[0]!.mac.replace(/:/g, '-')), added.map((host) => host.line).join(''));
     // With removals pending, dnsmasq holds more than these hosts: recorded at their reload.
     // In place, unread: a record torn by a crash only costs one extra reload at the next start.
     if (served.unloaded.size === 0) writeFileSync(served.files.loaded, fingerprint(served), { mode: 0o644 });
@@ -119,9 +120,11 @@ export class DnsmasqDriver {
     if (served.reload) clearTimeout(served.reload);
     served.reload = undefined;
     const run = (served.reloading ?? Promise.resolve()).then(() => this.reloadNow(served));
-    const settled: Promise<void> = run.catch(() => undefined).then(() => {
-      if (served.reloading === settled) served.reloading = undefined;
-    });
+    const settled: Promise<void> = run
+      .catch(() => undefined)
+      .then(() => {
+        if (served.reloading === settled) served.reloading = undefined;
+      });
     served.reloading = settled;
     return run;
   }

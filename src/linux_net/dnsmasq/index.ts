@@ -4,9 +4,16 @@
  * atomically, driver.ts puts them together. Nothing in this folder imports this file.
  */
 export {
-  dnsmasqArgs, hostLine, hostsFile, networkFiles, optsFile,
-  type DhcpHost, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles,
+  type DhcpHost,
+  type DhcpNetwork,
+  type DnsmasqOptions,
+  dnsmasqArgs,
+  hostLine,
+  hostsFile,
+  type NetworkFiles,
+  networkFiles,
+  optsFile,
 } from './config.js';
-export { DnsmasqDriver, RELOAD_DELAY_MS, type DnsmasqAction } from './driver.js';
+export { type DnsmasqAction, DnsmasqDriver, RELOAD_DELAY_MS } from './driver.js';
 export { runningPid } from './process.js';
 export { loadedRecord } from './state.js';

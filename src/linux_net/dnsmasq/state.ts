@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hostLine, optsFile, type DhcpHost, type DhcpNetwork, type NetworkFiles } from './config.js';
+import { type DhcpHost, type DhcpNetwork, hostLine, type NetworkFiles, optsFile } from './config.js';
 import { writeIfChanged } from './files.js';
 
 /**
@@ -31,7 +31,16 @@ export interface Served {
 /** A bridge's state as a full ensure sets it: exactly these hosts, nothing pending. */
 export function servedState(network: DhcpNetwork, files: NetworkFiles, hosts: DhcpHost[], domain: string): Served {
   const lines = new Map(hosts.map((host) => [host.mac, hostLine(host, domain)]));
-  return { network, files, lines, sum: HostsSum.of(lines.values()), optsText: optsFile(network), unloaded: new Set(), reload: undefined, reloading: undefined };
+  return {
+    network,
+    files,
+    lines,
+    sum: HostsSum.of(lines.values()),
+    optsText: optsFile(network),
+    unloaded: new Set(),
+    reload: undefined,
+    reloading: undefined,
+  };
 }
 
 /**
@@ -40,7 +49,11 @@ export function servedState(network: DhcpNetwork, files: NetworkFiles, hosts: Dh
  * address is still held for a removed host), which only a reload of the hosts file
  * brings in.
  */
-export function addHostLines(served: Served, hosts: DhcpHost[], domain: string): { added: { mac: string; line: string }[]; reloadNow: boolean } {
+export function addHostLines(
+  served: Served,
+  hosts: DhcpHost[],
+  domain: string,
+): { added: { mac: string; line: string }[]; reloadNow: boolean } {
   let reloadNow = false;
   const added: { mac: string; line: string }[] = [];
   for (const host of hosts) {

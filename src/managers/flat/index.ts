@@ -16,8 +16,13 @@ export const FLAT: ModePolicy = {
   createRules: () => FLAT_CREATE_RULES,
 
   async modeFields({ config }, request) {
-    for (const [option, given] of [['--vlan', request.vlan], ['--vlan_start', request.vlanStart], ['--vpn', request.vpnStart]] as const) {
-      if (given !== undefined) throw new Invalid(`${option} applies to VLAN mode only; this service runs network_manager=${config.network_manager}`);
+    for (const [option, given] of [
+      ['--vlan', request.vlan],
+      ['--vlan_start', request.vlanStart],
+      ['--vpn', request.vpnStart],
+    ] as const) {
+      if (given !== undefined)
+        throw new Invalid(`${option} applies to VLAN mode only; this service runs network_manager=${config.network_manager}`);
     }
     const bridge = interfaceName(request.bridge ?? config.flat_network_bridge, 'bridge');
     const bridgeInterface = request.bridgeInterface ?? config.flat_interface;

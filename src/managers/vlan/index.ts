@@ -33,7 +33,9 @@ export const VLAN: ModePolicy = {
       throw new Invalid(`--bridge names one bridge; leave it out with num_networks=${count} (bridges are named brVLAN)`);
     }
     const vlanIds = await chooseVlans(config, request, count, q);
-    const bridges = vlanIds.map((vlan) => (count === 1 && request.bridge !== undefined ? interfaceName(request.bridge, 'bridge') : `br${vlan}`));
+    const bridges = vlanIds.map((vlan) =>
+      count === 1 && request.bridge !== undefined ? interfaceName(request.bridge, 'bridge') : `br${vlan}`,
+    );
     const existing = await networks.listNetworks(q);
     for (const bridge of bridges) {
       const owner = existing.find((network) => network.bridge === bridge);
@@ -54,7 +56,8 @@ export const VLAN: ModePolicy = {
     const owned = await networks.listNetworks(q, { projectId });
     if (owned.length > 0) return owned;
     const claimed = await withRetry(() => context.transaction((trx) => networks.claimNetworkForProject(trx, projectId, context.now())));
-    if (claimed.length === 0) throw new NoMoreNetworks(`no unassociated network is left for project ${projectId}; create more with novanet-manage network create`);
+    if (claimed.length === 0)
+      throw new NoMoreNetworks(`no unassociated network is left for project ${projectId}; create more with novanet-manage network create`);
     return claimed;
   },
 
@@ -73,7 +76,13 @@ async function chooseVlans(config: Config, request: CreateNetworksRequest, count
   if (start + count - 1 > MAX_VLAN) {
     throw new Invalid(`vlan_start ${start} + num_networks ${count} goes past VLAN ${MAX_VLAN}`);
   }
-  return lowestFree(used, start, MAX_VLAN, count, (found) => new DuplicateVlan(`only ${found} free VLAN id(s) from ${start} to ${MAX_VLAN}; ${count} needed`));
+  return lowestFree(
+    used,
+    start,
+    MAX_VLAN,
+    count,
+    (found) => new DuplicateVlan(`only ${found} free VLAN id(s) from ${start} to ${MAX_VLAN}; ${count} needed`),
+  );
 }
 
 /** Cloudpipe ports are unique across the cloud (nova's rule), lowest free from vpn_start. */

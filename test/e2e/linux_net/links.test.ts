@@ -52,9 +52,12 @@ describe.runIf(kernel)('LinkDriver on the real kernel (own network namespace)', 
     expect(bridge?.address).toBe(mac);
     expect(bridge?.mtu).toBe(1400);
     expect(bridge?.addr_info?.filter((entry) => entry.family === 'inet').map((entry) => `${entry.local}/${entry.prefixlen}`)).toEqual([
-      '10.0.0.1/24', '192.168.50.10/24',
+      '10.0.0.1/24',
+      '192.168.50.10/24',
     ]);
-    expect(JSON.parse(inNs('ip', '-j', 'route', 'show', 'default'))).toMatchObject([{ dst: 'default', gateway: '192.168.50.1', dev: 'br100', metric: 100 }]);
+    expect(JSON.parse(inNs('ip', '-j', 'route', 'show', 'default'))).toMatchObject([
+      { dst: 'default', gateway: '192.168.50.1', dev: 'br100', metric: 100 },
+    ]);
     // A restart: the same calls find everything right and change nothing.
     expect(await links.ensureBridge('br100', { interface: 'nleth1', mtu: 1400 })).toEqual([]);
     expect(await links.ensureFirstAddress('br100', '10.0.0.1', 24)).toEqual([]);

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Invalid } from '../../../src/errors.js';
-import { dnsmasqArgs, hostsFile, networkFiles, optsFile, type NetworkFiles } from '../../../src/linux_net/dnsmasq/config.js';
-import { dnsmasqOptions as options, HOSTS, NETWORK } from '../../support/dnsmasq.js';
+import { dnsmasqArgs, hostsFile, type NetworkFiles, networkFiles, optsFile } from '../../../src/linux_net/dnsmasq/config.js';
+import { HOSTS, NETWORK, dnsmasqOptions as options } from '../../support/dnsmasq.js';
 
 const FILES: NetworkFiles = {
   conf: '/var/lib/novanet/networks/nova-br100.conf',
@@ -43,8 +43,11 @@ describe('dnsmasqArgs', () => {
   });
 
   it('lets dnsmasq read resolv.conf when no DNS server is configured, and omits an unknown config file', () => {
-    const argv = dnsmasqArgs({ ...NETWORK, id: 7, dhcpServer: '10.0.7.1', dhcpStart: '10.0.7.2', netmask: '255.255.255.240', size: 16 }, FILES,
-      options('/var/lib/novanet', { dnsServers: [], configFile: undefined, leaseTime: 120, domain: 'example.org' }));
+    const argv = dnsmasqArgs(
+      { ...NETWORK, id: 7, dhcpServer: '10.0.7.1', dhcpStart: '10.0.7.2', netmask: '255.255.255.240', size: 16 },
+      FILES,
+      options('/var/lib/novanet', { dnsServers: [], configFile: undefined, leaseTime: 120, domain: 'example.org' }),
+    );
     expect(argv.slice(0, 3)).toEqual(['env', 'NETWORK_ID=7', 'dnsmasq']);
     expect(argv).toContain('--listen-address=10.0.7.1');
     expect(argv).toContain('--dhcp-range=set:net7,10.0.7.2,static,255.255.255.240,120s');
@@ -56,12 +59,16 @@ describe('dnsmasqArgs', () => {
 
 describe('hostsFile and optsFile', () => {
   it('writes one MAC,hostname.domain,IP line per host', () => {
-    expect(hostsFile(HOSTS, 'novalocal')).toBe('fa:16:3e:00:00:01,web-1.novalocal,10.0.0.3\nfa:16:3e:00:00:02,host-10-0-0-4.novalocal,10.0.0.4\n');
+    expect(hostsFile(HOSTS, 'novalocal')).toBe(
+      'fa:16:3e:00:00:01,web-1.novalocal,10.0.0.3\nfa:16:3e:00:00:02,host-10-0-0-4.novalocal,10.0.0.4\n',
+    );
     expect(hostsFile([], 'novalocal')).toBe('');
   });
 
   it('names a host without a hostname after its IPv6 address too', () => {
-    expect(hostsFile([{ mac: 'fa:16:3e:00:00:03', hostname: null, address: 'fd00::5' }], 'novalocal')).toBe('fa:16:3e:00:00:03,host-fd00--5.novalocal,fd00::5\n');
+    expect(hostsFile([{ mac: 'fa:16:3e:00:00:03', hostname: null, address: 'fd00::5' }], 'novalocal')).toBe(
+      'fa:16:3e:00:00:03,host-fd00--5.novalocal,fd00::5\n',
+    );
   });
 
   it('gives the router (option 3) and, when set, the MTU (option 26)', () => {
@@ -71,7 +78,9 @@ describe('hostsFile and optsFile', () => {
 
   it('sends an empty router option when the network has no gateway (no default route)', () => {
     expect(optsFile({ ...NETWORK, gateway: null })).toBe('tag:net1,option:router\n');
-    expect(optsFile({ ...NETWORK, dns: ['192.0.2.53', '192.0.2.54'] })).toBe('tag:net1,option:router,10.0.0.1\ntag:net1,option:dns-server,192.0.2.53,192.0.2.54\n');
+    expect(optsFile({ ...NETWORK, dns: ['192.0.2.53', '192.0.2.54'] })).toBe(
+      'tag:net1,option:router,10.0.0.1\ntag:net1,option:dns-server,192.0.2.53,192.0.2.54\n',
+    );
   });
 });
 

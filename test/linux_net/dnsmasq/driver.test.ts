@@ -4,8 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Invalid } from '../../../src/errors.js';
-import { DnsmasqDriver, dnsmasqArgs, hostsFile, networkFiles, RELOAD_DELAY_MS, type DhcpNetwork, type DnsmasqOptions, type NetworkFiles } from '../../../src/linux_net/dnsmasq/index.js';
-import { dnsmasqOptions as options, FakeDnsmasqs, HOSTS, NETWORK } from '../../support/dnsmasq.js';
+import {
+  type DhcpNetwork,
+  DnsmasqDriver,
+  type DnsmasqOptions,
+  dnsmasqArgs,
+  hostsFile,
+  type NetworkFiles,
+  networkFiles,
+  RELOAD_DELAY_MS,
+} from '../../../src/linux_net/dnsmasq/index.js';
+import { FakeDnsmasqs, HOSTS, NETWORK, dnsmasqOptions as options } from '../../support/dnsmasq.js';
 import { notInstalled, RecordingExecutor } from '../../support/recordingExecutor.js';
 
 describe('DnsmasqDriver', () => {
@@ -98,10 +107,7 @@ describe('DnsmasqDriver', () => {
     executor.clear();
     const moved = { ...NETWORK, dhcpStart: '10.0.0.10' };
     expect(await driver.ensure(moved, HOSTS)).toBe('restarted');
-    expect(executor.commands).toEqual([
-      { argv: ['kill', '-TERM', String(pid)], accept: [0, 1] },
-      { argv: argvFor(moved) },
-    ]);
+    expect(executor.commands).toEqual([{ argv: ['kill', '-TERM', String(pid)], accept: [0, 1] }, { argv: argvFor(moved) }]);
     expect(existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dnsmasq')).toBe(false);
   });
 
@@ -201,7 +207,12 @@ describe('DnsmasqDriver', () => {
       const restarted = new DnsmasqDriver(executor, options(statePath));
       expect(await restarted.ensure(NETWORK, [NEW, ...HOSTS].reverse())).toBe('none');
       expect(executor.commands).toEqual([]);
-      expect(readFileSync(files.hosts, 'utf8').split('\n').filter(Boolean).sort()).toEqual(hostsFile([...HOSTS, NEW], 'novalocal').split('\n').filter(Boolean).sort());
+      expect(readFileSync(files.hosts, 'utf8').split('\n').filter(Boolean).sort()).toEqual(
+        hostsFile([...HOSTS, NEW], 'novalocal')
+          .split('\n')
+          .filter(Boolean)
+          .sort(),
+      );
       expect(hostsdirFiles()).toEqual([]);
     });
 
@@ -219,7 +230,9 @@ describe('DnsmasqDriver', () => {
       ]);
       // The loaded record counts all three: a restarted service has nothing to do.
       const restarted = new DnsmasqDriver(executor, options(statePath));
-      expect(await restarted.ensure(NETWORK, [...HOSTS, ...more, { mac: 'fa:16:3e:00:00:07', hostname: 'db-3', address: '10.0.0.7' }])).toBe('none');
+      expect(
+        await restarted.ensure(NETWORK, [...HOSTS, ...more, { mac: 'fa:16:3e:00:00:07', hostname: 'db-3', address: '10.0.0.7' }]),
+      ).toBe('none');
     });
 
     it('removes hosts from the hosts file and dnsmasq with one reload, a moment later, for all of them', async () => {
@@ -262,7 +275,9 @@ describe('DnsmasqDriver', () => {
       executor.clear();
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
       let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => { release = resolve; });
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
       executor.once(['kill', '-HUP'], async () => {
         await held;
         return {};
@@ -290,9 +305,14 @@ describe('DnsmasqDriver', () => {
       release();
       await until(() => executor.commands.length > 1);
       await colliding;
-      expect(executor.argvs()).toEqual([['kill', '-HUP', String(pid)], ['kill', '-HUP', String(pid)]]);
+      expect(executor.argvs()).toEqual([
+        ['kill', '-HUP', String(pid)],
+        ['kill', '-HUP', String(pid)],
+      ]);
       // The second reload loaded everything known by then, HOSTS[1]'s removal included.
-      expect(readFileSync(files.hosts, 'utf8').split('\n').filter(Boolean).sort()).toEqual(hostsFile([NEW, later, successor], 'novalocal').split('\n').filter(Boolean).sort());
+      expect(readFileSync(files.hosts, 'utf8').split('\n').filter(Boolean).sort()).toEqual(
+        hostsFile([NEW, later, successor], 'novalocal').split('\n').filter(Boolean).sort(),
+      );
       expect(hostsdirFiles()).toEqual([]);
       expect(await new DnsmasqDriver(executor, options(statePath)).ensure(NETWORK, [NEW, later, successor])).toBe('none');
     });

@@ -3,14 +3,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dnsmasqArgs, networkFiles, type NetworkFiles } from '../../../src/linux_net/dnsmasq/config.js';
+import { dnsmasqArgs, type NetworkFiles, networkFiles } from '../../../src/linux_net/dnsmasq/config.js';
 import { dnsmasqArguments, runningPid, sameCommandLine, stopDnsmasq } from '../../../src/linux_net/dnsmasq/process.js';
-import { dnsmasqOptions as options, FakeDnsmasqs, NETWORK } from '../../support/dnsmasq.js';
+import { FakeDnsmasqs, NETWORK, dnsmasqOptions as options } from '../../support/dnsmasq.js';
 import { RecordingExecutor } from '../../support/recordingExecutor.js';
 
 describe('dnsmasqArguments', () => {
   it('takes what follows the dnsmasq word, also after env or as a path to the binary', () => {
-    expect(dnsmasqArguments(['env', 'NETWORK_ID=1', 'dnsmasq', '--strict-order', '--bind-interfaces'])).toEqual(['--strict-order', '--bind-interfaces']);
+    expect(dnsmasqArguments(['env', 'NETWORK_ID=1', 'dnsmasq', '--strict-order', '--bind-interfaces'])).toEqual([
+      '--strict-order',
+      '--bind-interfaces',
+    ]);
     expect(dnsmasqArguments(['/usr/sbin/dnsmasq', '--strict-order'])).toEqual(['--strict-order']);
     expect(dnsmasqArguments(['dnsmasq'])).toEqual([]);
   });
@@ -93,6 +96,9 @@ describe('a running dnsmasq in /proc', () => {
     fakes.signalThrough(executor);
     executor.once(['kill', '-TERM'], {});
     await stopDnsmasq(executor, pid);
-    expect(executor.argvs()).toEqual([['kill', '-TERM', String(pid)], ['kill', '-KILL', String(pid)]]);
+    expect(executor.argvs()).toEqual([
+      ['kill', '-TERM', String(pid)],
+      ['kill', '-KILL', String(pid)],
+    ]);
   });
 });

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostLine, hostsFile, networkFiles, optsFile } from '../../../src/linux_net/dnsmasq/config.js';
-import { addHostLines, consolidate, fingerprint, loadedRecord, removeHostLines, servedState } from '../../../src/linux_net/dnsmasq/state.js';
+import {
+  addHostLines,
+  consolidate,
+  fingerprint,
+  loadedRecord,
+  removeHostLines,
+  servedState,
+} from '../../../src/linux_net/dnsmasq/state.js';
 import { HOSTS, NETWORK } from '../../support/dnsmasq.js';
 
 const FILES = networkFiles('/var/lib/novanet', 'br100');
@@ -32,7 +39,10 @@ describe('the hosts a dnsmasq holds, host by host', () => {
 
   it('takes a new host through the hostsdir, and nothing for a host it already has', () => {
     const served = servedState(NETWORK, FILES, HOSTS, 'novalocal');
-    expect(addHostLines(served, [NEW, HOSTS[0]!], 'novalocal')).toEqual({ added: [{ mac: NEW.mac, line: hostLine(NEW, 'novalocal') }], reloadNow: false });
+    expect(addHostLines(served, [NEW, HOSTS[0]!], 'novalocal')).toEqual({
+      added: [{ mac: NEW.mac, line: hostLine(NEW, 'novalocal') }],
+      reloadNow: false,
+    });
     expect(fingerprint(served)).toBe(loadedRecord(lines([...HOSTS, NEW]), optsFile(NETWORK)));
   });
 
@@ -40,7 +50,10 @@ describe('the hosts a dnsmasq holds, host by host', () => {
     const changed = servedState(NETWORK, FILES, HOSTS, 'novalocal');
     expect(addHostLines(changed, [{ ...HOSTS[0]!, hostname: 'web-2' }], 'novalocal')).toEqual({ added: [], reloadNow: true });
     expect(fingerprint(changed)).toBe(loadedRecord(lines([{ ...HOSTS[0]!, hostname: 'web-2' }, HOSTS[1]!]), optsFile(NETWORK)));
-    for (const successor of [{ ...NEW, address: HOSTS[0]!.address }, { ...NEW, mac: HOSTS[0]!.mac }]) {
+    for (const successor of [
+      { ...NEW, address: HOSTS[0]!.address },
+      { ...NEW, mac: HOSTS[0]!.mac },
+    ]) {
       const served = servedState(NETWORK, FILES, HOSTS, 'novalocal');
       removeHostLines(served, [HOSTS[0]!]);
       expect(addHostLines(served, [successor], 'novalocal').reloadNow).toBe(true);

@@ -10,7 +10,11 @@ describe('Applied', () => {
       expect(applied.get()).toBeUndefined();
     });
     expect(applied.get()).toBe('one');
-    await expect(applied.write('two', async () => { throw new Error('refused'); })).rejects.toThrow('refused');
+    await expect(
+      applied.write('two', async () => {
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
     expect(applied.get()).toBeUndefined();
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFirewall } from '../../../src/linux_net/firewall/index.js';
 import { firewallState } from '../../support/firewall.js';
-import { RecordingExecutor, notInstalled } from '../../support/recordingExecutor.js';
+import { notInstalled, RecordingExecutor } from '../../support/recordingExecutor.js';
 import { FLOATING, LIST, noTable } from './nftables/fixtures.js';
 
 describe('createFirewall', () => {
@@ -23,18 +23,24 @@ describe('createFirewall', () => {
   it("nftables: sync installs the table, then removes nova's iptables chains and jumps, keeping foreign ones", async () => {
     const executor = new RecordingExecutor().on(LIST, noTable).on(['iptables-save'], { stdout: IPTABLES_SAVE });
     const changes = await createFirewall('nftables', executor).sync(firewallState());
-    expect(changes).toEqual(['ip novanet/table', 'iptables nat/nova-network-PREROUTING removed', 'iptables nat/nova-float-dnat-c00002 removed']);
+    expect(changes).toEqual([
+      'ip novanet/table',
+      'iptables nat/nova-network-PREROUTING removed',
+      'iptables nat/nova-float-dnat-c00002 removed',
+    ]);
     expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'env', 'iptables-save', 'iptables-restore']);
-    expect(executor.commands[4]!.input).toBe([
-      '*nat',
-      '-D PREROUTING -j nova-network-PREROUTING',
-      '-F nova-network-PREROUTING',
-      '-F nova-float-dnat-c00002',
-      '-X nova-network-PREROUTING',
-      '-X nova-float-dnat-c00002',
-      'COMMIT',
-      '',
-    ].join('\n'));
+    expect(executor.commands[4]!.input).toBe(
+      [
+        '*nat',
+        '-D PREROUTING -j nova-network-PREROUTING',
+        '-F nova-network-PREROUTING',
+        '-F nova-float-dnat-c00002',
+        '-X nova-network-PREROUTING',
+        '-X nova-float-dnat-c00002',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('nftables: a host without iptables has nothing of it to remove', async () => {
@@ -49,7 +55,11 @@ describe('createFirewall', () => {
     expect(changes.at(-1)).toBe('nftables table ip novanet removed');
     expect(changes).toContain('nat/nova-network-snat');
     expect(executor.argvs().map((argv) => argv.join(' '))).toEqual([
-      'iptables-save', 'iptables-restore -w 10 --noflush -v', 'iptables-restore -w 10 --noflush -v', 'nft list tables ip', 'nft delete table ip novanet',
+      'iptables-save',
+      'iptables-restore -w 10 --noflush -v',
+      'iptables-restore -w 10 --noflush -v',
+      'nft list tables ip',
+      'nft delete table ip novanet',
     ]);
     executor.clear();
     await firewall.apply(firewallState({ floating: FLOATING }));

@@ -13,24 +13,35 @@ function imports(): [string, string[]][] {
   const files = readdirSync(FOLDER, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
   return files.map((file) => {
     const text = readFileSync(join(FOLDER, file), 'utf8');
-    const targets = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gms)]
-      .map((match) => relative(FOLDER, resolve(FOLDER, dirname(file), match[1]!)).replace(/\.js$/, '.ts'));
+    const targets = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'/gms)].map((match) =>
+      relative(FOLDER, resolve(FOLDER, dirname(file), match[1]!)).replace(/\.js$/, '.ts'),
+    );
     return [file, targets];
   });
 }
 
 describe('src/linux_net/firewall', () => {
   it('keeps the backends apart: neither imports the other, nothing imports index.ts', () => {
-    const wrong = imports().flatMap(([file, targets]) => targets
-      .filter((target) => target === 'index.ts'
-        || (file.startsWith('iptables/') && target.startsWith('nftables/'))
-        || (file.startsWith('nftables/') && target.startsWith('iptables/'))
-        || (!file.startsWith('iptables/') && !file.startsWith('nftables/') && file !== 'index.ts' && /^(ip|nf)tables\//.test(target)))
-      .map((target) => `${file} imports ${target}`));
+    const wrong = imports().flatMap(([file, targets]) =>
+      targets
+        .filter(
+          (target) =>
+            target === 'index.ts' ||
+            (file.startsWith('iptables/') && target.startsWith('nftables/')) ||
+            (file.startsWith('nftables/') && target.startsWith('iptables/')) ||
+            (!file.startsWith('iptables/') && !file.startsWith('nftables/') && file !== 'index.ts' && /^(ip|nf)tables\//.test(target)),
+        )
+        .map((target) => `${file} imports ${target}`),
+    );
     expect(wrong).toEqual([]);
   });
 
   it('finds the imports it checks', () => {
-    expect(imports().find(([file]) => file === 'index.ts')?.[1]).toEqual(['../command.ts', 'iptables/driver.ts', 'nftables/driver.ts', 'state.ts']);
+    expect(imports().find(([file]) => file === 'index.ts')?.[1]).toEqual([
+      '../command.ts',
+      'iptables/driver.ts',
+      'nftables/driver.ts',
+      'state.ts',
+    ]);
   });
 });

@@ -11,8 +11,14 @@ import { describe, expect, it } from 'vitest';
 import { FLOATING_CHAIN_PREFIX, TABLES } from '../../../src/linux_net/firewall/iptables/plan.js';
 import { FLOATING_SPELLING, SPELLING as IPTABLES, renderRules } from '../../../src/linux_net/firewall/iptables/render.js';
 import { FLOATING_MAPS, FloatingElements } from '../../../src/linux_net/firewall/nftables/elements.js';
-import { MAP_LOOKUPS, NO_EQUAL, SPELLING as NFTABLES, renderChains, type Section } from '../../../src/linux_net/firewall/nftables/render.js';
-import { FLOATING_PURPOSES, isNoEqual, spellRules, type FloatingPurpose } from '../../../src/linux_net/firewall/rules.js';
+import {
+  MAP_LOOKUPS,
+  SPELLING as NFTABLES,
+  NO_EQUAL,
+  renderChains,
+  type Section,
+} from '../../../src/linux_net/firewall/nftables/render.js';
+import { FLOATING_PURPOSES, type FloatingPurpose, isNoEqual, spellRules } from '../../../src/linux_net/firewall/rules.js';
 import type { FirewallState, FloatingRule, RuledNetwork } from '../../../src/linux_net/firewall/state.js';
 import { firewallState } from '../../support/firewall.js';
 
@@ -21,8 +27,20 @@ const RICH = firewallState({
   dmzCidrs: ['10.128.0.0/24', '172.16.0.0/12'],
   networks: [
     { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
-    { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } },
-    { cidr: '10.0.2.0/24', bridge: 'br102', gateway: '10.0.2.1', dhcp: true, vpn: { publicAddress: '192.0.2.20', publicPort: 1001, privateAddress: '10.0.2.2' } },
+    {
+      cidr: '10.0.1.0/24',
+      bridge: 'br101',
+      gateway: '10.0.1.1',
+      dhcp: false,
+      vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' },
+    },
+    {
+      cidr: '10.0.2.0/24',
+      bridge: 'br102',
+      gateway: '10.0.2.1',
+      dhcp: true,
+      vpn: { publicAddress: '192.0.2.20', publicPort: 1001, privateAddress: '10.0.2.2' },
+    },
     { cidr: '10.0.3.0/24', bridge: 'br103', gateway: '10.0.3.1', dhcp: false },
   ],
   floating: [
@@ -96,15 +114,22 @@ function add(owners: Owners, owner: string, purpose: string): void {
 }
 
 function sorted(owners: Owners): Owners {
-  return Object.fromEntries(Object.keys(owners).sort().map((owner) => [owner, [...owners[owner]!].sort()]));
+  return Object.fromEntries(
+    Object.keys(owners)
+      .sort()
+      .map((owner) => [owner, [...owners[owner]!].sort()]),
+  );
 }
 
 /** Every rule iptables renders for `state`, by its table, chain and text. */
 function iptablesPurposes(state: FirewallState): { rendered: Owners; asked: Owners } {
   const derivation = new Derivation();
-  spellRules(state, IPTABLES, ({ table, chain, rule }, purpose, network) => derivation.expect(`${table}/${chain} ${rule}`, ownerOf(network), purpose));
+  spellRules(state, IPTABLES, ({ table, chain, rule }, purpose, network) =>
+    derivation.expect(`${table}/${chain} ${rule}`, ownerOf(network), purpose),
+  );
   for (const floating of state.floating) {
-    for (const purpose of FLOATING_PURPOSES) derivation.expect(`nat/floating ${FLOATING_SPELLING[purpose](floating)}`, FLOATING_OWNER[purpose](floating), purpose);
+    for (const purpose of FLOATING_PURPOSES)
+      derivation.expect(`nat/floating ${FLOATING_SPELLING[purpose](floating)}`, FLOATING_OWNER[purpose](floating), purpose);
   }
   const ruleset = renderRules(state);
   for (const table of TABLES) {
@@ -121,16 +146,26 @@ function iptablesPurposes(state: FirewallState): { rendered: Owners; asked: Owne
 }
 
 /** The base chain each part of nftables' rules goes in. */
-const CHAIN: Record<Section, string> = { prerouting: 'prerouting', output: 'output', exempt: 'postrouting', snat: 'postrouting', forward: 'forward', input: 'input' };
+const CHAIN: Record<Section, string> = {
+  prerouting: 'prerouting',
+  output: 'output',
+  exempt: 'postrouting',
+  snat: 'postrouting',
+  forward: 'forward',
+  input: 'input',
+};
 
 /** Every rule nftables renders for `state`, by its chain and text, and every element of its maps. */
 function nftablesPurposes(state: FirewallState): { rendered: Owners; asked: Owners } {
   const derivation = new Derivation();
-  spellRules(state, NFTABLES, ({ section, rule }, purpose, network) => derivation.expect(`${CHAIN[section]} ${rule}`, ownerOf(network), purpose));
+  spellRules(state, NFTABLES, ({ section, rule }, purpose, network) =>
+    derivation.expect(`${CHAIN[section]} ${rule}`, ownerOf(network), purpose),
+  );
   for (const purpose of FLOATING_PURPOSES) {
     const map = FLOATING_MAPS[purpose];
     if (isNoEqual(map)) continue;
-    for (const floating of state.floating) derivation.expect(`${map.name} ${map.keyOf(floating)} : ${map.valueOf(floating)}`, FLOATING_OWNER[purpose](floating), purpose);
+    for (const floating of state.floating)
+      derivation.expect(`${map.name} ${map.keyOf(floating)} : ${map.valueOf(floating)}`, FLOATING_OWNER[purpose](floating), purpose);
   }
   const lookups: string[] = Object.values(MAP_LOOKUPS);
   for (const chain of renderChains(state)) {
@@ -148,11 +183,14 @@ function nftablesPurposes(state: FirewallState): { rendered: Owners; asked: Owne
 /** `owners` without the purposes nftables has no equal for. */
 function withoutGaps(owners: Owners): Owners {
   const gaps: string[] = Object.keys(NO_EQUAL);
-  const kept = Object.entries(owners).map(([owner, purposes]): [string, string[]] => [owner, purposes.filter((purpose) => !gaps.includes(purpose))]);
+  const kept = Object.entries(owners).map(([owner, purposes]): [string, string[]] => [
+    owner,
+    purposes.filter((purpose) => !gaps.includes(purpose)),
+  ]);
   return Object.fromEntries(kept.filter(([, purposes]) => purposes.length > 0));
 }
 
-describe('the purposes of both backends\' rules', () => {
+describe("the purposes of both backends' rules", () => {
   it.each(STATES)('are the same per network and per floating IP: %s', (_, state) => {
     const iptables = iptablesPurposes(state);
     const nftables = nftablesPurposes(state);
@@ -166,16 +204,30 @@ describe('the purposes of both backends\' rules', () => {
     const { rendered } = iptablesPurposes(RICH);
     expect(new Set(Object.values(rendered).flat())).toEqual(new Set([...Object.keys(IPTABLES), ...FLOATING_PURPOSES]));
     expect(rendered['network 10.0.2.0/24']).toEqual([
-      'dhcp-checksum', 'dhcp-input', 'dns-input-tcp', 'dns-input-udp', 'forward-in', 'forward-out', 'hairpin-snat',
-      'snat', 'snat-exempt-dmz', 'snat-exempt-internal', 'snat-exempt-metadata', 'vpn-dnat', 'vpn-dnat-local', 'vpn-forward',
+      'dhcp-checksum',
+      'dhcp-input',
+      'dns-input-tcp',
+      'dns-input-udp',
+      'forward-in',
+      'forward-out',
+      'hairpin-snat',
+      'snat',
+      'snat-exempt-dmz',
+      'snat-exempt-internal',
+      'snat-exempt-metadata',
+      'vpn-dnat',
+      'vpn-dnat-local',
+      'vpn-forward',
     ]);
     expect(rendered['fixed 10.0.0.3 via eth2']).toEqual(['floating-snat']);
     expect(nftablesPurposes(RICH).rendered['network 10.0.2.0/24']).not.toContain('dhcp-checksum');
   });
 
-  it('nftables lacks exactly the declared purposes: no CHECKSUM target, and the hairpin map covers nova\'s -s FIX -d FIX', () => {
+  it("nftables lacks exactly the declared purposes: no CHECKSUM target, and the hairpin map covers nova's -s FIX -d FIX", () => {
     expect(Object.keys(NO_EQUAL)).toEqual(['dhcp-checksum', 'floating-self']);
-    const gaps = [...Object.entries(NFTABLES), ...Object.entries(FLOATING_MAPS)].filter(([, spelling]) => isNoEqual(spelling)).map(([purpose]) => purpose);
+    const gaps = [...Object.entries(NFTABLES), ...Object.entries(FLOATING_MAPS)]
+      .filter(([, spelling]) => isNoEqual(spelling))
+      .map(([purpose]) => purpose);
     expect(gaps).toEqual(Object.keys(NO_EQUAL));
   });
 });

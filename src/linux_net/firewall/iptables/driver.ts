@@ -1,7 +1,7 @@
 import type { CommandSpec, Executor } from '../../command.js';
 import { Applied } from '../applied.js';
 import type { FirewallDriver, FirewallState } from '../state.js';
-import { installedAfter, parseSave, renderRemoval, renderRestore, withWiring, type Installed, type Ruleset } from './plan.js';
+import { type Installed, installedAfter, parseSave, type Ruleset, renderRemoval, renderRestore, withWiring } from './plan.js';
 import { renderRules } from './render.js';
 
 const RESTORE = ['iptables-restore', '-w', '10', '--noflush'];
@@ -55,7 +55,10 @@ export class IptablesDriver implements FirewallDriver {
   private async restore(desired: Ruleset, installed: Installed): Promise<string[]> {
     const { script, changed } = renderRestore(desired, installed);
     // A failed restore may have committed some tables and not others: Applied forgets.
-    await this.applied.write(installedAfter(desired, installed), script === '' ? undefined : () => this.executor.run({ ...RESTORE_SESSION, input: script }));
+    await this.applied.write(
+      installedAfter(desired, installed),
+      script === '' ? undefined : () => this.executor.run({ ...RESTORE_SESSION, input: script }),
+    );
     return changed;
   }
 }

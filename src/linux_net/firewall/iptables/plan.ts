@@ -21,7 +21,14 @@ interface Jump {
 /** nova's chain names, so operators' habits and scripts keep working. */
 export const CHAINS: Record<Table, string[]> = {
   filter: ['nova-filter-top', 'nova-network-FORWARD', 'nova-network-INPUT'],
-  nat: ['nova-network-PREROUTING', 'nova-network-OUTPUT', 'nova-network-POSTROUTING', 'nova-postrouting-bottom', 'nova-network-snat', 'nova-network-float-snat'],
+  nat: [
+    'nova-network-PREROUTING',
+    'nova-network-OUTPUT',
+    'nova-network-POSTROUTING',
+    'nova-postrouting-bottom',
+    'nova-network-snat',
+    'nova-network-float-snat',
+  ],
   mangle: ['nova-network-POSTROUTING'],
 };
 
@@ -151,7 +158,8 @@ export function chainEdit(chain: string, current: string[], wanted: string[]): s
   for (let index = head; index < currentEnd; index++) lines.push(`-D ${chain} ${head + 1}`);
   // At the end of the chain, append: an insert by position makes iptables-nft read the chain.
   const atEnd = currentEnd === current.length;
-  for (let index = head; index < wantedEnd; index++) lines.push(atEnd ? `-A ${chain} ${wanted[index]}` : `-I ${chain} ${index + 1} ${wanted[index]}`);
+  for (let index = head; index < wantedEnd; index++)
+    lines.push(atEnd ? `-A ${chain} ${wanted[index]}` : `-I ${chain} ${index + 1} ${wanted[index]}`);
   return lines;
 }
 

@@ -1,7 +1,7 @@
 import { perRule } from '../applied.js';
-import { spellRules, type FloatingSpelling, type Purposes, type Spelling } from '../rules.js';
+import { type FloatingSpelling, type Purposes, type Spelling, spellRules } from '../rules.js';
 import type { FirewallState, FloatingRule } from '../state.js';
-import { FLOATING_CHAIN_PREFIX, emptyRuleset, type Ruleset, type Table } from './plan.js';
+import { emptyRuleset, FLOATING_CHAIN_PREFIX, type Ruleset, type Table } from './plan.js';
 
 /** Floating rules are kept in one chain per /24 (of the floating or of the fixed address). */
 const BUCKET_PREFIX = 24;
@@ -25,20 +25,29 @@ function vpnDnat({ publicAddress, publicPort, privateAddress }: Purposes['vpn-dn
  * desired compare as text).
  */
 export const SPELLING: Spelling<PlacedRule> = {
-  'metadata-dnat': ({ host, port }) => inNat('nova-network-PREROUTING', host === '127.0.0.1'
-    ? `-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${port}`
-    : `-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${host}:${port}`),
+  'metadata-dnat': ({ host, port }) =>
+    inNat(
+      'nova-network-PREROUTING',
+      host === '127.0.0.1'
+        ? `-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports ${port}`
+        : `-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination ${host}:${port}`,
+    ),
   'snat-exempt-metadata': ({ cidr, host }) => inNat('nova-network-POSTROUTING', `-s ${cidr} -d ${host}/32 -j ACCEPT`),
   'snat-exempt-dmz': ({ cidr, dmz }) => inNat('nova-network-POSTROUTING', `-s ${cidr} -d ${dmz} -j ACCEPT`),
   'snat-exempt-internal': ({ cidr }) => inNat('nova-network-POSTROUTING', `-s ${cidr} -d ${cidr} -m conntrack ! --ctstate DNAT -j ACCEPT`),
-  'hairpin-snat': ({ cidr, gateway }) => inNat('nova-network-snat', `-s ${cidr} -d ${cidr} -m conntrack --ctstate DNAT -j SNAT --to-source ${gateway}`),
+  'hairpin-snat': ({ cidr, gateway }) =>
+    inNat('nova-network-snat', `-s ${cidr} -d ${cidr} -m conntrack --ctstate DNAT -j SNAT --to-source ${gateway}`),
   snat: ({ cidr, publicInterface, source }) => inNat('nova-network-snat', `-s ${cidr} -o ${publicInterface} -j SNAT --to-source ${source}`),
   'forward-in': ({ bridge }) => inFilter('nova-network-FORWARD', `-i ${bridge} -j ACCEPT`),
   'forward-out': ({ bridge }) => inFilter('nova-network-FORWARD', `-o ${bridge} -j ACCEPT`),
   'dhcp-input': ({ bridge }) => inFilter('nova-network-INPUT', `-i ${bridge} -p udp -m udp --dport 67 -j ACCEPT`),
   'dns-input-udp': ({ bridge }) => inFilter('nova-network-INPUT', `-i ${bridge} -p udp -m udp --dport 53 -j ACCEPT`),
   'dns-input-tcp': ({ bridge }) => inFilter('nova-network-INPUT', `-i ${bridge} -p tcp -m tcp --dport 53 -j ACCEPT`),
-  'dhcp-checksum': ({ bridge }) => ({ table: 'mangle', chain: 'nova-network-POSTROUTING', rule: `-o ${bridge} -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill` }),
+  'dhcp-checksum': ({ bridge }) => ({
+    table: 'mangle',
+    chain: 'nova-network-POSTROUTING',
+    rule: `-o ${bridge} -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill`,
+  }),
   'vpn-dnat': (vpn) => inNat('nova-network-PREROUTING', vpnDnat(vpn)),
   'vpn-dnat-local': (vpn) => inNat('nova-network-OUTPUT', vpnDnat(vpn)),
   'vpn-forward': ({ privateAddress }) => inFilter('nova-network-FORWARD', `-d ${privateAddress}/32 -p udp -m udp --dport 1194 -j ACCEPT`),
@@ -78,12 +87,18 @@ interface Bucket {
 }
 
 /** A floating IP's rules, rendered once per rule object. */
-const renderFloating = perRule((floating): RenderedFloating => ({
-  dnat: FLOATING_SPELLING['floating-dnat'](floating),
-  snat: [FLOATING_SPELLING['floating-hairpin'](floating), FLOATING_SPELLING['floating-self'](floating), FLOATING_SPELLING['floating-snat'](floating)],
-  dnatChain: bucket(floating.address, 'dnat', '-d'),
-  snatChain: bucket(floating.fixed, 'snat', '-s'),
-}));
+const renderFloating = perRule(
+  (floating): RenderedFloating => ({
+    dnat: FLOATING_SPELLING['floating-dnat'](floating),
+    snat: [
+      FLOATING_SPELLING['floating-hairpin'](floating),
+      FLOATING_SPELLING['floating-self'](floating),
+      FLOATING_SPELLING['floating-snat'](floating),
+    ],
+    dnatChain: bucket(floating.address, 'dnat', '-d'),
+    snatChain: bucket(floating.fixed, 'snat', '-s'),
+  }),
+);
 
 /** The chain of the /24 that `address` is in (named in hex, so names sort by address). */
 function bucket(address: string, kind: 'dnat' | 'snat', match: '-d' | '-s'): Bucket {

@@ -1,9 +1,9 @@
 import { CommandFailed, type CommandResult, type CommandSpec, type Executor } from '../../command.js';
 import { Applied } from '../applied.js';
 import type { FirewallDriver, FirewallState } from '../state.js';
-import { FloatingElements, type ElementChanges } from './elements.js';
+import { type ElementChanges, FloatingElements } from './elements.js';
 import { parseListing, type TableState } from './parse.js';
-import { NFT_TABLE, planNftables, type NftRuleset } from './plan.js';
+import { NFT_TABLE, type NftRuleset, planNftables } from './plan.js';
 import { renderChains } from './render.js';
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { sameList } from '../applied.js';
-import { MAPS, mapType, type ElementChanges, type Elements, type MapSpec } from './elements.js';
+import { type ElementChanges, type Elements, MAPS, type MapSpec, mapType } from './elements.js';
 import { chainHead, type TableState } from './parse.js';
-import { quoted, type NftChain } from './render.js';
+import { type NftChain, quoted } from './render.js';
 
 /** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */
 export const NFT_TABLE = 'novanet';
@@ -25,7 +25,12 @@ export function ruleTag(rule: string): string {
 /** The desired table in the form installed tables are read into. */
 export function desiredState(ruleset: NftRuleset): TableState {
   return {
-    chains: new Map(ruleset.chains.map((chain) => [chain.name, { head: chainHead(chain.type, chain.hook, chain.priority, 'accept'), tags: chain.rules.map(ruleTag) }])),
+    chains: new Map(
+      ruleset.chains.map((chain) => [
+        chain.name,
+        { head: chainHead(chain.type, chain.hook, chain.priority, 'accept'), tags: chain.rules.map(ruleTag) },
+      ]),
+    ),
     maps: new Map(MAPS.map((spec) => [spec.name, { type: mapType(spec), elements: ruleset.elements[spec.name] }])),
   };
 }
@@ -53,10 +58,17 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
   const desired = desiredState(ruleset);
   if (!installed || !sameStructure(desired, installed)) {
     const changed = installed
-      ? [...differingNames(desired.chains, installed.chains, (a, b) => a.head === b.head && sameList(a.tags, b.tags)),
-        ...differingNames(desired.maps, installed.maps, (a, b) => a.type === b.type && sameElements(a.elements, b.elements))]
+      ? [
+          ...differingNames(desired.chains, installed.chains, (a, b) => a.head === b.head && sameList(a.tags, b.tags)),
+          ...differingNames(desired.maps, installed.maps, (a, b) => a.type === b.type && sameElements(a.elements, b.elements)),
+        ]
       : ['table'];
-    return { script: renderTable(ruleset, installed !== undefined), changed: changed.map((name) => `${TABLE}/${name}`), edit: false, desired };
+    return {
+      script: renderTable(ruleset, installed !== undefined),
+      changed: changed.map((name) => `${TABLE}/${name}`),
+      edit: false,
+      desired,
+    };
   }
   const lines: string[] = [];
   const changed: string[] = [];
@@ -81,10 +93,12 @@ export function planNftables(ruleset: NftRuleset, installed: TableState | undefi
 /** Same chains with the same definitions, same maps with the same types: rules and elements may differ. */
 function sameStructure(desired: TableState, installed: TableState): boolean {
   const sameKeys = <V>(a: Map<string, V>, b: Map<string, V>) => a.size === b.size && [...a.keys()].every((key) => b.has(key));
-  return sameKeys(desired.chains, installed.chains)
-    && sameKeys(desired.maps, installed.maps)
-    && [...desired.chains].every(([name, chain]) => installed.chains.get(name)!.head === chain.head)
-    && [...desired.maps].every(([name, map]) => installed.maps.get(name)!.type === map.type);
+  return (
+    sameKeys(desired.chains, installed.chains) &&
+    sameKeys(desired.maps, installed.maps) &&
+    [...desired.chains].every(([name, chain]) => installed.chains.get(name)!.head === chain.head) &&
+    [...desired.maps].every(([name, map]) => installed.maps.get(name)!.type === map.type)
+  );
 }
 
 /** Names present on one side only, or on both and not alike. */
@@ -146,7 +160,10 @@ function elementEdit(spec: MapSpec, differing: ElementChange[]): string[] {
 
 /** A stored key in nft's syntax: interface names quoted. */
 function keyText(spec: MapSpec, key: string): string {
-  return key.split(' . ').map((part, index) => (spec.key[index] === 'ifname' ? quoted(part) : part)).join(' . ');
+  return key
+    .split(' . ')
+    .map((part, index) => (spec.key[index] === 'ifname' ? quoted(part) : part))
+    .join(' . ');
 }
 
 function sameElements(a: Map<string, string>, b: Map<string, string>): boolean {

@@ -1,4 +1,4 @@
-import { spellRules, type FloatingPurpose, type NoEqual, type Purpose, type Purposes, type Spelling } from '../rules.js';
+import { type FloatingPurpose, type NoEqual, type Purpose, type Purposes, type Spelling, spellRules } from '../rules.js';
 import type { FirewallState } from '../state.js';
 
 /** A base chain: its hook and the rules in it, in order. */
@@ -43,9 +43,13 @@ function vpnDnat({ publicAddress, publicPort, privateAddress }: Purposes['vpn-dn
 
 /** nova's rules in nft's syntax (firewall/rules.ts says what each is for). */
 export const SPELLING: Spelling<PlacedRule, NoEqual> = {
-  'metadata-dnat': ({ host, port }) => at('prerouting', host === '127.0.0.1'
-    ? `ip daddr 169.254.169.254 tcp dport 80 redirect to :${port}`
-    : `ip daddr 169.254.169.254 tcp dport 80 dnat to ${host}:${port}`),
+  'metadata-dnat': ({ host, port }) =>
+    at(
+      'prerouting',
+      host === '127.0.0.1'
+        ? `ip daddr 169.254.169.254 tcp dport 80 redirect to :${port}`
+        : `ip daddr 169.254.169.254 tcp dport 80 dnat to ${host}:${port}`,
+    ),
   'snat-exempt-metadata': ({ cidr, host }) => at('exempt', `ip saddr ${cidr} ip daddr ${host} accept`),
   'snat-exempt-dmz': ({ cidr, dmz }) => at('exempt', `ip saddr ${cidr} ip daddr ${dmz} accept`),
   // `! dnat`: the bit is clear. (`!= dnat` would compare the whole status word.)

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnsmasqDriver, runningPid, type DhcpNetwork } from '../../../../src/linux_net/dnsmasq/index.js';
+import { type DhcpNetwork, DnsmasqDriver, runningPid } from '../../../../src/linux_net/dnsmasq/index.js';
 import { processExecutor } from '../../../../src/linux_net/executor.js';
 import { deleteNamespace, kernelAvailable } from '../../../support/netns.js';
 
@@ -36,7 +36,12 @@ describe.runIf(kernel)('DnsmasqDriver with a real dnsmasq (own network namespace
     // dnsmasq re-reads its hosts file after dropping root.
     chmodSync(statePath, 0o755);
     dnsmasq = new DnsmasqDriver(executor, {
-      statePath, domain: 'novalocal', leaseTime: 120, dnsServers: [], dhcpScript: '/bin/true', configFile: undefined,
+      statePath,
+      domain: 'novalocal',
+      leaseTime: 120,
+      dnsServers: [],
+      dhcpScript: '/bin/true',
+      configFile: undefined,
     });
   });
 
@@ -53,7 +58,15 @@ describe.runIf(kernel)('DnsmasqDriver with a real dnsmasq (own network namespace
   it('runs a real dnsmasq: started, recognised, reloaded, restarted, stopped', async () => {
     const driver = dnsmasq!;
     const network: DhcpNetwork = {
-      id: 1, bridge: 'br100', dhcpServer: '10.0.0.1', dhcpStart: '10.0.0.2', netmask: '255.255.255.0', gateway: '10.0.0.1', size: 256, mtu: null, dns: [],
+      id: 1,
+      bridge: 'br100',
+      dhcpServer: '10.0.0.1',
+      dhcpStart: '10.0.0.2',
+      netmask: '255.255.255.0',
+      gateway: '10.0.0.1',
+      size: 256,
+      mtu: null,
+      dns: [],
     };
     const hosts = [{ mac: 'fa:16:3e:00:00:01', hostname: 'vm1', address: '10.0.0.3' }];
     const files = driver.files('br100');

@@ -1,12 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { CommandSpec } from '../../../../src/linux_net/command.js';
 import { IptablesDriver } from '../../../../src/linux_net/firewall/iptables/driver.js';
-import { TABLES, parseSave, renderRestore, withWiring } from '../../../../src/linux_net/firewall/iptables/plan.js';
+import { parseSave, renderRestore, TABLES, withWiring } from '../../../../src/linux_net/firewall/iptables/plan.js';
 import { renderRules } from '../../../../src/linux_net/firewall/iptables/render.js';
 import type { FloatingRule } from '../../../../src/linux_net/firewall/state.js';
 import { firewallState } from '../../../support/firewall.js';
 import { RecordingExecutor } from '../../../support/recordingExecutor.js';
-import { DOCKER_HOST, FIRST_SYNC_SCRIPT, FakeKernel } from './fakeKernel.js';
+import { DOCKER_HOST, FakeKernel, FIRST_SYNC_SCRIPT } from './fakeKernel.js';
 
 const firewall = firewallState;
 
@@ -66,7 +66,11 @@ describe('IptablesDriver', () => {
       }
     }
     expect(after.filter.get('FORWARD')).toEqual(['-j nova-filter-top', ...before.filter.get('FORWARD')!]);
-    expect(after.nat.get('POSTROUTING')).toEqual(['-j nova-network-POSTROUTING', ...before.nat.get('POSTROUTING')!, '-j nova-postrouting-bottom']);
+    expect(after.nat.get('POSTROUTING')).toEqual([
+      '-j nova-network-POSTROUTING',
+      ...before.nat.get('POSTROUTING')!,
+      '-j nova-postrouting-bottom',
+    ]);
   });
 
   it('sync repairs a jump deleted by hand', async () => {
@@ -74,7 +78,11 @@ describe('IptablesDriver', () => {
     kernel.tables.nat.get('PREROUTING')!.shift();
     executor.clear();
     expect(await driver.sync(firewall())).toEqual(['nat/PREROUTING:-j nova-network-PREROUTING']);
-    expect(executor.commands[1]).toEqual({ argv: RESTORE, session: SESSION, input: '*nat\n-I PREROUTING 1 -j nova-network-PREROUTING\nCOMMIT\n' });
+    expect(executor.commands[1]).toEqual({
+      argv: RESTORE,
+      session: SESSION,
+      input: '*nat\n-I PREROUTING 1 -j nova-network-PREROUTING\nCOMMIT\n',
+    });
     expect(kernel.tables.nat.get('PREROUTING')).toEqual(['-j nova-network-PREROUTING', '-m addrtype --dst-type LOCAL -j DOCKER']);
   });
 
@@ -97,16 +105,13 @@ describe('IptablesDriver', () => {
     executor.clear();
     const changed = await driver.apply(firewall({ dmzCidrs: ['10.128.0.0/24'] }));
     expect(changed).toEqual(['nat/nova-network-POSTROUTING']);
-    expect(executor.commands).toEqual([{
-      argv: RESTORE,
-      session: SESSION,
-      input: [
-        '*nat',
-        '-I nova-network-POSTROUTING 2 -s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT',
-        'COMMIT',
-        '',
-      ].join('\n'),
-    }]);
+    expect(executor.commands).toEqual([
+      {
+        argv: RESTORE,
+        session: SESSION,
+        input: ['*nat', '-I nova-network-POSTROUTING 2 -s 10.0.0.0/24 -d 10.128.0.0/24 -j ACCEPT', 'COMMIT', ''].join('\n'),
+      },
+    ]);
   });
 
   it('apply of an unchanged state runs no command', async () => {
@@ -156,7 +161,9 @@ describe('IptablesDriver', () => {
       '-A nova-float-snat-0a0000 -s 10.0.0.77/32 -d 10.0.0.77/32 -j SNAT --to-source 203.0.113.77',
       '-A nova-float-snat-0a0000 -s 10.0.0.77/32 -o eth0 -j SNAT --to-source 203.0.113.77',
     ]);
-    expect(renderRestore(withWiring(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
+    expect(
+      renderRestore(withWiring(renderRules(firewall({ floating: more, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script,
+    ).toBe('');
     // One more in an existing /24: one line in each of its two chains.
     executor.clear();
     const another = [...floating, { address: '198.18.19.200', fixed: '10.1.19.200', interface: 'eth0' }, more.at(-1)!];
@@ -172,7 +179,9 @@ describe('IptablesDriver', () => {
     await driver.apply(firewall({ floating, routingSourceIp: '192.0.2.11' }));
     expect(executor.commands[0]?.input).toContain('-X nova-float-dnat-cb0071');
     expect(kernel.tables.nat.has('nova-float-snat-0a0000')).toBe(false);
-    expect(renderRestore(withWiring(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script).toBe('');
+    expect(
+      renderRestore(withWiring(renderRules(firewall({ floating, routingSourceIp: '192.0.2.11' }))), parseSave(kernel.save())).script,
+    ).toBe('');
     // Any other chain likewise leaves the floating rules out.
     executor.clear();
     expect(await driver.apply(firewall({ floating, routingSourceIp: '192.0.2.11', dmzCidrs: ['10.128.0.0/24'] }))).toEqual([
@@ -183,7 +192,7 @@ describe('IptablesDriver', () => {
 
   it('after a failed restore, the next apply reads the kernel again', async () => {
     await driver.sync(firewall());
-    executor.once(['iptables-restore'], { code: 1, stderr: "iptables-restore: line 3 failed\n" });
+    executor.once(['iptables-restore'], { code: 1, stderr: 'iptables-restore: line 3 failed\n' });
     await expect(driver.apply(firewall({ routingSourceIp: '192.0.2.11' }))).rejects.toThrow(
       'iptables-restore -w 10 --noflush -v: exit status 1: iptables-restore: line 3 failed',
     );

@@ -3,7 +3,7 @@
  * sync's restore script, and a small model of the kernel's rules.
  */
 import type { CommandSpec } from '../../../../src/linux_net/command.js';
-import { TABLES, parseSave, type Installed, type Table } from '../../../../src/linux_net/firewall/iptables/plan.js';
+import { type Installed, parseSave, TABLES, type Table } from '../../../../src/linux_net/firewall/iptables/plan.js';
 import type { RecordingExecutor } from '../../../support/recordingExecutor.js';
 
 /** iptables-save (nf_tables) of a Docker host with an admin's own rule; counters and comments included. */
@@ -151,7 +151,8 @@ export class FakeKernel {
       } else if (words[0] === '-X') {
         const name = words[1]!;
         if (table!.get(name)?.length) throw new Error(`Directory not empty: ${name}`);
-        if ([...table!.values()].some((rules) => rules.some((rule) => rule.endsWith(`-j ${name}`)))) throw new Error(`Device or resource busy: ${name}`);
+        if ([...table!.values()].some((rules) => rules.some((rule) => rule.endsWith(`-j ${name}`))))
+          throw new Error(`Device or resource busy: ${name}`);
         table!.delete(name);
       }
     }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { TABLES, chainEdit, parseSave, renderRestore, withWiring } from '../../../../src/linux_net/firewall/iptables/plan.js';
+import { chainEdit, parseSave, renderRestore, TABLES, withWiring } from '../../../../src/linux_net/firewall/iptables/plan.js';
 import { renderRules } from '../../../../src/linux_net/firewall/iptables/render.js';
 import { firewallState } from '../../../support/firewall.js';
-import { DOCKER_HOST, EMPTY, FIRST_SYNC_SCRIPT, FakeKernel } from './fakeKernel.js';
+import { DOCKER_HOST, EMPTY, FakeKernel, FIRST_SYNC_SCRIPT } from './fakeKernel.js';
 
 const firewall = firewallState;
 
@@ -10,7 +10,14 @@ describe('parseSave', () => {
   it('reads every chain of filter, nat and mangle with its rules as printed', () => {
     const installed = parseSave(DOCKER_HOST);
     expect([...installed.filter.keys()]).toEqual([
-      'INPUT', 'FORWARD', 'OUTPUT', 'DOCKER', 'DOCKER-ISOLATION-STAGE-1', 'DOCKER-ISOLATION-STAGE-2', 'DOCKER-USER', 'admin-count',
+      'INPUT',
+      'FORWARD',
+      'OUTPUT',
+      'DOCKER',
+      'DOCKER-ISOLATION-STAGE-1',
+      'DOCKER-ISOLATION-STAGE-2',
+      'DOCKER-USER',
+      'admin-count',
     ]);
     expect(installed.filter.get('INPUT')).toEqual([
       '-s 198.51.100.0/24 -p tcp -m tcp --dport 22 -m comment --comment "admin: ssh from the office" -j ACCEPT',
@@ -25,7 +32,10 @@ describe('parseSave', () => {
     ]);
     expect(installed.filter.get('OUTPUT')).toEqual([]);
     expect(installed.filter.get('admin-count')).toEqual(['']);
-    expect(installed.nat.get('DOCKER')).toEqual(['-i docker0 -j RETURN', '! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80']);
+    expect(installed.nat.get('DOCKER')).toEqual([
+      '-i docker0 -j RETURN',
+      '! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80',
+    ]);
     expect(installed.nat.get('POSTROUTING')).toEqual(['-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE']);
     expect(installed.mangle.size).toBe(0);
   });
@@ -38,7 +48,9 @@ describe('parseSave', () => {
   });
 
   it('reads iptables-save -c output (counters before each rule)', () => {
-    const installed = parseSave('*nat\n:POSTROUTING ACCEPT [10:600]\n:nova-network-snat - [0:0]\n[7:420] -A POSTROUTING -j nova-postrouting-bottom\n[0:0] -A nova-network-snat -j nova-network-float-snat\nCOMMIT\n');
+    const installed = parseSave(
+      '*nat\n:POSTROUTING ACCEPT [10:600]\n:nova-network-snat - [0:0]\n[7:420] -A POSTROUTING -j nova-postrouting-bottom\n[0:0] -A nova-network-snat -j nova-network-float-snat\nCOMMIT\n',
+    );
     expect(installed.nat.get('POSTROUTING')).toEqual(['-j nova-postrouting-bottom']);
     expect(installed.nat.get('nova-network-snat')).toEqual(['-j nova-network-float-snat']);
   });
@@ -56,13 +68,23 @@ describe('renderRestore', () => {
     const { script, changed } = renderRestore(desired, parseSave(EMPTY));
     expect(script).toBe(FIRST_SYNC_SCRIPT);
     expect(changed).toEqual([
-      'filter/nova-filter-top', 'filter/nova-network-FORWARD', 'filter/nova-network-INPUT',
-      'filter/FORWARD:-j nova-filter-top', 'filter/INPUT:-j nova-network-INPUT',
-      'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-POSTROUTING', 'nat/nova-postrouting-bottom',
-      'nat/nova-network-snat', 'nat/nova-network-float-snat',
-      'nat/PREROUTING:-j nova-network-PREROUTING', 'nat/OUTPUT:-j nova-network-OUTPUT', 'nat/POSTROUTING:-j nova-network-POSTROUTING',
+      'filter/nova-filter-top',
+      'filter/nova-network-FORWARD',
+      'filter/nova-network-INPUT',
+      'filter/FORWARD:-j nova-filter-top',
+      'filter/INPUT:-j nova-network-INPUT',
+      'nat/nova-network-PREROUTING',
+      'nat/nova-network-OUTPUT',
+      'nat/nova-network-POSTROUTING',
+      'nat/nova-postrouting-bottom',
+      'nat/nova-network-snat',
+      'nat/nova-network-float-snat',
+      'nat/PREROUTING:-j nova-network-PREROUTING',
+      'nat/OUTPUT:-j nova-network-OUTPUT',
+      'nat/POSTROUTING:-j nova-network-POSTROUTING',
       'nat/POSTROUTING:-j nova-postrouting-bottom',
-      'mangle/nova-network-POSTROUTING', 'mangle/POSTROUTING:-j nova-network-POSTROUTING',
+      'mangle/nova-network-POSTROUTING',
+      'mangle/POSTROUTING:-j nova-network-POSTROUTING',
     ]);
   });
 
@@ -106,12 +128,29 @@ describe('renderRestore', () => {
   });
 
   it('chainEdit: one line to add or remove one rule anywhere in a long chain', () => {
-    const rules = Array.from({ length: 1000 }, (_, index) => `-d 198.18.${index >> 8}.${index & 255}/32 -j DNAT --to-destination 10.0.0.${index % 250}`);
+    const rules = Array.from(
+      { length: 1000 },
+      (_, index) => `-d 198.18.${index >> 8}.${index & 255}/32 -j DNAT --to-destination 10.0.0.${index % 250}`,
+    );
     // At the end: appended (iptables-nft need not read the chain for that).
     expect(chainEdit('c', rules, [...rules, '-d 203.0.113.1/32 -j ACCEPT'])).toEqual(['-A c -d 203.0.113.1/32 -j ACCEPT']);
-    expect(chainEdit('c', rules, [...rules.slice(0, 10), '-d 203.0.113.1/32 -j ACCEPT', ...rules.slice(10)])).toEqual(['-I c 11 -d 203.0.113.1/32 -j ACCEPT']);
-    expect(chainEdit('c', rules, rules.filter((_, index) => index !== 500))).toEqual(['-D c 501']);
-    expect(chainEdit('c', rules, rules.map((rule, index) => (index === 7 ? '-j RETURN' : rule)))).toEqual(['-D c 8', '-I c 8 -j RETURN']);
+    expect(chainEdit('c', rules, [...rules.slice(0, 10), '-d 203.0.113.1/32 -j ACCEPT', ...rules.slice(10)])).toEqual([
+      '-I c 11 -d 203.0.113.1/32 -j ACCEPT',
+    ]);
+    expect(
+      chainEdit(
+        'c',
+        rules,
+        rules.filter((_, index) => index !== 500),
+      ),
+    ).toEqual(['-D c 501']);
+    expect(
+      chainEdit(
+        'c',
+        rules,
+        rules.map((rule, index) => (index === 7 ? '-j RETURN' : rule)),
+      ),
+    ).toEqual(['-D c 8', '-I c 8 -j RETURN']);
   });
 
   it('refills a chain whose rules are in another order or duplicated', () => {
@@ -119,7 +158,10 @@ describe('renderRestore', () => {
     kernel.restore(renderRestore(desired, parseSave('')).script);
     kernel.tables.filter.get('nova-network-FORWARD')!.reverse();
     kernel.tables.nat.get('nova-network-POSTROUTING')!.push('-s 10.0.0.0/24 -d 10.0.0.1/32 -j ACCEPT');
-    expect(renderRestore(desired, parseSave(kernel.save())).changed).toEqual(['filter/nova-network-FORWARD', 'nat/nova-network-POSTROUTING']);
+    expect(renderRestore(desired, parseSave(kernel.save())).changed).toEqual([
+      'filter/nova-network-FORWARD',
+      'nat/nova-network-POSTROUTING',
+    ]);
   });
 
   it('re-inserts only a jump deleted by hand, at the top', () => {

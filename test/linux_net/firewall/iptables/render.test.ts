@@ -6,7 +6,7 @@ import { firewallState } from '../../../support/firewall.js';
 const state = firewallState;
 
 describe('renderRules', () => {
-  it('renders nova\'s rules for one FlatDHCP network, in iptables-save spelling', () => {
+  it("renders nova's rules for one FlatDHCP network, in iptables-save spelling", () => {
     expect(renderRules(state({ dmzCidrs: ['10.128.0.0/24'] }))).toEqual({
       filter: {
         'nova-filter-top': [],
@@ -66,19 +66,26 @@ describe('renderRules', () => {
   });
 
   it('renders each network in order', () => {
-    const rules = renderRules(state({
-      networks: [
-        { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
-        { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: true },
-      ],
-    }));
+    const rules = renderRules(
+      state({
+        networks: [
+          { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true },
+          { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: true },
+        ],
+      }),
+    );
     expect(rules.nat['nova-network-snat']).toEqual([
       '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.0.1',
       '-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
       '-s 10.0.1.0/24 -d 10.0.1.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.1.1',
       '-s 10.0.1.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
     ]);
-    expect(rules.filter['nova-network-FORWARD']).toEqual(['-i br100 -j ACCEPT', '-o br100 -j ACCEPT', '-i br101 -j ACCEPT', '-o br101 -j ACCEPT']);
+    expect(rules.filter['nova-network-FORWARD']).toEqual([
+      '-i br100 -j ACCEPT',
+      '-o br100 -j ACCEPT',
+      '-i br101 -j ACCEPT',
+      '-o br101 -j ACCEPT',
+    ]);
     expect(rules.mangle['nova-network-POSTROUTING']).toEqual([
       '-o br100 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill',
       '-o br101 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill',
@@ -86,14 +93,26 @@ describe('renderRules', () => {
   });
 
   it('renders the cloudpipe VPN DNAT (PREROUTING and OUTPUT) and its FORWARD accept', () => {
-    const rules = renderRules(state({
-      networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.0.2' } }],
-    }));
+    const rules = renderRules(
+      state({
+        networks: [
+          {
+            cidr: '10.0.0.0/24',
+            bridge: 'br100',
+            gateway: '10.0.0.1',
+            dhcp: true,
+            vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.0.2' },
+          },
+        ],
+      }),
+    );
     expect(rules.nat['nova-network-PREROUTING']).toEqual([
       '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775',
       '-d 192.0.2.20/32 -p udp -m udp --dport 1000 -j DNAT --to-destination 10.0.0.2:1194',
     ]);
-    expect(rules.nat['nova-network-OUTPUT']).toEqual(['-d 192.0.2.20/32 -p udp -m udp --dport 1000 -j DNAT --to-destination 10.0.0.2:1194']);
+    expect(rules.nat['nova-network-OUTPUT']).toEqual([
+      '-d 192.0.2.20/32 -p udp -m udp --dport 1000 -j DNAT --to-destination 10.0.0.2:1194',
+    ]);
     expect(rules.filter['nova-network-FORWARD']).toEqual([
       '-i br100 -j ACCEPT',
       '-o br100 -j ACCEPT',
@@ -102,20 +121,25 @@ describe('renderRules', () => {
   });
 
   it('renders 1:1 NAT for each floating IP in chains of one /24 each', () => {
-    const rules = renderRules(state({
-      floating: [
-        { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },
-        { address: '192.0.2.51', fixed: '10.0.1.4', interface: 'eth2' },
-        { address: '198.51.100.9', fixed: '10.0.0.5', interface: 'eth0' },
-      ],
-    }));
+    const rules = renderRules(
+      state({
+        floating: [
+          { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },
+          { address: '192.0.2.51', fixed: '10.0.1.4', interface: 'eth2' },
+          { address: '198.51.100.9', fixed: '10.0.0.5', interface: 'eth0' },
+        ],
+      }),
+    );
     // DNAT by floating /24, reached from PREROUTING and OUTPUT alike.
     expect(rules.nat['nova-network-PREROUTING']).toEqual([
       '-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775',
       '-d 192.0.2.0/24 -j nova-float-dnat-c00002',
       '-d 198.51.100.0/24 -j nova-float-dnat-c63364',
     ]);
-    expect(rules.nat['nova-network-OUTPUT']).toEqual(['-d 192.0.2.0/24 -j nova-float-dnat-c00002', '-d 198.51.100.0/24 -j nova-float-dnat-c63364']);
+    expect(rules.nat['nova-network-OUTPUT']).toEqual([
+      '-d 192.0.2.0/24 -j nova-float-dnat-c00002',
+      '-d 198.51.100.0/24 -j nova-float-dnat-c63364',
+    ]);
     expect(rules.nat['nova-float-dnat-c00002']).toEqual([
       '-d 192.0.2.50/32 -j DNAT --to-destination 10.0.0.3',
       '-d 192.0.2.51/32 -j DNAT --to-destination 10.0.1.4',
@@ -123,7 +147,10 @@ describe('renderRules', () => {
     expect(rules.nat['nova-float-dnat-c63364']).toEqual(['-d 198.51.100.9/32 -j DNAT --to-destination 10.0.0.5']);
     // SNAT by fixed /24, from float-snat: nova's ctstate-DNAT rule (a VM with a floating
     // IP reaching another's is seen from its own), then nova's two float-snat rules.
-    expect(rules.nat['nova-network-float-snat']).toEqual(['-s 10.0.0.0/24 -j nova-float-snat-0a0000', '-s 10.0.1.0/24 -j nova-float-snat-0a0001']);
+    expect(rules.nat['nova-network-float-snat']).toEqual([
+      '-s 10.0.0.0/24 -j nova-float-snat-0a0000',
+      '-s 10.0.1.0/24 -j nova-float-snat-0a0001',
+    ]);
     expect(rules.nat['nova-float-snat-0a0000']).toEqual([
       '-s 10.0.0.3/32 -m conntrack --ctstate DNAT -j SNAT --to-source 192.0.2.50',
       '-s 10.0.0.3/32 -d 10.0.0.3/32 -j SNAT --to-source 192.0.2.50',

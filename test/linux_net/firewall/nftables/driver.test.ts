@@ -20,7 +20,8 @@ const NFT_SESSION = { argv: NFT_I, session: { probe: 'describe ip saddr', failsO
 /** A transaction: an `nft -f -` script, or an input to the session (not the empty one that opens it). */
 const isScript = (spec: CommandSpec) => ['nft -f -', NFT_I.join(' ')].includes(spec.argv.join(' ')) && spec.input !== '';
 /** Each transaction's commands one per line: the session's input has them on one line. */
-const scripts = (executor: RecordingExecutor) => executor.commands.filter(isScript).map((spec) => (spec.session ? spec.input!.replaceAll('; ', '\n') : spec.input));
+const scripts = (executor: RecordingExecutor) =>
+  executor.commands.filter(isScript).map((spec) => (spec.session ? spec.input!.replaceAll('; ', '\n') : spec.input));
 
 describe('NftablesDriver', () => {
   it('creates the whole table in one transaction when there is none', async () => {
@@ -31,7 +32,9 @@ describe('NftablesDriver', () => {
     expect(script).toMatch(/^table ip novanet \{\n\tmap floating_dnat \{\n\t\ttype ipv4_addr : ipv4_addr\n\t\}\n/);
     expect(script).toContain('\tmap floating_snat {\n\t\ttype ipv4_addr . ifname : ipv4_addr\n\t}');
     expect(script).toContain('\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n');
-    expect(script).toContain(`\t\tip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10 comment "${ruleTag('ip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10')}"\n`);
+    expect(script).toContain(
+      `\t\tip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10 comment "${ruleTag('ip saddr 10.0.0.0/24 oifname "eth0" snat to 192.0.2.10')}"\n`,
+    );
     expect(script).toContain('add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.3 }\n');
     expect(script).toContain('add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.50 }\n');
     expect(script).not.toContain('delete table');
@@ -44,7 +47,10 @@ describe('NftablesDriver', () => {
     const state = firewallState({ floating: FLOATING });
     const executor = new RecordingExecutor().on(LIST, { stdout: listing(wanted(state)) });
     expect(await new NftablesDriver(executor).sync(state)).toEqual([]);
-    expect(executor.commands).toEqual([{ argv: LIST, accept: [0, 1] }, { ...NFT_SESSION, input: '' }]);
+    expect(executor.commands).toEqual([
+      { argv: LIST, accept: [0, 1] },
+      { ...NFT_SESSION, input: '' },
+    ]);
   });
 
   it('applies a floating IP associated after the sync as one element per map, reading nothing', async () => {
@@ -52,7 +58,11 @@ describe('NftablesDriver', () => {
     const driver = new NftablesDriver(executor);
     await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
     executor.clear();
-    expect(await driver.apply(firewallState({ floating: FLOATING }))).toEqual(['ip novanet/floating_dnat', 'ip novanet/floating_snat', 'ip novanet/floating_hairpin']);
+    expect(await driver.apply(firewallState({ floating: FLOATING }))).toEqual([
+      'ip novanet/floating_dnat',
+      'ip novanet/floating_snat',
+      'ip novanet/floating_hairpin',
+    ]);
     expect(executor.commands).toEqual([{ ...NFT_SESSION, input: `${SECOND_ADDED.trimEnd().replaceAll('\n', '; ')}\n` }]);
   });
 
@@ -62,15 +72,17 @@ describe('NftablesDriver', () => {
     await driver.sync(firewallState({ floating: [FLOATING[0]!] }));
     executor.clear();
     await driver.apply(firewallState({ floating: [{ ...FLOATING[0]!, fixed: '10.0.0.9' }] }));
-    expect(scripts(executor)).toEqual([[
-      'delete element ip novanet floating_dnat { 192.0.2.50 }',
-      'add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.9 }',
-      'delete element ip novanet floating_snat { 10.0.0.3 . "eth0" }',
-      'add element ip novanet floating_snat { 10.0.0.9 . "eth0" : 192.0.2.50 }',
-      'delete element ip novanet floating_hairpin { 10.0.0.3 }',
-      'add element ip novanet floating_hairpin { 10.0.0.9 : 192.0.2.50 }',
-      '',
-    ].join('\n')]);
+    expect(scripts(executor)).toEqual([
+      [
+        'delete element ip novanet floating_dnat { 192.0.2.50 }',
+        'add element ip novanet floating_dnat { 192.0.2.50 : 10.0.0.9 }',
+        'delete element ip novanet floating_snat { 10.0.0.3 . "eth0" }',
+        'add element ip novanet floating_snat { 10.0.0.9 . "eth0" : 192.0.2.50 }',
+        'delete element ip novanet floating_hairpin { 10.0.0.3 }',
+        'add element ip novanet floating_hairpin { 10.0.0.9 : 192.0.2.50 }',
+        '',
+      ].join('\n'),
+    ]);
     executor.clear();
     expect(await driver.apply(firewallState({ floating: [{ ...FLOATING[0]!, fixed: '10.0.0.9' }] }))).toEqual([]);
     expect(executor.commands).toEqual([]);
@@ -83,14 +95,16 @@ describe('NftablesDriver', () => {
     await driver.sync(firewallState({ floating: [FLOATING[0]!, second, FLOATING[1]!] }));
     executor.clear();
     await driver.apply(firewallState({ floating: [second, FLOATING[1]!] }));
-    expect(scripts(executor)).toEqual([[
-      'delete element ip novanet floating_dnat { 192.0.2.50 }',
-      'delete element ip novanet floating_snat { 10.0.0.3 . "eth0" }',
-      'add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.52 }',
-      'delete element ip novanet floating_hairpin { 10.0.0.3 }',
-      'add element ip novanet floating_hairpin { 10.0.0.3 : 192.0.2.52 }',
-      '',
-    ].join('\n')]);
+    expect(scripts(executor)).toEqual([
+      [
+        'delete element ip novanet floating_dnat { 192.0.2.50 }',
+        'delete element ip novanet floating_snat { 10.0.0.3 . "eth0" }',
+        'add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.52 }',
+        'delete element ip novanet floating_hairpin { 10.0.0.3 }',
+        'add element ip novanet floating_hairpin { 10.0.0.3 : 192.0.2.52 }',
+        '',
+      ].join('\n'),
+    ]);
   });
 
   it('refills only the chain whose rules changed, keeping the maps', async () => {
@@ -178,7 +192,10 @@ describe('NftablesDriver', () => {
   it('removes its table only when there is one', async () => {
     const present = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip filter\ntable ip novanet\n' });
     expect(await new NftablesDriver(present).remove()).toEqual(['table ip novanet']);
-    expect(present.argvs()).toEqual([['nft', 'list', 'tables', 'ip'], ['nft', 'delete', 'table', 'ip', 'novanet']]);
+    expect(present.argvs()).toEqual([
+      ['nft', 'list', 'tables', 'ip'],
+      ['nft', 'delete', 'table', 'ip', 'novanet'],
+    ]);
     const absent = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip filter\n' });
     expect(await new NftablesDriver(absent).remove()).toEqual([]);
     expect(absent.argvs()).toEqual([['nft', 'list', 'tables', 'ip']]);

@@ -1,15 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { FloatingElements, MAPS, type Elements } from '../../../../src/linux_net/firewall/nftables/elements.js';
+import { type Elements, FloatingElements, MAPS } from '../../../../src/linux_net/firewall/nftables/elements.js';
 import type { FloatingRule } from '../../../../src/linux_net/firewall/state.js';
 import { FLOATING } from './fixtures.js';
 
 describe('FloatingElements', () => {
   /** The maps as the first-wins rule defines them, computed plainly from the whole list. */
   function expected(floating: FloatingRule[]): Record<string, [string, string][]> {
-    const maps = { floating_dnat: new Map<string, string>(), floating_snat: new Map<string, string>(), floating_hairpin: new Map<string, string>() };
+    const maps = {
+      floating_dnat: new Map<string, string>(),
+      floating_snat: new Map<string, string>(),
+      floating_hairpin: new Map<string, string>(),
+    };
     for (const rule of floating) {
       if (!maps.floating_dnat.has(rule.address)) maps.floating_dnat.set(rule.address, rule.fixed);
-      if (!maps.floating_snat.has(`${rule.fixed} . ${rule.interface}`)) maps.floating_snat.set(`${rule.fixed} . ${rule.interface}`, rule.address);
+      if (!maps.floating_snat.has(`${rule.fixed} . ${rule.interface}`))
+        maps.floating_snat.set(`${rule.fixed} . ${rule.interface}`, rule.address);
       if (!maps.floating_hairpin.has(rule.fixed)) maps.floating_hairpin.set(rule.fixed, rule.address);
     }
     return Object.fromEntries(Object.entries(maps).map(([name, map]) => [name, [...map].sort()]));

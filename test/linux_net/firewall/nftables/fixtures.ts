@@ -1,6 +1,6 @@
 /** What the nftables tests share: floating IPs, the table wanted for a state, and the kernel's listing of a table. */
 import { FloatingElements, MAPS } from '../../../../src/linux_net/firewall/nftables/elements.js';
-import { ruleTag, type NftRuleset } from '../../../../src/linux_net/firewall/nftables/plan.js';
+import { type NftRuleset, ruleTag } from '../../../../src/linux_net/firewall/nftables/plan.js';
 import { renderChains } from '../../../../src/linux_net/firewall/nftables/render.js';
 import type { FirewallState } from '../../../../src/linux_net/firewall/state.js';
 
@@ -25,13 +25,33 @@ export function listing(ruleset: NftRuleset, edit: (objects: object[]) => object
   const objects: object[] = [{ metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name: 'novanet', handle: 1 } }];
   for (const spec of MAPS) {
     const elem = [...ruleset.elements[spec.name]].map(([key, value]) => [key.includes(' . ') ? { concat: key.split(' . ') } : key, value]);
-    objects.push({ map: { family: 'ip', name: spec.name, table: 'novanet', type: spec.key.length === 1 ? spec.key[0] : spec.key, map: 'ipv4_addr', ...(elem.length > 0 ? { elem } : {}) } });
+    objects.push({
+      map: {
+        family: 'ip',
+        name: spec.name,
+        table: 'novanet',
+        type: spec.key.length === 1 ? spec.key[0] : spec.key,
+        map: 'ipv4_addr',
+        ...(elem.length > 0 ? { elem } : {}),
+      },
+    });
   }
   for (const chain of ruleset.chains) {
-    objects.push({ chain: { family: 'ip', table: 'novanet', name: chain.name, type: chain.type, hook: chain.hook, prio: chain.priority, policy: 'accept' } });
+    objects.push({
+      chain: {
+        family: 'ip',
+        table: 'novanet',
+        name: chain.name,
+        type: chain.type,
+        hook: chain.hook,
+        prio: chain.priority,
+        policy: 'accept',
+      },
+    });
   }
   for (const chain of ruleset.chains) {
-    for (const rule of chain.rules) objects.push({ rule: { family: 'ip', table: 'novanet', chain: chain.name, comment: ruleTag(rule), expr: [] } });
+    for (const rule of chain.rules)
+      objects.push({ rule: { family: 'ip', table: 'novanet', chain: chain.name, comment: ruleTag(rule), expr: [] } });
   }
   return JSON.stringify({ nftables: edit(objects) });
 }

@@ -21,22 +21,45 @@ describe('renderChains and FloatingElements', () => {
       input: ['iifname "br100" udp dport 67 accept', 'iifname "br100" udp dport 53 accept', 'iifname "br100" tcp dport 53 accept'],
     });
     expect(ruleset.chains.map((chain) => `${chain.type} ${chain.hook} ${chain.priority}`)).toEqual([
-      'nat prerouting -100', 'nat output -100', 'nat postrouting 100', 'filter forward 0', 'filter input 0',
+      'nat prerouting -100',
+      'nat output -100',
+      'nat postrouting 100',
+      'filter forward 0',
+      'filter input 0',
     ]);
     expect(ruleset.elements).toEqual({
-      floating_dnat: new Map([['192.0.2.50', '10.0.0.3'], ['192.0.2.51', '10.0.0.4']]),
-      floating_snat: new Map([['10.0.0.3 . eth0', '192.0.2.50'], ['10.0.0.4 . eth2', '192.0.2.51']]),
-      floating_hairpin: new Map([['10.0.0.3', '192.0.2.50'], ['10.0.0.4', '192.0.2.51']]),
+      floating_dnat: new Map([
+        ['192.0.2.50', '10.0.0.3'],
+        ['192.0.2.51', '10.0.0.4'],
+      ]),
+      floating_snat: new Map([
+        ['10.0.0.3 . eth0', '192.0.2.50'],
+        ['10.0.0.4 . eth2', '192.0.2.51'],
+      ]),
+      floating_hairpin: new Map([
+        ['10.0.0.3', '192.0.2.50'],
+        ['10.0.0.4', '192.0.2.51'],
+      ]),
     });
     // The floating IPs are data: the chains are the same with none.
     expect(wanted(firewallState({ dmzCidrs: ['10.128.0.0/24'] })).chains).toEqual(ruleset.chains);
   });
 
   it('redirects metadata to a local port, adds the VPN DNAT and forward rule, and opens no DHCP without dnsmasq', () => {
-    const ruleset = wanted(firewallState({
-      metadataHost: '127.0.0.1',
-      networks: [{ cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: false, vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' } }],
-    }));
+    const ruleset = wanted(
+      firewallState({
+        metadataHost: '127.0.0.1',
+        networks: [
+          {
+            cidr: '10.0.1.0/24',
+            bridge: 'br101',
+            gateway: '10.0.1.1',
+            dhcp: false,
+            vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' },
+          },
+        ],
+      }),
+    );
     const chains = Object.fromEntries(ruleset.chains.map((chain) => [chain.name, chain.rules]));
     expect(chains.prerouting).toEqual([
       'ip daddr 169.254.169.254 tcp dport 80 redirect to :8775',

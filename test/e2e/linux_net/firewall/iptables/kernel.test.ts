@@ -22,7 +22,10 @@ function inNs(...argv: string[]): string {
 
 /** iptables-save without its timestamped comment lines. */
 function save(): string {
-  return inNs('iptables-save').split('\n').filter((line) => !line.startsWith('#')).join('\n');
+  return inNs('iptables-save')
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .join('\n');
 }
 
 const STATE = twoNetworks();
@@ -59,7 +62,9 @@ describe.runIf(kernel)('iptables backend on the real kernel (own network namespa
     const forward = parseSave(installed).filter.get('FORWARD');
     expect(forward).toEqual(['-j nova-filter-top', '-j DOCKER-USER']);
     expect(parseSave(installed).nat.get('POSTROUTING')).toEqual([
-      '-j nova-network-POSTROUTING', '-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE', '-j nova-postrouting-bottom',
+      '-j nova-network-POSTROUTING',
+      '-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE',
+      '-j nova-postrouting-bottom',
     ]);
     for (const line of foreign.split('\n').filter((text) => text.startsWith('-A'))) expect(installed).toContain(line);
     expect(installed).toContain(':FORWARD DROP');
@@ -84,7 +89,11 @@ describe.runIf(kernel)('iptables backend on the real kernel (own network namespa
     await driver.sync(STATE);
     const more = { ...STATE, floating: [...STATE.floating, { address: '198.51.100.7', fixed: '10.0.1.9', interface: 'eth0' }] };
     expect(await driver.apply(more)).toEqual([
-      'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
+      'nat/nova-network-PREROUTING',
+      'nat/nova-network-OUTPUT',
+      'nat/nova-network-float-snat',
+      'nat/nova-float-dnat-c63364',
+      'nat/nova-float-snat-0a0001',
     ]);
     const installed = parseSave(inNs('iptables-save'));
     expect(installed.nat.get('nova-float-dnat-c63364')).toEqual(['-d 198.51.100.7/32 -j DNAT --to-destination 10.0.1.9']);
@@ -92,10 +101,17 @@ describe.runIf(kernel)('iptables backend on the real kernel (own network namespa
     expect(renderRestore(withWiring(renderRules(more)), installed).script).toBe('');
     // The kernel's state read afresh (sync) agrees, and going back removes both chains.
     expect(await new IptablesDriver(executor).sync(STATE)).toEqual([
-      'nat/nova-network-PREROUTING', 'nat/nova-network-OUTPUT', 'nat/nova-network-float-snat', 'nat/nova-float-dnat-c63364', 'nat/nova-float-snat-0a0001',
+      'nat/nova-network-PREROUTING',
+      'nat/nova-network-OUTPUT',
+      'nat/nova-network-float-snat',
+      'nat/nova-float-dnat-c63364',
+      'nat/nova-float-snat-0a0001',
     ]);
     const after = parseSave(inNs('iptables-save'));
-    expect([...after.nat.keys()].filter((chain) => chain.startsWith('nova-float-'))).toEqual(['nova-float-dnat-c00002', 'nova-float-snat-0a0000']);
+    expect([...after.nat.keys()].filter((chain) => chain.startsWith('nova-float-'))).toEqual([
+      'nova-float-dnat-c00002',
+      'nova-float-snat-0a0000',
+    ]);
     expect(renderRestore(withWiring(renderRules(STATE)), after).script).toBe('');
   });
 

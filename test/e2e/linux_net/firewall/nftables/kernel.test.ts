@@ -27,7 +27,12 @@ describe.runIf(kernel)('nftables backend on the real kernel (own network namespa
   const real = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
   /** Every command run, so a test can say what a change cost. */
   const ran: CommandSpec[] = [];
-  const executor: Executor = { run: (spec) => { ran.push(spec); return real.run(spec); } };
+  const executor: Executor = {
+    run: (spec) => {
+      ran.push(spec);
+      return real.run(spec);
+    },
+  };
 
   beforeAll(() => {
     execFileSync('ip', ['netns', 'add', NS]);
@@ -64,7 +69,12 @@ describe.runIf(kernel)('nftables backend on the real kernel (own network namespa
     // One transaction on one line, through the nft -i session.
     expect(ran).toHaveLength(1);
     expect(ran[0]!.argv).toEqual(['env', 'HOME=/nonexistent', 'nft', '-i']);
-    expect(ran[0]!.input!.trimEnd().split('; ').every((command) => command.startsWith('add element '))).toBe(true);
+    expect(
+      ran[0]!
+        .input!.trimEnd()
+        .split('; ')
+        .every((command) => command.startsWith('add element ')),
+    ).toBe(true);
     expect(inNs('nft', 'list', 'map', 'ip', 'novanet', 'floating_dnat')).toMatch(/198\.51\.100\.7 : 10\.0\.1\.9/);
     // The kernel's state read afresh agrees.
     expect(await new NftablesDriver(executor).sync(more)).toEqual([]);
