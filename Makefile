@@ -2,8 +2,8 @@
 #
 #   make deps   install missing system packages (apt) and node modules (npm ci)
 #   make build  compile TypeScript to dist/
-#   make test   deps + build, then the whole vitest suite (starts its own
-#               private MariaDB; set NOVANET_TEST_MYSQL_URL to use another)
+#   make test   deps + build, then formatting and lint, types, and the whole vitest
+#               suite (starts its own private MariaDB; set NOVANET_TEST_MYSQL_URL to use another)
 #   make bench  deps + build, then the benchmark runner
 #   make demo   deps + build, then the lab demo (root; network namespaces only)
 
@@ -61,9 +61,11 @@ npm-deps:
 build:
 	npm run build
 
-# Tests are type-checked too (vitest only strips their types). The last line is the
-# plain "N passed, N failed" summary CI reads.
+# Formatting and lint first (Biome, seconds; `npm run format` fixes what it can), then
+# the types (vitest only strips them). The last line is the plain "N passed, N failed"
+# summary CI reads.
 test: deps build
+	npm run lint
 	npm run typecheck
 	npx vitest run --reporter=default --reporter=json --outputFile=.vitest-report.json
 	@node -e "const r = require('./.vitest-report.json'); console.log(r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed')"
