@@ -294,7 +294,7 @@ function chownTo(dir: string, user: string): void {
 }
 
 function quoteIdent(name: string): string {
-  return '`' + name.replace(/`/g, '``') + '`';
+  return `\`${name.replace(/`/g, '``')}\``;
 }
 
 // ---------------------------------------------------------------------------

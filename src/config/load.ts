@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Invalid } from '../errors.js';
-import { Config, OPTIONS, OptionName, OptionSpec } from './options.js';
+import { type Config, OPTIONS, type OptionName, type OptionSpec } from './options.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/novanet/novanet.conf';
 

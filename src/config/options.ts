@@ -53,8 +53,6 @@ const ipv4: Parser<string> = (value, name) => {
   return value.trim();
 };
 
-const optionalIpv4: Parser<string | undefined> = (value, name) => (value.trim() === '' ? undefined : ipv4(value, name));
-
 function list<T>(item: Parser<T>): Parser<T[]> {
   return (value, name) =>
     value

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import knexFactory, { Knex } from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { Invalid } from '../errors.js';
 import { quote } from '../fields.js';
 import { isConnectionLost } from './errors.js';

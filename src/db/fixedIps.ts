@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, NoMoreFixedIps } from '../errors.js';
-import { dialectOf, insertBatched, lockFreeRows, Queryable, toBool, toDate } from './rows.js';
+import { dialectOf, insertBatched, lockFreeRows, type Queryable, toBool, toDate } from './rows.js';
 
 export interface FixedIp {
   id: number;

@@ -1,7 +1,7 @@
 import { Conflict, NoMoreFloatingIps } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { addressText, type Cidr, containsAddress } from '../ipam/cidr.js';
-import { dialectOf, insertBatched, lockFreeRows, Queryable, toBool, toDate } from './rows.js';
+import { dialectOf, insertBatched, lockFreeRows, type Queryable, toBool, toDate } from './rows.js';
 
 /** A floating IP, with the fixed address and instance it is associated with (if any). */
 export interface FloatingIp {

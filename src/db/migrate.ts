@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import * as initial from '../../migrations/001_initial.js';
-import { Database } from './connection.js';
+import type { Database } from './connection.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;

@@ -1,5 +1,5 @@
 import { NetworkNotFound } from '../errors.js';
-import { dialectOf, Queryable, toBool, toDate } from './rows.js';
+import { dialectOf, type Queryable, toBool, toDate } from './rows.js';
 
 /** A network as the domain sees it (nova's columns, camelCased). */
 export interface Network {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { Dialect } from './connection.js';
+import type { Dialect } from './connection.js';
 
 /** A knex instance or a transaction: every query function takes one explicitly. */
 export type Queryable = Knex | Knex.Transaction;

@@ -1,4 +1,4 @@
-import { Queryable, toDate } from './rows.js';
+import { type Queryable, toDate } from './rows.js';
 
 /** An API token as stored: only the sha256 of the token itself is kept. */
 export interface ApiToken {

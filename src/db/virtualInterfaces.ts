@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { Conflict } from '../errors.js';
 import { isDuplicateKey } from './errors.js';
 import { FIXED_IP_COLUMNS, type FixedIp, fromRow as fixedIpFromRow } from './fixedIps.js';
-import { Queryable, toDate } from './rows.js';
+import { type Queryable, toDate } from './rows.js';
 
 export interface VirtualInterface {
   id: number;

@@ -1,6 +1,6 @@
 import { Invalid } from '../errors.js';
 import { quote } from '../fields.js';
-import { Address, addressBits, formatAddress, IpVersion, parseAddress } from './address.js';
+import { type Address, addressBits, formatAddress, type IpVersion, parseAddress } from './address.js';
 
 /** A network: its first address and prefix length. Host bits are always zero. */
 export interface Cidr {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { formatAddress } from './address.js';
-import { Cidr } from './cidr.js';
+import type { Cidr } from './cidr.js';
 
 /** OpenStack's locally administered prefix, so operators recognise instance MACs. */
 export const MAC_PREFIX = 'fa:16:3e';

@@ -1,6 +1,6 @@
 import { CidrConflict, Invalid } from '../errors.js';
 import { addressBits } from './address.js';
-import { Cidr, cidrText, containsCidr, overlaps, subnetsOf } from './cidr.js';
+import { type Cidr, cidrText, containsCidr, overlaps, subnetsOf } from './cidr.js';
 
 /** A network already in the database, as far as subnet planning cares. */
 export interface ExistingSubnet {

@@ -64,7 +64,7 @@ export class Batcher<Item, Result> {
     let failed = false;
     try {
       const results = await this.work(batch.map((entry) => entry.item));
-      batch.forEach((entry, index) => entry.resolve(results[index]!));
+      for (const [index, entry] of batch.entries()) entry.resolve(results[index]!);
     } catch (error) {
       if (batch.length === 1) batch[0]!.reject(error);
       else failed = true;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { countRows, useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
-import { snapshot, wipe } from '../support/dbState.js';
+import { snapshot } from '../support/dbState.js';
 import { type FloatingWorld, floatingRow, useFloatingWorld } from './floatingWorld.js';
 import { expectFault, type Reply } from './harness.js';
 

@@ -24,7 +24,7 @@ describe('Batcher', () => {
     }, options);
     const openAll = async () => {
       for (let round = 0; round < 20 && gates.length > 0; round++) {
-        gates.splice(0).forEach((open) => open());
+        for (const open of gates.splice(0)) open();
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     };

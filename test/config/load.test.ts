@@ -252,7 +252,9 @@ describe('loadConfig', () => {
     expect(load('routing_source_ip = 203.0.113.1\n').config.routing_source_ip).toBe('203.0.113.1');
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: oslo.config's own ${option} syntax, in plain strings on purpose
   it('interpolates ${option} and nested references', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's text, not a template
     const { config } = load('state_path = /srv/novanet\n[database]\nconnection = sqlite:///${state_path}/db/novanet.sqlite\n');
     expect(config.connection).toBe('sqlite:////srv/novanet/db/novanet.sqlite');
     expect(load('state_path = /srv/nn\n').config.connection).toBe('sqlite:////srv/nn/novanet.sqlite');

@@ -45,7 +45,7 @@ class FakeDrivers {
         ensureVlan: async (id: number, parent: string) => {
           calls.push(`vlan ${id} on ${parent}`);
           if (!this.vlanSupported)
-            throw new Unavailable('the kernel has no 802.1Q support (load the 8021q module): cannot create vlan' + id);
+            throw new Unavailable(`the kernel has no 802.1Q support (load the 8021q module): cannot create vlan${id}`);
           if (this.vlanTaken === id)
             throw new Conflict(`vlan${id} exists but is not VLAN ${id} on ${parent} (dummy id - on -); remove it or fix the network`);
           return { name: `vlan${id}`, changes: [] };

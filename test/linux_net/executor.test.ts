@@ -91,6 +91,7 @@ describe('processExecutor', () => {
 
   it('adds env to the inherited environment', async () => {
     const result = await plain.run({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, for sh
       argv: ['sh', '-c', 'echo "$NOVANET_A $NOVANET_B ${PATH:+path}"'],
       env: { NOVANET_A: 'a', NOVANET_B: 'b c' },
     });

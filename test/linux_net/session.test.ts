@@ -63,7 +63,7 @@ describe('tool sessions (CommandSpec.session)', () => {
     start();
     const first = await pid();
     const error = await commandFailure(executor.run(spec('refuse x\n')));
-    expect(error.message).toBe('sh -c ' + TOOL + ': input refused: refused: refuse x');
+    expect(error.message).toBe(`sh -c ${TOOL}: input refused: refused: refuse x`);
     expect(error.stderr).toBe('refused: refuse x\n');
     expect(await pid()).toBe(first);
   });

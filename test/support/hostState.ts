@@ -136,7 +136,7 @@ export function dbViolations(state: DbState): string[] {
   for (const floating of state.floating) {
     if (floating.fixedIpId === null) continue;
     const fixed = fixedById.get(floating.fixedIpId);
-    if (!fixed || !fixed.allocated)
+    if (!fixed?.allocated)
       problems.push(
         `floating IP ${floating.address} is associated with fixed IP ${fixed?.address ?? `id ${floating.fixedIpId}`}, which is not allocated`,
       );

@@ -165,7 +165,7 @@ function nftablesPurposes(state: FirewallState): { rendered: Owners; asked: Owne
     const map = FLOATING_MAPS[purpose];
     if (isNoEqual(map)) continue;
     for (const floating of state.floating)
-      derivation.expect(`${map.name} ${map.keyOf(floating)} : ${map.valueOf(floating)}`, FLOATING_OWNER[purpose](floating), purpose);
+      derivation.expect(`${map.name} ${map.keyOf(floating)} : ${map.valueFor(floating)}`, FLOATING_OWNER[purpose](floating), purpose);
   }
   const lookups: string[] = Object.values(MAP_LOOKUPS);
   for (const chain of renderChains(state)) {

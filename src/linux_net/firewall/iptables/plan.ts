@@ -78,7 +78,6 @@ export function parseSave(text: string): Installed {
       const name = line.slice(1).trim();
       table = (TABLES as readonly string[]).includes(name) ? installed[name as Table] : undefined;
     } else if (!table) {
-      continue;
     } else if (line.startsWith(':')) {
       const chain = line.slice(1).split(' ')[0]!;
       if (!table.has(chain)) table.set(chain, []);

@@ -12,7 +12,7 @@ export interface MapSpec {
   name: MapName;
   key: KeyType[];
   keyOf: (rule: FloatingRule) => string;
-  valueOf: (rule: FloatingRule) => string;
+  valueFor: (rule: FloatingRule) => string;
 }
 
 /** A floating IP's key in the snat map, made once per rule object. */
@@ -25,12 +25,12 @@ const snatKey = perRule((rule) => `${rule.fixed} . ${rule.interface}`);
  */
 export const FLOATING_MAPS = {
   /** floating → fixed: DNAT in prerouting and output. */
-  'floating-dnat': { name: 'floating_dnat', key: ['ipv4_addr'], keyOf: (rule) => rule.address, valueOf: (rule) => rule.fixed },
+  'floating-dnat': { name: 'floating_dnat', key: ['ipv4_addr'], keyOf: (rule) => rule.address, valueFor: (rule) => rule.fixed },
   /** fixed → floating, for DNATed connections: a VM reaching another's floating IP is seen from its own. */
-  'floating-hairpin': { name: 'floating_hairpin', key: ['ipv4_addr'], keyOf: (rule) => rule.fixed, valueOf: (rule) => rule.address },
+  'floating-hairpin': { name: 'floating_hairpin', key: ['ipv4_addr'], keyOf: (rule) => rule.fixed, valueFor: (rule) => rule.address },
   'floating-self': NO_EQUAL['floating-self'],
   /** fixed . outgoing interface → floating: a VM's own traffic leaves as its floating IP. */
-  'floating-snat': { name: 'floating_snat', key: ['ipv4_addr', 'ifname'], keyOf: snatKey, valueOf: (rule) => rule.address },
+  'floating-snat': { name: 'floating_snat', key: ['ipv4_addr', 'ifname'], keyOf: snatKey, valueFor: (rule) => rule.address },
 } satisfies FloatingSpelling<MapSpec, NoEqual>;
 
 /** The maps, in the order they are defined and edited. */
@@ -91,7 +91,7 @@ export class FloatingElements {
       position ??= new Map(floating.map((rule, index) => [rule, index]));
       return rules.reduce((a, b) => (position!.get(a)! <= position!.get(b)! ? a : b));
     };
-    for (const { name: map, keyOf, valueOf } of MAPS) {
+    for (const { name: map, keyOf, valueFor } of MAPS) {
       const owners = this.owners[map];
       const touched = new Set<string>();
       for (const rule of removed) {
@@ -107,7 +107,7 @@ export class FloatingElements {
         const held = owners.get(key);
         const winner = held === undefined ? undefined : Array.isArray(held) ? first(held) : held;
         const before = elements.get(key);
-        const after = winner && valueOf(winner);
+        const after = winner && valueFor(winner);
         if (before === after) continue;
         changes[map].set(key, before);
         if (after === undefined) elements.delete(key);
