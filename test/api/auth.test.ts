@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Network } from '../../src/db/networks.js';
-import { useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
+import { useDatabase } from '../support/managers.js';
 import { type Api, expectFault, registeredRoutes, startApi, uuidOf } from './harness.js';
 
 type Caller = 'none' | 'bad' | 'owner' | 'other' | 'admin';

@@ -5,9 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
-import { useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
+import { useDatabase } from '../support/managers.js';
 import { type Api, expectFault, startApi, uuidOf } from './harness.js';
 
 describe.each(BACKENDS)('compute-host API on %s', (backend) => {

@@ -5,9 +5,9 @@
  * the database as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { countRows, useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
+import { countRows, useDatabase } from '../support/managers.js';
 import { type FloatingWorld, floatingRow, useFloatingWorld } from './floatingWorld.js';
 import { expectFault, type Reply } from './harness.js';
 

@@ -4,8 +4,8 @@
  */
 import { afterEach, beforeEach } from 'vitest';
 import type { Database } from '../../src/db/connection.js';
-import { firstAddress } from '../managers/fixtures.js';
 import { wipe } from '../support/dbState.js';
+import { firstAddress } from '../support/managers.js';
 import { type Api, type ApiOptions, type Reply, startApi, uuidOf } from './harness.js';
 
 export interface FloatingWorld {

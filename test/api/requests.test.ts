@@ -8,9 +8,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { INTERNAL_MESSAGE } from '../../src/api/errors.js';
 import { QuotaExceeded, Unavailable } from '../../src/errors.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { type Snapshot, snapshot } from '../support/dbState.js';
+import { useDatabase } from '../support/managers.js';
 import { type Api, expectFault, rawRequest, startApi, uuidOf } from './harness.js';
 
 const MAX = 2048;

@@ -5,9 +5,9 @@
  * refusal leaving the database as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
+import { useDatabase } from '../support/managers.js';
 import { type FloatingWorld, floatingRow, useFloatingWorld } from './floatingWorld.js';
 import { expectFault, type Reply, uuidOf } from './harness.js';
 

@@ -16,7 +16,7 @@ import {
   instance,
   MODES,
   useDatabase,
-} from './fixtures.js';
+} from '../support/managers.js';
 
 /** First address an instance gets in a fresh 10.0.N.0/24 network of each mode. */
 const FIRST_HOST: Record<Mode, number> = { flat: 2, flatdhcp: 2, vlan: 3 };

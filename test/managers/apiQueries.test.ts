@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FixedIpNotFound, Invalid } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { expectRefused, firstAddress, harness, instance, MODES, useDatabase } from './fixtures.js';
+import { expectRefused, firstAddress, harness, instance, MODES, useDatabase } from '../support/managers.js';
 
 describe.each(BACKENDS)('API queries on %s', (backend) => {
   const db = useDatabase(backend);

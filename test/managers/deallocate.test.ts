@@ -13,7 +13,7 @@ import {
   instance,
   MODES,
   useDatabase,
-} from './fixtures.js';
+} from '../support/managers.js';
 
 function allocate(h: Harness, n: number) {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1', hostname: `vm${n}` });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Conflict, FixedIpNotFound, Invalid } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { expectRefused, firstAddress, fixedRow, type Harness, harness, instance, MODES, useDatabase } from './fixtures.js';
+import { expectRefused, firstAddress, fixedRow, type Harness, harness, instance, MODES, useDatabase } from '../support/managers.js';
 
 function allocate(h: Harness, n: number, host = 'compute1') {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host, hostname: `vm${n}` });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid, NetworkHasProject, NetworkInUse, NetworkNotFound } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { countRows, expectRefused, firstAddress, type Harness, harness, instance, MODES, useDatabase } from './fixtures.js';
+import { countRows, expectRefused, firstAddress, type Harness, harness, instance, MODES, useDatabase } from '../support/managers.js';
 
 function allocate(h: Harness, n: number, projectId = 'p1') {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId, host: 'compute1', hostname: `vm${n}` });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../support/databases.js';
-import { firstAddress, harness, instance, MODES, useDatabase } from './fixtures.js';
+import { firstAddress, harness, instance, MODES, useDatabase } from '../support/managers.js';
 
 describe.each(BACKENDS)('usage on %s', (backend) => {
   const db = useDatabase(backend);
