@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
+import { type Api, expectFault, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { useDatabase } from '../support/managers.js';
-import { type Api, expectFault, startApi, uuidOf } from './harness.js';
 
 describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   const db = useDatabase(backend);
