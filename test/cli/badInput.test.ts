@@ -18,11 +18,11 @@ import { CATEGORIES, manage } from '../../src/cli/manage/index.js';
 import type { Io } from '../../src/cli/run.js';
 import { createManager } from '../../src/managers/registry.js';
 import { asArgs, badIntegers, badValues, type Kind } from '../support/badInputs.js';
+import { type CliDatabase, cliDatabase, expectError, type RunResult, run } from '../support/cli.js';
 import { testConfig } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { RecordingHost } from '../support/recordingHost.js';
 import { useFixture, withFixture } from '../support/useFixture.js';
-import { type CliDatabase, cliDatabase, expectError, type RunResult, run } from './helpers.js';
 
 /** What a valid command line needs from the world. */
 interface World {

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manage } from '../../src/cli/manage/index.js';
 import type { Io } from '../../src/cli/run.js';
 import { createManager } from '../../src/managers/registry.js';
+import { type CliDatabase, cliDatabase, expectOk, run, snapshot, start } from '../support/cli.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { type CliDatabase, cliDatabase, expectOk, run, snapshot, start } from './helpers.js';
 
 describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (backend) => {
   let cli: CliDatabase;

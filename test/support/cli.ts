@@ -11,8 +11,8 @@ import { expect } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { labEnv } from '../../tools/lab.js';
-import type { Backend } from '../support/databases.js';
-import { createTestDatabase, mysqlServerUrl } from '../support/mariadb.js';
+import type { Backend } from './databases.js';
+import { createTestDatabase, mysqlServerUrl } from './mariadb.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
