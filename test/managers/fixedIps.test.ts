@@ -166,3 +166,43 @@ describe.each(BACKENDS)('usage on %s', (backend) => {
     ]);
   });
 });
+
+/** What os-fixed-ips show asks of the service: one fixed IP by address. */
+describe.each(BACKENDS)('API queries on %s', (backend) => {
+  const db = useDatabase(backend);
+
+  describe.each(MODES)('in %s mode', (mode) => {
+    it('getFixedIp: the address with its network, holder and reserved flag, as fixed list has it', async () => {
+      const h = harness(db(), mode);
+      await h.manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      const info = await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', hostname: 'vm1' });
+      const address = firstAddress(info);
+      const held = await h.manager.fixedIps.get(address);
+      expect(held).toEqual({
+        network: '10.0.0.0/24',
+        address,
+        hostname: 'vm1',
+        host: 'compute1',
+        instanceUuid: instance(1),
+        reserved: false,
+        allocated: true,
+        leased: false,
+      });
+      expect(held).toEqual((await h.manager.fixedIps.list()).find((row) => row.address === address));
+      expect(await h.manager.fixedIps.get(' 10.0.0.0 ')).toMatchObject({
+        address: '10.0.0.0',
+        reserved: true,
+        hostname: null,
+        host: null,
+        instanceUuid: null,
+      });
+    });
+
+    it('getFixedIp refuses unknown and malformed addresses', async () => {
+      const h = harness(db(), mode);
+      await h.manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await expectRefused(db(), () => h.manager.fixedIps.get('10.1.0.1'), FixedIpNotFound, /fixed IP 10\.1\.0\.1 not found in any network/);
+      await expectRefused(db(), () => h.manager.fixedIps.get('10.1.0'), Invalid, /address must be an IP address/);
+    });
+  });
+});
