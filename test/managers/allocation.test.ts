@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, Invalid, NoMoreFixedIps, NoMoreNetworks, NotFound } from '../../src/errors.js';
+import type { RequestedNetwork } from '../../src/managers/requests.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import {
@@ -30,6 +31,11 @@ function allocate(h: Harness, n: number, extra: { projectId?: string; host?: str
     host: extra.host ?? 'compute1',
     hostname: extra.hostname ?? `vm${n}`,
   });
+}
+
+/** Instance `n` of `projectId` on compute1, asking for `requestedNetworks` (and no hostname). */
+function requesting(h: Harness, n: number, requestedNetworks: RequestedNetwork[], projectId = 'p1') {
+  return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId, host: 'compute1', requestedNetworks });
 }
 
 describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
@@ -184,22 +190,12 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
         networkSize: 256,
         projectId: 'p1',
       });
-      const info = await h.manager.allocation.allocate({
-        instanceUuid: instance(1),
-        projectId: 'p1',
-        host: 'compute1',
-        requestedNetworks: [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }],
-      });
+      const info = await requesting(h, 1, [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }]);
       expect(info.network_info.map((vif) => vif.network.id)).toEqual([b!.uuid]);
       expect(addressesOf(info)).toEqual(['10.0.1.50']);
       expect(await countRows(db(), 'fixed_ips', { network_id: a!.id, instance_uuid: instance(1) })).toBe(0);
       // Without an address, the next free one of the requested network.
-      const other = await h.manager.allocation.allocate({
-        instanceUuid: instance(2),
-        projectId: 'p1',
-        host: 'compute1',
-        requestedNetworks: [{ networkUuid: a!.uuid }],
-      });
+      const other = await requesting(h, 2, [{ networkUuid: a!.uuid }]);
       expect(addressesOf(other)).toEqual([`10.0.0.${first}`]);
     });
 
@@ -207,23 +203,12 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const h = harness(db(), mode);
       const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       const requestedNetworks = [{ networkUuid: network!.uuid, address: '10.0.0.50' }];
-      await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks });
-      await expectRefused(
-        db(),
-        () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks }),
-        FixedIpAlreadyInUse,
-        /fixed IP 10\.0\.0\.50 is already in use/,
-      );
+      await requesting(h, 1, requestedNetworks);
+      await expectRefused(db(), () => requesting(h, 2, requestedNetworks), FixedIpAlreadyInUse, /fixed IP 10\.0\.0\.50 is already in use/);
       // A reserved address (the gateway) is not available either.
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(2),
-            projectId: 'p1',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: network!.uuid, address: '10.0.0.1' }],
-          }),
+        () => requesting(h, 2, [{ networkUuid: network!.uuid, address: '10.0.0.1' }]),
         FixedIpAlreadyInUse,
         /fixed IP 10\.0\.0\.1 is already in use/,
       );
@@ -234,13 +219,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(1),
-            projectId: 'p1',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: network!.uuid, address: '10.9.9.9' }],
-          }),
+        () => requesting(h, 1, [{ networkUuid: network!.uuid, address: '10.9.9.9' }]),
         FixedIpNotFound,
         /fixed IP 10\.9\.9\.9 is not in network/,
       );
@@ -251,25 +230,13 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const [owned] = await h.manager.networks.create({ label: 'owned', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(1),
-            projectId: 'p1',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: '99999999-9999-4999-8999-999999999999' }],
-          }),
+        () => requesting(h, 1, [{ networkUuid: '99999999-9999-4999-8999-999999999999' }]),
         NotFound,
         /network 99999999-9999-4999-8999-999999999999 not found for project p1/,
       );
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(1),
-            projectId: 'p2',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: owned!.uuid }],
-          }),
+        () => requesting(h, 1, [{ networkUuid: owned!.uuid }], 'p2'),
         NotFound,
         new RegExp(`network ${owned!.uuid} not found for project p2`),
       );
@@ -290,12 +257,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
     ])('refuses requested networks with %s', async (_name, requestedNetworks, message) => {
       const h = harness(db(), mode);
       await h.manager.networks.create({ label: 'x', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
-      await expectRefused(
-        db(),
-        () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks }),
-        Invalid,
-        message,
-      );
+      await expectRefused(db(), () => requesting(h, 1, requestedNetworks), Invalid, message);
     });
 
     it('raises NoMoreFixedIps when the pool is exhausted, changing nothing', async () => {
