@@ -1,3 +1,4 @@
+/** networks.create in each mode: the layout src/managers/plan.ts computes (gateway, DHCP range, reserved addresses, VLANs, bridges) and the rows written. */
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { BACKENDS } from '../support/databases.js';

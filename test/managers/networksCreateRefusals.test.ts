@@ -1,3 +1,4 @@
+/** What networks.create refuses, naming the field and the rule, and that a refusal changes nothing (src/managers/plan.ts, the mode policies, src/ipam/plan.ts). */
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { CidrConflict, Conflict, DuplicateVlan, Invalid } from '../../src/errors.js';
