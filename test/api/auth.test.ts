@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Network } from '../../src/db/networks.js';
-import { useDatabase } from '../managers/fixtures.js';
+import { type Api, expectFault, registeredRoutes, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot, wipe } from '../support/dbState.js';
-import { type Api, expectFault, registeredRoutes, startApi, uuidOf } from './harness.js';
+import { useDatabase } from '../support/managers.js';
 
 type Caller = 'none' | 'bad' | 'owner' | 'other' | 'admin';
 const CALLERS: Caller[] = ['none', 'bad', 'owner', 'other', 'admin'];

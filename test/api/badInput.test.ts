@@ -15,13 +15,13 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/api/body.js';
 import { createHostLayer, type Reconciler } from '../../src/host/index.js';
 import { createManager } from '../../src/managers/registry.js';
+import { type Api, expectFault, type Reply, registeredRoutes, startApi, uuidOf } from '../support/api.js';
 import { type Bad, badIntegers, badValues, type Kind } from '../support/badInputs.js';
 import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 import { RecordingHost } from '../support/recordingHost.js';
 import { useFixture, withFixture } from '../support/useFixture.js';
-import { type Api, expectFault, type Reply, registeredRoutes, startApi, uuidOf } from './harness.js';
 
 /** What a valid request needs from the world: ids and addresses made in beforeAll. */
 interface World {

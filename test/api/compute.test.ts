@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
-import { useDatabase } from '../managers/fixtures.js';
+import { type Api, expectFault, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { type Api, expectFault, startApi, uuidOf } from './harness.js';
+import { useDatabase } from '../support/managers.js';
 
 describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   const db = useDatabase(backend);
@@ -139,39 +139,16 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
   });
 
   it('maps the manager refusals: unknown requested network 404, address in use 409, no more addresses 409', async () => {
+    const refusals: [extra: Record<string, unknown>, status: number, message: string | RegExp][] = [
+      [{ requested_networks: [{ uuid: uuidOf(999) }] }, 404, `network ${uuidOf(999)} not found for project p1`],
+      [{ requested_networks: [{ uuid: network.uuid, fixed_ip: '10.0.0.1' }] }, 409, /10\.0\.0\.1/],
+      [{ requested_networks: [{ uuid: network.uuid, fixed_ip: '10.9.9.9' }] }, 404, /10\.9\.9\.9/],
+      [{ host: 'bad host!' }, 400, /^host must be a DNS name/],
+    ];
     const before = await snapshot(db());
-    expectFault(
-      await api.call('POST', '/v2.1/os-novanet/instances', {
-        token: p1,
-        body: allocateBody(10, { requested_networks: [{ uuid: uuidOf(999) }] }),
-      }),
-      404,
-      `network ${uuidOf(999)} not found for project p1`,
-    );
-    expectFault(
-      await api.call('POST', '/v2.1/os-novanet/instances', {
-        token: p1,
-        body: allocateBody(10, { requested_networks: [{ uuid: network.uuid, fixed_ip: '10.0.0.1' }] }),
-      }),
-      409,
-      /10\.0\.0\.1/,
-    );
-    expectFault(
-      await api.call('POST', '/v2.1/os-novanet/instances', {
-        token: p1,
-        body: allocateBody(10, { requested_networks: [{ uuid: network.uuid, fixed_ip: '10.9.9.9' }] }),
-      }),
-      404,
-      /10\.9\.9\.9/,
-    );
-    expectFault(
-      await api.call('POST', '/v2.1/os-novanet/instances', {
-        token: p1,
-        body: allocateBody(10, { host: 'bad host!' }),
-      }),
-      400,
-      /^host must be a DNS name/,
-    );
+    for (const [extra, status, message] of refusals) {
+      expectFault(await api.call('POST', '/v2.1/os-novanet/instances', { token: p1, body: allocateBody(10, extra) }), status, message);
+    }
     expect(await snapshot(db())).toEqual(before);
   });
 

@@ -1,10 +1,10 @@
 /** Nova's os-fixed-ips through HTTP on each backend: show, reserve, unreserve. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
-import { fixedRow, useDatabase } from '../managers/fixtures.js';
+import { type Api, expectFault, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { type Api, expectFault, startApi, uuidOf } from './harness.js';
+import { fixedRow, useDatabase } from '../support/managers.js';
 
 describe.each(BACKENDS)('os-fixed-ips on %s', (backend) => {
   const db = useDatabase(backend);

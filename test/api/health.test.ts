@@ -4,9 +4,9 @@ import { healthCheck } from '../../src/api/health.js';
 import { createMetrics } from '../../src/api/metrics.js';
 import type { HealthReport } from '../../src/api/types.js';
 import { openDatabase } from '../../src/db/connection.js';
-import { useDatabase } from '../managers/fixtures.js';
+import { type Api, expectFault, startApi } from '../support/api.js';
 import { BACKENDS, freshDatabase } from '../support/databases.js';
-import { type Api, expectFault, startApi } from './harness.js';
+import { useDatabase } from '../support/managers.js';
 
 const REPORT = {
   kind: 'full',

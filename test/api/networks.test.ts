@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Network } from '../../src/db/networks.js';
-import { countRows, useDatabase } from '../managers/fixtures.js';
+import { type Api, expectFault, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { type Api, expectFault, startApi, uuidOf } from './harness.js';
+import { countRows, useDatabase } from '../support/managers.js';
 
 const PUBLIC = ['broadcast', 'cidr', 'cidr_v6', 'dns1', 'dns2', 'gateway', 'gateway_v6', 'id', 'label', 'netmask', 'netmask_v6'];
 const ADMIN = [

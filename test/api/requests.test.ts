@@ -8,10 +8,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { INTERNAL_MESSAGE } from '../../src/api/errors.js';
 import { QuotaExceeded, Unavailable } from '../../src/errors.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { useDatabase } from '../managers/fixtures.js';
+import { type Api, expectFault, rawRequest, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { type Snapshot, snapshot } from '../support/dbState.js';
-import { type Api, expectFault, rawRequest, startApi, uuidOf } from './harness.js';
+import { useDatabase } from '../support/managers.js';
 
 const MAX = 2048;
 const ALLOCATE = '/v2.1/os-novanet/instances';

@@ -5,11 +5,11 @@
  * refusal leaving the database as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { useDatabase } from '../managers/fixtures.js';
+import { expectFault, type Reply, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { type FloatingWorld, floatingRow, useFloatingWorld } from './floatingWorld.js';
-import { expectFault, type Reply, uuidOf } from './harness.js';
+import { type FloatingWorld, floatingRow, useFloatingWorld } from '../support/floatingWorld.js';
+import { useDatabase } from '../support/managers.js';
 
 type View = Record<string, unknown>;
 

@@ -15,14 +15,13 @@ import { describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/auth/tokens.js';
 import { dhcpbridge } from '../../src/cli/dhcpbridge/index.js';
 import { CATEGORIES, manage } from '../../src/cli/manage/index.js';
-import type { Io } from '../../src/cli/run.js';
 import { createManager } from '../../src/managers/registry.js';
 import { asArgs, badIntegers, badValues, type Kind } from '../support/badInputs.js';
+import { type CliDatabase, cliDatabase, expectError, type RunResult, recordingIo, run } from '../support/cli.js';
 import { testConfig } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import { RecordingHost } from '../support/recordingHost.js';
 import { useFixture, withFixture } from '../support/useFixture.js';
-import { type CliDatabase, cliDatabase, expectError, type RunResult, run } from './helpers.js';
 
 /** What a valid command line needs from the world. */
 interface World {
@@ -203,21 +202,10 @@ async function fixture(): Promise<Fixture> {
 
 /** Runs a verb in-process, as its binary would, collecting what it writes. */
 async function inProcess(config: string, verb: string, argv: string[]): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    interactive: false,
-    env: { NETWORK_ID: '1' },
-  };
+  const { io, written } = recordingIo({ interactive: false, env: { NETWORK_ID: '1' } });
   const program = verb.startsWith('dhcpbridge') ? dhcpbridge : manage;
   const status = await program(['--config-file', config, ...argv], io);
-  return { status, signal: null, stdout, stderr };
+  return { status, signal: null, ...written };
 }
 
 const CASES = VERBS.flatMap(casesOf);

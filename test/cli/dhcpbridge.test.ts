@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkManager } from '../../src/managers/manager.js';
 import { createManager } from '../../src/managers/registry.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, type RunResult, run, snapshot } from '../support/cli.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { type CliDatabase, cliDatabase, expectError, expectOk, type RunResult, run, snapshot } from './helpers.js';
 
 const USAGE = 'usage: novanet-dhcpbridge [--config-file=FILE] add|old|del MAC IP [HOSTNAME] | init';
 

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, run } from '../support/cli.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { snapshot as fullSnapshot } from '../support/dbState.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, run } from './helpers.js';
 
 const INSTANCE = '00000000-0000-4000-8000-000000000001';
 

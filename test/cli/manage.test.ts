@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, type RunResult, run } from '../support/cli.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, type RunResult, run } from './helpers.js';
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const NETWORK_LIST_HEADER = ['id', 'IPv4', 'IPv6', 'start address', 'DNS1', 'DNS2', 'VlanID', 'project', 'uuid'];

@@ -8,9 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
+import { type CliDatabase, cliDatabase, expectError, run, snapshot } from '../support/cli.js';
 import { BACKENDS, type Backend, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { type CliDatabase, cliDatabase, expectError, run, snapshot } from './helpers.js';
 
 const UNKNOWN_UUID = randomUUID();
 

@@ -4,8 +4,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { daemonHeapFlag } from '../../src/cli/network/index.js';
+import { type CliDatabase, cliDatabase, expectError, run, start } from '../support/cli.js';
 import { BACKENDS } from '../support/databases.js';
-import { type CliDatabase, cliDatabase, expectError, run, start } from './helpers.js';
 
 /** The JSON log lines of a service's stderr. */
 function events(stderr: string): Record<string, unknown>[] {

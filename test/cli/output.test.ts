@@ -4,11 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manage } from '../../src/cli/manage/index.js';
-import type { Io } from '../../src/cli/run.js';
 import { createManager } from '../../src/managers/registry.js';
+import { type CliDatabase, cliDatabase, expectOk, recordingIo, run, snapshot, start } from '../support/cli.js';
 import { BACKENDS, testConfig } from '../support/databases.js';
 import { RecordingHost } from '../support/recordingHost.js';
-import { type CliDatabase, cliDatabase, expectOk, run, snapshot, start } from './helpers.js';
 
 describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (backend) => {
   let cli: CliDatabase;
@@ -28,20 +27,9 @@ describe.each(BACKENDS)('novanet-manage output on %s', { concurrent: true }, (ba
 
   /** manage() in this process, with stderr taken for a terminal. */
   async function onTerminal(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const io: Io = {
-      stdout: (text) => {
-        stdout += text;
-      },
-      stderr: (text) => {
-        stderr += text;
-      },
-      interactive: true,
-      env: {},
-    };
+    const { io, written } = recordingIo({ interactive: true, env: {} });
     const status = await manage(['--config-file', config, ...args], io);
-    return { status, stdout, stderr };
+    return { status, ...written };
   }
 
   it.sequential('network create on a terminal shows "writing fixed IPs: N/4096" progress up to 4096/4096', async () => {

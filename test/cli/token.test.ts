@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/auth/tokens.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, type RunResult, run } from '../support/cli.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
-import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, type RunResult, run } from './helpers.js';
 
 describe.each(BACKENDS)('novanet-manage token on %s', { concurrent: true }, (backend) => {
   let cli: CliDatabase;

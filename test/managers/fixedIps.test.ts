@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Conflict, FixedIpNotFound, Invalid } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { expectRefused, firstAddress, fixedRow, type Harness, harness, instance, MODES, useDatabase } from './fixtures.js';
+import { expectRefused, firstAddress, fixedRow, type Harness, harness, instance, MODES, useDatabase } from '../support/managers.js';
 
 function allocate(h: Harness, n: number, host = 'compute1') {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host, hostname: `vm${n}` });
@@ -130,6 +130,79 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
       const rows = await h.manager.fixedIps.list();
       expect(rows).toHaveLength(16);
       expect(rows.every((row) => row.network === '10.0.1.0/28')).toBe(true);
+    });
+  });
+});
+
+describe.each(BACKENDS)('usage on %s', (backend) => {
+  const db = useDatabase(backend);
+
+  it.each(MODES)("counts every network's addresses: all, reserved, held, allocated, leased (%s)", async (mode) => {
+    const h = harness(db(), mode);
+    const [a, b] = await h.manager.networks.create({
+      label: 'u',
+      fixedRangeV4: '10.0.0.0/24',
+      numNetworks: 2,
+      networkSize: 128,
+      projectId: 'p1',
+    });
+    const info = await h.manager.allocation.allocate({
+      instanceUuid: instance(1),
+      projectId: 'p1',
+      host: 'compute1',
+      requestedNetworks: [{ networkUuid: a!.uuid }],
+    });
+    await h.manager.allocation.allocate({
+      instanceUuid: instance(2),
+      projectId: 'p1',
+      host: 'compute1',
+      requestedNetworks: [{ networkUuid: a!.uuid }],
+    });
+    await h.manager.leases.lease(firstAddress(info));
+    const reserved = mode === 'vlan' ? 4 : 3;
+    expect(await h.manager.fixedIps.usage()).toEqual([
+      { network: expect.objectContaining({ id: a!.id }), usage: { total: 128, reserved, associated: 2, allocated: 2, leased: 1 } },
+      { network: expect.objectContaining({ id: b!.id }), usage: { total: 128, reserved, associated: 0, allocated: 0, leased: 0 } },
+    ]);
+  });
+});
+
+/** What os-fixed-ips show asks of the service: one fixed IP by address. */
+describe.each(BACKENDS)('API queries on %s', (backend) => {
+  const db = useDatabase(backend);
+
+  describe.each(MODES)('in %s mode', (mode) => {
+    it('getFixedIp: the address with its network, holder and reserved flag, as fixed list has it', async () => {
+      const h = harness(db(), mode);
+      await h.manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      const info = await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', hostname: 'vm1' });
+      const address = firstAddress(info);
+      const held = await h.manager.fixedIps.get(address);
+      expect(held).toEqual({
+        network: '10.0.0.0/24',
+        address,
+        hostname: 'vm1',
+        host: 'compute1',
+        instanceUuid: instance(1),
+        reserved: false,
+        allocated: true,
+        leased: false,
+      });
+      expect(held).toEqual((await h.manager.fixedIps.list()).find((row) => row.address === address));
+      expect(await h.manager.fixedIps.get(' 10.0.0.0 ')).toMatchObject({
+        address: '10.0.0.0',
+        reserved: true,
+        hostname: null,
+        host: null,
+        instanceUuid: null,
+      });
+    });
+
+    it('getFixedIp refuses unknown and malformed addresses', async () => {
+      const h = harness(db(), mode);
+      await h.manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await expectRefused(db(), () => h.manager.fixedIps.get('10.1.0.1'), FixedIpNotFound, /fixed IP 10\.1\.0\.1 not found in any network/);
+      await expectRefused(db(), () => h.manager.fixedIps.get('10.1.0'), Invalid, /address must be an IP address/);
     });
   });
 });

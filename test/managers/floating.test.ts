@@ -13,7 +13,7 @@ import {
   QuotaExceeded,
 } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { expectRefused, firstAddress, type Harness, harness, instance, useDatabase } from './fixtures.js';
+import { expectRefused, firstAddress, type Harness, harness, instance, useDatabase } from '../support/managers.js';
 
 interface FloatingRow {
   address: string;

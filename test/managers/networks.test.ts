@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Invalid, NetworkHasProject, NetworkInUse, NetworkNotFound } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { countRows, expectRefused, firstAddress, type Harness, harness, instance, MODES, useDatabase } from './fixtures.js';
+import { countRows, expectRefused, firstAddress, type Harness, harness, instance, MODES, useDatabase } from '../support/managers.js';
 
 function allocate(h: Harness, n: number, projectId = 'p1') {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId, host: 'compute1', hostname: `vm${n}` });
@@ -228,6 +228,24 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
       await h.manager.networks.delete({ uuid: network!.uuid });
       const [again] = await h.manager.networks.create({ label: 'v2', fixedRangeV4: '10.0.0.0/24' });
       expect(again).toMatchObject({ vlan: 100, bridge: 'br100', vpnPublicPort: 1000 });
+    });
+  });
+});
+
+/** What os-networks asks of the service for a member: the networks its project may see. */
+describe.each(BACKENDS)('API queries on %s', (backend) => {
+  const db = useDatabase(backend);
+
+  describe.each(MODES)('in %s mode', (mode) => {
+    it('listNetworks visibleTo: the unowned networks and the project’s own, not other projects’', async () => {
+      const h = harness(db(), mode);
+      const [shared] = await h.manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/24' });
+      const [mine] = await h.manager.networks.create({ label: 'mine', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
+      await h.manager.networks.create({ label: 'theirs', fixedRangeV4: '10.2.0.0/24', projectId: 'p2' });
+      expect((await h.manager.networks.list({ visibleTo: 'p1' })).map((network) => network.id)).toEqual([shared!.id, mine!.id]);
+      expect((await h.manager.networks.list({ visibleTo: 'p3' })).map((network) => network.label)).toEqual(['shared']);
+      expect((await h.manager.networks.list({ projectId: 'p1' })).map((network) => network.label)).toEqual(['mine']);
+      expect(await h.manager.networks.list()).toHaveLength(3);
     });
   });
 });

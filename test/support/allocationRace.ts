@@ -1,6 +1,7 @@
 /**
- * The shared parts of the multi-process allocation tests (test/concurrency/): worker
- * processes (allocationWorker.ts) racing on one database, and the invariants the
+ * The shared parts of the multi-process allocation tests
+ * (test/managers/allocationRace.test.ts, test/db/galera.test.ts): worker processes
+ * (allocationWorker.ts) racing on one database, and the invariants the
  * database must hold afterwards. Each process may talk to its own URL, e.g. its own
  * Galera node.
  */

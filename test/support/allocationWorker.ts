@@ -1,6 +1,7 @@
 /**
- * One OS process of the concurrency tests (test/concurrency/): its own knex pool and
- * manager, `concurrency` async workers sharing one job list. Run as
+ * One OS process of the multi-process allocation tests
+ * (test/managers/allocationRace.test.ts, test/db/galera.test.ts): its own knex pool
+ * and manager, `concurrency` async workers sharing one job list. Run as
  * `node --import tsx test/support/allocationWorker.ts` with a WorkerSpec as JSON on
  * stdin; prints one WorkerReport as JSON on stdout. Errors are reported, not thrown,
  * so the test can tell expected ones (NoMoreNetworks) from the rest.

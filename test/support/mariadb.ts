@@ -1,7 +1,7 @@
 /**
  * The MariaDB server of a test run. Starting and stopping servers and carving
  * databases out of them lives in tools/mariadb.ts (shared with bench/); this file
- * adds how tests find the server that the vitest globalSetup (test/setup/global.ts)
+ * adds how tests find the server that the vitest globalSetup (test/support/globalSetup.ts)
  * started: mysqlServerUrl().
  */
 import { inject } from 'vitest';
@@ -34,5 +34,7 @@ export function mysqlServerUrl(): string {
     injected = undefined;
   }
   if (injected) return injected;
-  throw new Error(`no MariaDB server for tests: set ${MYSQL_URL_ENV} or run through vitest with test/setup/global.ts as globalSetup`);
+  throw new Error(
+    `no MariaDB server for tests: set ${MYSQL_URL_ENV} or run through vitest with test/support/globalSetup.ts as globalSetup`,
+  );
 }

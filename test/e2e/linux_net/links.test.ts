@@ -4,32 +4,14 @@
  * the host's address and default route keeps both, reads back as built, and a second
  * run changes nothing. Nothing here touches the root namespace's interfaces.
  */
-import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processExecutor } from '../../../src/linux_net/executor.js';
+import { describe, expect, it } from 'vitest';
 import { LinkDriver } from '../../../src/linux_net/links.js';
-import { deleteNamespace, kernelAvailable } from '../../support/netns.js';
+import { kernelAvailable, useNamespace } from '../../support/netns.js';
 
 const kernel = kernelAvailable([]);
-const NS = `nn-links-${process.pid}`;
-
-function inNs(...argv: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', NS, ...argv], { encoding: 'utf8' });
-}
 
 describe.runIf(kernel)('LinkDriver on the real kernel (own network namespace)', () => {
-  const executor = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
-
-  beforeAll(() => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    inNs('ip', 'link', 'set', 'lo', 'up');
-  });
-
-  afterAll(() => {
-    executor.close();
-    // Also after a failure halfway: the namespace with everything in it.
-    deleteNamespace(NS);
-  });
+  const { exec: inNs, executor } = useNamespace('links');
 
   it('builds a bridge from an interface with addresses and routes, then finds nothing to do', async () => {
     inNs('ip', 'link', 'add', 'nleth1', 'type', 'veth', 'peer', 'name', 'nleth1p');

@@ -134,29 +134,25 @@ describe('DnsmasqDriver', () => {
     expect(executor.argvs()[1]).toContain('--server=9.9.9.9');
   });
 
-  it('starts a new dnsmasq when the pid file names a dead process', async () => {
-    const dead = spawn('true');
-    await new Promise((resolve) => dead.on('exit', resolve));
+  it.each([
+    [
+      'names a dead process',
+      async () => {
+        const dead = spawn('true');
+        await new Promise((resolve) => dead.on('exit', resolve));
+        return `${dead.pid}\n`;
+      },
+    ],
+    // A reused pid: alive, but not a dnsmasq.
+    ['names a process that is not this dnsmasq', async () => `${process.pid}\n`],
+    ['holds garbage', async () => 'not a pid\n'],
+  ])('starts a new dnsmasq when the pid file %s', async (_what, pidFile) => {
+    const content = await pidFile();
     await driver.ensure(NETWORK, HOSTS);
-    writeFileSync(files.pid, `${dead.pid}\n`);
+    writeFileSync(files.pid, content);
     executor.clear();
     expect(await driver.ensure(NETWORK, HOSTS)).toBe('started');
     expect(executor.commands).toEqual([{ argv: argvFor() }]);
-  });
-
-  it('starts a new dnsmasq when the pid file names a process that is not this dnsmasq', async () => {
-    await driver.ensure(NETWORK, HOSTS);
-    // A reused pid: alive, but not a dnsmasq.
-    writeFileSync(files.pid, `${process.pid}\n`);
-    executor.clear();
-    expect(await driver.ensure(NETWORK, HOSTS)).toBe('started');
-  });
-
-  it('starts a new dnsmasq when the pid file holds garbage', async () => {
-    await driver.ensure(NETWORK, HOSTS);
-    writeFileSync(files.pid, 'not a pid\n');
-    executor.clear();
-    expect(await driver.ensure(NETWORK, HOSTS)).toBe('started');
   });
 
   it('reports a dnsmasq that fails to start', async () => {

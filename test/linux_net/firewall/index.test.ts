@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createFirewall } from '../../../src/linux_net/firewall/index.js';
 import { firewallState } from '../../support/firewall.js';
+import { FLOATING, LIST, noTable } from '../../support/nftables.js';
 import { notInstalled, RecordingExecutor } from '../../support/recordingExecutor.js';
-import { FLOATING, LIST, noTable } from './nftables/fixtures.js';
 
 describe('createFirewall', () => {
   const IPTABLES_SAVE = [

@@ -4,30 +4,21 @@
  * /proc command line is the one we gave), so a second ensure leaves it alone.
  * Nothing here touches the root namespace's interfaces.
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DhcpNetwork, DnsmasqDriver, runningPid } from '../../../../src/linux_net/dnsmasq/index.js';
-import { processExecutor } from '../../../../src/linux_net/executor.js';
-import { deleteNamespace, kernelAvailable } from '../../../support/netns.js';
+import { kernelAvailable, useNamespace } from '../../../support/netns.js';
 
 const kernel = kernelAvailable(['dnsmasq']);
-const NS = `nn-dnsmasq-${process.pid}`;
-
-function inNs(...argv: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', NS, ...argv], { encoding: 'utf8' });
-}
 
 describe.runIf(kernel)('DnsmasqDriver with a real dnsmasq (own network namespace)', () => {
-  const executor = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
+  const { exec: inNs, executor } = useNamespace('dnsmasq');
   let statePath = '';
   let dnsmasq: DnsmasqDriver | undefined;
 
   beforeAll(() => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    inNs('ip', 'link', 'set', 'lo', 'up');
     // The bridge dnsmasq binds to, with the DHCP server's address.
     inNs('ip', 'link', 'add', 'br100', 'type', 'bridge');
     inNs('ip', 'addr', 'add', '10.0.0.1/24', 'dev', 'br100');
@@ -46,12 +37,10 @@ describe.runIf(kernel)('DnsmasqDriver with a real dnsmasq (own network namespace
   });
 
   afterAll(() => {
-    executor.close();
     // Also after a failure halfway: the dnsmasq this file started (it names our pid
-    // file), then the namespace with everything in it, then the state files.
+    // file) and the state files; then useNamespace deletes the namespace.
     const pid = dnsmasq ? runningPid(dnsmasq.files('br100').pid) : undefined;
     if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    deleteNamespace(NS);
     if (statePath) rmSync(statePath, { recursive: true, force: true });
   });
 

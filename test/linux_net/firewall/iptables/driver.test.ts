@@ -5,8 +5,8 @@ import { parseSave, renderRestore, TABLES, withWiring } from '../../../../src/li
 import { renderRules } from '../../../../src/linux_net/firewall/iptables/render.js';
 import type { FloatingRule } from '../../../../src/linux_net/firewall/state.js';
 import { firewallState } from '../../../support/firewall.js';
+import { DOCKER_HOST, FakeKernel, FIRST_SYNC_SCRIPT } from '../../../support/iptables.js';
 import { RecordingExecutor } from '../../../support/recordingExecutor.js';
-import { DOCKER_HOST, FakeKernel, FIRST_SYNC_SCRIPT } from './fakeKernel.js';
 
 const firewall = firewallState;
 

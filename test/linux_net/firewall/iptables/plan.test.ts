@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chainEdit, parseSave, renderRestore, TABLES, withWiring } from '../../../../src/linux_net/firewall/iptables/plan.js';
 import { renderRules } from '../../../../src/linux_net/firewall/iptables/render.js';
 import { firewallState } from '../../../support/firewall.js';
-import { DOCKER_HOST, EMPTY, FakeKernel, FIRST_SYNC_SCRIPT } from './fakeKernel.js';
+import { DOCKER_HOST, EMPTY, FakeKernel, FIRST_SYNC_SCRIPT } from '../../../support/iptables.js';
 
 const firewall = firewallState;
 

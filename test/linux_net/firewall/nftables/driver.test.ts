@@ -3,8 +3,8 @@ import type { CommandSpec } from '../../../../src/linux_net/command.js';
 import { NftablesDriver } from '../../../../src/linux_net/firewall/nftables/driver.js';
 import { ruleTag } from '../../../../src/linux_net/firewall/nftables/plan.js';
 import { firewallState } from '../../../support/firewall.js';
+import { FLOATING, LIST, listing, noTable, wanted } from '../../../support/nftables.js';
 import { RecordingExecutor } from '../../../support/recordingExecutor.js';
-import { FLOATING, LIST, listing, noTable, wanted } from './fixtures.js';
 
 /** The transaction that adds FLOATING[1] to a table holding FLOATING[0]. */
 const SECOND_ADDED = [

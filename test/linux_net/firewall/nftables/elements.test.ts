@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Elements, FloatingElements, MAPS } from '../../../../src/linux_net/firewall/nftables/elements.js';
 import type { FloatingRule } from '../../../../src/linux_net/firewall/state.js';
-import { FLOATING } from './fixtures.js';
+import { FLOATING } from '../../../support/nftables.js';
 
 describe('FloatingElements', () => {
   /** The maps as the first-wins rule defines them, computed plainly from the whole list. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { firewallState } from '../../../support/firewall.js';
-import { FLOATING, wanted } from './fixtures.js';
+import { FLOATING, wanted } from '../../../support/nftables.js';
 
 describe('renderChains and FloatingElements', () => {
   it("renders nova's rules into base chains, floating IPs into maps only", () => {

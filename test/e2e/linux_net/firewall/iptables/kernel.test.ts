@@ -4,45 +4,26 @@
  * (or every sync would rewrite them), foreign rules keep their place, and drift is
  * repaired. Nothing here touches the root namespace's interfaces or rules.
  */
-import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processExecutor } from '../../../../../src/linux_net/executor.js';
+import { describe, expect, it } from 'vitest';
 import { IptablesDriver } from '../../../../../src/linux_net/firewall/iptables/driver.js';
 import { parseSave, renderRestore, withWiring } from '../../../../../src/linux_net/firewall/iptables/plan.js';
 import { renderRules } from '../../../../../src/linux_net/firewall/iptables/render.js';
 import { twoNetworks } from '../../../../support/firewall.js';
-import { deleteNamespace, kernelAvailable } from '../../../../support/netns.js';
+import { kernelAvailable, useNamespace } from '../../../../support/netns.js';
 
 const kernel = kernelAvailable(['iptables', 'iptables-save', 'iptables-restore']);
-const NS = `nn-ipt-${process.pid}`;
-
-function inNs(...argv: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', NS, ...argv], { encoding: 'utf8' });
-}
-
-/** iptables-save without its timestamped comment lines. */
-function save(): string {
-  return inNs('iptables-save')
-    .split('\n')
-    .filter((line) => !line.startsWith('#'))
-    .join('\n');
-}
 
 const STATE = twoNetworks();
 
 describe.runIf(kernel)('iptables backend on the real kernel (own network namespace)', () => {
-  const executor = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
+  const { exec: inNs, executor } = useNamespace('ipt');
 
-  beforeAll(() => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    inNs('ip', 'link', 'set', 'lo', 'up');
-  });
-
-  afterAll(() => {
-    executor.close();
-    // Also after a failure halfway: the namespace goes with every rule in it.
-    deleteNamespace(NS);
-  });
+  /** iptables-save without its timestamped comment lines. */
+  const save = (): string =>
+    inNs('iptables-save')
+      .split('\n')
+      .filter((line) => !line.startsWith('#'))
+      .join('\n');
 
   it('writes rules in iptables-save spelling, keeps foreign rules and changes nothing the second time', async () => {
     // A Docker-like host: FORWARD policy DROP, a foreign chain, rules above and below ours.

@@ -5,26 +5,19 @@
  * switching backends leaves no rule of the other behind. Nothing here touches the root
  * namespace's interfaces or rules.
  */
-import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CommandSpec, Executor } from '../../../../../src/linux_net/command.js';
-import { processExecutor } from '../../../../../src/linux_net/executor.js';
 import { createFirewall } from '../../../../../src/linux_net/firewall/index.js';
 import { NftablesDriver } from '../../../../../src/linux_net/firewall/nftables/driver.js';
 import { twoNetworks } from '../../../../support/firewall.js';
-import { deleteNamespace, kernelAvailable } from '../../../../support/netns.js';
+import { kernelAvailable, useNamespace } from '../../../../support/netns.js';
 
 const kernel = kernelAvailable(['nft', 'iptables-save', 'iptables-restore']);
-const NS = `nn-nft-${process.pid}`;
-
-function inNs(...argv: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', NS, ...argv], { encoding: 'utf8' });
-}
 
 const STATE = twoNetworks();
 
 describe.runIf(kernel)('nftables backend on the real kernel (own network namespace)', () => {
-  const real = processExecutor({ rootHelper: ['ip', 'netns', 'exec', NS], defaultTimeoutMs: 10_000 });
+  const { exec: inNs, executor: real } = useNamespace('nft');
   /** Every command run, so a test can say what a change cost. */
   const ran: CommandSpec[] = [];
   const executor: Executor = {
@@ -33,17 +26,6 @@ describe.runIf(kernel)('nftables backend on the real kernel (own network namespa
       return real.run(spec);
     },
   };
-
-  beforeAll(() => {
-    execFileSync('ip', ['netns', 'add', NS]);
-    inNs('ip', 'link', 'set', 'lo', 'up');
-  });
-
-  afterAll(() => {
-    real.close();
-    // Also after a failure halfway: the namespace goes with every table in it.
-    deleteNamespace(NS);
-  });
 
   it('installs the table, which reads back as desired: a second sync changes nothing', async () => {
     // A foreign table, as firewalld or an admin would keep one.

@@ -1,7 +1,8 @@
+/** networks.create in each mode: the layout src/managers/plan.ts computes (gateway, DHCP range, reserved addresses, VLANs, bridges) and the rows written. */
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { BACKENDS } from '../support/databases.js';
-import { countRows, fixedRows, freeAddresses, harness, MODES, reservedAddresses, useDatabase } from './fixtures.js';
+import { countRows, fixedRows, freeAddresses, harness, MODES, reservedAddresses, useDatabase } from '../support/managers.js';
 
 /** What a default 10.0.0.0/24 network looks like in each mode. */
 const LAYOUT: Record<Mode, { reserved: string[]; dhcpStart: string; vpnPrivate: string | null }> = {

@@ -13,7 +13,7 @@ import { type Role, TokenService } from '../../src/auth/tokens.js';
 import type { Mode } from '../../src/config/options.js';
 import type { Database } from '../../src/db/connection.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
-import { type Harness, harness } from '../managers/fixtures.js';
+import { type Harness, harness } from './managers.js';
 
 export interface LogLine {
   event: string;

@@ -1,6 +1,7 @@
+/** The server the test run uses (tools/mariadb.ts, found through test/support/mariadb.ts) and the databases it carves out of it. */
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTestDatabase, mysqlServerUrl, type TestDatabase } from './mariadb.js';
+import { createTestDatabase, mysqlServerUrl, type TestDatabase } from '../support/mariadb.js';
 
 describe('MariaDB test harness', () => {
   let db: TestDatabase;

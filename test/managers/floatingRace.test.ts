@@ -22,12 +22,18 @@ describe('floating IP allocation on mariadb', () => {
     await opened?.close();
   });
 
-  it('never hands out one address twice when two services race for one pool', async () => {
+  /** Two services, each with its own pool of 4 connections, on one fresh database holding the /27 pool; and that database. */
+  async function twoServices(quotaFloatingIps: string) {
     opened = await freshDatabase('mariadb', { maxPoolSize: 4 });
     second = openDatabase(opened.url, { maxPoolSize: 4 });
-    const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: '-1' });
+    const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: quotaFloatingIps });
     const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
     await managers[0]!.floating.createRange('198.51.100.0/27');
+    return { managers, db: opened.db };
+  }
+
+  it('never hands out one address twice when two services race for one pool', async () => {
+    const { managers, db } = await twoServices('-1');
 
     const results = await Promise.allSettled(
       Array.from({ length: CALLERS }, (_, n) => managers[n % 2]!.floating.allocate(`project-${n % 7}`)),
@@ -38,16 +44,12 @@ describe('floating IP allocation on mariadb', () => {
     expect(won.length).toBe(ADDRESSES);
     expect(new Set(won).size).toBe(ADDRESSES);
     expect(lost.every((reason) => reason instanceof NoMoreFloatingIps)).toBe(true);
-    const rows = (await opened.db.knex('floating_ips').whereNotNull('project_id').select('address')) as { address: string }[];
+    const rows = (await db.knex('floating_ips').whereNotNull('project_id').select('address')) as { address: string }[];
     expect(rows.map((row) => row.address).sort()).toEqual([...won].sort());
   });
 
   it('holds a project to its quota when its allocations race at the limit', async () => {
-    opened = await freshDatabase('mariadb', { maxPoolSize: 4 });
-    second = openDatabase(opened.url, { maxPoolSize: 4 });
-    const config = testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', quota_floating_ips: '5' });
-    const managers = [opened.db, second].map((db) => createManager({ db, config, host: new RecordingHost(), log: () => undefined }));
-    await managers[0]!.floating.createRange('198.51.100.0/27');
+    const { managers, db } = await twoServices('5');
 
     const results = await Promise.allSettled(Array.from({ length: 16 }, (_, n) => managers[n % 2]!.floating.allocate('racer')));
 
@@ -58,6 +60,6 @@ describe('floating IP allocation on mariadb', () => {
       lost.every((reason) => reason instanceof QuotaExceeded),
       String(lost.find((reason) => !(reason instanceof QuotaExceeded))),
     ).toBe(true);
-    expect(await opened.db.knex('floating_ips').where('project_id', 'racer').count({ n: '*' }).first()).toMatchObject({ n: 5 });
+    expect(await db.knex('floating_ips').where('project_id', 'racer').count({ n: '*' }).first()).toMatchObject({ n: 5 });
   });
 });

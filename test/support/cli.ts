@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import type { Io } from '../../src/cli/run.js';
 import { type Database, openDatabase } from '../../src/db/connection.js';
 import { syncSchema } from '../../src/db/migrate.js';
 import { labEnv } from '../../tools/lab.js';
-import type { Backend } from '../support/databases.js';
-import { createTestDatabase, mysqlServerUrl } from '../support/mariadb.js';
+import type { Backend } from './databases.js';
+import { createTestDatabase, mysqlServerUrl } from './mariadb.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -77,6 +78,27 @@ export function run(program: Program, args: string[], options: SpawnOptions = {}
 }
 
 /** A command that worked: status 0, nothing on stderr. */
+/**
+ * An Io for a verb run in this process (the CLI's own entry points take one), keeping
+ * what it writes in `written`.
+ */
+export function recordingIo(options: { interactive: boolean; env: NodeJS.ProcessEnv }): {
+  io: Io;
+  written: { stdout: string; stderr: string };
+} {
+  const written = { stdout: '', stderr: '' };
+  const io: Io = {
+    stdout: (text) => {
+      written.stdout += text;
+    },
+    stderr: (text) => {
+      written.stderr += text;
+    },
+    ...options,
+  };
+  return { io, written };
+}
+
 export function expectOk(result: RunResult): void {
   expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
 }

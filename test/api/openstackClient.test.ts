@@ -12,11 +12,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { floatingRow } from '../api/floatingWorld.js';
-import { type Api, startApi, uuidOf } from '../api/harness.js';
-import { countRows, firstAddress } from '../managers/fixtures.js';
+import { type Api, startApi, uuidOf } from '../support/api.js';
 import { freshDatabase, type TestDatabase } from '../support/databases.js';
+import { floatingRow } from '../support/floatingWorld.js';
 import { type Keystone, type KeystoneUser, startKeystone } from '../support/keystone.js';
+import { countRows, firstAddress } from '../support/managers.js';
 
 const OPENSTACK = '/usr/bin/openstack';
 /** One command starts in about a second; a hung one must not hang the suite. */

@@ -1,12 +1,17 @@
+/**
+ * The managers' test harness, shared by the manager, API and OSC tests: a migrated
+ * database per describe block, a manager of each mode over a recording host layer,
+ * a hand clock, predictable MACs and instance uuids, and readers of fixed_ips rows.
+ */
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import type { Database } from '../../src/db/connection.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
 import { createManager } from '../../src/managers/registry.js';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
-import { type Backend, freshDatabase, testConfig } from '../support/databases.js';
-import { snapshot, wipe } from '../support/dbState.js';
-import { RecordingHost } from '../support/recordingHost.js';
+import { type Backend, freshDatabase, testConfig } from './databases.js';
+import { snapshot, wipe } from './dbState.js';
+import { RecordingHost } from './recordingHost.js';
 
 export const MODES: Mode[] = ['flat', 'flatdhcp', 'vlan'];
 

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashToken, TokenService } from '../../src/auth/tokens.js';
 import { Invalid, NotFound } from '../../src/errors.js';
-import { Clock, expectRefused, useDatabase } from '../managers/fixtures.js';
 import { BACKENDS } from '../support/databases.js';
+import { Clock, expectRefused, useDatabase } from '../support/managers.js';
 
 describe.each(BACKENDS)('API tokens on %s', (backend) => {
   const db = useDatabase(backend);

@@ -4,9 +4,9 @@
  */
 import { afterEach, beforeEach } from 'vitest';
 import type { Database } from '../../src/db/connection.js';
-import { firstAddress } from '../managers/fixtures.js';
-import { wipe } from '../support/dbState.js';
-import { type Api, type ApiOptions, type Reply, startApi, uuidOf } from './harness.js';
+import { type Api, type ApiOptions, type Reply, startApi, uuidOf } from './api.js';
+import { wipe } from './dbState.js';
+import { firstAddress } from './managers.js';
 
 export interface FloatingWorld {
   api: Api;

@@ -1,9 +1,10 @@
+/** What networks.create refuses, naming the field and the rule, and that a refusal changes nothing (src/managers/plan.ts, the mode policies, src/ipam/plan.ts). */
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { CidrConflict, Conflict, DuplicateVlan, Invalid } from '../../src/errors.js';
 import type { CreateNetworksRequest } from '../../src/managers/requests.js';
 import { BACKENDS } from '../support/databases.js';
-import { expectRefused, type HarnessOptions, harness, MODES, useDatabase } from './fixtures.js';
+import { expectRefused, type HarnessOptions, harness, MODES, useDatabase } from '../support/managers.js';
 
 const EXISTING_UUID = '11111111-2222-4333-8444-555555555555';
 

@@ -1,8 +1,8 @@
 /** What the nftables tests share: floating IPs, the table wanted for a state, and the kernel's listing of a table. */
-import { FloatingElements, MAPS } from '../../../../src/linux_net/firewall/nftables/elements.js';
-import { type NftRuleset, ruleTag } from '../../../../src/linux_net/firewall/nftables/plan.js';
-import { renderChains } from '../../../../src/linux_net/firewall/nftables/render.js';
-import type { FirewallState } from '../../../../src/linux_net/firewall/state.js';
+import { FloatingElements, MAPS } from '../../src/linux_net/firewall/nftables/elements.js';
+import { type NftRuleset, ruleTag } from '../../src/linux_net/firewall/nftables/plan.js';
+import { renderChains } from '../../src/linux_net/firewall/nftables/render.js';
+import type { FirewallState } from '../../src/linux_net/firewall/state.js';
 
 export const FLOATING = [
   { address: '192.0.2.50', fixed: '10.0.0.3', interface: 'eth0' },

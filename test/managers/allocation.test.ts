@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
 import { Conflict, FixedIpAlreadyInUse, FixedIpNotFound, Invalid, NoMoreFixedIps, NoMoreNetworks, NotFound } from '../../src/errors.js';
+import type { RequestedNetwork } from '../../src/managers/requests.js';
 import { BACKENDS } from '../support/databases.js';
 import { snapshot } from '../support/dbState.js';
 import {
@@ -16,7 +17,7 @@ import {
   instance,
   MODES,
   useDatabase,
-} from './fixtures.js';
+} from '../support/managers.js';
 
 /** First address an instance gets in a fresh 10.0.N.0/24 network of each mode. */
 const FIRST_HOST: Record<Mode, number> = { flat: 2, flatdhcp: 2, vlan: 3 };
@@ -30,6 +31,11 @@ function allocate(h: Harness, n: number, extra: { projectId?: string; host?: str
     host: extra.host ?? 'compute1',
     hostname: extra.hostname ?? `vm${n}`,
   });
+}
+
+/** Instance `n` of `projectId` on compute1, asking for `requestedNetworks` (and no hostname). */
+function requesting(h: Harness, n: number, requestedNetworks: RequestedNetwork[], projectId = 'p1') {
+  return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId, host: 'compute1', requestedNetworks });
 }
 
 describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
@@ -184,22 +190,12 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
         networkSize: 256,
         projectId: 'p1',
       });
-      const info = await h.manager.allocation.allocate({
-        instanceUuid: instance(1),
-        projectId: 'p1',
-        host: 'compute1',
-        requestedNetworks: [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }],
-      });
+      const info = await requesting(h, 1, [{ networkUuid: b!.uuid.toUpperCase(), address: '10.0.1.50' }]);
       expect(info.network_info.map((vif) => vif.network.id)).toEqual([b!.uuid]);
       expect(addressesOf(info)).toEqual(['10.0.1.50']);
       expect(await countRows(db(), 'fixed_ips', { network_id: a!.id, instance_uuid: instance(1) })).toBe(0);
       // Without an address, the next free one of the requested network.
-      const other = await h.manager.allocation.allocate({
-        instanceUuid: instance(2),
-        projectId: 'p1',
-        host: 'compute1',
-        requestedNetworks: [{ networkUuid: a!.uuid }],
-      });
+      const other = await requesting(h, 2, [{ networkUuid: a!.uuid }]);
       expect(addressesOf(other)).toEqual([`10.0.0.${first}`]);
     });
 
@@ -207,23 +203,12 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const h = harness(db(), mode);
       const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       const requestedNetworks = [{ networkUuid: network!.uuid, address: '10.0.0.50' }];
-      await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks });
-      await expectRefused(
-        db(),
-        () => h.manager.allocation.allocate({ instanceUuid: instance(2), projectId: 'p1', host: 'compute1', requestedNetworks }),
-        FixedIpAlreadyInUse,
-        /fixed IP 10\.0\.0\.50 is already in use/,
-      );
+      await requesting(h, 1, requestedNetworks);
+      await expectRefused(db(), () => requesting(h, 2, requestedNetworks), FixedIpAlreadyInUse, /fixed IP 10\.0\.0\.50 is already in use/);
       // A reserved address (the gateway) is not available either.
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(2),
-            projectId: 'p1',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: network!.uuid, address: '10.0.0.1' }],
-          }),
+        () => requesting(h, 2, [{ networkUuid: network!.uuid, address: '10.0.0.1' }]),
         FixedIpAlreadyInUse,
         /fixed IP 10\.0\.0\.1 is already in use/,
       );
@@ -234,13 +219,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const [network] = await h.manager.networks.create({ label: 'req', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(1),
-            projectId: 'p1',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: network!.uuid, address: '10.9.9.9' }],
-          }),
+        () => requesting(h, 1, [{ networkUuid: network!.uuid, address: '10.9.9.9' }]),
         FixedIpNotFound,
         /fixed IP 10\.9\.9\.9 is not in network/,
       );
@@ -251,25 +230,13 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       const [owned] = await h.manager.networks.create({ label: 'owned', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(1),
-            projectId: 'p1',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: '99999999-9999-4999-8999-999999999999' }],
-          }),
+        () => requesting(h, 1, [{ networkUuid: '99999999-9999-4999-8999-999999999999' }]),
         NotFound,
         /network 99999999-9999-4999-8999-999999999999 not found for project p1/,
       );
       await expectRefused(
         db(),
-        () =>
-          h.manager.allocation.allocate({
-            instanceUuid: instance(1),
-            projectId: 'p2',
-            host: 'compute1',
-            requestedNetworks: [{ networkUuid: owned!.uuid }],
-          }),
+        () => requesting(h, 1, [{ networkUuid: owned!.uuid }], 'p2'),
         NotFound,
         new RegExp(`network ${owned!.uuid} not found for project p2`),
       );
@@ -290,12 +257,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
     ])('refuses requested networks with %s', async (_name, requestedNetworks, message) => {
       const h = harness(db(), mode);
       await h.manager.networks.create({ label: 'x', fixedRangeV4: '10.0.0.0/24', projectId: 'p1' });
-      await expectRefused(
-        db(),
-        () => h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1', requestedNetworks }),
-        Invalid,
-        message,
-      );
+      await expectRefused(db(), () => requesting(h, 1, requestedNetworks), Invalid, message);
     });
 
     it('raises NoMoreFixedIps when the pool is exhausted, changing nothing', async () => {
@@ -526,6 +488,173 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       expect(text).toMatch(/^\s+gateway 10\.0\.0\.1$/m);
       expect(text).toMatch(/^\s+dns-nameservers 8\.8\.4\.4$/m);
       expect((await h.manager.allocation.networkInfo(instance(1))).injected_config).toBe(text);
+    });
+  });
+});
+
+describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
+  const db = useDatabase(backend);
+
+  describe.each(MODES)('in %s mode', (mode) => {
+    const dhcp = mode !== 'flat';
+
+    describe('allocation.deallocate', () => {
+      it('detaches every address, deletes the VIFs, and tells the host', async () => {
+        const h = harness(db(), mode);
+        const nets = await h.manager.networks.create({
+          label: 'd',
+          fixedRangeV4: '10.0.0.0/16',
+          numNetworks: 2,
+          networkSize: 256,
+          projectId: 'p1',
+        });
+        const info = await allocate(h, 1);
+        const addresses = info.network_info.map((vif) => vif.network.subnets[0]!.ips[0]!.address);
+        expect(addresses).toHaveLength(2);
+        // dnsmasq reported a lease of the first address only.
+        if (dhcp) await h.manager.leases.lease(addresses[0]!);
+        h.host.clear();
+        await h.manager.allocation.deallocate(instance(1));
+        expect(await countRows(db(), 'virtual_interfaces')).toBe(0);
+        for (const address of addresses) {
+          expect(await fixedRow(db(), address)).toMatchObject({
+            allocated: false,
+            virtualInterfaceId: null,
+            // Flat has no DHCP lease to wait for; DHCP modes hold the address until release or timeout.
+            instanceUuid: dhcp ? instance(1) : null,
+          });
+        }
+        expect(await h.manager.allocation.networkInfo(instance(1))).toEqual({
+          instance_uuid: instance(1),
+          project_id: null,
+          network_info: [],
+        });
+        // Each address leaves its network's DHCP hosts; nothing else of the networks changed.
+        expect(h.host.changes.filter((change) => change.kind === 'network-updated')).toEqual([]);
+        const removed = h.host.changes.filter((change) => change.kind === 'dhcp-host');
+        expect(removed).toEqual(
+          info.network_info.map((vif, index) => ({
+            kind: 'dhcp-host',
+            networkId: nets[index]!.id,
+            action: 'remove',
+            computeHost: 'compute1',
+            entry: { mac: vif.address, hostname: 'vm1', address: addresses[index] },
+          })),
+        );
+        const releases = h.host.changes.filter((change) => change.kind === 'release-lease');
+        if (dhcp) {
+          // The address never leased has nothing to release.
+          expect(releases).toEqual([
+            { kind: 'release-lease', networkId: nets[0]!.id, address: addresses[0], mac: info.network_info[0]!.address },
+          ]);
+        } else {
+          expect(releases).toEqual([]);
+        }
+      });
+
+      it('sends no release-lease when force_dhcp_release is off', async () => {
+        const h = harness(db(), mode, { config: { force_dhcp_release: 'false' } });
+        await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await allocate(h, 1);
+        h.host.clear();
+        await h.manager.allocation.deallocate(instance(1));
+        expect(h.host.kinds()).toEqual(['dhcp-host']);
+      });
+
+      it(dhcp ? 'keeps the address from other instances until the lease is released' : 'makes the address reusable at once', async () => {
+        const h = harness(db(), mode);
+        const [network] = await h.manager.networks.create({ label: 'tiny', fixedRangeV4: '10.0.0.0/29', networkSize: 8 });
+        const pool = await freeAddresses(db(), network!.id);
+        for (let n = 1; n <= pool.length; n++) await allocate(h, n);
+        const address = (await fixedRow(db(), pool[0]!)).address;
+        await h.manager.allocation.deallocate(instance(1));
+        if (dhcp) {
+          await expectRefused(db(), () => allocate(h, 50), NoMoreFixedIps, /no more fixed IPs/);
+          await h.manager.leases.release(address);
+        }
+        expect(firstAddress(await allocate(h, 50))).toBe(address);
+      });
+
+      it('is a no-op for an unknown instance, and for a second call', async () => {
+        const h = harness(db(), mode);
+        await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await allocate(h, 1);
+        h.host.clear();
+        const before = await snapshot(db());
+        await h.manager.allocation.deallocate(instance(2));
+        expect(await snapshot(db())).toEqual(before);
+        expect(h.host.changes).toEqual([]);
+        await h.manager.allocation.deallocate(instance(1));
+        const after = await snapshot(db());
+        h.host.clear();
+        await h.manager.allocation.deallocate(instance(1));
+        expect(await snapshot(db())).toEqual(after);
+        expect(h.host.changes).toEqual([]);
+      });
+
+      it('frees an instance with four statements besides BEGIN and COMMIT: its VIFs and their fixed IPs are one read', async () => {
+        const h = harness(db(), mode);
+        await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1' });
+        const statements: string[] = [];
+        const record = (query: { sql: string }) => statements.push(query.sql.split(' ')[0]!.toLowerCase());
+        db().knex.on('query', record);
+        await h.manager.allocation.deallocate(instance(1)).finally(() => db().knex.off('query', record));
+        expect(statements.filter((verb) => !/^(begin|commit|savepoint|release)/.test(verb))).toEqual([
+          'select',
+          'update',
+          'select',
+          'delete',
+        ]);
+      });
+
+      it("shares transactions between calls at once; each gets its own answer, and another project's instance is left alone", async () => {
+        const h = harness(db(), mode);
+        await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/16', numNetworks: 2, networkSize: 256 });
+        const owner = (n: number) => (n <= 40 ? 'p1' : 'p2');
+        for (let n = 1; n <= 45; n++)
+          await h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: owner(n), host: 'compute1', hostname: `vm${n}` });
+        const vifsOf = async (n: number) => (await h.manager.allocation.networkInfo(instance(n))).network_info.map((vif) => vif.address);
+        const macs = new Map<number, string[]>();
+        for (let n = 1; n <= 45; n++) macs.set(n, await vifsOf(n));
+        h.host.clear();
+        let queries = 0;
+        const count = () => queries++;
+        db().knex.on('query', count);
+        const calls = [
+          ...Array.from({ length: 44 }, (_, index) => h.manager.allocation.deallocate(instance(index + 1), { onlyProject: 'p1' })),
+          h.manager.allocation.deallocate(instance(45)),
+          h.manager.allocation.deallocate(instance(99), { onlyProject: 'p1' }),
+          // In the last batch (32 at most: calls 33 to 48): instance 40 twice, and
+          // another project's call beside its owner's. Each is freed once.
+          h.manager.allocation.deallocate(instance(40), { onlyProject: 'p1' }),
+          h.manager.allocation.deallocate(instance(45), { onlyProject: 'p1' }),
+        ];
+        const answers = await Promise.all(calls).finally(() => db().knex.off('query', count));
+        expect(answers).toEqual([
+          ...Array.from({ length: 44 }, (_, index) => ({ projectId: owner(index + 1) })),
+          { projectId: 'p2' },
+          undefined,
+          { projectId: 'p1' },
+          { projectId: 'p2' },
+        ]);
+        // Four statements for one call alone; 48 calls in two transactions.
+        expect(queries).toBeLessThan(48 * 2);
+        for (let n = 1; n <= 45; n++) expect(await vifsOf(n)).toEqual(n > 40 && n < 45 ? macs.get(n) : []);
+        const removed = h.host.changes.flatMap((change) => (change.kind === 'dhcp-host' ? [change.entry.mac] : []));
+        expect(removed.sort()).toEqual([...[...Array(40).keys()].flatMap((index) => macs.get(index + 1)!), ...macs.get(45)!].sort());
+      });
+
+      it('refuses a malformed instance uuid', async () => {
+        const h = harness(db(), mode);
+        await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
+        await expectRefused(
+          db(),
+          () => h.manager.allocation.deallocate('instance-1'),
+          Invalid,
+          /instance_uuid must be a UUID, got "instance-1"/,
+        );
+      });
     });
   });
 });

@@ -9,7 +9,7 @@
  * Tests should call mysqlServerUrl() from test/support/mariadb.ts.
  */
 import type { TestProject } from 'vitest/node';
-import { type MariaDbServer, MYSQL_URL_ENV, MYSQL_URL_KEY, startMariaDb } from '../support/mariadb.js';
+import { type MariaDbServer, MYSQL_URL_ENV, MYSQL_URL_KEY, startMariaDb } from './mariadb.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env[MYSQL_URL_ENV];
