@@ -492,7 +492,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
   });
 });
 
-describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
+describe.each(BACKENDS)('deallocation on %s', (backend) => {
   const db = useDatabase(backend);
 
   describe.each(MODES)('in %s mode', (mode) => {

@@ -168,7 +168,7 @@ describe.each(BACKENDS)('usage on %s', (backend) => {
 });
 
 /** What os-fixed-ips show asks of the service: one fixed IP by address. */
-describe.each(BACKENDS)('API queries on %s', (backend) => {
+describe.each(BACKENDS)('fixedIps.get on %s', (backend) => {
   const db = useDatabase(backend);
 
   describe.each(MODES)('in %s mode', (mode) => {

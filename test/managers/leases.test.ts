@@ -9,7 +9,7 @@ function allocate(h: Harness, n: number) {
   return h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'p1', host: 'compute1', hostname: `vm${n}` });
 }
 
-describe.each(BACKENDS)('deallocation and leases on %s', (backend) => {
+describe.each(BACKENDS)('leases on %s', (backend) => {
   const db = useDatabase(backend);
 
   describe.each(MODES)('in %s mode', (mode) => {

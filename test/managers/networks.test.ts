@@ -233,11 +233,11 @@ describe.each(BACKENDS)('network administration on %s', (backend) => {
 });
 
 /** What os-networks asks of the service for a member: the networks its project may see. */
-describe.each(BACKENDS)('API queries on %s', (backend) => {
+describe.each(BACKENDS)('networks.list for a project on %s', (backend) => {
   const db = useDatabase(backend);
 
   describe.each(MODES)('in %s mode', (mode) => {
-    it('listNetworks visibleTo: the unowned networks and the project’s own, not other projects’', async () => {
+    it('visibleTo: the unowned networks and the project’s own, not other projects’', async () => {
       const h = harness(db(), mode);
       const [shared] = await h.manager.networks.create({ label: 'shared', fixedRangeV4: '10.0.0.0/24' });
       const [mine] = await h.manager.networks.create({ label: 'mine', fixedRangeV4: '10.1.0.0/24', projectId: 'p1' });
