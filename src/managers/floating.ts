@@ -1,3 +1,4 @@
+import { hostAddresses } from '../config/hostAddresses.js';
 import { isDuplicateKey } from '../db/errors.js';
 import * as fixedIps from '../db/fixedIps.js';
 import * as floating from '../db/floatingIps.js';
@@ -22,6 +23,7 @@ import {
 import { hostnameField, interfaceName, labelField, projectIdField, quote, uuidField } from '../fields.js';
 import { canonicalAddress } from '../ipam/address.js';
 import { overlaps, parseCidr } from '../ipam/cidr.js';
+import { refuseReserved } from '../ipam/special.js';
 import type { ManagerContext } from './context.js';
 import { mapIterable, parseRange } from './floatingRange.js';
 import type { AssociateFloatingIpRequest, FloatingActor } from './requests.js';
@@ -51,6 +53,7 @@ export class FloatingIps {
     iface?: string,
   ): Promise<FloatingRangeCreated> {
     const range = parseRange(ipRange);
+    refuseReserved(range.cidr, 'ip_range', hostAddresses(this.context.config));
     const poolName = labelField(pool, 'pool');
     const ifaceName = iface === undefined ? null : interfaceName(iface, 'interface');
     const now = this.context.now();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostAddresses } from '../config/hostAddresses.js';
 import type { Config } from '../config/options.js';
 import type { NewFixedIp } from '../db/fixedIps.js';
 import type { Network, NewNetwork } from '../db/networks.js';
@@ -7,6 +8,7 @@ import { integerField, labelField, projectIdField, uuidField } from '../fields.j
 import { type Address, formatAddress, parseAddress } from '../ipam/address.js';
 import { broadcastText, type Cidr, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr } from '../ipam/cidr.js';
 import { planSubnets, planSubnetsV6 } from '../ipam/plan.js';
+import { refuseReserved } from '../ipam/special.js';
 import type { CreateRules, ModeFields } from './policy.js';
 import type { CreateNetworksRequest } from './requests.js';
 
@@ -48,6 +50,7 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
   const size = integerField(request.networkSize ?? config.network_size, 'network_size', 4, 2 ** 24);
   if (request.fixedRangeV4 === undefined) throw new Invalid('fixed_range_v4 is required (for example --fixed_range_v4=10.0.0.0/16)');
   const range = parseCidr(request.fixedRangeV4, 'fixed_range_v4', 4);
+  refuseReserved(range, 'fixed_range_v4', hostAddresses(config));
   const single = (option: string, given: unknown) => {
     if (given !== undefined && count > 1)
       throw new Invalid(`${option} applies to one network; it cannot be used with num_networks=${count}`);
@@ -75,13 +78,12 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
 
   const subnets = planSubnets(range, count, size, existingSubnets(existing, 'cidr'));
   const wantV6 = request.fixedRangeV6 !== undefined || config.use_ipv6;
-  const subnetsV6 = wantV6
-    ? planSubnetsV6(
-        parseCidr(request.fixedRangeV6 ?? config.fixed_range_v6, 'fixed_range_v6', 6),
-        count,
-        existingSubnets(existing, 'cidrV6'),
-      )
-    : [];
+  const rangeV6 = wantV6 ? parseCidr(request.fixedRangeV6 ?? config.fixed_range_v6, 'fixed_range_v6', 6) : undefined;
+  if (rangeV6) refuseReserved(rangeV6, 'fixed_range_v6', []);
+  const subnetsV6 = rangeV6 ? planSubnetsV6(rangeV6, count, existingSubnets(existing, 'cidrV6')) : [];
+  if (request.gatewayV6 !== undefined && !rangeV6) {
+    throw new Invalid('gateway_v6 needs an IPv6 range: give fixed_range_v6 (cidr_v6 in the API) as well, or set use_ipv6');
+  }
   const gatewayV6 = optionalAddress(request.gatewayV6, 'gateway_v6', 6);
   if (gatewayV6 && subnetsV6[0] && !containsAddress(subnetsV6[0], gatewayV6)) {
     throw new Invalid(`gateway_v6 ${formatAddress(gatewayV6)} is outside ${cidrText(subnetsV6[0])}`);

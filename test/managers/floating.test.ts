@@ -155,6 +155,26 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
       );
     });
 
+    // Issue 16, cause 4: associating 127.0.0.1 once sent the host's own local connections to a VM.
+    it.each([
+      ['0.0.0.0', /ip_range 0\.0\.0\.0 is in "this network" \(0\.0\.0\.0\/8\)/],
+      ['255.255.255.255', /ip_range 255\.255\.255\.255 is in the limited broadcast address/],
+      ['224.0.0.1', /ip_range 224\.0\.0\.1 is in multicast \(224\.0\.0\.0\/4\)/],
+      ['127.0.0.1', /ip_range 127\.0\.0\.1 is in loopback \(127\.0\.0\.0\/8\)/],
+      ['169.254.169.254', /ip_range 169\.254\.169\.254 is in link-local/],
+      ['127.0.0.0/29', /ip_range 127\.0\.0\.0\/29 overlaps loopback/],
+      ['192.0.2.10', /ip_range 192\.0\.2\.10 is this host's my_ip/],
+      ['192.0.2.8/29', /ip_range 192\.0\.2\.8\/29 holds 192\.0\.2\.10, this host's my_ip/],
+    ])('refuses the special-purpose or host address %s, naming the rule', async (range, message) => {
+      const h = await setup();
+      await expectRefused(db(), () => h.manager.floating.createRange(range), Invalid, message);
+    });
+
+    it.each(['routing_source_ip', 'metadata_host', 'vpn_ip'] as const)('refuses the host address in %s', async (option) => {
+      const h = harness(db(), 'flatdhcp', { config: { [option]: '198.51.100.77' } });
+      await expectRefused(db(), () => h.manager.floating.createRange('198.51.100.77'), Invalid, new RegExp(`this host's ${option}`));
+    });
+
     it('refuses a fixed network that would take in a floating IP, whatever its prefix', async () => {
       const h = await setup();
       await expectRefused(

@@ -137,6 +137,29 @@ const COMMON: Case[] = [
   ['gateway_v6 outside the /64', { fixedRangeV6: 'fd00::/64', gatewayV6: 'fd01::1' }, Invalid, /gateway_v6 fd01::1 is outside fd00::\/64/],
   ['IPv4 gateway_v6', { fixedRangeV6: 'fd00::/64', gatewayV6: '10.1.0.1' }, Invalid, /gateway_v6 must be an IPv6 address/],
   ['bad bridge_interface', { bridgeInterface: 'eth0; reboot' }, Invalid, /bridge_interface must be an interface name of 1-15 letters/],
+  // Special-purpose ranges (issue 16, cause 5): refused by both interfaces, naming the rule.
+  ['a loopback range', { fixedRangeV4: '127.0.0.0/24' }, Invalid, /fixed_range_v4 127\.0\.0\.0\/24 overlaps loopback \(127\.0\.0\.0\/8\)/],
+  ['a multicast range', { fixedRangeV4: '224.0.0.0/24' }, Invalid, /overlaps multicast \(224\.0\.0\.0\/4\)/],
+  ['a range in 0.0.0.0/8', { fixedRangeV4: '0.0.0.0/24' }, Invalid, /overlaps "this network" \(0\.0\.0\.0\/8\)/],
+  ['the whole IPv4 space', { fixedRangeV4: '0.0.0.0/0' }, Invalid, /fixed_range_v4 0\.0\.0\.0\/0 overlaps "this network"/],
+  [
+    'a link-local range',
+    { fixedRangeV4: '169.254.169.0/24' },
+    Invalid,
+    /overlaps link-local \(169\.254\.0\.0\/16, the metadata address among them\)/,
+  ],
+  [
+    "a range holding the host's my_ip",
+    { fixedRangeV4: '192.0.2.0/24' },
+    Invalid,
+    /fixed_range_v4 192\.0\.2\.0\/24 holds 192\.0\.2\.10, this host's my_ip/,
+  ],
+  ['an IPv6 range of everything', { fixedRangeV6: '::/0' }, Invalid, /fixed_range_v6 ::\/0 overlaps the unspecified address/],
+  ['an IPv6 range at ::', { fixedRangeV6: '::/64' }, Invalid, /fixed_range_v6 ::\/64 overlaps the unspecified address/],
+  ['a multicast IPv6 range', { fixedRangeV6: 'ff00::/64' }, Invalid, /fixed_range_v6 ff00::\/64 overlaps multicast \(ff00::\/8\)/],
+  ['a link-local IPv6 range', { fixedRangeV6: 'fe80::/64' }, Invalid, /overlaps link-local \(fe80::\/10\)/],
+  // A field that only makes sense with another (cause 6).
+  ['gateway_v6 without an IPv6 range', { gatewayV6: 'fd00::1' }, Invalid, /gateway_v6 needs an IPv6 range/],
 ];
 
 /** What makes the subnet too small differs per mode (VLAN reserves more). */
