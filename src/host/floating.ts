@@ -1,7 +1,9 @@
+import { hostAddresses } from '../config/hostAddresses.js';
 import type { Config } from '../config/options.js';
 import * as floatingIps from '../db/floatingIps.js';
 import type { Queryable } from '../db/rows.js';
 import { parseAddress } from '../ipam/address.js';
+import { type HostAddresses, specialPurpose } from '../ipam/special.js';
 import type { FloatingRule } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 
@@ -21,11 +23,16 @@ export class FloatingBindings {
    * otherwise keep missing it until its entry times out).
    */
   private readonly stale = new Set<string>();
+  /** Each interface's own addresses (every prefix but /32), as the last full sync read them. */
+  private readonly own = new Map<string, Set<string>>();
+  private readonly hostAddresses: HostAddresses;
 
   constructor(
     private readonly config: Config,
     private readonly driver: FloatingDriver,
-  ) {}
+  ) {
+    this.hostAddresses = hostAddresses(config);
+  }
 
   /** Every rule, in address order: FirewallState.floating. */
   list(): FloatingRule[] {
@@ -39,23 +46,31 @@ export class FloatingBindings {
 
   /** Start and schedule: this host's associations from the DB, bound; stray floating addresses unbound. */
   async syncAll(q: Queryable, changes: string[], errors: string[]): Promise<void> {
+    const rows = await floatingIps.listFloatingIps(q, { host: this.config.host });
+    // A cloud without floating IPs leaves the public interface alone.
+    if (rows.length === 0 && this.rules.size === 0 && !(await floatingIps.anyFloatingIps(q))) return;
+    const devices = new Set([
+      this.config.public_interface,
+      ...rows.map((row) => row.interface ?? this.config.public_interface),
+      ...[...this.rules.values()].map((rule) => rule.interface),
+    ]);
+    const addresses = new Map<string, Set<string>>();
+    for (const device of devices) {
+      await this.guard(errors, `floating IPs on ${device}`, async () => {
+        const found = await this.driver.addresses(device);
+        addresses.set(device, found.bound);
+        this.own.set(device, found.own);
+      });
+    }
     const wanted = new Map<string, FloatingRule>();
-    for (const row of await floatingIps.listFloatingIps(q, { host: this.config.host })) {
-      const rule = this.ruleOf(row);
+    for (const row of rows) {
+      const rule = this.ruleOf(row, errors);
       const known = rule && this.rules.get(rule.address);
       // An unchanged rule keeps its object: the firewall renders it once (firewall/applied.ts, perRule).
       if (rule) wanted.set(rule.address, known && known.fixed === rule.fixed && known.interface === rule.interface ? known : rule);
     }
-    // A cloud without floating IPs leaves the public interface alone.
-    if (wanted.size === 0 && this.rules.size === 0 && !(await floatingIps.anyFloatingIps(q))) return;
-    const devices = new Set([
-      this.config.public_interface,
-      ...[...wanted.values()].map((rule) => rule.interface),
-      ...[...this.rules.values()].map((rule) => rule.interface),
-    ]);
-    for (const device of devices) {
+    for (const [device, bound] of addresses) {
       await this.guard(errors, `floating IPs on ${device}`, async () => {
-        const bound = await this.driver.bound(device);
         // Only addresses that are floating IPs are ours to remove: a /32 the operator
         // put there for something else stays.
         const extra = [...bound].filter((address) => wanted.get(address)?.interface !== device);
@@ -92,7 +107,7 @@ export class FloatingBindings {
     const binds: (() => Promise<boolean>)[] = [];
     for (const address of new Set(addresses)) {
       const row = rows.get(address);
-      const wanted = row && row.host === this.config.host ? this.ruleOf(row) : undefined;
+      const wanted = row && row.host === this.config.host ? this.ruleOf(row, errors) : undefined;
       const current = this.rules.get(address);
       await this.guard(errors, `floating ${address}`, async () => {
         if (current && (!wanted || wanted.interface !== current.interface)) {
@@ -133,9 +148,32 @@ export class FloatingBindings {
     this.stale.clear();
   }
 
-  private ruleOf(row: floatingIps.FloatingIp): FloatingRule | undefined {
+  /** The rule of an associated row, unless its address is one no host may bind (reported in `errors`). */
+  private ruleOf(row: floatingIps.FloatingIp, errors: string[]): FloatingRule | undefined {
     if (row.fixedAddress === null) return undefined;
-    return { address: row.address, fixed: row.fixedAddress, interface: row.interface ?? this.config.public_interface };
+    const device = row.interface ?? this.config.public_interface;
+    const refusal = this.refusal(row.address, device);
+    if (refusal !== undefined) {
+      errors.push(`floating ${row.address} is not bound: ${refusal}`);
+      return undefined;
+    }
+    return { address: row.address, fixed: row.fixedAddress, interface: device };
+  }
+
+  /**
+   * Why `address` must not be bound and NATed on `device`: a special-purpose address,
+   * one of the host's configured own, or one the interface already has (its DNAT would
+   * take the host's own traffic). Rows made before the managers refused these, or by
+   * hand, end here.
+   */
+  private refusal(address: string, device: string): string | undefined {
+    const parsed = parseAddress(address, 'floating address', 4);
+    const special = specialPurpose({ version: 4, network: parsed.value, prefix: 32 });
+    if (special !== undefined) return `it is in ${special}`;
+    const option = this.hostAddresses.find((entry) => entry.address.value === parsed.value)?.option;
+    if (option !== undefined) return `it is this host's ${option}`;
+    if (this.own.get(device)?.has(address)) return `it is an address of ${device} itself`;
+    return undefined;
   }
 
   private put(rule: FloatingRule): void {

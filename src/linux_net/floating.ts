@@ -32,14 +32,21 @@ export class FloatingDriver {
 
   /** The /32 IPv4 addresses on `device` now. */
   async bound(device: string): Promise<Set<string>> {
+    return (await this.addresses(device)).bound;
+  }
+
+  /** `device`'s IPv4 addresses: the /32s (where floating IPs go) and the interface's own (every other prefix). */
+  async addresses(device: string): Promise<{ bound: Set<string>; own: Set<string> }> {
     interfaceName(device, 'interface');
     const argv = ['ip', '-j', 'addr', 'show', 'dev', device];
     const result = await this.executor.run({ argv, accept: [0, 1] });
-    if (result.code !== 0) return new Set();
+    const found = { bound: new Set<string>(), own: new Set<string>() };
+    if (result.code !== 0) return found;
     const links = jsonOutput<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(argv, result, []);
-    return new Set(
-      (links[0]?.addr_info ?? []).filter((entry) => entry.family === 'inet' && entry.prefixlen === 32).map((entry) => entry.local),
-    );
+    for (const entry of links[0]?.addr_info ?? []) {
+      if (entry.family === 'inet') (entry.prefixlen === 32 ? found.bound : found.own).add(entry.local);
+    }
+    return found;
   }
 
   async bind(address: string, device: string): Promise<void> {

@@ -3,6 +3,7 @@
  * which networks it builds, which it refuses, what it tears down and what it leaves.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import * as fixedIps from '../../src/db/fixedIps.js';
 import * as networks from '../../src/db/networks.js';
 import { Conflict, Unavailable } from '../../src/errors.js';
 import { loadDesired } from '../../src/host/desired.js';
@@ -22,6 +23,8 @@ class FakeDrivers {
   lastHosts = 0;
   /** The /32 addresses "on" each device, as the floating driver would find them. */
   readonly bound = new Map<string, Set<string>>();
+  /** Each device's own addresses (any other prefix), as the floating driver would find them. */
+  readonly own = new Map<string, Set<string>>();
   /** The address each bridge was given (what `show` reports). */
   readonly gateways = new Map<string, string>();
   /** Bridges whose dnsmasq ensure() was given its hosts (what lets the real driver add and remove hosts). */
@@ -80,6 +83,7 @@ class FakeDrivers {
       firewall: { sync: async (state: FirewallState) => this.rules(state), apply: async (state: FirewallState) => this.rules(state) },
       floating: {
         bound: async (device: string) => new Set(this.bound.get(device) ?? []),
+        addresses: async (device: string) => ({ bound: new Set(this.bound.get(device) ?? []), own: new Set(this.own.get(device) ?? []) }),
         bind: async (address: string, device: string) => {
           this.dnatAtBind = [...this.dnat];
           if (this.bindHold) await this.bindHold;
@@ -426,6 +430,43 @@ describe('Reconciler with recording drivers', () => {
       fake.calls.length = 0;
       await restarted.reconcileAll();
       expect(fake.calls.filter((call) => !/bridge|address|dnsmasq/.test(call))).toEqual([]);
+    });
+
+    // Issue 16, cause 4: rows made before the managers refused such addresses (or by hand).
+    it.each([
+      ['127.0.0.1', 'it is in loopback (127.0.0.0/8)'],
+      ['224.0.0.1', 'it is in multicast (224.0.0.0/4)'],
+      ['169.254.169.254', 'it is in link-local (169.254.0.0/16, the metadata address among them)'],
+      ['192.0.2.10', "it is this host's my_ip"],
+      ['198.51.100.20', 'it is an address of eth0 itself'],
+    ])('neither binds nor NATs %s, and says why, even when the database holds its association', async (address, reason) => {
+      const { manager, reconciler, errors } = await withFloating();
+      fake.own.set('eth0', new Set(['198.51.100.20']));
+      await reconciler.reconcileAll();
+      const [fixed] = await fixedIps.listFixedIps(database.db.knex, {
+        networkIds: [(await manager.networks.list())[0]!.id],
+        associated: true,
+      });
+      await database.db.knex('floating_ips').insert({
+        address,
+        pool: 'nova',
+        project_id: 'p1',
+        fixed_ip_id: fixed!.id,
+        host: 'nethost',
+        auto_assigned: false,
+        created_at: new Date(),
+        updated_at: new Date(),
+      });
+      errors.length = 0;
+      fake.calls.length = 0;
+      await reconciler.apply([{ kind: 'floating-updated', address }]);
+      expect(fake.calls.filter((call) => call.startsWith('bind'))).toEqual([]);
+      expect(fake.dnat).toEqual([]);
+      expect(errors).toEqual([`floating ${address} is not bound: ${reason}`]);
+      errors.length = 0;
+      const report = await reconciler.reconcileAll();
+      expect(report.errors).toEqual([`floating ${address} is not bound: ${reason}`]);
+      expect(fake.dnat).toEqual([]);
     });
 
     it('keeps the rules in address order whatever the order of association', async () => {

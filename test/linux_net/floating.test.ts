@@ -138,6 +138,10 @@ describe('FloatingDriver', () => {
       ]),
     });
     expect([...(await floating.bound('eth0'))]).toEqual(['203.0.113.5']);
+    // The interface's own addresses apart: a floating IP there would take the host's own traffic.
+    const both = await floating.addresses('eth0');
+    expect([...both.bound]).toEqual(['203.0.113.5']);
+    expect([...both.own]).toEqual(['192.0.2.10']);
   });
 
   it('reports ip output that is not JSON as the command failing', async () => {
