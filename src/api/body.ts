@@ -4,6 +4,9 @@ import { HttpFault } from './errors.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 65536;
 
+/** Lists and objects inside each other at most: Nova's bodies need four; anything deeper is an attack or an accident. */
+export const MAX_JSON_DEPTH = 32;
+
 /** Nova's words for the two ways a body can be unreadable. */
 const MALFORMED = 'Malformed request body';
 const TOO_LARGE = 'Request is too large.';
@@ -75,11 +78,37 @@ export async function readJson(ctx: Context, maxBytes: number): Promise<unknown>
   } catch {
     throw new Invalid(`${MALFORMED}: not valid UTF-8`);
   }
+  // Before parsing: code that walks a value (validation messages, logs) must never meet one
+  // deep enough to overflow the stack.
+  if (nestingDepth(text) > MAX_JSON_DEPTH) throw new Invalid(`${MALFORMED}: lists and objects nested more than ${MAX_JSON_DEPTH} deep`);
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw new Invalid(MALFORMED);
   }
+}
+
+/** How deep lists and objects nest in JSON text (brackets inside strings do not count); a scan, not a recursion. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      // A backslash escapes the next character.
+      if (char === 0x5c) index++;
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x5b || char === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (char === 0x5d || char === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
 }
 
 /** A body the route cannot do without. */

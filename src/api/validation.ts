@@ -59,8 +59,10 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
+/** A value in a message: a short scalar as it was sent, anything else by its kind (never walked: it may be huge or deep). */
 function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  if (typeof value === 'object' && value !== null) return jsonKind(value);
+  const text = typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : String(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 

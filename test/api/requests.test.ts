@@ -52,6 +52,41 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
     await unchanged();
   });
 
+  // Issue 16, cause 1: the validation message once rendered such a value recursively and overflowed the stack (a 500).
+  it.each(['mtu', 'vlan', 'priority', 'num_networks', 'network_size', 'multi_host', 'enable_dhcp', 'label', 'cidr'])(
+    'a field %s holding a list nested 5,000 deep, well under the size limit, is a 400',
+    async (field) => {
+      const nested = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+      const raw = `{"network": {"label": "deep", "cidr": "10.9.0.0/28", "${field}": ${nested}}}`;
+      expect(raw.length).toBeLessThan(MAX * 8);
+      const big = await startApi(db(), { maxBodyBytes: 65536 });
+      try {
+        const reply = await big.call('POST', '/v2.1/os-networks', {
+          token: admin,
+          raw,
+          headers: { 'Content-Type': 'application/json' },
+        });
+        expectFault(reply, 400, /nested/);
+      } finally {
+        await big.close();
+      }
+      await unchanged();
+    },
+  );
+
+  it('any body nested deeper than the API reads is a 400, whatever the route; a shallow one is read', async () => {
+    const deep = (depth: number) => `{"instance": ${'{"a": '.repeat(depth)}1${'}'.repeat(depth)}}`;
+    expectFault(await post(ALLOCATE, { raw: deep(40), headers: { 'Content-Type': 'application/json' } }), 400, /nested more than 32 deep/);
+    // Brackets inside strings are text, not nesting.
+    const quoted = JSON.stringify({ instance: instance({ hostname: `${'['.repeat(100)}` }) });
+    expectFault(
+      await post(ALLOCATE, { raw: quoted, headers: { 'Content-Type': 'application/json' } }),
+      400,
+      /^hostname must be a DNS name/,
+    );
+    await unchanged();
+  });
+
   it('a body that is not an object, or none at all, is 400 naming what is wrong', async () => {
     expectFault(await post(ALLOCATE, { body: [] }), 400, 'the request body must be an object, got a list');
     expectFault(await post(ALLOCATE, { body: 'instance' }), 400, 'the request body must be an object, got a string');
