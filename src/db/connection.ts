@@ -18,6 +18,12 @@ export interface Database {
 export interface OpenOptions {
   /** Connections per process (default 4): callers queue in the service rather than in the server (docs/decisions/allocation.md). */
   maxPoolSize?: number;
+  /**
+   * Where the driver's own warnings go (a connection that failed and is retried, a
+   * deprecation). Nowhere by default: a library never writes to the terminal behind the
+   * CLI's one error line, and the service passes its JSON log.
+   */
+  log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
 interface ParsedUrl {
@@ -203,7 +209,11 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
     const filename = (knexConfig.connection as { filename: string }).filename;
     if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
   }
-  const knex = knexFactory(knexConfig);
+  const report = (event: string) => (message: unknown) => options.log?.(event, { message: String(message) });
+  const knex = knexFactory({
+    ...knexConfig,
+    log: { warn: report('db.warning'), error: report('db.error'), deprecate: report('db.deprecation'), debug: () => undefined },
+  });
   return { knex, dialect, close: () => knex.destroy() };
 }
 

@@ -4,7 +4,8 @@
  * stdout, and leaves every row of the database as it was.
  */
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
@@ -350,6 +351,22 @@ describe('novanet-manage typing mistakes and config file errors (SQLite: refused
 
   it('--config-file without a value is refused', async () => {
     await refused(['network', 'list', '--config-file'], '--config-file needs a value (FILE)');
+  });
+
+  // Issue 16, cause 2: the driver pool's own warning ("Acquire connection error" and a stack line) went to stdout.
+  it.each([
+    ['novanet-manage', 'manage', ['network', 'list']],
+    ['novanet-dhcpbridge', 'dhcpbridge', ['init']],
+  ] as const)('%s with an unreachable MySQL says so in one line, and nothing reaches stdout', async (_name, program, args) => {
+    const dir = mkdtempSync(join(tmpdir(), 'novanet-unreachable-'));
+    const conf = join(dir, 'novanet.conf');
+    writeFileSync(conf, '[DEFAULT]\nnetwork_manager = flatdhcp\n[database]\nconnection = mysql://nova:secret@127.0.0.1:1/nova\n');
+    try {
+      const result = await run(program, ['--config-file', conf, ...args], { env: { NETWORK_ID: '1' } });
+      expectError(result, /^cannot reach the database: connect ECONNREFUSED 127\.0\.0\.1:1$/, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--config-file given twice is refused', async () => {

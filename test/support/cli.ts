@@ -77,7 +77,6 @@ export function run(program: Program, args: string[], options: SpawnOptions = {}
   });
 }
 
-/** A command that worked: status 0, nothing on stderr. */
 /**
  * An Io for a verb run in this process (the CLI's own entry points take one), keeping
  * what it writes in `written`.
@@ -99,6 +98,7 @@ export function recordingIo(options: { interactive: boolean; env: NodeJS.Process
   return { io, written };
 }
 
+/** A command that worked: status 0, nothing on stderr. */
 export function expectOk(result: RunResult): void {
   expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
 }

@@ -44,7 +44,7 @@ export interface Service {
  */
 export async function startService(options: ServiceOptions): Promise<Service> {
   const { config, log } = options;
-  const db = openDatabase(config.connection, { maxPoolSize: config.max_pool_size });
+  const db = openDatabase(config.connection, { maxPoolSize: config.max_pool_size, log });
   try {
     const version = await schemaVersion(db).catch((error: Error) => {
       throw new Unavailable(`cannot read the database schema version: ${error.message}`);
