@@ -31,6 +31,8 @@ export interface DesiredHost {
   notServed: Network[];
   /** Networks this host cannot serve as asked, with the reason. */
   refused: { network: Network; reason: string }[];
+  /** Networks built without their uplink (its interface is another bridge's), with the reason. */
+  withoutUplink: { network: Network; reason: string }[];
   firewall: FirewallState;
 }
 
@@ -67,10 +69,27 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     }
     refused.push({
       network,
-      reason: `shares bridge ${network.bridge} with network ${owner.label} (${owner.cidr}); give each network its own --bridge`,
+      reason: `shares bridge ${network.bridge} with network ${owner.label} (${owner.cidr}); give each network its own --bridge (and, in the flat modes, its own --bridge_interface)`,
     });
     return false;
   });
+  // An interface is the uplink of one bridge: the oldest network's. Handing it to a
+  // second bridge would move it back and forth at every reconcile.
+  const withoutUplink: DesiredHost['withoutUplink'] = [];
+  const uplinkOwners = new Map<string, Network>();
+  for (const network of served) {
+    const uplink = flatUplink(network, config, capabilities);
+    if (uplink === null) continue;
+    const owner = uplinkOwners.get(uplink);
+    if (!owner) uplinkOwners.set(uplink, network);
+    else {
+      withoutUplink.push({
+        network,
+        reason: `${uplink} is already the uplink of bridge ${owner.bridge} (network ${owner.label}, ${owner.cidr}); give this network its own --bridge_interface`,
+      });
+    }
+  }
+  const uplinkless = new Set(withoutUplink.map((entry) => entry.network.id));
   const wanted = only === undefined ? served : served.filter((network) => only.includes(network.id));
   const ids = wanted.map((network) => network.id);
   const interfaces = ids.length === 0 ? [] : await vifs.listVirtualInterfaces(q, { networkIds: ids });
@@ -87,13 +106,22 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     hostsOf.set(fixed.networkId, list);
   }
   return {
-    networks: wanted.map((network) => describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network))),
+    networks: wanted.map((network) => {
+      const built = describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network));
+      return uplinkless.has(network.id) ? { ...built, bridgeInterface: null } : built;
+    }),
     servedBridges: new Set(served.map((network) => network.bridge!)),
     servedIds: new Set(served.map((network) => network.id)),
     notServed: all.filter((network) => network.bridge !== null && !served.includes(network)),
     refused: only === undefined ? refused : refused.filter((entry) => only.includes(entry.network.id)),
+    withoutUplink: only === undefined ? withoutUplink : withoutUplink.filter((entry) => only.includes(entry.network.id)),
     firewall: firewallState(served, config, capabilities, ownAddress),
   };
+}
+
+/** The interface enslaved to the bridge in the flat modes (VLAN mode builds a vlanNNN instead). */
+function flatUplink(network: Network, config: Config, capabilities: Capabilities): string | null {
+  return capabilities.vlan ? null : (network.bridgeInterface ?? config.flat_interface ?? null);
 }
 
 /** The host's address on the bridge: its own in a multi_host network, else the network's DHCP server. */
@@ -115,7 +143,7 @@ function describe(
   return {
     network,
     vlan,
-    bridgeInterface: capabilities.vlan ? null : (network.bridgeInterface ?? config.flat_interface ?? null),
+    bridgeInterface: flatUplink(network, config, capabilities),
     gateway: { address: dhcpServer, prefix: cidr.prefix },
     dhcp:
       capabilities.dhcp && network.enableDhcp

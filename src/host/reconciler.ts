@@ -231,6 +231,9 @@ export class Reconciler implements HostLayer {
   ): Promise<{ desired: DesiredHost; dhcp: Promise<unknown> }> {
     const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, only);
     for (const { network, reason } of desired.refused) errors.push(`network ${network.label} (${network.cidr}) is not served: ${reason}`);
+    for (const { network, reason } of desired.withoutUplink) {
+      errors.push(`network ${network.label} (${network.cidr}) is built without an uplink: ${reason}`);
+    }
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
     const dhcp: Promise<void>[] = [];
     for (const served of desired.networks) {

@@ -195,8 +195,27 @@ describe('Reconciler with recording drivers', () => {
     const report = await reconciler.reconcileAll();
     expect(fake.calls.filter((call) => call.startsWith('address'))).toEqual(['address 10.0.0.1/25 first on br100']);
     expect(report.errors).toEqual([
-      `network n_1 (10.0.0.128/25) is not served: shares bridge br100 with network n_0 (10.0.0.0/25); give each network its own --bridge`,
+      `network n_1 (10.0.0.128/25) is not served: shares bridge br100 with network n_0 (10.0.0.0/25); give each network its own --bridge (and, in the flat modes, its own --bridge_interface)`,
     ]);
+  });
+
+  // Issue 16, cause 3: each reconcile moved eth1 from one bridge to the other, forever.
+  it('gives an interface to one bridge only: the newer network on another bridge is built without it, says why, and nothing moves', async () => {
+    const { manager, reconciler } = setup('flatdhcp');
+    const [old] = await manager.networks.create({ label: 'old', fixedRangeV4: '10.0.0.0/24' });
+    const [other] = await manager.networks.create({ label: 'other', fixedRangeV4: '10.41.0.0/24', bridge: 'br41' });
+    for (const network of [old!, other!]) await manager.networks.modify({ uuid: network.uuid }, { host: 'nethost' });
+    const why =
+      'network other (10.41.0.0/24) is built without an uplink: eth1 is already the uplink of bridge br100 (network old, 10.0.0.0/24); give this network its own --bridge_interface';
+    for (let pass = 0; pass < 3; pass++) {
+      fake.calls.length = 0;
+      const report = await reconciler.reconcileAll();
+      expect(fake.calls.filter((call) => call.startsWith('bridge'))).toEqual(['bridge br100 with eth1', 'bridge br41 with nothing']);
+      expect(report.errors).toEqual([why]);
+    }
+    fake.calls.length = 0;
+    await reconciler.apply([{ kind: 'network-updated', networkId: other!.id }]);
+    expect(fake.calls.filter((call) => call.startsWith('bridge'))).toEqual(['bridge br41 with nothing']);
   });
 
   it('leaves a bridge in use when a spare network that named it is deleted', async () => {
