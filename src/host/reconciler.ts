@@ -1,17 +1,15 @@
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
-import { Unavailable } from '../errors.js';
-import { parseAddress } from '../ipam/address.js';
-import { containsAddress, parseCidr } from '../ipam/cidr.js';
 import { CommandFailed } from '../linux_net/command.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { LinkDriver } from '../linux_net/links.js';
-import { type DesiredHost, loadDesired, type ServedNetwork, servedHere } from './desired.js';
+import { type DesiredHost, loadDesired, servedHere } from './desired.js';
 import { FloatingBindings } from './floating.js';
 import type { Capabilities, HostChange, HostLayer } from './layer.js';
+import { NetworkBuilds } from './networks.js';
 
 type DhcpHostChange = Extract<HostChange, { kind: 'dhcp-host' }>;
 
@@ -64,12 +62,11 @@ export class Reconciler implements HostLayer {
   /** Changes made by full reconciles after the first: drift found and repaired. */
   repairs = 0;
   private readonly floating: FloatingBindings;
-  /** The networks this process built, to tear down when this host no longer serves them. */
-  private readonly built = new Map<number, Network>();
-  private readonly uplinkReported = new Set<number>();
+  private readonly builds: NetworkBuilds;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
+    this.builds = new NetworkBuilds(deps.config, deps.capabilities, deps.drivers.links, deps.drivers.dnsmasq);
   }
 
   reconcileAll(): Promise<ReconcileReport> {
@@ -77,7 +74,9 @@ export class Reconciler implements HostLayer {
       this.run('full', async (changes, errors) => {
         const { desired, dhcp } = await this.converge(undefined, [], changes, errors);
         try {
-          const tornDown = await this.teardownDeleted(desired, changes, errors);
+          const deleted = this.builds.deletedHere(await listDeletedNetworks(this.deps.db.knex));
+          for (const network of deleted) await this.guard(errors, network, () => this.builds.teardown(network, desired, changes));
+          const tornDown = deleted.length > 0;
           if (!this.deps.capabilities.createsBridge) return;
           await this.floating.syncAll(this.deps.db.knex, changes, errors);
           await this.applyRules(desired, tornDown, changes, errors, (state) => this.deps.drivers.firewall.sync(state));
@@ -160,7 +159,7 @@ export class Reconciler implements HostLayer {
    * needs a full look instead.
    */
   private async applyHosts(networkId: number, group: DhcpHostChange[], changes: string[]): Promise<boolean> {
-    const network = this.built.get(networkId);
+    const network = this.builds.get(networkId);
     if (!network?.bridge) return false;
     if (!this.deps.capabilities.dhcp || !network.enableDhcp) return true;
     // multi_host: this host's dnsmasq serves this host's instances only.
@@ -237,8 +236,8 @@ export class Reconciler implements HostLayer {
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
     const dhcp: Promise<void>[] = [];
     for (const served of desired.networks) {
-      await this.guard(errors, served.network, () => this.ensureNetwork(served, changes, only === undefined));
-      if (served.dhcp && this.built.has(served.network.id)) {
+      await this.guard(errors, served.network, () => this.builds.ensure(served, changes, only === undefined));
+      if (served.dhcp && this.builds.get(served.network.id)) {
         const network = served.dhcp;
         dhcp.push(
           this.guard(errors, served.network, async () => {
@@ -249,89 +248,14 @@ export class Reconciler implements HostLayer {
       }
     }
     // Deleted networks, and networks that moved away (scrubbed, another --host).
-    const movedAway = desired.notServed.filter((network) => this.builtHere(network, only === undefined));
+    const movedAway = desired.notServed.filter((network) => this.builds.builtHere(network, only === undefined));
     for (const network of [
-      ...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builtHere(candidate, false)),
+      ...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builds.builtHere(candidate, false)),
       ...movedAway,
     ]) {
-      this.built.delete(network.id);
-      await this.guard(errors, network, () => this.teardown(network, desired, changes));
+      await this.guard(errors, network, () => this.builds.teardown(network, desired, changes));
     }
     return { desired, dhcp: Promise.all(dhcp) };
-  }
-
-  /**
-   * Whether this host built `network`: this process did, or (at a full reconcile,
-   * knowing nothing of earlier runs) a dnsmasq of ours serves its bridge. A scrub clears
-   * the host column, so that alone would miss a scrubbed network.
-   */
-  private builtHere(network: Network, full: boolean): boolean {
-    return this.built.has(network.id) || (full && network.bridge !== null && this.deps.drivers.dnsmasq.running(network.bridge));
-  }
-
-  /** `full`: a full reconcile, which reports a missing VLAN uplink again (a partial one, once per network). */
-  private async ensureNetwork(served: ServedNetwork, changes: string[], full: boolean): Promise<void> {
-    const { links } = this.deps.drivers;
-    const bridge = served.network.bridge!;
-    let slave = served.bridgeInterface;
-    // Without 802.1Q the network still works on this host (its bridge, DHCP and rules),
-    // only without its uplink to other hosts; the error is reported once the rest is built.
-    let uplinkMissing: Error | undefined;
-    if (served.vlan) {
-      try {
-        const vlan = await links.ensureVlan(served.vlan.id, served.vlan.parent, served.network.mtu);
-        changes.push(...vlan.changes);
-        slave = vlan.name;
-      } catch (error) {
-        if (!(error instanceof Unavailable)) throw error;
-        uplinkMissing = error;
-      }
-    }
-    changes.push(...(await links.ensureBridge(bridge, { interface: slave, mtu: served.network.mtu })));
-    changes.push(...(await links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
-    this.built.set(served.network.id, served.network);
-    if (uplinkMissing && (full || !this.uplinkReported.has(served.network.id))) {
-      this.uplinkReported.add(served.network.id);
-      throw uplinkMissing;
-    }
-  }
-
-  /** Undoes what a deleted network left on this host, unless a network still served shares its bridge. */
-  private async teardown(network: Network, desired: DesiredHost, changes: string[]): Promise<void> {
-    if (!network.bridge || desired.servedBridges.has(network.bridge)) return;
-    const { links, dnsmasq } = this.deps.drivers;
-    if (await dnsmasq.stop(network.bridge)) changes.push(`dnsmasq stopped on ${network.bridge}`);
-    const link = await links.show(network.bridge);
-    if (link && network.cidr) {
-      // Ours are the addresses inside the network: its gateway, or this host's own
-      // address in a multi_host network.
-      const cidr = parseCidr(network.cidr, 'cidr');
-      const addresses = (link.addr_info ?? []).filter((entry) => entry.family === 'inet');
-      const ours = addresses.filter((entry) => containsAddress(cidr, parseAddress(entry.local, 'address', 4)));
-      for (const entry of ours) {
-        await links.removeAddress(network.bridge, entry.local, cidr.prefix);
-        changes.push(`removed ${entry.local}/${cidr.prefix} from ${network.bridge}`);
-      }
-      // A bridge that carries the host's own addresses (moved from flat_interface) stays.
-      if (ours.length === addresses.length && (await links.deleteBridge(network.bridge))) {
-        changes.push(`deleted bridge ${network.bridge}`);
-      }
-    }
-    if (this.deps.capabilities.vlan && network.vlan !== null && (await links.deleteVlan(network.vlan))) {
-      changes.push(`deleted vlan${network.vlan}`);
-    }
-  }
-
-  /** Returns whether this host served any of the deleted networks. */
-  private async teardownDeleted(desired: DesiredHost, changes: string[], errors: string[]): Promise<boolean> {
-    const seen = new Set<string>();
-    for (const network of await listDeletedNetworks(this.deps.db.knex)) {
-      if (!network.bridge || seen.has(network.bridge) || (network.host !== this.deps.config.host && !this.builtHere(network, true)))
-        continue;
-      seen.add(network.bridge);
-      await this.guard(errors, network, () => this.teardown(network, desired, changes));
-    }
-    return seen.size > 0;
   }
 
   private async release(
