@@ -10,6 +10,14 @@ export interface LinkInfo {
   master?: string;
   address?: string;
   addr_info?: { family: string; local: string; prefixlen: number; broadcast?: string; scope?: string; dynamic?: boolean }[];
+  /** With -d: the kind of device (bridge, vlan, veth, ...); absent for a physical interface or lo. */
+  linkinfo?: { info_kind?: string };
+}
+
+/** A device's kind as `ip -d` reports it, in words for a message. */
+function kindOf(link: LinkInfo): string {
+  const kind = link.linkinfo?.info_kind;
+  return kind === undefined ? 'a device of no kind, such as a physical interface or lo' : `a ${kind} device`;
 }
 
 /** `ip -d -j link show` adds the link's kind and, for VLANs, the id and parent. */
@@ -45,7 +53,7 @@ export class LinkDriver {
   /** The interface and its addresses, or undefined when it does not exist. */
   async show(name: string): Promise<LinkInfo | undefined> {
     interfaceName(name, 'interface');
-    const argv = ['ip', '-j', 'addr', 'show', 'dev', name];
+    const argv = ['ip', '-d', '-j', 'addr', 'show', 'dev', name];
     const result = await this.executor.run({ argv, accept: [0, 1] });
     if (result.code === 0) return jsonOutput<LinkInfo[]>(argv, result, [])[0];
     // Status 1 is also how ip reports a refused netlink request: only "does not exist" means missing.
@@ -62,6 +70,11 @@ export class LinkDriver {
     interfaceName(bridge, 'bridge');
     const done: string[] = [];
     let current = await this.show(bridge);
+    // Another device under that name (the public interface, lo, a veth) is no bridge to
+    // build on: enslaving and addressing it would fail, or take it from the host.
+    if (current && current.linkinfo?.info_kind !== 'bridge') {
+      throw new Conflict(`${bridge} exists but is not a bridge (it is ${kindOf(current)}); give the network a bridge name of its own`);
+    }
     if (!current) {
       await this.ip(['link', 'add', bridge, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);
       done.push(`created bridge ${bridge}`);
@@ -199,14 +212,15 @@ export class LinkDriver {
   /** Removes a VLAN interface novanet built; false when there was none. */
   async deleteVlan(id: number): Promise<boolean> {
     const name = `vlan${id}`;
-    if (!(await this.show(name))) return false;
+    // Only novanet's own: a device of another kind under that name is not ours to remove.
+    if ((await this.show(name))?.linkinfo?.info_kind !== 'vlan') return false;
     await this.ip(['link', 'del', name], IDEMPOTENT);
     return true;
   }
 
   /** Removes a bridge novanet built (its enslaved interface is released by the kernel). */
   async deleteBridge(bridge: string): Promise<boolean> {
-    if (!(await this.show(bridge))) return false;
+    if ((await this.show(bridge))?.linkinfo?.info_kind !== 'bridge') return false;
     await this.ip(['link', 'set', bridge, 'down'], IDEMPOTENT);
     await this.ip(['link', 'del', bridge], IDEMPOTENT);
     return true;

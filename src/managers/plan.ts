@@ -171,6 +171,7 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
       shareAddress: request.shareAddress ?? false,
       ...modeFields(index),
     };
+    refuseNonBridge(network, config);
     const pinned = new Set([gatewayValue, dhcpServerValue, ...(vpnPrivate === undefined ? [] : [vpnPrivate])]);
     return {
       network,
@@ -189,6 +190,24 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
       },
     };
   });
+}
+
+/**
+ * A bridge's name may not be one of the host's other interfaces: novanet would try to
+ * build on (or the compute hosts plug VMs into) the public interface, an uplink or lo.
+ */
+function refuseNonBridge(network: NewNetwork, config: Config): void {
+  const bridge = network.bridge;
+  if (bridge === null) return;
+  const taken: [string, string | undefined | null][] = [
+    ['the loopback interface', 'lo'],
+    ['public_interface', config.public_interface],
+    ['flat_interface', config.flat_interface],
+    ['vlan_interface', config.vlan_interface],
+    ["this network's bridge_interface", network.bridgeInterface],
+  ];
+  const clash = taken.find(([, name]) => name === bridge);
+  if (clash) throw new Invalid(`bridge ${bridge} is ${clash[0]}, not a bridge; give the network a bridge name of its own (such as br100)`);
 }
 
 /** Fast IPv4 formatting for bulk row generation (a /12 is a million calls). */

@@ -4,7 +4,7 @@ import { CommandFailed } from '../../src/linux_net/command.js';
 import { LinkDriver } from '../../src/linux_net/links.js';
 import { RecordingExecutor } from '../support/recordingExecutor.js';
 
-// `ip -j addr show` / `ip -j route show` output as iproute2 6.x prints it.
+// `ip -d -j addr show` / `ip -j route show` output as iproute2 6.x prints it.
 const missing = { code: 1, stderr: 'Device "br100" does not exist.\n' };
 
 function bridgeJson(options: { up: boolean; mtu?: number; addresses?: [string, number][] } = { up: true }): string {
@@ -21,6 +21,7 @@ function bridgeJson(options: { up: boolean; mtu?: number; addresses?: [string, n
       link_type: 'ether',
       address: '1e:7e:43:bd:dd:ad',
       broadcast: 'ff:ff:ff:ff:ff:ff',
+      linkinfo: { info_kind: 'bridge' },
       addr_info: [
         ...(options.addresses ?? []).map(([local, prefixlen], index) => ({
           family: 'inet',
@@ -126,8 +127,8 @@ const eth1Routes = JSON.stringify([
   { dst: '192.168.50.0/24', protocol: 'kernel', scope: 'link', prefsrc: '192.168.50.10', flags: [] },
 ]);
 
-const showBridge = ['ip', '-j', 'addr', 'show', 'dev', 'br100'];
-const showEth1 = ['ip', '-j', 'addr', 'show', 'dev', 'eth1'];
+const showBridge = ['ip', '-d', '-j', 'addr', 'show', 'dev', 'br100'];
+const showEth1 = ['ip', '-d', '-j', 'addr', 'show', 'dev', 'eth1'];
 const routesEth1 = ['ip', '-j', 'route', 'show', 'dev', 'eth1'];
 const routesBridge = ['ip', '-j', 'route', 'show', 'dev', 'br100'];
 
@@ -161,6 +162,27 @@ describe('LinkDriver.show', () => {
 });
 
 describe('LinkDriver.ensureBridge', () => {
+  // Issue 16, cause 8: a network named after the public interface made every pass fail on it, or take it from the host.
+  it.each([
+    [
+      'the public interface (no kind)',
+      undefined,
+      /^eth8 exists but is not a bridge \(it is a device of no kind, such as a physical interface or lo\); give the network a bridge name of its own$/,
+    ],
+    ['a veth', 'veth', /^eth8 exists but is not a bridge \(it is a veth device\)/],
+    ['a VLAN interface', 'vlan', /^eth8 exists but is not a bridge \(it is a vlan device\)/],
+  ])('refuses a device under the bridge name that is %s, changing nothing', async (_what, kind, message) => {
+    const { executor, links } = setup();
+    const show = ['ip', '-d', '-j', 'addr', 'show', 'dev', 'eth8'];
+    executor.on(show, {
+      stdout: JSON.stringify([{ ifname: 'eth8', flags: ['UP'], mtu: 1500, ...(kind ? { linkinfo: { info_kind: kind } } : {}) }]),
+    });
+    const failure = await links.ensureBridge('eth8', { interface: 'eth1' }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(Conflict);
+    expect((failure as Error).message).toMatch(message);
+    expect(executor.argvs()).toEqual([show]);
+  });
+
   it('creates a missing bridge with forward delay 0 and STP off, and brings it up', async () => {
     const { executor, links } = setup();
     executor.once(showBridge, missing).on(showBridge, { stdout: bridgeJson({ up: false }) });
@@ -411,7 +433,7 @@ describe('LinkDriver reading ip -j output', () => {
     const { executor, links } = setup();
     executor.on(showBridge, garbled);
     await expect(links.show('br100')).rejects.toThrow(CommandFailed);
-    await expect(links.show('br100')).rejects.toThrow('ip -j addr show dev br100: output is not JSON');
+    await expect(links.show('br100')).rejects.toThrow('ip -d -j addr show dev br100: output is not JSON');
   });
 
   it('reports unreadable routes of an interface being enslaved the same way, before moving anything', async () => {
@@ -444,6 +466,14 @@ describe('LinkDriver teardown and forwarding', () => {
     executor.on(showBridge, { stdout: bridgeJson({ up: true }) });
     expect(await links.deleteBridge('br100')).toBe(true);
     expect(executor.argvs()).toEqual([showBridge, ['ip', 'link', 'set', 'br100', 'down'], ['ip', 'link', 'del', 'br100']]);
+  });
+
+  it('deletes no device of another kind under the bridge name, nor under a VLAN name', async () => {
+    const { executor, links } = setup();
+    executor.on(['ip', '-d', '-j', 'addr', 'show'], { stdout: JSON.stringify([{ ifname: 'eth8', flags: ['UP'], mtu: 1500 }]) });
+    expect(await links.deleteBridge('eth8')).toBe(false);
+    expect(await links.deleteVlan(100)).toBe(false);
+    expect(executor.argvs().filter((argv) => argv.includes('del'))).toEqual([]);
   });
 
   it('does nothing to delete a missing bridge', async () => {
@@ -571,7 +601,7 @@ describe('LinkDriver VLAN interfaces', () => {
   it('deletes a VLAN interface it finds, and says when there was none', async () => {
     const present = new RecordingExecutor()
       .on(['ip', '-j', 'link', 'show'], { stdout: vlanJson() })
-      .on(['ip', '-j', 'addr', 'show'], { stdout: vlanJson() });
+      .on(['ip', '-d', '-j', 'addr', 'show'], { stdout: vlanJson() });
     expect(await new LinkDriver(present).deleteVlan(100)).toBe(true);
     expect(present.argvs().at(-1)).toEqual(['ip', 'link', 'del', 'vlan100']);
     const absent = new RecordingExecutor().on(['ip'], { code: 1, stderr: 'Device "vlan100" does not exist.\n' });

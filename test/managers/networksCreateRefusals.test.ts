@@ -158,6 +158,20 @@ const COMMON: Case[] = [
   ['an IPv6 range at ::', { fixedRangeV6: '::/64' }, Invalid, /fixed_range_v6 ::\/64 overlaps the unspecified address/],
   ['a multicast IPv6 range', { fixedRangeV6: 'ff00::/64' }, Invalid, /fixed_range_v6 ff00::\/64 overlaps multicast \(ff00::\/8\)/],
   ['a link-local IPv6 range', { fixedRangeV6: 'fe80::/64' }, Invalid, /overlaps link-local \(fe80::\/10\)/],
+  // A bridge named after one of the host's other interfaces (cause 8).
+  [
+    'the loopback interface as bridge',
+    { bridge: 'lo' },
+    Invalid,
+    /^bridge lo is the loopback interface, not a bridge; give the network a bridge name of its own/,
+  ],
+  ['the public interface as bridge', { bridge: 'eth0' }, Invalid, /^bridge eth0 is public_interface, not a bridge/],
+  [
+    'its own bridge_interface as bridge',
+    { bridge: 'eth7', bridgeInterface: 'eth7' },
+    Invalid,
+    /^bridge eth7 is this network's bridge_interface, not a bridge/,
+  ],
   // A field that only makes sense with another (cause 6).
   ['gateway_v6 without an IPv6 range', { gatewayV6: 'fd00::1' }, Invalid, /gateway_v6 needs an IPv6 range/],
 ];
