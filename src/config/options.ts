@@ -1,6 +1,6 @@
 import { hostname, networkInterfaces } from 'node:os';
 import { Invalid } from '../errors.js';
-import { booleanText, integerText, interfaceName, quote } from '../fields.js';
+import { booleanText, hostnameField, integerText, interfaceName, labelField, quote } from '../fields.js';
 import { parseAddress } from '../ipam/address.js';
 import { parseCidr } from '../ipam/cidr.js';
 
@@ -28,7 +28,21 @@ const MANAGER_CLASSES: Record<string, Mode> = {
 
 const text: Parser<string> = (value) => value;
 
-const optionalText: Parser<string | undefined> = (value) => (value === '' ? undefined : value);
+/** Names that reach dnsmasq's hosts file and --domain, or that hosts compare: DNS names only. */
+const dnsName: Parser<string> = (value, name) => hostnameField(value.trim(), name);
+
+/** Free text shown to users and stored (a pool's name): printable, one line. */
+const label: Parser<string> = (value, name) => labelField(value.trim(), name);
+
+/** Paths reach command lines and files: absolute, so they do not depend on where a program starts, and one line. */
+const absolutePath: Parser<string> = (value, name) => {
+  const trimmed = value.trim();
+  if (!trimmed.startsWith('/')) throw new Invalid(`${name} must be an absolute path, got ${quote(value)}`);
+  labelField(trimmed, name);
+  return trimmed;
+};
+
+const optionalAbsolutePath: Parser<string | undefined> = (value, name) => (value.trim() === '' ? undefined : absolutePath(value, name));
 
 function integer(min: number, max: number): Parser<number> {
   return (value, name) => {
@@ -113,7 +127,11 @@ const listenHost: Parser<string> = (value, name) => {
   return trimmed;
 };
 
-const rootHelper: Parser<string[]> = (value) => value.split(/\s+/).filter((part) => part !== '');
+/** A command prefix split on blanks; a newline or NUL in it would end or cut every command it leads. */
+const rootHelper: Parser<string[]> = (value, name) => {
+  if (value.trim() !== '') labelField(value.replace(/\t/g, ' '), name);
+  return value.split(/[ \t]+/).filter((part) => part !== '');
+};
 
 /** The first non-internal IPv4 address, nova's guess for my_ip. */
 function guessMyIp(): string {
@@ -130,9 +148,9 @@ function guessMyIp(): string {
  */
 export const OPTIONS = {
   network_manager: { section: 'DEFAULT', parse: manager, default: 'vlan', help: 'flat, flatdhcp or vlan (or nova class path)' },
-  host: { section: 'DEFAULT', parse: text, default: hostname(), help: 'name of this host' },
+  host: { section: 'DEFAULT', parse: dnsName, default: hostname(), help: 'name of this host' },
   my_ip: { section: 'DEFAULT', parse: ipv4, default: guessMyIp(), help: "this host's IPv4 address" },
-  state_path: { section: 'DEFAULT', parse: text, default: '/var/lib/novanet', help: 'directory for state files' },
+  state_path: { section: 'DEFAULT', parse: absolutePath, default: '/var/lib/novanet', help: 'directory for state files' },
   root_helper: { section: 'DEFAULT', parse: rootHelper, default: '', help: 'command prefix for privileged commands' },
   flat_network_bridge: { section: 'DEFAULT', parse: interfaceName, default: 'br100', help: 'bridge of flat networks' },
   flat_interface: { section: 'DEFAULT', parse: optionalInterface, default: '', help: 'interface enslaved to flat bridges' },
@@ -159,7 +177,7 @@ export const OPTIONS = {
   send_arp_for_ha: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'gratuitous ARP for floating IPs' },
   send_arp_for_ha_count: { section: 'DEFAULT', parse: integer(1, 100), default: '3', help: 'gratuitous ARPs to send' },
   auto_assign_floating_ip: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'give every instance a floating IP' },
-  default_floating_pool: { section: 'DEFAULT', parse: text, default: 'nova', help: 'pool of auto-assigned floating IPs' },
+  default_floating_pool: { section: 'DEFAULT', parse: label, default: 'nova', help: 'pool of auto-assigned floating IPs' },
   quota_floating_ips: {
     section: 'DEFAULT',
     parse: integer(-1, 2 ** 31 - 1),
@@ -171,9 +189,9 @@ export const OPTIONS = {
   routing_source_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'SNAT source address' },
   metadata_host: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'metadata service address' },
   metadata_port: { section: 'DEFAULT', parse: integer(1, 65535), default: '8775', help: 'metadata service port' },
-  dhcp_domain: { section: 'DEFAULT', parse: text, default: 'novalocal', help: 'DHCP domain' },
+  dhcp_domain: { section: 'DEFAULT', parse: dnsName, default: 'novalocal', help: 'DHCP domain' },
   dns_server: { section: 'DEFAULT', parse: list(ipv4), default: '', help: 'DNS servers given to dnsmasq' },
-  dhcpbridge: { section: 'DEFAULT', parse: optionalText, default: '', help: 'path of novanet-dhcpbridge' },
+  dhcpbridge: { section: 'DEFAULT', parse: optionalAbsolutePath, default: '', help: 'path of novanet-dhcpbridge' },
   firewall_backend: {
     section: 'DEFAULT',
     parse: choice(FIREWALL_BACKENDS),

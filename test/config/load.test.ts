@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { envName, loadConfig, parseIni } from '../../src/config/load.js';
-import type { Config } from '../../src/config/options.js';
+import type { Config, OptionName } from '../../src/config/options.js';
 import { Invalid } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'novanet-config-'));
@@ -292,5 +292,79 @@ describe('loadConfig', () => {
 
   it('reports parse errors with the file and line', () => {
     expect(loadError('[DEFAULT]\n\nthis is not ini\n').message).toMatch(/novanet-\d+\.conf:3: expected/);
+  });
+});
+
+/**
+ * The README's promise holds for every option whose value reaches a file, a command
+ * line or a name the hosts compare (issue 16, cause 7): a value that could break one
+ * stops the program, naming the option.
+ */
+describe('options that reach files and commands', () => {
+  const CONTROL = ['a\nb', 'a\rb', 'a\u0000b', 'a\tb'];
+  const REACHING: Record<string, string[]> = {
+    // dnsmasq's hosts file and --domain: a newline was an extra host line, and dnsmasq refused to start.
+    dhcp_domain: [...CONTROL, 'novalocal\nbad,host', 'a b', 'a;reboot', '-rf', '.novalocal', 'x'.repeat(254)],
+    host: [...CONTROL, 'bad_host', 'a b', 'host;reboot', '-host'],
+    state_path: [...CONTROL, 'relative/path', './state', ''],
+    dhcpbridge: [...CONTROL, 'relative/novanet-dhcpbridge'],
+    default_floating_pool: [...CONTROL, '', 'a\u202eb'],
+    root_helper: ['sudo\n-u', 'sudo\u0000', 'ip netns exec lab\rx'],
+    flat_network_bridge: [...CONTROL, 'br 100', 'br100;reboot', 'x'.repeat(16)],
+    flat_interface: [...CONTROL, 'eth 1', '$(reboot)'],
+    public_interface: [...CONTROL, 'eth 0', '../eth0'],
+    vlan_interface: [...CONTROL, 'eth 2', '-eth2'],
+    dns_server: [...CONTROL, '8.8.8.8;reboot', 'dns.example.org'],
+    my_ip: [...CONTROL, '192.0.2'],
+    metadata_host: ['10.0.0.1;reboot', 'metadata'],
+    dmz_cidr: ['10.0.0.0/8;x', '10.0.0.0/8 x'],
+  };
+
+  /** Where a value from the environment goes: NOVANET_<OPTION> or NOVANET_<SECTION>_<OPTION>. */
+  const envOf = (option: string, value: string) => ({ ...BASE_ENV, [envName(option as OptionName)]: value });
+
+  for (const [option, values] of Object.entries(REACHING)) {
+    it.each(values.map((value) => [JSON.stringify(value).slice(0, 40), value]))(`refuses ${option} = %s, naming it`, (_shown, value) => {
+      const error = loadError('', envOf(option, value));
+      expect(error).toBeInstanceOf(Invalid);
+      expect(error.message).toMatch(new RegExp(`^${option}\\b`));
+    });
+  }
+
+  it('takes the ordinary values of the same options', () => {
+    const { config } = load(
+      [
+        'dhcp_domain = cloud.example.org',
+        'host = compute-1.example.org',
+        'state_path = /srv/novanet state',
+        'dhcpbridge = /opt/novanet/bin/novanet-dhcpbridge',
+        'default_floating_pool = public pool',
+        'root_helper = sudo -n',
+      ].join('\n'),
+      { NOVANET_MY_IP: '192.0.2.10' },
+    );
+    expect(config).toMatchObject({
+      dhcp_domain: 'cloud.example.org',
+      host: 'compute-1.example.org',
+      state_path: '/srv/novanet state',
+      dhcpbridge: '/opt/novanet/bin/novanet-dhcpbridge',
+      default_floating_pool: 'public pool',
+      root_helper: ['sudo', '-n'],
+    });
+  });
+
+  it('leaves no option as unchecked text but the database URL, which is parsed when it is opened', async () => {
+    const { OPTIONS } = await import('../../src/config/options.js');
+    const takes = (parse: (text: string, name: string) => unknown) => {
+      try {
+        return parse('a\nb', 'x') !== undefined;
+      } catch {
+        return false;
+      }
+    };
+    const unchecked = Object.entries(OPTIONS)
+      .filter(([, spec]) => takes(spec.parse))
+      .map(([name]) => name);
+    expect(unchecked).toEqual(['connection']);
   });
 });
