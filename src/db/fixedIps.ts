@@ -17,6 +17,16 @@ export interface FixedIp {
 
 type Row = Record<string, unknown>;
 
+/** The network a claim is in: its id for the query, its label and CIDR for messages (users never see ids). */
+export interface ClaimNetwork {
+  id: number;
+  label: string;
+  cidr: string | null;
+  uuid: string;
+}
+
+const named = (network: ClaimNetwork) => `${network.label} (${network.cidr ?? network.uuid})`;
+
 /** The columns fromRow reads, for a query that selects them under other names (a join). */
 export const FIXED_IP_COLUMNS = [
   'id',
@@ -94,17 +104,18 @@ export interface FixedIpClaim {
  */
 export async function claimFixedIps(
   q: Queryable,
-  networkId: number,
+  network: ClaimNetwork,
   claims: FixedIpClaim[],
   options: { skip?: number } = {},
 ): Promise<FixedIp[]> {
   if (claims.length === 0) return [];
+  const networkId = network.id;
   const free = () => q('fixed_ips').select('id', 'address').whereRaw(FREE, [networkId]).orderBy('updated_at').orderBy('id');
   const rows = await lockFreeRows<{ id: number; address: string }>(
     q,
     free,
     claims.length,
-    () => new NoMoreFixedIps(`no more fixed IPs in network ${networkId}`),
+    () => new NoMoreFixedIps(`no more fixed IPs in network ${named(network)}`),
     options,
   );
   const ids = rows.map((row) => Number(row.id));
@@ -125,7 +136,7 @@ export async function claimFixedIps(
       allocated: 1,
     });
   if (taken !== ids.length)
-    throw new Conflict(`fixed IPs of network ${networkId} were taken while being claimed (${taken} of ${ids.length}); try again`);
+    throw new Conflict(`fixed IPs of network ${named(network)} were taken while being claimed (${taken} of ${ids.length}); try again`);
   return rows.map((row, index) => {
     const claim = claims[index]!;
     return {
@@ -148,7 +159,8 @@ export async function claimFixedIps(
  * DHCP server (nova's per-host dhcp address), taken from the free ones on first use
  * and kept: reserved, with `host` naming its owner. Idempotent per (network, host).
  */
-export async function claimHostAddress(q: Queryable, networkId: number, host: string, now: Date): Promise<string> {
+export async function claimHostAddress(q: Queryable, network: ClaimNetwork, host: string, now: Date): Promise<string> {
+  const networkId = network.id;
   const held = (await q('fixed_ips')
     .select('address')
     .where({ network_id: networkId, host, reserved: true })
@@ -160,7 +172,7 @@ export async function claimHostAddress(q: Queryable, networkId: number, host: st
     q,
     free,
     1,
-    () => new NoMoreFixedIps(`no fixed IP left in network ${networkId} for host ${host}'s own address`),
+    () => new NoMoreFixedIps(`no fixed IP left in network ${named(network)} for host ${host}'s own address`),
   );
   const taken = await q('fixed_ips')
     .where('id', row!.id)
@@ -190,7 +202,8 @@ export async function listHostAddresses(q: Queryable, networkIds: number[]): Pro
 }
 
 /** Takes the address a caller asked for, if it is in the network and free. */
-export async function claimFixedIpAddress(q: Queryable, networkId: number, address: string, claim: FixedIpClaim): Promise<FixedIp> {
+export async function claimFixedIpAddress(q: Queryable, network: ClaimNetwork, address: string, claim: FixedIpClaim): Promise<FixedIp> {
+  const networkId = network.id;
   const updated = await q('fixed_ips')
     .where({ network_id: networkId, address, reserved: false, leased: false })
     .whereNull('instance_uuid')
@@ -198,7 +211,7 @@ export async function claimFixedIpAddress(q: Queryable, networkId: number, addre
   if (updated !== 1) {
     const existing = await findFixedIp(q, address);
     if (!existing || existing.networkId !== networkId) {
-      throw new FixedIpNotFound(`fixed IP ${address} is not in network ${networkId}`);
+      throw new FixedIpNotFound(`fixed IP ${address} is not in network ${named(network)}`);
     }
     throw new FixedIpAlreadyInUse(`fixed IP ${address} is already in use`);
   }

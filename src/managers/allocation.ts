@@ -75,7 +75,7 @@ export class Allocation {
       if (network.multiHost) {
         hostAddressOf.set(
           network.id,
-          await withRetry(() => context.transaction((trx) => fixedIps.claimHostAddress(trx, network.id, host, now))),
+          await withRetry(() => context.transaction((trx) => fixedIps.claimHostAddress(trx, network, host, now))),
         );
       }
     }
@@ -153,7 +153,7 @@ export class Allocation {
         const multiHost = (await networks.listNetworks(trx, { ids: [...new Set(found.map((vif) => vif.networkId))] })).filter(
           (network) => network.multiHost,
         );
-        for (const network of multiHost) await fixedIps.claimHostAddress(trx, network.id, host, now);
+        for (const network of multiHost) await fixedIps.claimHostAddress(trx, network, host, now);
         const multiHostIds = new Set(multiHost.map((network) => network.id));
         const held = await fixedIps.listFixedIps(trx, {
           virtualInterfaceIds: found.filter((vif) => multiHostIds.has(vif.networkId)).map((vif) => vif.id),

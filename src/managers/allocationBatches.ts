@@ -134,23 +134,23 @@ export class AllocationBatches {
           context.newMac,
         );
         const fixed = new Map<number, fixedIps.FixedIp>();
-        const pools = new Map<number, fixedIps.FixedIpClaim[]>();
+        const pools = new Map<number, { network: fixedIps.ClaimNetwork; claims: fixedIps.FixedIpClaim[] }>();
         for (const [index, { item, network }] of wanted.entries()) {
           const claim = { instanceUuid: item.instanceUuid, virtualInterfaceId: created[index]!.id, now: item.now };
           const address = item.addresses.get(network.uuid);
           if (address !== undefined) {
-            fixed.set(claim.virtualInterfaceId, await fixedIps.claimFixedIpAddress(trx, network.id, address, claim));
+            fixed.set(claim.virtualInterfaceId, await fixedIps.claimFixedIpAddress(trx, network, address, claim));
           } else {
-            const pool = pools.get(network.id) ?? [];
+            const pool = pools.get(network.id) ?? { network, claims: [] };
             pools.set(network.id, pool);
-            pool.push(claim);
+            pool.claims.push(claim);
           }
         }
-        for (const [networkId, claims] of pools) {
+        for (const { network, claims } of pools.values()) {
           // After a conflict (Galera: another node took the same first free rows), a random
           // distance into the free list, up to two batches a retry: racing nodes spread out.
           const skip = attempt === 1 ? 0 : Math.floor(Math.random() * 2 * ALLOCATION_BATCH * (attempt - 1));
-          for (const taken of await fixedIps.claimFixedIps(trx, networkId, claims, { skip })) fixed.set(taken.virtualInterfaceId!, taken);
+          for (const taken of await fixedIps.claimFixedIps(trx, network, claims, { skip })) fixed.set(taken.virtualInterfaceId!, taken);
         }
         let next = 0;
         return items.map((item) => {

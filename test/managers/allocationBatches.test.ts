@@ -73,11 +73,11 @@ describe.each(BACKENDS)('concurrent allocations in one process on %s', (backend)
           .select('address')) as { address: string }[]
       ).map((row) => row.address);
       const claim = (n: number) => ({ instanceUuid: instance(n), virtualInterfaceId: n, now: new Date() });
-      const skipped = await db.knex.transaction((trx) => claimFixedIps(trx, network!.id, [claim(1), claim(2)], { skip: 5 }));
+      const skipped = await db.knex.transaction((trx) => claimFixedIps(trx, network!, [claim(1), claim(2)], { skip: 5 }));
       // SQLite has one writer and no conflicts to spread: it always claims from the head.
       expect(skipped.map((row) => row.address)).toEqual(backend === 'mariadb' ? free.slice(5, 7) : free.slice(0, 2));
       const left = free.filter((address) => !skipped.some((row) => row.address === address));
-      const fromHead = await db.knex.transaction((trx) => claimFixedIps(trx, network!.id, [claim(3), claim(4)], { skip: left.length - 1 }));
+      const fromHead = await db.knex.transaction((trx) => claimFixedIps(trx, network!, [claim(3), claim(4)], { skip: left.length - 1 }));
       expect(fromHead.map((row) => row.address)).toEqual(left.slice(0, 2));
     });
   });
