@@ -27,24 +27,45 @@ const RESOURCES = new Set([
   'servers',
 ]);
 
+/** Blanks at either end, or control characters anywhere, in one decoded path segment. */
+const UNCLEAR_SEGMENT = /^\s|\s$|\p{Cc}/u;
+
+/**
+ * No resource has a name or id that starts or ends with a blank or holds a control
+ * character: a segment like that is refused, never trimmed into another one (`%20` +
+ * an address would otherwise name the address).
+ */
+function refuseUnclearSegments(path: string): void {
+  for (const segment of path.split('/')) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      throw new Invalid(`Malformed request URL: ${JSON.stringify(segment.slice(0, 60))} is not valid percent-encoding`);
+    }
+    if (UNCLEAR_SEGMENT.test(decoded)) {
+      throw new Invalid(
+        `Malformed request URL: the segment ${JSON.stringify(decoded.slice(0, 60))} starts or ends with a blank or holds a control character`,
+      );
+    }
+  }
+}
+
 /**
  * Nova's URL forms, brought to one: `/v2/...` is an alias of `/v2.1/...`, and
  * `/v2.1/{project_id}/RESOURCE/...` is `/v2.1/RESOURCE/...` with the project_id kept
  * on ctx.state for the auth middleware. Routes are declared once, under `/v2.1`.
  */
 export const canonicalPath: Middleware<ApiState> = async (ctx, next) => {
+  refuseUnclearSegments(ctx.path);
   const match = /^\/v2(?:\.1)?(?=\/|$)/.exec(ctx.path);
   if (match) {
     const segments = ctx.path.slice(match[0].length).split('/');
     // segments[0] is '' (the path went on with '/'); [1] a resource or a project id.
     const first = segments[1];
     if (first !== undefined && first !== '' && !RESOURCES.has(first) && segments[2] !== undefined && RESOURCES.has(segments[2])) {
-      let project: string;
-      try {
-        project = decodeURIComponent(first);
-      } catch {
-        throw new Invalid('Malformed request URL: the project_id is not valid percent-encoding');
-      }
+      // Its percent-encoding was checked with every other segment's.
+      const project = decodeURIComponent(first);
       // Checked here, once, for every route: a read would otherwise answer 200 (an
       // empty list) for a project id no token or write could ever have.
       ctx.state.urlProjectId = projectIdField(project, "Malformed request URL: the URL's project_id");

@@ -1,3 +1,4 @@
+import { parse as parseContentType } from 'content-type';
 import type { Context } from 'koa';
 import { Invalid } from '../errors.js';
 import { HttpFault } from './errors.js';
@@ -27,10 +28,7 @@ export async function readJson(ctx: Context, maxBytes: number): Promise<unknown>
   const declared = ctx.request.length;
   const chunked = ctx.get('Transfer-Encoding') !== '';
   if (!chunked && (declared === undefined || declared === 0)) return undefined;
-  const type = ctx.request.type;
-  if (type !== '' && type !== 'application/json' && !/^application\/[a-z0-9.+-]*\+json$/.test(type)) {
-    throw new HttpFault(415, `Unsupported Content-Type ${JSON.stringify(type.slice(0, 60))}: request bodies must be application/json`);
-  }
+  requireJsonType(ctx.get('Content-Type'));
   if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
 
   const bytes = await new Promise<Buffer>((resolve, reject) => {
@@ -85,6 +83,31 @@ export async function readJson(ctx: Context, maxBytes: number): Promise<unknown>
     return JSON.parse(text) as unknown;
   } catch {
     throw new Invalid(MALFORMED);
+  }
+}
+
+/**
+ * A body is JSON: no Content-Type, or application/json (or a `+json` type) in UTF-8.
+ * The header is parsed strictly, so a malformed one (`;;;`) is refused rather than
+ * taken as none.
+ */
+function requireJsonType(header: string): void {
+  if (header === '') return;
+  const shown = JSON.stringify(header.slice(0, 60));
+  let type: string;
+  let charset: string | undefined;
+  try {
+    const parsed = parseContentType(header);
+    type = parsed.type;
+    charset = parsed.parameters.charset?.toLowerCase();
+  } catch {
+    throw new HttpFault(415, `Malformed Content-Type ${shown}: request bodies must be application/json`);
+  }
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]*\+json$/.test(type)) {
+    throw new HttpFault(415, `Unsupported Content-Type ${shown}: request bodies must be application/json`);
+  }
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new HttpFault(415, `Unsupported charset in Content-Type ${shown}: JSON is UTF-8`);
   }
 }
 

@@ -292,6 +292,7 @@ function wrongShapes(valid: unknown, maxBodyBytes: number): { name: string; requ
     { name: 'deeply nested', request: { raw: `${'['.repeat(5000)}${']'.repeat(5000)}`, headers: json } },
     { name: 'text/plain body', request: { raw: JSON.stringify(valid), headers: { 'Content-Type': 'text/plain' } } },
     { name: 'form body', request: { raw: 'network=x', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } } },
+    { name: 'malformed Content-Type', request: { raw: JSON.stringify(valid), headers: { 'Content-Type': ';;;' } } },
     { name: 'over the size limit', request: { raw: `{"pad": "${'a'.repeat(maxBodyBytes)}"}`, headers: json } },
   ];
   if (top !== undefined && typeof inner === 'object' && inner !== null && !Array.isArray(inner)) {

@@ -200,6 +200,42 @@ describe.each(BACKENDS)('request validation on %s', (backend) => {
     await unchanged();
   });
 
+  it('a malformed Content-Type, or JSON in another charset, is 415 and never taken as no Content-Type (issue 16)', async () => {
+    const json = JSON.stringify({ instance: instance() });
+    for (const header of [';;;', 'application/json;;;', 'app lication/json', 'application/json, text/html', 'application/json; charset']) {
+      expectFault(await post(ALLOCATE, { raw: json, headers: { 'Content-Type': header } }), 415, /^Malformed Content-Type /);
+    }
+    expectFault(
+      await post(ALLOCATE, { raw: json, headers: { 'Content-Type': 'application/json; charset=latin1' } }),
+      415,
+      /^Unsupported charset in Content-Type "application\/json; charset=latin1": JSON is UTF-8$/,
+    );
+    await unchanged();
+  });
+
+  it('a path segment with blanks around it or a control character is 400, never trimmed into another (issue 16)', async () => {
+    const network = (await api.manager.networks.list())[0];
+    await api.manager.allocation.allocate({ instanceUuid: uuidOf(1), projectId: 'p1', host: 'compute1' });
+    const fixed = (await api.manager.fixedIps.list()).find((row) => row.instanceUuid !== null);
+    before = await snapshot(db());
+    const cases: [string, string][] = [
+      ['GET', `/v2.1/os-fixed-ips/%20${fixed?.address}`],
+      ['GET', `/v2.1/os-fixed-ips/${fixed?.address}%0A`],
+      ['POST', `/v2.1/os-fixed-ips/${fixed?.address}%09/action`],
+      ['GET', `/v2.1/os-networks/%20${network?.uuid}`],
+      ['DELETE', `/v2.1/os-networks/${network?.uuid}%20`],
+      ['DELETE', `${ALLOCATE}/${uuidOf(1)}%0D`],
+      ['GET', '/v2.1/os-floating-ips/1%00'],
+      ['GET', '/v2.1/p1%20/os-networks'],
+      ['GET', '/v2.1/os-networks/%E0%A4%A'],
+    ];
+    for (const [method, path] of cases) {
+      const body = method === 'POST' ? { reserve: null } : undefined;
+      expectFault(await api.call(method, path, { token: admin, body }), 400, /^Malformed request URL: /);
+    }
+    await unchanged();
+  });
+
   it('unknown routes are 404 itemNotFound, with or without a token', async () => {
     for (const path of [
       '/',
