@@ -62,8 +62,9 @@ const boolean: Parser<boolean> = (value, name) => {
   return parsed;
 };
 
+// A configuration file's values are trimmed (as oslo.config reads them); the API's and the CLI's are not.
 const ipv4: Parser<string> = (value, name) => {
-  parseAddress(value, name, 4);
+  parseAddress(value.trim(), name, 4);
   return value.trim();
 };
 
@@ -77,13 +78,13 @@ function list<T>(item: Parser<T>): Parser<T[]> {
 }
 
 const cidrText: Parser<string> = (value, name) => {
-  parseCidr(value, name);
+  parseCidr(value.trim(), name);
   return value.trim();
 };
 
 /** dmz_cidr reaches iptables (IPv4 only); 0.0.0.0/0 would exempt everything from SNAT. */
 const dmzCidr: Parser<string> = (value, name) => {
-  const cidr = parseCidr(value, name, 4);
+  const cidr = parseCidr(value.trim(), name, 4);
   if (cidr.prefix === 0) throw new Invalid(`${name} 0.0.0.0/0 would exempt all traffic from SNAT; name the destinations`);
   return value.trim();
 };

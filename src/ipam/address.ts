@@ -19,17 +19,17 @@ export function addressBits(version: IpVersion): number {
 /**
  * Parses one address. Strict: IPv4 must be four decimal octets ("10.1" and octal
  * forms are refused), and an IPv4-mapped IPv6 address is refused where IPv4 is
- * expected, so one address never has two spellings in the database.
+ * expected, so one address never has two spellings in the database. Never trimmed:
+ * ' 10.0.0.1' is not an address, whatever carried it (the config loader trims its own).
  */
 export function parseAddress(text: string, field: string, version?: IpVersion): Address {
-  const trimmed = text.trim();
-  if (ipaddr.IPv4.isValidFourPartDecimal(trimmed)) {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     if (version === 6) throw new Invalid(`${field} must be an IPv6 address, got ${quote(text)}`);
-    const bytes = ipaddr.IPv4.parse(trimmed).toByteArray();
+    const bytes = ipaddr.IPv4.parse(text).toByteArray();
     return { version: 4, value: bytesToBigint(bytes) };
   }
-  if (!trimmed.includes('%') && ipaddr.IPv6.isValid(trimmed)) {
-    const parsed = ipaddr.IPv6.parse(trimmed);
+  if (!text.includes('%') && ipaddr.IPv6.isValid(text)) {
+    const parsed = ipaddr.IPv6.parse(text);
     if (version === 4) throw new Invalid(`${field} must be an IPv4 address, got ${quote(text)}`);
     if (parsed.isIPv4MappedAddress()) {
       throw new Invalid(`${field} must not be an IPv4-mapped IPv6 address, got ${quote(text)}`);

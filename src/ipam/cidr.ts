@@ -14,7 +14,7 @@ export interface Cidr {
  * user probably meant, rather than silently masked.
  */
 export function parseCidr(text: string, field: string, version?: IpVersion): Cidr {
-  const parts = text.trim().split('/');
+  const parts = text.split('/');
   if (parts.length !== 2 || !/^\d{1,3}$/.test(parts[1] ?? '')) {
     throw new Invalid(`${field} must be a CIDR such as 10.0.0.0/24, got ${quote(text)}`);
   }

@@ -14,7 +14,12 @@ function failure(action: () => unknown): Error {
 describe('parseAddress', () => {
   it('reads a dotted-quad IPv4 address as a number', () => {
     expect(parseAddress('10.0.0.1', 'address')).toEqual({ version: 4, value: 0x0a000001n });
-    expect(parseAddress(' 192.168.1.254 ', 'address', 4)).toEqual({ version: 4, value: 0xc0a801fen });
+    expect(parseAddress('192.168.1.254', 'address', 4)).toEqual({ version: 4, value: 0xc0a801fen });
+  });
+
+  // Issue 16: a value with blanks around it was trimmed into an address; whatever carried it, it is not one.
+  it.each([' 10.0.0.1', '10.0.0.1 ', '\u300010.0.0.1', '10.0.0.1\n', ' fd00::1'])('refuses %j, never trimming it', (text) => {
+    expect(failure(() => parseAddress(text, 'address'))).toBeInstanceOf(Invalid);
   });
 
   it('reads IPv6 addresses', () => {
@@ -66,7 +71,7 @@ describe('formatAddress', () => {
 
 describe('canonicalAddress', () => {
   it('stores one spelling of each address', () => {
-    expect(canonicalAddress(' 10.0.0.1 ', 'a', 4)).toBe('10.0.0.1');
+    expect(canonicalAddress('10.0.0.1', 'a', 4)).toBe('10.0.0.1');
     expect(canonicalAddress('FD00:0:0:0:0:0:0:1', 'a')).toBe('fd00::1');
     expect(() => canonicalAddress('fd00::1', 'fixed_ip', 4)).toThrow(/fixed_ip must be an IPv4 address/);
   });

@@ -21,7 +21,8 @@ describe.each(BACKENDS)('fixed IPs on %s', (backend) => {
       expect(h.host.changes).toEqual([{ kind: 'network-updated', networkId: network!.id }]);
       // Reserving twice is harmless.
       await h.manager.fixedIps.reserve('10.0.0.100');
-      const freed = await h.manager.fixedIps.unreserve(' 10.0.0.100 ');
+      await expect(h.manager.fixedIps.unreserve(' 10.0.0.100 ')).rejects.toThrow(/must be an IP address/);
+      const freed = await h.manager.fixedIps.unreserve('10.0.0.100');
       expect(freed.reserved).toBe(false);
       expect((await fixedRow(db(), '10.0.0.100')).reserved).toBe(false);
     });
@@ -189,7 +190,7 @@ describe.each(BACKENDS)('fixedIps.get on %s', (backend) => {
         leased: false,
       });
       expect(held).toEqual((await h.manager.fixedIps.list()).find((row) => row.address === address));
-      expect(await h.manager.fixedIps.get(' 10.0.0.0 ')).toMatchObject({
+      expect(await h.manager.fixedIps.get('10.0.0.0')).toMatchObject({
         address: '10.0.0.0',
         reserved: true,
         hostname: null,
