@@ -126,7 +126,7 @@ const CreateBody = z.strictObject({
 
 /** A CIDR's size, which Nova's API made the network size (one network per range). */
 function rangeSize(cidr: string): number | undefined {
-  const prefix = /\/(\d{1,2})$/.exec(cidr.trim());
+  const prefix = /\/(\d{1,2})$/.exec(cidr);
   if (!prefix) return undefined;
   const bits = 32 - Number(prefix[1]);
   return bits >= 0 && bits <= 32 ? 2 ** bits : undefined;

@@ -22,9 +22,8 @@ export interface FloatingRange {
  * addresses instead) or of 1,000,000 or more is refused.
  */
 export function parseRange(text: string): FloatingRange {
-  const trimmed = text.trim();
-  if (!trimmed.includes('/')) {
-    const address = parseAddress(trimmed, 'ip_range', 4);
+  if (!text.includes('/')) {
+    const address = parseAddress(text, 'ip_range', 4);
     const single = formatAddress(address);
     return {
       text: single,
@@ -34,14 +33,14 @@ export function parseRange(text: string): FloatingRange {
       },
     };
   }
-  const cidr = parseCidr(trimmed, 'ip_range', 4);
+  const cidr = parseCidr(text, 'ip_range', 4);
   const size = cidrSize(cidr);
   if (size < MIN_CIDR_SIZE) {
-    throw new Invalid(`ip_range ${quote(trimmed)}: /${cidr.prefix} has fewer than 4 addresses; give a single address instead`);
+    throw new Invalid(`ip_range ${quote(text)}: /${cidr.prefix} has fewer than 4 addresses; give a single address instead`);
   }
   if (size >= MAX_RANGE_SIZE) {
     throw new Invalid(
-      `ip_range ${quote(trimmed)} would make ${size} addresses; the limit is fewer than 1,000,000: use a longer prefix than /${cidr.prefix}`,
+      `ip_range ${quote(text)} would make ${size} addresses; the limit is fewer than 1,000,000: use a longer prefix than /${cidr.prefix}`,
     );
   }
   return {

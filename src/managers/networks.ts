@@ -5,6 +5,7 @@ import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
 import { Conflict, Invalid, NetworkHasProject, NetworkInUse } from '../errors.js';
 import { hostnameField, projectIdField, uuidField } from '../fields.js';
+import { cidrText, parseCidr } from '../ipam/cidr.js';
 import type { ManagerContext } from './context.js';
 import { refuseFloatingOverlap } from './floatingRange.js';
 import { planNetworks } from './plan.js';
@@ -147,6 +148,7 @@ async function assertUnused(q: Queryable, network: Network): Promise<void> {
 
 function normalise(selector: NetworkSelector): NetworkSelector {
   if ('uuid' in selector) return { uuid: uuidField(selector.uuid, 'uuid') };
-  if ('cidr' in selector) return { cidr: selector.cidr.trim() };
+  // Canonical, never trimmed: ' 10.0.0.0/24' names no network.
+  if ('cidr' in selector) return { cidr: cidrText(parseCidr(selector.cidr, 'fixed_range', 4)) };
   return selector;
 }

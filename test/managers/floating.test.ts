@@ -84,7 +84,8 @@ describe.each(BACKENDS)('floating IPs on %s', (backend) => {
 
     it('creates a single address in the default pool, and lists pools', async () => {
       const h = harness(db(), 'flatdhcp');
-      expect(await h.manager.floating.createRange(' 198.51.100.7 ')).toEqual({ count: 1, pool: 'nova', interface: null });
+      await expect(h.manager.floating.createRange(' 198.51.100.7 ')).rejects.toThrow(/^ip_range must be an IPv4 address/);
+      expect(await h.manager.floating.createRange('198.51.100.7')).toEqual({ count: 1, pool: 'nova', interface: null });
       await h.manager.floating.createRange('203.0.113.0/30', 'other');
       expect(await row('198.51.100.7')).toMatchObject({ pool: 'nova', interface: null });
       expect(await h.manager.floating.listPools()).toEqual(['nova', 'other']);

@@ -120,6 +120,9 @@ const IPV4: Bad[] = [
   bad('address and a command', '10.0.0.1;reboot'),
   bad('address and a newline', '10.0.0.1\n10.0.0.2'),
   bad('zone id', '10.0.0.1%eth0'),
+  // Issue 16: these were trimmed into an address.
+  bad('address with a blank before', ' 10.0.0.1'),
+  bad('address with an ideographic space after', '10.0.0.1\u3000'),
 ];
 
 const IPV6: Bad[] = [
@@ -129,6 +132,7 @@ const IPV6: Bad[] = [
   bad('group too long', '2001:db8::12345'),
   bad('zone id', 'fe80::1%eth0'),
   bad('with a prefix', '2001:db8::1/64'),
+  bad('IPv6 address with a blank before', ' 2001:db8::1'),
 ];
 
 const CIDR4: Bad[] = [
@@ -145,6 +149,8 @@ const CIDR4: Bad[] = [
   bad('netmask form', '10.0.0.0/255.255.255.0'),
   bad('prefix and a command', '10.0.0.0/24;reboot'),
   bad('enormous prefix', '10.0.0.0/99999999999999999999'),
+  bad('range with a blank before', ' 10.0.0.0/24'),
+  bad('range with a newline after', '10.0.0.0/24\n'),
 ];
 
 const CIDR6: Bad[] = [
