@@ -63,7 +63,8 @@ function withExtraKey(body: unknown): fc.Arbitrary<unknown> {
     .map(([path, key, value]) => {
       const copy = structuredClone(body) as Record<string, unknown>;
       const node = (path === '' ? copy : validAt(copy, path)) as Record<string, unknown>;
-      node[key] = value;
+      // An own property even when the key is `__proto__`, which plain assignment would take as the prototype.
+      Object.defineProperty(node, key, { value, enumerable: true, writable: true, configurable: true });
       return copy;
     });
 }
