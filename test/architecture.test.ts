@@ -81,14 +81,15 @@ function partOf(file: string): string {
 }
 
 /**
- * What each part may import besides itself. The ground floor (errors, fields, log)
- * serves everyone; linux_net knows nothing of config or the database (its callers
+ * What each part may import besides itself. The ground floor (errors, fields, log,
+ * version) serves everyone; linux_net knows nothing of config or the database (its callers
  * pass it plain values); managers reach the host layer only through its contract.
  */
 const ALLOWED: Record<string, string[]> = {
   errors: [],
   fields: ['errors'],
   log: [],
+  version: [],
   ipam: ['errors', 'fields'],
   config: ['errors', 'fields', 'ipam'],
   db: ['errors', 'fields', 'ipam', 'migrations'],
@@ -97,7 +98,7 @@ const ALLOWED: Record<string, string[]> = {
   auth: ['errors', 'fields', 'ipam', 'db'],
   managers: ['errors', 'fields', 'ipam', 'config', 'db', 'host'],
   api: ['errors', 'fields', 'ipam', 'config', 'db', 'auth', 'managers', 'host'],
-  cli: ['errors', 'fields', 'log', 'ipam', 'config', 'db', 'auth', 'managers', 'host', 'linux_net', 'api'],
+  cli: ['errors', 'fields', 'log', 'version', 'ipam', 'config', 'db', 'auth', 'managers', 'host', 'linux_net', 'api'],
 };
 
 /** The only modules of the host layer that the managers may import: what they tell it. */

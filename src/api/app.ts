@@ -11,6 +11,7 @@ import { faults, HttpFault } from './errors.js';
 import { fixedIpRoutes } from './fixedIps.js';
 import { floatingIpRoutes, floatingIpServerActions } from './floatingIps.js';
 import { healthRoutes } from './health.js';
+import { hostRoutes } from './hosts.js';
 import type { Metrics } from './metrics.js';
 import { networkRoutes } from './networks.js';
 import { serverRoutes } from './servers.js';
@@ -151,6 +152,7 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   computeRoutes(api, routeDeps);
   networkRoutes(api, routeDeps);
   fixedIpRoutes(api, routeDeps);
+  hostRoutes(api, routeDeps);
   floatingIpRoutes(api, routeDeps);
   serverRoutes(api, { ...routeDeps, actions: floatingIpServerActions(deps.manager) });
 

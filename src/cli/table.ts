@@ -9,3 +9,6 @@ export function formatTable(headers: string[], rows: (string | number | null | u
       .trimEnd();
   return `${[line(headers), ...cells.map(line)].join('\n')}\n`;
 }
+
+/** A time in a listing: seconds are enough, and ISO reads the same everywhere. */
+export const shortTime = (date: Date | null): string | null => (date === null ? null : date.toISOString().replace(/\.\d{3}Z$/, 'Z'));

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as initial from '../../migrations/001_initial.js';
+import * as hosts from '../../migrations/002_hosts.js';
 import type { Database } from './connection.js';
 
 interface Migration {
@@ -8,7 +9,10 @@ interface Migration {
 }
 
 /** Listed here, not discovered on disk, so the same code runs from src/ and dist/. */
-const MIGRATIONS: [string, Migration][] = [['001_initial', initial]];
+const MIGRATIONS: [string, Migration][] = [
+  ['001_initial', initial],
+  ['002_hosts', hosts],
+];
 
 const source: Knex.MigrationSource<[string, Migration]> = {
   getMigrations: async () => MIGRATIONS,

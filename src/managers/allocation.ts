@@ -10,6 +10,7 @@ import { canonicalAddress } from '../ipam/address.js';
 import { AllocationBatches, type AllocationWritten } from './allocationBatches.js';
 import type { ManagerContext } from './context.js';
 import type { FloatingIps } from './floating.js';
+import type { Hosts } from './hosts.js';
 import { listInstances } from './instances.js';
 import { buildNetworkInfo, injectedInterfaces, type NetworkInfoParts } from './networkInfo.js';
 import type { AllocateRequest, RequestedNetwork } from './requests.js';
@@ -26,6 +27,7 @@ export class Allocation {
   constructor(
     private readonly context: ManagerContext,
     private readonly floating: FloatingIps,
+    private readonly hosts: Hosts,
   ) {
     this.batches = new AllocationBatches(context, floating);
   }
@@ -49,6 +51,13 @@ export class Allocation {
     if (chosen.length === 0) {
       throw new NoMoreNetworks(`no network is available to project ${projectId}; create one with novanet-manage network create`);
     }
+    // Single-host networks at their first use get their network host before anything is
+    // written: when none can take one, the call changes nothing.
+    const networkHostOf = new Map<number, string>();
+    for (const network of chosen) {
+      if (!network.multiHost && network.host === null)
+        networkHostOf.set(network.id, await this.hosts.networkHostForFirstUse(network.label));
+    }
     const now = context.now();
     let written: AllocationWritten | undefined;
     try {
@@ -70,8 +79,8 @@ export class Allocation {
     const hostAddressOf = new Map<number, string>();
     for (const network of chosen) {
       // A lone write, but across Galera nodes it can still lose a certification: retried.
-      if (!network.multiHost && network.host === null)
-        await withRetry(() => networks.claimNetworkHost(context.db.knex, network.id, context.config.host, now));
+      const networkHost = networkHostOf.get(network.id);
+      if (networkHost !== undefined) await withRetry(() => networks.claimNetworkHost(context.db.knex, network.id, networkHost, now));
       if (network.multiHost) {
         hostAddressOf.set(
           network.id,

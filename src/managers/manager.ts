@@ -3,6 +3,7 @@ import type { Capabilities } from '../host/layer.js';
 import type { Allocation } from './allocation.js';
 import type { FixedIps } from './fixedIps.js';
 import type { FloatingIps } from './floating.js';
+import type { Hosts } from './hosts.js';
 import type { Leases } from './leases.js';
 import type { Networks } from './networks.js';
 
@@ -23,4 +24,6 @@ export interface NetworkManager {
   readonly fixedIps: FixedIps;
   /** pools, allocation to projects, association. */
   readonly floating: FloatingIps;
+  /** the cluster's services: roles, heartbeats, the network host of a network's first use. */
+  readonly hosts: Hosts;
 }

@@ -6,6 +6,7 @@ import { FixedIps } from './fixedIps.js';
 import { FLAT } from './flat/index.js';
 import { FLATDHCP } from './flatdhcp/index.js';
 import { FloatingIps } from './floating.js';
+import { Hosts } from './hosts.js';
 import { Leases } from './leases.js';
 import type { NetworkManager } from './manager.js';
 import { Networks } from './networks.js';
@@ -25,13 +26,15 @@ export function createManager(deps: ManagerDeps): NetworkManager {
   const policy = POLICIES[deps.config.network_manager];
   const context = new ManagerContext(deps, policy);
   const floating = new FloatingIps(context);
+  const hosts = new Hosts(context);
   return {
     mode: policy.mode,
     capabilities: policy.capabilities,
     networks: new Networks(context),
-    allocation: new Allocation(context, floating),
+    allocation: new Allocation(context, floating, hosts),
     leases: new Leases(context),
     fixedIps: new FixedIps(context),
     floating,
+    hosts,
   };
 }

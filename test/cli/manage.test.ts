@@ -72,7 +72,7 @@ describe.each(BACKENDS)('novanet-manage on %s', { concurrent: true }, (backend) 
     return lines.map((line) => line.split(' ').slice(2));
   }
 
-  it.sequential('db version is 0 before db sync, other commands ask for db sync, db sync reaches 1', async () => {
+  it.sequential('db version is 0 before db sync, other commands ask for db sync, db sync reaches 2', async () => {
     const before = await manage(conf.flatdhcp, 'db', 'version');
     expectOk(before);
     expect(before.stdout).toBe('0\n');
@@ -81,14 +81,14 @@ describe.each(BACKENDS)('novanet-manage on %s', { concurrent: true }, (backend) 
 
     const sync = await manage(conf.flatdhcp, 'db', 'sync');
     expectOk(sync);
-    expect(sync.stdout).toBe('1\n');
+    expect(sync.stdout).toBe('2\n');
     const after = await manage(conf.flatdhcp, 'db', 'version');
     expectOk(after);
-    expect(after.stdout).toBe('1\n');
+    expect(after.stdout).toBe('2\n');
     // Running it again changes nothing.
     const again = await manage(conf.flatdhcp, 'db', 'sync');
     expectOk(again);
-    expect(again.stdout).toBe('1\n');
+    expect(again.stdout).toBe('2\n');
   });
 
   it.sequential('network list on an empty database says "No networks found"', async () => {

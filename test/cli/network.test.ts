@@ -4,7 +4,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { daemonHeapFlag } from '../../src/cli/network/index.js';
-import { type CliDatabase, cliDatabase, expectError, run, start } from '../support/cli.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/db/migrate.js';
+import { type CliDatabase, cliDatabase, expectError, expectOk, parseTable, run, start } from '../support/cli.js';
 import { BACKENDS } from '../support/databases.js';
 
 /** The JSON log lines of a service's stderr. */
@@ -48,7 +49,7 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
   it.sequential('refuses to start on a database without the schema, naming novanet-manage db sync', async () => {
     const config = unsynced.config('novanet.conf');
     const result = await run('network', ['--config-file', config]);
-    expectError(result, 'database schema is at version 0, this release needs 1; run: novanet-manage db sync', 1);
+    expectError(result, `database schema is at version 0, this release needs ${LATEST_SCHEMA_VERSION}; run: novanet-manage db sync`, 1);
   });
 
   it.sequential('refuses an unknown option', async () => {
@@ -82,7 +83,7 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
     });
 
     const started = events(stderr).find((event) => event.event === 'service.started');
-    expect(started).toMatchObject({ event: 'service.started', host: 'nethost', mode: 'vlan', schema: 1 });
+    expect(started).toMatchObject({ event: 'service.started', host: 'nethost', mode: 'vlan', schema: LATEST_SCHEMA_VERSION });
     expect(Number.isNaN(Date.parse(String(started!.time)))).toBe(false);
 
     expect(child.kill('SIGTERM')).toBe(true);
@@ -98,5 +99,53 @@ describe.each(BACKENDS)('novanet-network on %s', { concurrent: true }, (backend)
     ).toEqual(['reconcile.done', 'service.started', 'service.stopped']);
     expect(events(stderr)[0]).toMatchObject({ kind: 'full', changes: [], errors: [] });
     expect(stdout).toBe('');
+  });
+
+  it.sequential('registers in the hosts table, heartbeats, and shows down in host list once stopped for service_down_time', async () => {
+    const config = synced.config('novanet-hosts.conf', {
+      host: 'compute7',
+      network_host: 'false',
+      tunnel_ip: '192.0.2.77',
+      report_interval: '1',
+      service_down_time: '2',
+    });
+    const child = start('network', ['--config-file', config]);
+    service = child;
+    const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('"event":"service.started"')) resolve();
+      });
+      void exited.then(() => reject(new Error(`novanet-network exited before starting: ${stderr}`)));
+    });
+    const listed = async () => {
+      const result = await run('manage', ['--config-file', config, 'host', 'list']);
+      expectOk(result);
+      return parseTable(result.stdout);
+    };
+    const [header, row] = await listed();
+    expect(header).toEqual(['host', 'role', 'state', 'tunnel', 'version', 'heartbeat', 'last reconcile', 'errors']);
+    expect(row!.slice(0, 5)).toEqual(['compute7', 'compute', 'up', '192.0.2.77', '0.1.0']);
+    // The start-up reconcile reaches the row with the first heartbeat.
+    const heartbeatAt = Date.parse(row![5]!);
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    const [, later] = await listed();
+    expect(Date.parse(later![5]!)).toBeGreaterThan(heartbeatAt);
+    expect(later![6]).not.toBe('None');
+    expect(later![7]).toBe('0');
+
+    child.kill('SIGTERM');
+    await exited;
+    const stoppedAt = Date.now();
+    let state = 'up';
+    // Bounded: service_down_time is 2 s; 10 s is ample even on a loaded machine.
+    while (state === 'up' && Date.now() - stoppedAt < 10_000) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      state = (await listed())[1]![2]!;
+    }
+    expect(state).toBe('down');
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(1000);
   });
 });

@@ -153,6 +153,7 @@ export const ROUTES: RouteCase[] = [
     params: () => ({ uuid: uuidOf(1) }),
     fields: { 'path:uuid': 'uuid' },
   },
+  { route: 'GET /v2.1/os-novanet/hosts', what: 'list hosts', fields: {} },
   { route: 'GET /v2.1/os-floating-ip-pools', what: 'list pools', fields: {} },
   { route: 'GET /v2.1/os-floating-ips', what: 'list floating IPs', fields: { 'url:project_id': 'project' } },
   {

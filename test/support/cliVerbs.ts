@@ -108,6 +108,7 @@ export const VERBS: VerbCase[] = [
   },
   { verb: 'floating list', what: 'of a host', args: () => ({ host: 'nethost' }), fields: { host: 'host' } },
   { verb: 'floating delete', what: 'a range', args: () => ({ ip_range: '203.0.113.0/29' }), fields: { ip_range: 'range4' } },
+  { verb: 'host list', what: 'of a host', args: () => ({ host: 'nethost' }), fields: { host: 'host' } },
   { verb: 'project scrub', what: 'a project', args: () => ({ project: 'p2' }), fields: { project: 'project' } },
   { verb: 'db sync', what: 'the schema', args: () => ({}), fields: { $0: 'text' } },
   { verb: 'db version', what: 'the version', args: () => ({}), fields: { $0: 'text' } },

@@ -4,6 +4,7 @@ import type { Category } from './command.js';
 import { dbCommands } from './db.js';
 import { fixedCommands } from './fixed.js';
 import { floatingCommands } from './floating.js';
+import { hostCommands } from './host.js';
 import { networkCommands } from './network.js';
 import { projectCommands } from './project.js';
 import { tokenCommands } from './token.js';
@@ -16,6 +17,7 @@ export const CATEGORIES: Record<string, Category> = {
   project: projectCommands,
   db: dbCommands,
   token: tokenCommands,
+  host: hostCommands,
 };
 
 function overview(): string {

@@ -1,10 +1,7 @@
 import { TokenService } from '../../auth/tokens.js';
 import { intOption, noMorePositionals, stringOption, UsageError } from '../args.js';
-import { formatTable } from '../table.js';
+import { formatTable, shortTime } from '../table.js';
 import type { Category } from './command.js';
-
-/** Seconds are enough in a listing, and ISO reads the same everywhere. */
-const shortTime = (date: Date | null): string | null => (date === null ? null : date.toISOString().replace(/\.\d{3}Z$/, 'Z'));
 
 export const tokenCommands: Category = {
   create: {

@@ -3,6 +3,7 @@ import { createApp, createMetrics, healthCheck, listen, type RunningApi } from '
 import { TokenService } from '../../auth/tokens.js';
 import type { Config } from '../../config/options.js';
 import { type Database, openDatabase } from '../../db/connection.js';
+import { heartbeat, registerHost } from '../../db/hosts.js';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/migrate.js';
 import { Unavailable } from '../../errors.js';
 import { createHostLayer, type Reconciler } from '../../host/index.js';
@@ -12,6 +13,7 @@ import { processExecutor } from '../../linux_net/executor.js';
 import type { Logger } from '../../log.js';
 import type { NetworkManager } from '../../managers/manager.js';
 import { capabilitiesOf, createManager } from '../../managers/registry.js';
+import { VERSION } from '../../version.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -59,6 +61,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     throw error;
   }
   const metrics = createMetrics();
+  // The last full reconcile, for the hosts table (host list shows its time and errors).
+  let lastFull: { at: Date; errors: string[] } | undefined;
   let metered = new Set<string>();
   let usageRefresh: Promise<void> = Promise.resolve();
   // Fixed IP and lease gauges, refreshed after each full reconcile (one grouped query).
@@ -89,7 +93,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     log,
     onReport: (report) => {
       metrics.recordReconcile(report);
-      if (report.kind === 'full') usageRefresh = refreshUsage();
+      if (report.kind === 'full') {
+        usageRefresh = refreshUsage();
+        lastFull = { at: report.finishedAt, errors: report.errors };
+      }
     },
     executor: options.executor ?? ownExecutor!,
   });
@@ -99,6 +106,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   try {
     await watcher.poll();
     await reconciler.reconcileAll();
+    await registerHost(db.knex, {
+      name: config.host,
+      role: manager.hosts.role,
+      tunnelIp: config.tunnel_ip,
+      version: VERSION,
+      now: new Date(),
+    });
   } catch (error) {
     ownExecutor?.close();
     await db.close();
@@ -120,6 +134,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     ticks.add(tick);
     return tick;
   };
+  let lastBeat = 0;
   const tasks: ScheduledTask[] = [
     // Every second, reconcile when reconcile_interval has passed since the last full
     // one: any interval works, not only those a cron field can express.
@@ -136,6 +151,20 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         }
       }),
       { name: 'reconcile-host', noOverlap: true, logger: cronLogger },
+    ),
+    // Every report_interval seconds: alive, and how the last full reconcile went.
+    cron.schedule(
+      '* * * * * *',
+      tracked(async () => {
+        if (Date.now() - lastBeat < config.report_interval * 1000) return;
+        lastBeat = Date.now();
+        try {
+          await heartbeat(db.knex, config.host, { now: new Date(), ...(lastFull ? { reconcile: lastFull } : {}) });
+        } catch (error) {
+          log('heartbeat.failed', { error: (error as Error).message });
+        }
+      }),
+      { name: 'heartbeat', noOverlap: true, logger: cronLogger },
     ),
     cron.schedule(
       '* * * * *',

@@ -1,0 +1,27 @@
+import type { Knex } from 'knex';
+
+/**
+ * One row per novanet-network service: nova's `services` table, reduced to what
+ * novanet's hosts need (role, tunnel address, version, heartbeat, last reconcile).
+ */
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.createTable('hosts', (table) => {
+    table.increments('id');
+    table.string('name', 255).notNullable().unique('uniq_hosts_name');
+    // 'network': may serve single-host networks (DHCP, gateway, NAT); 'compute': plugs its VMs only.
+    table.string('role', 16).notNullable();
+    table.string('tunnel_ip', 39).nullable();
+    table.string('version', 32).notNullable();
+    table.datetime('started_at', { precision: 6 }).notNullable();
+    table.datetime('heartbeat_at', { precision: 6 }).notNullable();
+    table.datetime('last_reconcile_at', { precision: 6 }).nullable();
+    // The last full reconcile's errors, one per line (empty when it was clean).
+    table.text('last_reconcile_errors').nullable();
+    table.datetime('created_at', { precision: 6 }).nullable();
+    table.datetime('updated_at', { precision: 6 }).nullable();
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTableIfExists('hosts');
+}
