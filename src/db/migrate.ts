@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import * as initial from '../../migrations/001_initial.js';
-import * as hosts from '../../migrations/002_hosts.js';
+import * as cluster from '../../migrations/002_cluster.js';
 import type { Database } from './connection.js';
 
 interface Migration {
@@ -11,7 +11,7 @@ interface Migration {
 /** Listed here, not discovered on disk, so the same code runs from src/ and dist/. */
 const MIGRATIONS: [string, Migration][] = [
   ['001_initial', initial],
-  ['002_hosts', hosts],
+  ['002_cluster', cluster],
 ];
 
 const source: Knex.MigrationSource<[string, Migration]> = {

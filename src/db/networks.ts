@@ -185,11 +185,20 @@ export interface NetworkStamp {
   id: number;
   updatedAt: number;
   deleted: boolean;
+  /** Its network host (single-host networks), and whether it is multi_host: who serves it. */
+  host: string | null;
+  multiHost: boolean;
 }
 
 export async function listNetworkStamps(q: Queryable): Promise<NetworkStamp[]> {
-  const rows = (await q('networks').select('id', 'updated_at', 'deleted')) as Row[];
-  return rows.map((row) => ({ id: Number(row.id), updatedAt: toDate(row.updated_at)?.getTime() ?? 0, deleted: Number(row.deleted) !== 0 }));
+  const rows = (await q('networks').select('id', 'updated_at', 'deleted', 'host', 'multi_host')) as Row[];
+  return rows.map((row) => ({
+    id: Number(row.id),
+    updatedAt: toDate(row.updated_at)?.getTime() ?? 0,
+    deleted: Number(row.deleted) !== 0,
+    host: row.host === null ? null : String(row.host),
+    multiHost: toBool(row.multi_host),
+  }));
 }
 
 export async function getDeletedNetwork(q: Queryable, id: number): Promise<Network> {

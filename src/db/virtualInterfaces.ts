@@ -164,18 +164,23 @@ export async function setHost(q: Queryable, ids: number[], host: string): Promis
 }
 
 /**
- * A host's VIFs as one comparable stamp (count, newest id, sum of ids: an added, a
- * removed or a moved VIF changes it) and the networks they are in: what the watcher
- * polls every second, so both are aggregates, not the rows.
+ * The VIFs a host watches, as one stamp per network (count, newest id, sum of ids: any
+ * allocation or deallocation moves it): its own instances' (by host), and every VIF of
+ * the networks it serves (by network). One grouped query, each side read by an index.
  */
-export async function hostVifStamp(q: Queryable, host: string): Promise<{ stamp: string; networkIds: number[] }> {
-  const stamp = (await q('virtual_interfaces')
-    .where('host', host)
-    .select(q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total'))
-    .first()) as { n: unknown; newest: unknown; total: unknown };
-  const networks = (await q('virtual_interfaces').where('host', host).distinct('network_id')) as { network_id: number }[];
-  return {
-    stamp: `${Number(stamp.n)}:${Number(stamp.newest ?? 0)}:${String(stamp.total ?? 0)}`,
-    networkIds: networks.map((row) => Number(row.network_id)),
-  };
+export async function vifStamps(q: Queryable, host: string, servedNetworkIds: number[]): Promise<Map<number, string>> {
+  const rows = (await q('virtual_interfaces')
+    .where((where) => {
+      where.where('host', host);
+      if (servedNetworkIds.length > 0) where.orWhereIn('network_id', servedNetworkIds);
+    })
+    .groupBy('network_id')
+    .select('network_id', q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total'))) as Row[];
+  return new Map(rows.map((row) => [Number(row.network_id), `${Number(row.n)}:${Number(row.newest)}:${String(row.total)}`]));
+}
+
+/** The networks in which `host` has an instance: a compute host plugs their bridges. */
+export async function hostNetworkIds(q: Queryable, host: string): Promise<Set<number>> {
+  const rows = (await q('virtual_interfaces').where('host', host).distinct('network_id')) as Row[];
+  return new Set(rows.map((row) => Number(row.network_id)));
 }

@@ -9,14 +9,20 @@ import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq/index.js';
 import type { FirewallState, RuledNetwork } from '../linux_net/firewall/state.js';
 import type { Capabilities } from './layer.js';
 
-/** One network this host builds: bridge, gateway address, dnsmasq and its hosts. */
+/**
+ * One network this host builds: bridge, gateway address, dnsmasq and its hosts; or, on
+ * a compute host of a single-host network served elsewhere, the bridge and its uplink
+ * only (`plugOnly`), for the host's VMs to be plugged into.
+ */
 export interface ServedNetwork {
   network: Network;
+  plugOnly: boolean;
   /** VLAN mode: the 802.1Q interface to build on its parent and put into the bridge. */
   vlan: { id: number; parent: string } | undefined;
   /** The interface to enslave to the bridge (flat_interface; none in VLAN mode). */
   bridgeInterface: string | null;
-  gateway: { address: string; prefix: number };
+  /** The host's address on the bridge (none when plugOnly). */
+  gateway: { address: string; prefix: number } | undefined;
   dhcp: DhcpNetwork | undefined;
   hosts: DhcpHost[];
 }
@@ -24,9 +30,8 @@ export interface ServedNetwork {
 export interface DesiredHost {
   /** The networks to build now (all, or those asked for). */
   networks: ServedNetwork[];
-  /** Every network this host serves: its bridges must not be torn down. */
+  /** Every network this host serves or plugs: its bridges must not be torn down. */
   servedBridges: Set<string>;
-  servedIds: Set<number>;
   /** Live networks with a bridge that this host does not serve (another's, or no one's yet). */
   notServed: Network[];
   /** Networks this host cannot serve as asked, with the reason. */
@@ -44,6 +49,14 @@ export function servedHere(network: Network, config: Config): boolean {
   return !network.multiHost && network.host === config.host;
 }
 
+/**
+ * Whether this host plugs `network` only: a single-host network served by another
+ * host, with an instance of this host in it (nova-compute's plug_bridge).
+ */
+function plugsHere(network: Network, config: Config, local: Set<number>): boolean {
+  return !network.multiHost && !servedHere(network, config) && local.has(network.id);
+}
+
 /** This host's share of the database, as the kernel should reflect it. */
 export async function loadDesired(q: Queryable, config: Config, capabilities: Capabilities, only?: number[]): Promise<DesiredHost> {
   const all = capabilities.createsBridge ? await networks.listNetworks(q) : [];
@@ -54,8 +67,11 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     all.filter((network) => network.multiHost).map((network) => network.id),
   );
   const ownAddress = (network: Network) => (network.multiHost ? hostAddresses.get(network.id)?.get(config.host) : undefined);
+  const local = capabilities.createsBridge ? await vifs.hostNetworkIds(q, config.host) : new Set<number>();
+  const plugged = new Set(all.filter((network) => plugsHere(network, config, local)).map((network) => network.id));
   const candidates = all.filter(
-    (network) => (servedHere(network, config) || ownAddress(network) !== undefined) && network.cidr && network.bridge,
+    (network) =>
+      (servedHere(network, config) || ownAddress(network) !== undefined || plugged.has(network.id)) && network.cidr && network.bridge,
   );
   // One dnsmasq and one first address per bridge: a second network on the same bridge
   // would make them flap between the two, so only the oldest is built.
@@ -91,7 +107,8 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   }
   const uplinkless = new Set(withoutUplink.map((entry) => entry.network.id));
   const wanted = only === undefined ? served : served.filter((network) => only.includes(network.id));
-  const ids = wanted.map((network) => network.id);
+  // DHCP hosts only where this host runs the network's dnsmasq.
+  const ids = wanted.filter((network) => !plugged.has(network.id)).map((network) => network.id);
   const interfaces = ids.length === 0 ? [] : await vifs.listVirtualInterfaces(q, { networkIds: ids });
   const addresses = ids.length === 0 ? [] : await fixedIps.listFixedIps(q, { networkIds: ids, associated: true });
   const vifById = new Map(interfaces.map((vif) => [vif.id, vif]));
@@ -107,15 +124,22 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   }
   return {
     networks: wanted.map((network) => {
-      const built = describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network));
+      const built = plugged.has(network.id)
+        ? plugOnly(network, config, capabilities)
+        : describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network));
       return uplinkless.has(network.id) ? { ...built, bridgeInterface: null } : built;
     }),
     servedBridges: new Set(served.map((network) => network.bridge!)),
-    servedIds: new Set(served.map((network) => network.id)),
     notServed: all.filter((network) => network.bridge !== null && !served.includes(network)),
     refused: only === undefined ? refused : refused.filter((entry) => only.includes(entry.network.id)),
     withoutUplink: only === undefined ? withoutUplink : withoutUplink.filter((entry) => only.includes(entry.network.id)),
-    firewall: firewallState(served, config, capabilities, ownAddress),
+    // A plugged bridge carries no address of the host's: nothing to route or NAT here.
+    firewall: firewallState(
+      served.filter((network) => !plugged.has(network.id)),
+      config,
+      capabilities,
+      ownAddress,
+    ),
   };
 }
 
@@ -129,6 +153,25 @@ function bridgeAddress(network: Network, ownAddress: string | undefined): string
   return ownAddress ?? network.dhcpServer ?? network.gateway!;
 }
 
+/** The VLAN interface a network is carried on, when the mode builds one. */
+function vlanOf(network: Network, config: Config, capabilities: Capabilities): ServedNetwork['vlan'] {
+  const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
+  return capabilities.vlan && network.vlan !== null && parent !== null ? { id: network.vlan, parent } : undefined;
+}
+
+/** A compute host's share of a network served elsewhere: bridge and uplink, nothing else. */
+function plugOnly(network: Network, config: Config, capabilities: Capabilities): ServedNetwork {
+  return {
+    network,
+    plugOnly: true,
+    vlan: vlanOf(network, config, capabilities),
+    bridgeInterface: flatUplink(network, config, capabilities),
+    gateway: undefined,
+    dhcp: undefined,
+    hosts: [],
+  };
+}
+
 function describe(
   network: Network,
   config: Config,
@@ -138,11 +181,10 @@ function describe(
 ): ServedNetwork {
   const cidr = parseCidr(network.cidr!, 'cidr');
   const dhcpServer = bridgeAddress(network, ownAddress);
-  const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
-  const vlan = capabilities.vlan && network.vlan !== null && parent !== null ? { id: network.vlan, parent } : undefined;
   return {
     network,
-    vlan,
+    plugOnly: false,
+    vlan: vlanOf(network, config, capabilities),
     bridgeInterface: flatUplink(network, config, capabilities),
     gateway: { address: dhcpServer, prefix: cidr.prefix },
     dhcp:

@@ -1,6 +1,6 @@
 import type { Config } from '../config/options.js';
 import type { Network } from '../db/networks.js';
-import { Unavailable } from '../errors.js';
+import { Conflict, Unavailable } from '../errors.js';
 import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
@@ -14,8 +14,8 @@ import type { Capabilities } from './layer.js';
  * so a network that moved away is found without asking the kernel.
  */
 export class NetworkBuilds {
-  /** The networks this process built, to tear down when this host no longer serves them. */
-  private readonly built = new Map<number, Network>();
+  /** The networks this process built, to tear down when this host no longer serves them; plugOnly: bridge and uplink only. */
+  private readonly built = new Map<number, { network: Network; plugOnly: boolean }>();
   /** Networks whose missing VLAN uplink a partial reconcile has reported already. */
   private readonly uplinkReported = new Set<number>();
 
@@ -28,7 +28,7 @@ export class NetworkBuilds {
 
   /** The network as this process built it, if it did. */
   get(networkId: number): Network | undefined {
-    return this.built.get(networkId);
+    return this.built.get(networkId)?.network;
   }
 
   /**
@@ -36,8 +36,27 @@ export class NetworkBuilds {
    * knowing nothing of earlier runs) a dnsmasq of ours serves its bridge. A scrub clears
    * the host column, so that alone would miss a scrubbed network.
    */
-  builtHere(network: Network, full: boolean): boolean {
-    return this.built.has(network.id) || (full && network.bridge !== null && this.dnsmasq.running(network.bridge));
+  builtHere(network: Network, full: boolean, bridges?: Set<string>): boolean {
+    if (this.built.has(network.id) || network.bridge === null) return this.built.has(network.id);
+    return full && (this.dnsmasq.running(network.bridge) || (this.plugged(network) && bridges?.has(network.bridge) === true));
+  }
+
+  /**
+   * Whether this host plugged `network` only: as this process built it; else a
+   * single-host network another host serves, unless a dnsmasq of ours serves its bridge
+   * (then this host was its network host before it moved).
+   */
+  private plugged(network: Network): boolean {
+    const known = this.built.get(network.id);
+    if (known) return known.plugOnly;
+    if (network.multiHost || network.host === null || network.host === this.config.host) return false;
+    return network.bridge === null || !this.dnsmasq.running(network.bridge);
+  }
+
+  /** The uplink this host puts into a network's bridge: flat_interface (or its own), or its VLAN interface. */
+  private uplinkOf(network: Network): string | null {
+    if (this.capabilities.vlan) return network.vlan === null ? null : `vlan${network.vlan}`;
+    return network.bridgeInterface ?? this.config.flat_interface ?? null;
   }
 
   /**
@@ -62,8 +81,8 @@ export class NetworkBuilds {
       }
     }
     changes.push(...(await this.links.ensureBridge(bridge, { interface: slave, mtu: served.network.mtu })));
-    changes.push(...(await this.links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
-    this.built.set(served.network.id, served.network);
+    if (served.gateway) changes.push(...(await this.links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
+    this.built.set(served.network.id, { network: served.network, plugOnly: served.plugOnly });
     if (uplinkMissing && (full || !this.uplinkReported.has(served.network.id))) {
       this.uplinkReported.add(served.network.id);
       throw uplinkMissing;
@@ -72,8 +91,16 @@ export class NetworkBuilds {
 
   /** Undoes what a network left on this host, unless a network still served shares its bridge. */
   async teardown(network: Network, desired: DesiredHost, changes: string[]): Promise<void> {
+    if (!network.bridge || desired.servedBridges.has(network.bridge)) {
+      this.built.delete(network.id);
+      return;
+    }
+    if (this.plugged(network)) {
+      await this.unplug(network, network.bridge, changes);
+      this.built.delete(network.id);
+      return;
+    }
     this.built.delete(network.id);
-    if (!network.bridge || desired.servedBridges.has(network.bridge)) return;
     if (await this.dnsmasq.stop(network.bridge)) changes.push(`dnsmasq stopped on ${network.bridge}`);
     const link = await this.links.show(network.bridge);
     if (link && network.cidr) {
@@ -94,6 +121,36 @@ export class NetworkBuilds {
     if (this.capabilities.vlan && network.vlan !== null && (await this.links.deleteVlan(network.vlan))) {
       changes.push(`deleted vlan${network.vlan}`);
     }
+  }
+
+  /**
+   * A compute host's bridge of a network whose last instance here left: removed with its
+   * uplink, unless a device other than the uplink is still in it (a VM's tap that is
+   * still up, a port the operator added), which is reported and left alone.
+   */
+  private async unplug(network: Network, bridge: string, changes: string[]): Promise<void> {
+    const uplink = this.uplinkOf(network);
+    const others = (await this.links.ports(bridge)).filter((port) => port !== uplink);
+    if (others.length > 0) {
+      throw new Conflict(
+        `no instance of it is on this host any more, but bridge ${bridge} still has ${others.join(', ')} in it; left in place`,
+      );
+    }
+    if (await this.links.deleteBridge(bridge)) changes.push(`deleted bridge ${bridge}`);
+    if (this.capabilities.vlan && network.vlan !== null && (await this.links.deleteVlan(network.vlan))) {
+      changes.push(`deleted vlan${network.vlan}`);
+    }
+  }
+
+  /**
+   * At a full reconcile, the networks that moved away or have no instance here any more
+   * and that this host built, before this process too: a compute host knows its plugged
+   * bridges by name (one `ip` listing, and only when some network could be one).
+   */
+  async leftHere(notServed: Network[], full: boolean): Promise<Network[]> {
+    const maybePlugged = full && notServed.some((network) => !this.built.has(network.id) && this.plugged(network));
+    const bridges = maybePlugged ? await this.links.bridgeNames() : undefined;
+    return notServed.filter((network) => this.builtHere(network, full, bridges));
   }
 
   /** Of the deleted networks, those this host built: one per bridge, to tear down. */

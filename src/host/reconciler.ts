@@ -248,7 +248,7 @@ export class Reconciler implements HostLayer {
       }
     }
     // Deleted networks, and networks that moved away (scrubbed, another --host).
-    const movedAway = desired.notServed.filter((network) => this.builds.builtHere(network, only === undefined));
+    const movedAway = await this.builds.leftHere(desired.notServed, only === undefined);
     for (const network of [
       ...deleted.filter((candidate) => candidate.host === this.deps.config.host || this.builds.builtHere(candidate, false)),
       ...movedAway,

@@ -1,19 +1,22 @@
 import type { Database } from '../db/connection.js';
 import { listChangedSince } from '../db/floatingIps.js';
 import { getDeletedNetwork, listNetworkStamps } from '../db/networks.js';
-import { hostVifStamp } from '../db/virtualInterfaces.js';
+import { vifStamps } from '../db/virtualInterfaces.js';
 import type { HostChange, HostLayer } from './layer.js';
 
 /**
  * Notices network changes made by other processes (novanet-manage, another service)
  * through the database: a poll of the small networks table, and a partial apply of the
- * networks whose updated_at moved; and of this host's VIFs, which another service
- * may have allocated (multi_host). The first poll only takes note: the full
- * reconcile at start has covered everything.
+ * networks whose updated_at moved; and of the VIFs this host must act on, which another
+ * service may have allocated: its own instances' (multi_host DHCP, a compute host's
+ * bridges) and every VIF of the single-host networks it is the network host of (their
+ * DHCP hosts). The first poll only takes note: the full reconcile at start has covered
+ * everything.
  */
 export class NetworkWatcher {
   private seen: Map<number, number> | undefined;
-  private vifs: { stamp: string; networkIds: number[] } | undefined;
+  /** Per network, the stamp of the VIFs this host watches in it. */
+  private vifs: Map<number, string> | undefined;
   /** Floating rows seen changed: the newest change, and the addresses changed at that instant. */
   private floating: { since: Date; atSince: Set<string> } | undefined;
 
@@ -33,21 +36,32 @@ export class NetworkWatcher {
     const previous = this.seen;
     this.seen = new Map(stamps.map((stamp) => [stamp.id, stamp.updatedAt]));
     const vifsBefore = this.vifs;
-    if (this.hostName !== undefined) this.vifs = await hostVifStamp(this.db.knex, this.hostName);
+    if (this.hostName !== undefined) {
+      const served = stamps.filter((stamp) => !stamp.deleted && !stamp.multiHost && stamp.host === this.hostName);
+      this.vifs = await vifStamps(
+        this.db.knex,
+        this.hostName,
+        served.map((stamp) => stamp.id),
+      );
+    }
     const floating = await this.floatingChanges(previous === undefined);
     if (!previous) return 0;
     const changes: HostChange[] = floating.map((address) => ({ kind: 'floating-updated', address }));
-    // Instances of this host allocated or deallocated through another service: the
-    // networks they are (or were) in are rebuilt here (multi_host DHCP hosts).
-    if (vifsBefore && this.vifs && vifsBefore.stamp !== this.vifs.stamp) {
-      for (const networkId of new Set([...vifsBefore.networkIds, ...this.vifs.networkIds]))
-        changes.push({ kind: 'network-updated', networkId });
+    // Instances allocated or deallocated through another service: the networks whose
+    // watched VIFs moved are rebuilt here.
+    const updated = new Set<number>();
+    if (vifsBefore && this.vifs) {
+      for (const id of new Set([...vifsBefore.keys(), ...this.vifs.keys()])) if (vifsBefore.get(id) !== this.vifs.get(id)) updated.add(id);
     }
     for (const stamp of stamps) {
       if (previous.get(stamp.id) === stamp.updatedAt) continue;
-      if (!stamp.deleted) changes.push({ kind: 'network-updated', networkId: stamp.id });
-      else if (previous.has(stamp.id)) changes.push({ kind: 'network-deleted', network: await getDeletedNetwork(this.db.knex, stamp.id) });
+      if (!stamp.deleted) updated.add(stamp.id);
+      else if (previous.has(stamp.id)) {
+        updated.delete(stamp.id);
+        changes.push({ kind: 'network-deleted', network: await getDeletedNetwork(this.db.knex, stamp.id) });
+      }
     }
+    for (const networkId of updated) changes.push({ kind: 'network-updated', networkId });
     if (changes.length > 0) await this.host.apply(changes);
     return changes.length;
   }

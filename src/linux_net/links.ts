@@ -218,6 +218,25 @@ export class LinkDriver {
     return true;
   }
 
+  /** The names of every bridge on the host. */
+  async bridgeNames(): Promise<Set<string>> {
+    const argv = ['ip', '-j', 'link', 'show', 'type', 'bridge'];
+    const result = await this.executor.run({ argv });
+    return new Set(jsonOutput<{ ifname: string }[]>(argv, result, []).map((link) => link.ifname));
+  }
+
+  /** The devices enslaved to `bridge` (none when it does not exist). */
+  async ports(bridge: string): Promise<string[]> {
+    interfaceName(bridge, 'bridge');
+    const argv = ['ip', '-j', 'link', 'show', 'master', bridge];
+    const result = await this.executor.run({ argv, accept: [0, 1] });
+    if (result.code !== 0) {
+      if (/does not exist/.test(result.stderr)) return [];
+      throw new CommandFailed(argv, result.code, result.stderr, `exit status ${result.code}`);
+    }
+    return jsonOutput<{ ifname: string }[]>(argv, result, []).map((link) => link.ifname);
+  }
+
   /** Removes a bridge novanet built (its enslaved interface is released by the kernel). */
   async deleteBridge(bridge: string): Promise<boolean> {
     if ((await this.show(bridge))?.linkinfo?.info_kind !== 'bridge') return false;

@@ -114,6 +114,12 @@ const ENDPOINTS: Endpoint[] = [
     expected: { owner: 204, other: 404, admin: 204 },
   },
   {
+    name: 'list hosts',
+    route: 'GET /v2.1/os-novanet/hosts',
+    path: () => '/v2.1/os-novanet/hosts',
+    expected: { owner: 403, other: 403, admin: 200 },
+  },
+  {
     name: 'list floating IP pools',
     route: 'GET /v2.1/os-floating-ip-pools',
     path: () => '/v2.1/os-floating-ip-pools',

@@ -8,6 +8,7 @@ import * as networks from '../../src/db/networks.js';
 import { Conflict, Unavailable } from '../../src/errors.js';
 import { loadDesired } from '../../src/host/desired.js';
 import { type HostDrivers, Reconciler } from '../../src/host/reconciler.js';
+import { NetworkWatcher } from '../../src/host/watch.js';
 import { renderRules } from '../../src/linux_net/firewall/iptables/render.js';
 import type { FirewallState } from '../../src/linux_net/firewall/state.js';
 import type { NetworkManager } from '../../src/managers/manager.js';
@@ -29,6 +30,9 @@ class FakeDrivers {
   readonly gateways = new Map<string, string>();
   /** Bridges whose dnsmasq ensure() was given its hosts (what lets the real driver add and remove hosts). */
   readonly dnsmasqEnsured = new Set<string>();
+  /** The bridges that exist, and devices in them other than the uplink (a VM's tap). */
+  readonly bridges = new Set<string>();
+  readonly ports = new Map<string, string[]>();
   /** Bridges whose dnsmasq a "previous run" left running. */
   readonly dnsmasqRunning = new Set<string>();
   /** The floating DNAT rules of the last ruleset written. */
@@ -55,8 +59,11 @@ class FakeDrivers {
         },
         ensureBridge: async (bridge: string, options: { interface?: string | null }) => {
           calls.push(`bridge ${bridge} with ${options.interface ?? 'nothing'}`);
+          this.bridges.add(bridge);
           return [];
         },
+        bridgeNames: async () => new Set(this.bridges),
+        ports: async (bridge: string) => [...(this.ports.get(bridge) ?? [])],
         ensureFirstAddress: async (bridge: string, address: string, prefix: number) => {
           calls.push(`address ${address}/${prefix} first on ${bridge}`);
           this.gateways.set(bridge, address);
@@ -73,6 +80,7 @@ class FakeDrivers {
         },
         deleteBridge: async (bridge: string) => {
           calls.push(`delete bridge ${bridge}`);
+          this.bridges.delete(bridge);
           return true;
         },
         deleteVlan: async (id: number) => {
@@ -160,8 +168,11 @@ describe('Reconciler with recording drivers', () => {
     await database.close();
   });
 
-  function setup(mode: 'flatdhcp' | 'vlan'): { manager: NetworkManager; reconciler: Reconciler; errors: string[] } {
-    const config = testConfig({ network_manager: mode, flat_interface: 'eth1', vlan_interface: 'eth2' });
+  function setup(
+    mode: 'flatdhcp' | 'vlan',
+    overrides: Record<string, string> = {},
+  ): { manager: NetworkManager; reconciler: Reconciler; errors: string[] } {
+    const config = testConfig({ network_manager: mode, flat_interface: 'eth1', vlan_interface: 'eth2', ...overrides });
     const errors: string[] = [];
     let reconciler: Reconciler | undefined;
     const manager = createManager({ db: database.db, config, host: { apply: (changes) => reconciler!.apply(changes) } });
@@ -185,6 +196,100 @@ describe('Reconciler with recording drivers', () => {
     expect(fake.calls).toEqual([]);
     await boot(manager, 1);
     expect(fake.calls).toEqual(['bridge br100 with eth1', 'address 10.0.0.1/24 first on br100', 'dnsmasq on br100']);
+  });
+
+  describe('on a compute host (issue 17)', () => {
+    /** A compute host's service: its own name, never a network host. */
+    const compute = (mode: 'flatdhcp' | 'vlan') => setup(mode, { host: 'compute1', network_host: 'false' });
+    const served = async (manager: NetworkManager) => {
+      const [network] = await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+      await manager.networks.modify({ uuid: network!.uuid }, { host: 'nethost' });
+      return network!;
+    };
+
+    it.each([
+      ['flatdhcp', ['bridge br100 with eth1']],
+      ['vlan', ['vlan 100 on eth2', 'bridge br100 with vlan100']],
+    ] as const)('%s: builds the bridge and uplink of an instance here, and nothing of the network host', async (mode, built) => {
+      const { manager, reconciler } = compute(mode);
+      await served(manager);
+      await reconciler.reconcileAll();
+      expect(fake.calls, 'no instance here yet: nothing').toEqual([]);
+      await boot(manager, 1);
+      // No address, no dnsmasq, no rules: the network host routes, serves DHCP and NATs.
+      expect(fake.calls).toEqual(built);
+      fake.calls.length = 0;
+      await reconciler.reconcileAll();
+      expect(fake.calls.filter((call) => !call.startsWith('vlan') && !call.startsWith('bridge'))).toEqual([]);
+    });
+
+    it('leaves an instance of another host alone, and builds nothing for it', async () => {
+      const { manager, reconciler } = compute('flatdhcp');
+      await served(manager);
+      await manager.allocation.allocate({ instanceUuid: 'cccccccc-0000-4000-8000-000000000009', projectId: 'p1', host: 'compute2' });
+      await reconciler.reconcileAll();
+      expect(fake.calls).toEqual([]);
+    });
+
+    it('removes bridge and VLAN when the last instance leaves, not before', async () => {
+      const { manager } = compute('vlan');
+      await served(manager);
+      await boot(manager, 1);
+      await boot(manager, 2);
+      fake.calls.length = 0;
+      await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000001');
+      expect(fake.calls.filter((call) => call.startsWith('delete'))).toEqual([]);
+      await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000002');
+      expect(fake.calls.filter((call) => call.startsWith('delete'))).toEqual(['delete bridge br100', 'delete vlan100']);
+    });
+
+    it('leaves a bridge with a device it did not plug in place, and says so, until the device is gone', async () => {
+      const { manager, reconciler, errors } = compute('flatdhcp');
+      await served(manager);
+      await boot(manager, 1);
+      fake.ports.set('br100', ['eth1', 'tap-by-hand']);
+      await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000001');
+      await reconciler.reconcileAll();
+      expect(fake.calls.filter((call) => call.startsWith('delete'))).toEqual([]);
+      expect(errors).toContain(
+        'network a (10.0.0.0/24): no instance of it is on this host any more, but bridge br100 still has tap-by-hand in it; left in place',
+      );
+      fake.ports.set('br100', ['eth1']);
+      await reconciler.reconcileAll();
+      expect(fake.calls.filter((call) => call.startsWith('delete'))).toEqual(['delete bridge br100']);
+    });
+
+    it('a restarted service removes a bridge it plugged whose last instance left while it was down', async () => {
+      const { manager } = compute('flatdhcp');
+      await served(manager);
+      await boot(manager, 1);
+      await manager.allocation.deallocate('cccccccc-0000-4000-8000-000000000001');
+      // What a previous run left: the bridge is there, this process never built it.
+      fake.bridges.add('br100');
+      fake.calls.length = 0;
+      await compute('flatdhcp').reconciler.reconcileAll();
+      expect(fake.calls).toEqual(['delete bridge br100']);
+    });
+
+    it("the network host's watcher serves a VIF another host's service allocated within one poll", async () => {
+      const net = setup('flatdhcp');
+      const network = await served(net.manager);
+      await boot(net.manager, 1);
+      const watcher = new NetworkWatcher(database.db, net.reconciler, 'nethost');
+      await watcher.poll();
+      fake.calls.length = 0;
+      // Through a compute host's service, whose host layer is not this one.
+      const other = createManager({
+        db: database.db,
+        config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'compute2', network_host: 'false' }),
+        host: { apply: async () => undefined },
+      });
+      await other.allocation.allocate({ instanceUuid: 'cccccccc-0000-4000-8000-000000000007', projectId: 'p1', host: 'compute2' });
+      expect(await watcher.poll()).toBe(1);
+      expect(fake.calls).toContain('dnsmasq on br100');
+      expect(fake.lastHosts).toBe(2);
+      expect((await net.manager.networks.get({ uuid: network.uuid })).host).toBe('nethost');
+    });
   });
 
   it('builds only the oldest of two networks on one bridge and says why the other is not served', async () => {

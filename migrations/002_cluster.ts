@@ -1,10 +1,16 @@
 import type { Knex } from 'knex';
 
 /**
- * One row per novanet-network service: nova's `services` table, reduced to what
- * novanet's hosts need (role, tunnel address, version, heartbeat, last reconcile).
+ * A cluster of hosts: one row per novanet-network service (nova's `services` table,
+ * reduced to what novanet's hosts need: role, tunnel address, version, heartbeat, last
+ * reconcile), and the indexes each service's one-second poll of VIFs reads by (its
+ * own, by host; those of the networks it serves, by network).
  */
 export async function up(knex: Knex): Promise<void> {
+  await knex.schema.alterTable('virtual_interfaces', (table) => {
+    table.index(['host', 'network_id'], 'virtual_interfaces_host_network_idx');
+    table.index(['network_id'], 'virtual_interfaces_network_id_idx');
+  });
   await knex.schema.createTable('hosts', (table) => {
     table.increments('id');
     table.string('name', 255).notNullable().unique('uniq_hosts_name');
@@ -24,4 +30,8 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTableIfExists('hosts');
+  await knex.schema.alterTable('virtual_interfaces', (table) => {
+    table.dropIndex(['host', 'network_id'], 'virtual_interfaces_host_network_idx');
+    table.dropIndex(['network_id'], 'virtual_interfaces_network_id_idx');
+  });
 }
