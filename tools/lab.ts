@@ -95,6 +95,11 @@ export interface LabOptions {
   outsideAddress?: string;
   /** Give the network host a flat_interface (eth1) carrying this address, to be moved onto the bridge. */
   flatInterfaceAddress?: string;
+  /**
+   * Join the network host's eth1 to the underlay, a switch that compute hosts join
+   * too (addComputeHost): the wire between hosts that their networks' bridges share.
+   */
+  underlay?: boolean;
 }
 
 const PREFIX = 'nnlab';
@@ -106,6 +111,9 @@ export class Lab {
   readonly vms: LabVm[] = [];
   readonly publicAddress: string;
   readonly outsideAddress: string;
+  /** The underlay's switch: bridge sw0 in a namespace of its own (options.underlay). */
+  readonly switchNs: string;
+  private ports = 0;
   private readonly children = new Set<ChildProcess>();
   /** Namespaces added after build (more hosts, their VMs), removed by destroy() too. */
   private readonly extraNamespaces: string[] = [];
@@ -120,6 +128,7 @@ export class Lab {
     chmodSync(this.dir, 0o755);
     this.netNs = `${PREFIX}-${id}-net`;
     this.outsideNs = `${PREFIX}-${id}-out`;
+    this.switchNs = `${PREFIX}-${id}-sw`;
     this.publicAddress = options.publicAddress ?? '192.0.2.10';
     this.outsideAddress = options.outsideAddress ?? '192.0.2.1';
     for (let index = 1; index <= options.vms; index++) {
@@ -142,6 +151,12 @@ export class Lab {
   }
 
   private async build(options: LabOptions): Promise<void> {
+    if (options.underlay) {
+      this.extraNamespaces.push(this.switchNs);
+      await must(['ip', 'netns', 'add', this.switchNs]);
+      await must(['ip', '-n', this.switchNs, 'link', 'add', 'sw0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);
+      await must(['ip', '-n', this.switchNs, 'link', 'set', 'sw0', 'up']);
+    }
     for (const ns of [this.netNs, this.outsideNs, ...this.vms.map((vm) => vm.ns)]) {
       await must(['ip', 'netns', 'add', ns]);
       await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -154,7 +169,9 @@ export class Lab {
     await must(['ip', '-n', this.outsideNs, 'addr', 'add', `${this.outsideAddress}/24`, 'dev', 'eth0']);
     await must(['ip', '-n', this.netNs, 'link', 'set', 'eth0', 'up']);
     await must(['ip', '-n', this.outsideNs, 'link', 'set', 'eth0', 'up']);
-    if (options.flatInterfaceAddress) {
+    if (options.underlay) {
+      await this.joinUnderlay(this.netNs, options.flatInterfaceAddress);
+    } else if (options.flatInterfaceAddress) {
       await must(['ip', '-n', this.netNs, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p']);
       await must(['ip', '-n', this.netNs, 'addr', 'add', options.flatInterfaceAddress, 'dev', 'eth1']);
       await must(['ip', '-n', this.netNs, 'link', 'set', 'eth1', 'up']);
@@ -190,6 +207,31 @@ export class Lab {
     await must(['ip', '-n', ns, 'route', 'add', 'default', 'via', outsideAddress]);
     await must(['ip', '-n', ns, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1p']);
     for (const device of ['eth1', 'eth1p']) await must(['ip', '-n', ns, 'link', 'set', device, 'up']);
+    return ns;
+  }
+
+  /** Gives `ns` an eth1 whose other end is a port of the underlay's switch. */
+  private async joinUnderlay(ns: string, address?: string): Promise<void> {
+    const port = `swp${++this.ports}`;
+    await must(['ip', 'link', 'add', 'nnlund0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', this.switchNs]);
+    await must(['ip', '-n', ns, 'link', 'set', 'nnlund0', 'name', 'eth1']);
+    if (address) await must(['ip', '-n', ns, 'addr', 'add', address, 'dev', 'eth1']);
+    await must(['ip', '-n', ns, 'link', 'set', 'eth1', 'up']);
+    await must(['ip', '-n', this.switchNs, 'link', 'set', port, 'master', 'sw0']);
+    await must(['ip', '-n', this.switchNs, 'link', 'set', port, 'up']);
+  }
+
+  /**
+   * A compute host of a single-host network: a namespace whose eth1 is on the
+   * underlay (with `address`, its tunnel address), and nothing else: its VMs reach
+   * DHCP, their gateway and the outside through the network host. Returns its namespace.
+   */
+  async addComputeHost(name: string, address?: string): Promise<string> {
+    const ns = `${PREFIX}-${this.id}-${name}`;
+    this.extraNamespaces.push(ns);
+    await must(['ip', 'netns', 'add', ns]);
+    await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    await this.joinUnderlay(ns, address);
     return ns;
   }
 

@@ -210,7 +210,8 @@ export class Reconciler implements HostLayer {
     write: (state: FirewallState) => Promise<string[]>,
   ): Promise<void> {
     desired.firewall.floating = this.floating.list();
-    if (desired.servedBridges.size > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
+    // A compute host that only plugs bridges routes and NATs nothing: it gets no rules.
+    if (desired.firewall.networks.length > 0 || desired.firewall.floating.length > 0 || tornDown || this.rulesInstalled) {
       this.rulesInstalled = true;
       changes.push(...(await write(desired.firewall)).map((chain) => `rules ${chain}`));
     }
