@@ -242,6 +242,14 @@ export class Reconciler implements HostLayer {
         const network = served.dhcp;
         dhcp.push(
           this.guard(errors, served.network, async () => {
+            // Instances deallocated through another service: their leases live in this
+            // dnsmasq, and are released here, before the reload that forgets them.
+            if (this.deps.config.force_dhcp_release) {
+              const gone = this.deps.drivers.dnsmasq.departing(network.bridge, served.hosts);
+              if (gone.length > 0) {
+                await inBatches(gone, RELEASES_AT_ONCE, (host) => this.releaseOn(network.bridge, host.address, host.mac, errors));
+              }
+            }
             const action = await this.deps.drivers.dnsmasq.ensure(network, served.hosts);
             if (action !== 'none') changes.push(`dnsmasq ${action} on ${network.bridge}`);
           }),
@@ -267,13 +275,17 @@ export class Reconciler implements HostLayer {
     const served =
       network && servedHere(network, this.deps.config) && network.bridge !== null && this.deps.capabilities.dhcp && network.enableDhcp;
     if (!served || !change.mac) return;
+    await this.releaseOn(network.bridge!, change.address, change.mac, errors);
+  }
+
+  private async releaseOn(bridge: string, address: string, mac: string, errors: string[]): Promise<void> {
     try {
-      await this.deps.drivers.dnsmasq.release(network.bridge!, change.address, change.mac);
+      await this.deps.drivers.dnsmasq.release(bridge, address, mac);
     } catch (error) {
       errors.push(
         error instanceof CommandFailed && error.notInstalled
           ? 'dhcp_release is not installed (Debian: dnsmasq-utils); leases are freed by expiry or fixed_ip_disassociate_timeout instead'
-          : `dhcp_release ${change.address}: ${(error as Error).message}`,
+          : `dhcp_release ${address}: ${(error as Error).message}`,
       );
     }
   }

@@ -6,7 +6,9 @@
  * the gateway, SNAT and floating IPs stay on the network host, across the underlay.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/connection.js';
 import { BIN, eventually, Lab, type LabService, type LabVm, requireBuild, run } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
@@ -29,6 +31,7 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
   /** nethost, compute1, compute2. */
   const services: LabService[] = [];
   let netConfig: string;
+  const configs: string[] = [];
   let token: string;
   const addresses: string[] = [];
 
@@ -47,7 +50,7 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
     requireBuild();
     lab = await Lab.create({ vms: 0, underlay: true, flatInterfaceAddress: '172.31.0.10/24' });
     netConfig = lab.writeConfig({ host: 'nethost', tunnel_ip: '172.31.0.10', firewall_backend: backend });
-    const configs = [netConfig];
+    configs.push(netConfig);
     for (const compute of COMPUTE) {
       const ns = await lab.addComputeHost(compute.name, `${compute.address}/24`);
       hostNs.push(ns);
@@ -164,6 +167,47 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
       ['compute2', 'compute', 'up', '172.31.0.22'],
       ['nethost', 'network', 'up', '172.31.0.10'],
     ]);
+  });
+
+  it("restarting compute 2's service loses no echo of a ping stream across the hosts", async () => {
+    // 60 echoes 50 ms apart: the restart (a new process, its start-up reconcile) happens inside.
+    const stream = lab.exec(vms[1]!.ns, ['ping', '-c', '60', '-i', '0.05', '-W', '1', addresses[0]!], { timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await services[2]!.stop();
+    services[2] = await lab.startService(configs[2]!);
+    const pinged = await stream;
+    expect(pinged.stdout, pinged.stderr).toMatch(/60 packets transmitted, 60 received, 0% packet loss/);
+  });
+
+  it("deallocating through compute 1's API a VM leased from the network host's dnsmasq frees its address there, reusable at once", async () => {
+    const database = openDatabase(`sqlite://${join(lab.dir, 'state', 'novanet.sqlite')}`);
+    try {
+      await lab.exec(hostNs[0]!, ['ip', 'link', 'del', vms[0]!.tap]);
+      await computeApi(0, 'DELETE', `/os-novanet/instances/${COMPUTE[0]!.instance}`, undefined, 204);
+      // The network host hears of it within a poll and releases the lease it holds; dnsmasq's del frees the row.
+      await eventually(
+        async () => {
+          const row = (await database.knex('fixed_ips').where('address', addresses[0]!).first()) as {
+            leased: unknown;
+            instance_uuid: unknown;
+          };
+          return !Number(row.leased) && row.instance_uuid === null ? true : undefined;
+        },
+        `the lease of ${addresses[0]} released on the network host`,
+        5_000,
+      );
+      const info = await computeApi<NetworkInfo>(0, 'POST', '/os-novanet/instances', {
+        instance: {
+          uuid: '17171717-0000-4000-8000-000000000003',
+          project_id: 'p1',
+          host: 'compute1',
+          requested_networks: [{ uuid: (await database.knex('networks').first('uuid')).uuid, fixed_ip: addresses[0] }],
+        },
+      });
+      expect(info.network_info[0]!.network.subnets[0]!.ips[0]!.address).toBe(addresses[0]);
+    } finally {
+      await database.close();
+    }
   });
 
   it("deallocating compute 2's last VM, once the VM is gone, removes compute 2's bridge", async () => {

@@ -15,6 +15,12 @@ import type { NetworkManager } from '../../src/managers/manager.js';
 import { createManager } from '../../src/managers/registry.js';
 import { freshDatabase, type TestDatabase, testConfig } from '../support/databases.js';
 
+/** A DHCP host as the dnsmasq driver takes it. */
+interface DhcpEntry {
+  mac: string;
+  address: string;
+}
+
 class FakeDrivers {
   readonly calls: string[] = [];
   vlanSupported = true;
@@ -28,6 +34,8 @@ class FakeDrivers {
   readonly own = new Map<string, Set<string>>();
   /** The address each bridge was given (what `show` reports). */
   readonly gateways = new Map<string, string>();
+  /** Each bridge's DHCP hosts as the fake dnsmasq holds them (MAC to address). */
+  readonly dhcpHosts = new Map<string, Map<string, string>>();
   /** Bridges whose dnsmasq ensure() was given its hosts (what lets the real driver add and remove hosts). */
   readonly dnsmasqEnsured = new Set<string>();
   /** The bridges that exist, and devices in them other than the uplink (a VM's tap). */
@@ -106,19 +114,28 @@ class FakeDrivers {
         },
       },
       dnsmasq: {
-        ensure: async (network: { bridge: string }, hosts: unknown[]) => {
+        ensure: async (network: { bridge: string }, hosts: DhcpEntry[]) => {
           calls.push(`dnsmasq on ${network.bridge}`);
           this.lastHosts = hosts.length;
           this.dnsmasqEnsured.add(network.bridge);
+          this.dhcpHosts.set(network.bridge, new Map(hosts.map((host) => [host.mac, host.address])));
           return 'none';
         },
-        addHosts: async (bridge: string, hosts: { address: string }[]) => {
+        addHosts: async (bridge: string, hosts: DhcpEntry[]) => {
           calls.push(...hosts.map((host) => `dhcp host ${host.address} added on ${bridge}`));
+          for (const host of hosts) this.dhcpHosts.get(bridge)?.set(host.mac, host.address);
           return this.dnsmasqEnsured.has(bridge);
         },
-        removeHosts: async (bridge: string, hosts: { address: string }[]) => {
+        removeHosts: async (bridge: string, hosts: DhcpEntry[]) => {
           calls.push(...hosts.map((host) => `dhcp host ${host.address} removed on ${bridge}`));
+          for (const host of hosts) this.dhcpHosts.get(bridge)?.delete(host.mac);
           return this.dnsmasqEnsured.has(bridge);
+        },
+        departing: (bridge: string, hosts: DhcpEntry[]) => {
+          const wanted = new Map(hosts.map((host) => [host.mac, host.address]));
+          return [...(this.dhcpHosts.get(bridge) ?? [])]
+            .filter(([mac, address]) => wanted.get(mac) !== address)
+            .map(([mac, address]) => ({ mac, address }));
         },
         stop: async (bridge: string) => {
           calls.push(`stop dnsmasq on ${bridge}`);
@@ -269,6 +286,34 @@ describe('Reconciler with recording drivers', () => {
       fake.calls.length = 0;
       await compute('flatdhcp').reconciler.reconcileAll();
       expect(fake.calls).toEqual(['delete bridge br100']);
+    });
+
+    it("the network host releases, within one poll, the lease of an instance another host's service deallocated", async () => {
+      const net = setup('flatdhcp');
+      await served(net.manager);
+      const other = createManager({
+        db: database.db,
+        config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'compute2', network_host: 'false' }),
+        host: { apply: async () => undefined },
+      });
+      const info = await other.allocation.allocate({
+        instanceUuid: 'cccccccc-0000-4000-8000-000000000007',
+        projectId: 'p1',
+        host: 'compute2',
+      });
+      const watcher = new NetworkWatcher(database.db, net.reconciler, 'nethost');
+      await watcher.poll();
+      await net.reconciler.reconcileAll();
+      const address = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
+      await net.manager.leases.lease(address, info.network_info[0]!.address);
+      fake.calls.length = 0;
+      await other.allocation.deallocate('cccccccc-0000-4000-8000-000000000007');
+      expect(await watcher.poll()).toBe(1);
+      // Before the reload that forgets the host: dnsmasq ignores a release of a lease it no longer knows.
+      expect(fake.calls.filter((call) => call.startsWith('release') || call.startsWith('dnsmasq'))).toEqual([
+        `release ${address} on br100`,
+        'dnsmasq on br100',
+      ]);
     });
 
     it("the network host's watcher serves a VIF another host's service allocated within one poll", async () => {

@@ -166,6 +166,24 @@ export class DnsmasqDriver {
   }
 
   /** Tells dnsmasq a lease is gone (nova's force_dhcp_release); dnsmasq then calls `del`. */
+  /**
+   * The hosts this process last gave the bridge's dnsmasq that `hosts` leaves out (or
+   * moves to another address): their leases are still held there, to be released
+   * before the reload that forgets them.
+   */
+  departing(bridge: string, hosts: DhcpHost[]): { mac: string; address: string }[] {
+    const served = this.served.get(bridge);
+    if (!served) return [];
+    const wanted = new Map(hosts.map((host) => [host.mac, host.address]));
+    const gone: { mac: string; address: string }[] = [];
+    for (const [mac, line] of served.lines) {
+      // A line is MAC,NAME,ADDRESS (config.ts hostLine).
+      const address = line.trimEnd().split(',').at(-1)!;
+      if (wanted.get(mac) !== address) gone.push({ mac, address });
+    }
+    return gone;
+  }
+
   async release(bridge: string, address: string, mac: string): Promise<void> {
     interfaceName(bridge, 'bridge');
     await this.executor.run({ argv: ['dhcp_release', bridge, address, mac] });

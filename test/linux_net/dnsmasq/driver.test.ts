@@ -212,6 +212,21 @@ describe('DnsmasqDriver', () => {
       expect(hostsdirFiles()).toEqual([]);
     });
 
+    it('says which hosts it gave dnsmasq a new list leaves out or moves, added one by one or not (issue 17)', async () => {
+      expect(driver.departing('br100', [])).toEqual([]);
+      await driver.ensure(NETWORK, HOSTS);
+      await fakeDnsmasq(argvFor());
+      await driver.addHosts('br100', [NEW]);
+      const [first, ...rest] = HOSTS;
+      const moved = { ...rest[0]!, address: '10.0.0.99' };
+      expect(driver.departing('br100', [moved, ...rest.slice(1)])).toEqual([
+        { mac: first!.mac, address: first!.address },
+        { mac: rest[0]!.mac, address: rest[0]!.address },
+        { mac: NEW.mac, address: NEW.address },
+      ]);
+      expect(driver.departing('br100', [...HOSTS, NEW])).toEqual([]);
+    });
+
     it('adds the hosts of one call as one hostsdir file, and a later call as another', async () => {
       await driver.ensure(NETWORK, HOSTS);
       await fakeDnsmasq(argvFor());
