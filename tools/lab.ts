@@ -319,21 +319,29 @@ export class Lab {
   async dhcp(
     vm: LabVm,
     options: { tries?: number } = {},
-  ): Promise<{ address: string; router: string | undefined; server: string | undefined; code: number; output: string }> {
+  ): Promise<{
+    address: string;
+    router: string | undefined;
+    server: string | undefined;
+    mtu: number | undefined;
+    code: number;
+    output: string;
+  }> {
     const script = join(this.dir, 'udhcpc.script');
     writeFileSync(script, UDHCPC_SCRIPT);
     chmodSync(script, 0o755);
     const tries = String(options.tries ?? 5);
     const result = await this.exec(
       vm.ns,
-      ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-f', '-t', tries, '-T', '1', '-A', '1', '-s', script],
+      ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-f', '-t', tries, '-T', '1', '-A', '1', '-O', 'mtu', '-s', script],
       { timeoutMs: 30_000 },
     );
     const output = result.stdout + result.stderr;
     const address = /^lease-address (\S+)$/m.exec(output)?.[1] ?? '';
     const router = /^lease-router (\S+)$/m.exec(output)?.[1];
     const server = /^lease-server (\S+)$/m.exec(output)?.[1];
-    return { address, router, server, code: result.code, output };
+    const mtu = /^lease-mtu (\d+)$/m.exec(output)?.[1];
+    return { address, router, server, mtu: mtu === undefined ? undefined : Number(mtu), code: result.code, output };
   }
 
   /** iptables-save of the network host without comments and counters, for comparisons. */
@@ -443,6 +451,7 @@ case "$1" in
     echo "lease-address $ip"
     for r in $router; do echo "lease-router $r"; break; done
     echo "lease-server $serverid"
+    if [ -n "$mtu" ]; then ip link set "$interface" mtu "$mtu"; echo "lease-mtu $mtu"; fi
     ;;
 esac
 exit 0

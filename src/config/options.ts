@@ -112,6 +112,8 @@ function choice<const T extends string>(values: readonly T[]): Parser<T> {
   };
 }
 
+export const VLAN_TRANSPORTS = ['8021q', 'vxlan'] as const;
+
 export const FIREWALL_BACKENDS = ['iptables', 'nftables'] as const;
 export type FirewallBackend = (typeof FIREWALL_BACKENDS)[number];
 
@@ -205,6 +207,13 @@ export const OPTIONS = {
     default: 'true',
     help: 'may be the network host of single-host networks (DHCP, gateway, NAT); false on a compute-only host',
   },
+  vlan_transport: {
+    section: 'DEFAULT',
+    parse: choice(VLAN_TRANSPORTS),
+    default: '8021q',
+    help: "how VLAN-mode networks cross hosts: 8021q (nova's vlanNNN on vlan_interface) or vxlan (vxlanNNN, VNI = the VLAN id)",
+  },
+  vxlan_port: { section: 'DEFAULT', parse: integer(1, 65535), default: '4789', help: 'UDP port of VXLAN (IANA 4789)' },
   tunnel_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'address other hosts reach this one on (VXLAN local)' },
   report_interval: { section: 'DEFAULT', parse: integer(1, 3600), default: '10', help: 'seconds between heartbeats' },
   service_down_time: {

@@ -166,17 +166,41 @@ export async function setHost(q: Queryable, ids: number[], host: string): Promis
 /**
  * The VIFs a host watches, as one stamp per network (count, newest id, sum of ids: any
  * allocation or deallocation moves it): its own instances' (by host), and every VIF of
- * the networks it serves (by network). One grouped query, each side read by an index.
+ * the networks it serves (by network), or with `everyHolder` of every network it holds.
+ * One grouped query, each side read by an index.
  */
-export async function vifStamps(q: Queryable, host: string, servedNetworkIds: number[]): Promise<Map<number, string>> {
+export async function vifStamps(
+  q: Queryable,
+  host: string,
+  servedNetworkIds: number[],
+  options: { everyHolder?: boolean } = {},
+): Promise<Map<number, string>> {
   const rows = (await q('virtual_interfaces')
     .where((where) => {
       where.where('host', host);
       if (servedNetworkIds.length > 0) where.orWhereIn('network_id', servedNetworkIds);
+      // VXLAN: every VIF of a network this host has an instance in, since a new holder is a new flood peer.
+      if (options.everyHolder) where.orWhereIn('network_id', q('virtual_interfaces').where('host', host).distinct('network_id'));
     })
     .groupBy('network_id')
     .select('network_id', q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total'))) as Row[];
   return new Map(rows.map((row) => [Number(row.network_id), `${Number(row.n)}:${Number(row.newest)}:${String(row.total)}`]));
+}
+
+/** Per network, the hosts with an instance in it (VXLAN floods to each). */
+export async function networkHosts(q: Queryable, networkIds: number[]): Promise<Map<number, string[]>> {
+  const byNetwork = new Map<number, string[]>();
+  if (networkIds.length === 0) return byNetwork;
+  const rows = (await q('virtual_interfaces')
+    .whereIn('network_id', networkIds)
+    .whereNotNull('host')
+    .distinct('network_id', 'host')) as Row[];
+  for (const row of rows) {
+    const list = byNetwork.get(Number(row.network_id)) ?? [];
+    list.push(String(row.host));
+    byNetwork.set(Number(row.network_id), list);
+  }
+  return byNetwork;
 }
 
 /** The networks in which `host` has an instance: a compute host plugs their bridges. */

@@ -1,5 +1,6 @@
 import type { Config } from '../config/options.js';
 import * as fixedIps from '../db/fixedIps.js';
+import * as hosts from '../db/hosts.js';
 import type { Network } from '../db/networks.js';
 import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
@@ -19,6 +20,8 @@ export interface ServedNetwork {
   plugOnly: boolean;
   /** VLAN mode: the 802.1Q interface to build on its parent and put into the bridge. */
   vlan: { id: number; parent: string } | undefined;
+  /** VLAN mode over VXLAN (vlan_transport): the VXLAN interface instead, flooding to every other host that holds the network. */
+  vxlan: { id: number; local: string; dev: string; port: number; peers: string[] } | undefined;
   /** The interface to enslave to the bridge (flat_interface; none in VLAN mode). */
   bridgeInterface: string | null;
   /** The host's address on the bridge (none when plugOnly). */
@@ -122,11 +125,13 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     list.push({ mac: vif.address, hostname: vif.hostname, address: fixed.address });
     hostsOf.set(fixed.networkId, list);
   }
+  const peersOf = await vxlanPeers(q, config, capabilities, wanted);
   return {
     networks: wanted.map((network) => {
+      const peers = peersOf.get(network.id) ?? [];
       const built = plugged.has(network.id)
-        ? plugOnly(network, config, capabilities)
-        : describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network));
+        ? plugOnly(network, config, capabilities, peers)
+        : describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network), peers);
       return uplinkless.has(network.id) ? { ...built, bridgeInterface: null } : built;
     }),
     servedBridges: new Set(served.map((network) => network.bridge!)),
@@ -153,18 +158,46 @@ function bridgeAddress(network: Network, ownAddress: string | undefined): string
   return ownAddress ?? network.dhcpServer ?? network.gateway!;
 }
 
-/** The VLAN interface a network is carried on, when the mode builds one. */
-function vlanOf(network: Network, config: Config, capabilities: Capabilities): ServedNetwork['vlan'] {
+/** The interface a VLAN-mode network is carried on: an 802.1Q one, or a VXLAN one to `peers`. */
+function uplinkOf(network: Network, config: Config, capabilities: Capabilities, peers: string[]): Pick<ServedNetwork, 'vlan' | 'vxlan'> {
   const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
-  return capabilities.vlan && network.vlan !== null && parent !== null ? { id: network.vlan, parent } : undefined;
+  if (!capabilities.vlan || network.vlan === null || parent === null) return { vlan: undefined, vxlan: undefined };
+  if (config.vlan_transport === 'vxlan') {
+    return { vlan: undefined, vxlan: { id: network.vlan, local: config.tunnel_ip, dev: parent, port: config.vxlan_port, peers } };
+  }
+  return { vlan: { id: network.vlan, parent }, vxlan: undefined };
+}
+
+/**
+ * VXLAN only: per network, the tunnel addresses of the other hosts that hold it (its
+ * network host, and every host with an instance in it), from the hosts table.
+ */
+async function vxlanPeers(q: Queryable, config: Config, capabilities: Capabilities, wanted: Network[]): Promise<Map<number, string[]>> {
+  const peers = new Map<number, string[]>();
+  if (!capabilities.vlan || config.vlan_transport !== 'vxlan' || wanted.length === 0) return peers;
+  const tunnels = new Map((await hosts.listHosts(q)).map((host) => [host.name, host.tunnelIp]));
+  const holders = await vifs.networkHosts(
+    q,
+    wanted.map((network) => network.id),
+  );
+  for (const network of wanted) {
+    const names = new Set([...(holders.get(network.id) ?? []), ...(network.multiHost || network.host === null ? [] : [network.host])]);
+    names.delete(config.host);
+    const addresses = [...names].flatMap((name) => {
+      const address = tunnels.get(name);
+      return address ? [address] : [];
+    });
+    peers.set(network.id, [...new Set(addresses)].sort());
+  }
+  return peers;
 }
 
 /** A compute host's share of a network served elsewhere: bridge and uplink, nothing else. */
-function plugOnly(network: Network, config: Config, capabilities: Capabilities): ServedNetwork {
+function plugOnly(network: Network, config: Config, capabilities: Capabilities, peers: string[]): ServedNetwork {
   return {
     network,
     plugOnly: true,
-    vlan: vlanOf(network, config, capabilities),
+    ...uplinkOf(network, config, capabilities, peers),
     bridgeInterface: flatUplink(network, config, capabilities),
     gateway: undefined,
     dhcp: undefined,
@@ -178,13 +211,14 @@ function describe(
   capabilities: Capabilities,
   hosts: DhcpHost[],
   ownAddress: string | undefined,
+  peers: string[],
 ): ServedNetwork {
   const cidr = parseCidr(network.cidr!, 'cidr');
   const dhcpServer = bridgeAddress(network, ownAddress);
   return {
     network,
     plugOnly: false,
-    vlan: vlanOf(network, config, capabilities),
+    ...uplinkOf(network, config, capabilities, peers),
     bridgeInterface: flatUplink(network, config, capabilities),
     gateway: { address: dhcpServer, prefix: cidr.prefix },
     dhcp:

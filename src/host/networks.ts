@@ -5,6 +5,7 @@ import { parseAddress } from '../ipam/address.js';
 import { containsAddress, parseCidr } from '../ipam/cidr.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { LinkDriver } from '../linux_net/links.js';
+import type { VxlanDriver } from '../linux_net/vxlan.js';
 import type { DesiredHost, ServedNetwork } from './desired.js';
 import type { Capabilities } from './layer.js';
 
@@ -19,12 +20,19 @@ export class NetworkBuilds {
   /** Networks whose missing VLAN uplink a partial reconcile has reported already. */
   private readonly uplinkReported = new Set<number>();
 
+  private readonly links: LinkDriver;
+  private readonly dnsmasq: DnsmasqDriver;
+  private readonly vxlan: VxlanDriver;
+
   constructor(
     private readonly config: Config,
     private readonly capabilities: Capabilities,
-    private readonly links: LinkDriver,
-    private readonly dnsmasq: DnsmasqDriver,
-  ) {}
+    drivers: { links: LinkDriver; dnsmasq: DnsmasqDriver; vxlan: VxlanDriver },
+  ) {
+    this.links = drivers.links;
+    this.dnsmasq = drivers.dnsmasq;
+    this.vxlan = drivers.vxlan;
+  }
 
   /** The network as this process built it, if it did. */
   get(networkId: number): Network | undefined {
@@ -55,7 +63,8 @@ export class NetworkBuilds {
 
   /** The uplink this host puts into a network's bridge: flat_interface (or its own), or its VLAN interface. */
   private uplinkOf(network: Network): string | null {
-    if (this.capabilities.vlan) return network.vlan === null ? null : `vlan${network.vlan}`;
+    if (this.capabilities.vlan)
+      return network.vlan === null ? null : `${this.config.vlan_transport === 'vxlan' ? 'vxlan' : 'vlan'}${network.vlan}`;
     return network.bridgeInterface ?? this.config.flat_interface ?? null;
   }
 
@@ -67,10 +76,18 @@ export class NetworkBuilds {
   async ensure(served: ServedNetwork, changes: string[], full: boolean): Promise<void> {
     const bridge = served.network.bridge!;
     let slave = served.bridgeInterface;
+    let mtu = served.network.mtu;
     // Without 802.1Q the network still works on this host (its bridge, DHCP and rules),
     // only without its uplink to other hosts; the error is reported once the rest is built.
     let uplinkMissing: Error | undefined;
-    if (served.vlan) {
+    if (served.vxlan) {
+      // 50 bytes of VXLAN over IPv4 below the underlay's MTU, unless the network sets its own; DHCP tells the VMs.
+      mtu ??= (await this.vxlan.underlayMtu(served.vxlan.dev)) - 50;
+      if (served.dhcp && served.dhcp.mtu === null) served.dhcp.mtu = mtu;
+      const vxlan = await this.vxlan.ensure({ ...served.vxlan, mtu });
+      changes.push(...vxlan.changes, ...(await this.vxlan.syncPeers(vxlan.name, served.vxlan.peers)));
+      slave = vxlan.name;
+    } else if (served.vlan) {
       try {
         const vlan = await this.links.ensureVlan(served.vlan.id, served.vlan.parent, served.network.mtu);
         changes.push(...vlan.changes);
@@ -80,7 +97,7 @@ export class NetworkBuilds {
         uplinkMissing = error;
       }
     }
-    changes.push(...(await this.links.ensureBridge(bridge, { interface: slave, mtu: served.network.mtu })));
+    changes.push(...(await this.links.ensureBridge(bridge, { interface: slave, mtu })));
     if (served.gateway) changes.push(...(await this.links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
     this.built.set(served.network.id, { network: served.network, plugOnly: served.plugOnly });
     if (uplinkMissing && (full || !this.uplinkReported.has(served.network.id))) {
@@ -118,9 +135,7 @@ export class NetworkBuilds {
         changes.push(`deleted bridge ${network.bridge}`);
       }
     }
-    if (this.capabilities.vlan && network.vlan !== null && (await this.links.deleteVlan(network.vlan))) {
-      changes.push(`deleted vlan${network.vlan}`);
-    }
+    await this.deleteUplink(network, changes);
   }
 
   /**
@@ -137,9 +152,7 @@ export class NetworkBuilds {
       );
     }
     if (await this.links.deleteBridge(bridge)) changes.push(`deleted bridge ${bridge}`);
-    if (this.capabilities.vlan && network.vlan !== null && (await this.links.deleteVlan(network.vlan))) {
-      changes.push(`deleted vlan${network.vlan}`);
-    }
+    await this.deleteUplink(network, changes);
   }
 
   /**
@@ -151,6 +164,16 @@ export class NetworkBuilds {
     const maybePlugged = full && notServed.some((network) => !this.built.has(network.id) && this.plugged(network));
     const bridges = maybePlugged ? await this.links.bridgeNames() : undefined;
     return notServed.filter((network) => this.builtHere(network, full, bridges));
+  }
+
+  /** The VLAN or VXLAN interface a VLAN-mode network was carried on. */
+  private async deleteUplink(network: Network, changes: string[]): Promise<void> {
+    if (!this.capabilities.vlan || network.vlan === null) return;
+    if (this.config.vlan_transport === 'vxlan') {
+      if (await this.vxlan.delete(network.vlan)) changes.push(`deleted vxlan${network.vlan}`);
+    } else if (await this.links.deleteVlan(network.vlan)) {
+      changes.push(`deleted vlan${network.vlan}`);
+    }
   }
 
   /** Of the deleted networks, those this host built: one per bridge, to tear down. */

@@ -6,6 +6,7 @@ import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { LinkDriver } from '../linux_net/links.js';
+import type { VxlanDriver } from '../linux_net/vxlan.js';
 import { type DesiredHost, loadDesired, servedHere } from './desired.js';
 import { FloatingBindings } from './floating.js';
 import type { Capabilities, HostChange, HostLayer } from './layer.js';
@@ -22,6 +23,7 @@ async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise
 
 export interface HostDrivers {
   links: LinkDriver;
+  vxlan: VxlanDriver;
   firewall: FirewallDriver;
   dnsmasq: DnsmasqDriver;
   floating: FloatingDriver;
@@ -66,7 +68,7 @@ export class Reconciler implements HostLayer {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
-    this.builds = new NetworkBuilds(deps.config, deps.capabilities, deps.drivers.links, deps.drivers.dnsmasq);
+    this.builds = new NetworkBuilds(deps.config, deps.capabilities, deps.drivers);
   }
 
   reconcileAll(): Promise<ReconcileReport> {

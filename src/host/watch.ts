@@ -29,6 +29,8 @@ export class NetworkWatcher {
     private readonly db: Database,
     private readonly host: HostLayer & { holdsFloating?(address: string): boolean },
     private readonly hostName?: string,
+    /** VXLAN: watch every VIF of the networks this host holds (their hosts are its flood peers). */
+    private readonly options: { everyHolder?: boolean } = {},
   ) {}
 
   async poll(): Promise<number> {
@@ -42,6 +44,7 @@ export class NetworkWatcher {
         this.db.knex,
         this.hostName,
         served.map((stamp) => stamp.id),
+        this.options,
       );
     }
     const floating = await this.floatingChanges(previous === undefined);

@@ -102,7 +102,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
   // The manager tells the reconciler what it changed.
   const manager = createManager({ db, config, host: reconciler, log: (message) => log('manager', { message }) });
-  const watcher = new NetworkWatcher(db, reconciler, config.host);
+  const watcher = new NetworkWatcher(db, reconciler, config.host, {
+    everyHolder: config.network_manager === 'vlan' && config.vlan_transport === 'vxlan',
+  });
   try {
     await watcher.poll();
     await reconciler.reconcileAll();

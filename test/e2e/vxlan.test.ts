@@ -1,0 +1,165 @@
+/**
+ * VLAN mode over VXLAN on the real kernel (issue 17): a network host and two compute
+ * hosts on one IPv4 underlay, `vlan_transport = vxlan`, two projects with a VM of each
+ * on both compute hosts. Each project's network is a vxlan<VLAN id> on every host that
+ * holds it, flooding to exactly the others; DHCP comes from the network host across
+ * it, with the MTU 50 bytes below the underlay's.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, eventually, Lab, type LabService, type LabVm, requireBuild, run } from '../../tools/lab.js';
+import { callService } from '../support/serviceApi.js';
+
+const HOSTS = [
+  { name: 'compute1', address: '172.31.0.21' },
+  { name: 'compute2', address: '172.31.0.22' },
+];
+const NET_HOST = '172.31.0.10';
+const PROJECTS = [
+  { project: 'p1', cidr: '10.50.0.0/24', vlan: 100 },
+  { project: 'p2', cidr: '10.51.0.0/24', vlan: 101 },
+];
+
+interface NetworkInfo {
+  network_info: { address: string; network: { bridge: string; subnets: { gateway: { address: string }; ips: { address: string }[] }[] } }[];
+}
+
+interface Booted {
+  vm: LabVm;
+  project: number;
+  host: number;
+  uuid: string;
+  address: string;
+  gateway: string;
+}
+
+describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
+  let lab: Lab;
+  const hostNs: string[] = [];
+  const services: LabService[] = [];
+  let netConfig: string;
+  let token: string;
+  const booted: Booted[] = [];
+
+  const manage = (args: string[]) => run([process.execPath, BIN.manage, '--config-file', netConfig, ...args]);
+  /** The flood peers of vxlan<VNI> in `ns`, sorted. */
+  const floodPeers = async (ns: string, vni: number) => {
+    const shown = await lab.exec(ns, ['bridge', '-j', 'fdb', 'show', 'dev', `vxlan${vni}`]);
+    if (shown.code !== 0) return undefined;
+    return (JSON.parse(shown.stdout) as { mac: string; dst?: string }[])
+      .filter((entry) => entry.mac === '00:00:00:00:00:00')
+      .map((entry) => entry.dst)
+      .sort();
+  };
+  const options = (host: string, address: string) => ({
+    host,
+    network_manager: 'vlan',
+    vlan_interface: 'eth1',
+    vlan_transport: 'vxlan',
+    tunnel_ip: address,
+  });
+
+  beforeAll(async () => {
+    requireBuild();
+    lab = await Lab.create({ vms: 0, underlay: true, flatInterfaceAddress: `${NET_HOST}/24` });
+    netConfig = lab.writeConfig(options('nethost', NET_HOST));
+    const configs = [netConfig];
+    for (const host of HOSTS) {
+      const ns = await lab.addComputeHost(host.name, `${host.address}/24`);
+      hostNs.push(ns);
+      configs.push(
+        lab.writeConfig({ ...options(host.name, host.address), network_host: 'false', my_ip: host.address }, { ns, name: host.name }),
+      );
+    }
+    expect((await manage(['db', 'sync'])).code).toBe(0);
+    for (const { project, cidr, vlan } of PROJECTS) {
+      const created = await manage([
+        'network',
+        'create',
+        `--label=${project}net`,
+        `--fixed_range_v4=${cidr}`,
+        `--vlan=${vlan}`,
+        `--project_id=${project}`,
+      ]);
+      expect(created.code, created.stderr).toBe(0);
+    }
+    token = (await manage(['token', 'create', '--project_id=ops', '--role=admin'])).stdout.trim();
+    for (const config of configs) services.push(await lab.startService(config));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const service of services) await service.stop();
+    await lab?.destroy();
+  });
+
+  it("leases each VM its address from its project's network host across VXLAN, with MTU 1450", async () => {
+    let n = 0;
+    for (const [project] of PROJECTS.entries()) {
+      for (const [host, { name }] of HOSTS.entries()) {
+        n += 1;
+        const uuid = `18181818-0000-4000-8000-00000000000${n}`;
+        const vm = await lab.addVm(`p${project + 1}h${host + 1}`, hostNs[host]!);
+        const info = await callService<NetworkInfo>(services[host + 1]!.api, token, 'POST', '/os-novanet/instances', {
+          instance: { uuid, project_id: PROJECTS[project]!.project, host: name, hostname: vm.name },
+        });
+        const vif = info.network_info[0]!;
+        const subnet = vif.network.subnets[0]!;
+        await lab.plug(vm, vif.network.bridge, vif.address);
+        booted.push({ vm, project, host, uuid, address: subnet.ips[0]!.address, gateway: subnet.gateway.address });
+      }
+    }
+    for (const entry of booted) {
+      const lease = await eventually(
+        async () => {
+          const attempt = await lab.dhcp(entry.vm, { tries: 2 });
+          return attempt.address === '' ? undefined : attempt;
+        },
+        `a lease for ${entry.vm.name}`,
+        15_000,
+      );
+      expect(lease.address, lease.output).toBe(entry.address);
+      expect(lease.server).toBe(entry.gateway);
+      expect(lease.mtu).toBe(1450);
+    }
+  });
+
+  it("floods each network's VXLAN to exactly the other hosts that hold it", async () => {
+    for (const { vlan } of PROJECTS) {
+      expect(await floodPeers(lab.netNs, vlan)).toEqual(HOSTS.map((host) => host.address));
+      expect(await floodPeers(hostNs[0]!, vlan)).toEqual([NET_HOST, HOSTS[1]!.address]);
+      expect(await floodPeers(hostNs[1]!, vlan)).toEqual([NET_HOST, HOSTS[0]!.address]);
+    }
+  });
+
+  it('carries a project across hosts, 1422 bytes with DF set but not 1423, and nothing of it reaches the other project', async () => {
+    const [p1h1, p1h2, p2h1] = booted;
+    const ping = await lab.exec(p1h1!.vm.ns, ['ping', '-c', '2', '-W', '2', p1h2!.address]);
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    const fits = await lab.exec(p1h1!.vm.ns, ['ping', '-c', '1', '-W', '2', '-M', 'do', '-s', '1422', p1h2!.address]);
+    expect(fits.code, fits.stdout + fits.stderr).toBe(0);
+    const over = await lab.exec(p1h1!.vm.ns, ['ping', '-c', '1', '-W', '2', '-M', 'do', '-s', '1423', p1h2!.address]);
+    expect(over.code).not.toBe(0);
+    // Another project's VM on the same compute host is on another bridge: no ARP answer reaches it.
+    const arp = await lab.exec(p1h1!.vm.ns, ['arping', '-c', '2', '-w', '3', '-I', 'eth0', p2h1!.address]);
+    expect(arp.code, arp.stdout).not.toBe(0);
+  });
+
+  it("drops a host out of every peer's flood list when its last VM of a network leaves", async () => {
+    const leaving = booted.find((entry) => entry.project === 0 && entry.host === 1)!;
+    await lab.exec(hostNs[1]!, ['ip', 'link', 'del', leaving.vm.tap]);
+    await callService(services[2]!.api, token, 'DELETE', `/os-novanet/instances/${leaving.uuid}`, undefined, 204);
+    const vni = PROJECTS[0]!.vlan;
+    await eventually(
+      async () => ((await floodPeers(lab.netNs, vni))?.join() === HOSTS[0]!.address ? true : undefined),
+      'the network host to stop flooding to compute2',
+      5_000,
+    );
+    await eventually(
+      async () => ((await floodPeers(hostNs[0]!, vni))?.join() === NET_HOST ? true : undefined),
+      'compute1 to stop flooding to compute2',
+      5_000,
+    );
+    expect(await floodPeers(hostNs[1]!, vni)).toBeUndefined();
+    // The other project's network on compute2 is untouched.
+    expect(await floodPeers(hostNs[1]!, PROJECTS[1]!.vlan)).toEqual([NET_HOST, HOSTS[0]!.address]);
+  });
+});
