@@ -235,9 +235,9 @@ export class Lab {
     return ns;
   }
 
-  /** A VM whose veth ends in `hostNs` (a host from addHost), to be plugged there. */
-  async addVm(name: string, hostNs: string): Promise<LabVm> {
-    const vm: LabVm = { name, ns: `${PREFIX}-${this.id}-${name}`, tap: `tap-${name}`, hostNs };
+  /** A VM whose veth ends in `hostNs` (a host from addHost), to be plugged there; `tap` names that end. */
+  async addVm(name: string, hostNs: string, tap = `tap-${name}`): Promise<LabVm> {
+    const vm: LabVm = { name, ns: `${PREFIX}-${this.id}-${name}`, tap, hostNs };
     this.extraNamespaces.push(vm.ns);
     await must(['ip', 'netns', 'add', vm.ns]);
     await must(['ip', '-n', vm.ns, 'link', 'set', 'lo', 'up']);
@@ -303,10 +303,15 @@ export class Lab {
     return child;
   }
 
-  /** The compute host's part: give the VM its MAC and plug its veth into the bridge. */
-  async plug(vm: LabVm, bridge: string, mac: string): Promise<void> {
+  /** The hypervisor's part: the VM's interface gets its MAC and comes up. */
+  async boot(vm: LabVm, mac: string): Promise<void> {
     await must(['ip', '-n', vm.ns, 'link', 'set', 'eth0', 'address', mac]);
     await must(['ip', '-n', vm.ns, 'link', 'set', 'eth0', 'up']);
+  }
+
+  /** The compute host's part done by hand: the VM booted and its veth put into the bridge. */
+  async plug(vm: LabVm, bridge: string, mac: string): Promise<void> {
+    await this.boot(vm, mac);
     const host = vm.hostNs ?? this.netNs;
     await must(['ip', '-n', host, 'link', 'set', vm.tap, 'master', bridge]);
     await must(['ip', '-n', host, 'link', 'set', vm.tap, 'up']);

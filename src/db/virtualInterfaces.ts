@@ -203,6 +203,20 @@ export async function networkHosts(q: Queryable, networkIds: number[]): Promise<
   return byNetwork;
 }
 
+/** A VIF's tap device, as Nova and Neutron name it: `tap` and the first 11 characters of its uuid. */
+export function tapName(vifUuid: string): string {
+  return `tap${vifUuid.slice(0, 11)}`;
+}
+
+/** Per network, the tap names of `host`'s VIFs in it: the devices its service puts into the network's bridge. */
+export async function hostTaps(q: Queryable, host: string, networkIds: number[]): Promise<Map<number, string[]>> {
+  const byNetwork = new Map<number, string[]>(networkIds.map((id) => [id, []]));
+  if (networkIds.length === 0) return byNetwork;
+  const rows = (await q('virtual_interfaces').where('host', host).whereIn('network_id', networkIds).select('network_id', 'uuid')) as Row[];
+  for (const row of rows) byNetwork.get(Number(row.network_id))?.push(tapName(String(row.uuid)));
+  return byNetwork;
+}
+
 /** The networks in which `host` has an instance: a compute host plugs their bridges. */
 export async function hostNetworkIds(q: Queryable, host: string): Promise<Set<number>> {
   const rows = (await q('virtual_interfaces').where('host', host).distinct('network_id')) as Row[];

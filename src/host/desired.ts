@@ -28,6 +28,8 @@ export interface ServedNetwork {
   gateway: { address: string; prefix: number } | undefined;
   dhcp: DhcpNetwork | undefined;
   hosts: DhcpHost[];
+  /** The taps of this host's instances in the network, put into its bridge when they appear. */
+  taps: string[];
 }
 
 export interface DesiredHost {
@@ -126,13 +128,21 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     hostsOf.set(fixed.networkId, list);
   }
   const peersOf = await vxlanPeers(q, config, capabilities, wanted);
+  const tapsOf = capabilities.createsBridge
+    ? await vifs.hostTaps(
+        q,
+        config.host,
+        wanted.map((network) => network.id),
+      )
+    : new Map();
   return {
     networks: wanted.map((network) => {
       const peers = peersOf.get(network.id) ?? [];
       const built = plugged.has(network.id)
         ? plugOnly(network, config, capabilities, peers)
         : describe(network, config, capabilities, hostsOf.get(network.id) ?? [], ownAddress(network), peers);
-      return uplinkless.has(network.id) ? { ...built, bridgeInterface: null } : built;
+      const withTaps = { ...built, taps: tapsOf.get(network.id) ?? [] };
+      return uplinkless.has(network.id) ? { ...withTaps, bridgeInterface: null } : withTaps;
     }),
     servedBridges: new Set(served.map((network) => network.bridge!)),
     notServed: all.filter((network) => network.bridge !== null && !served.includes(network)),
@@ -202,6 +212,7 @@ function plugOnly(network: Network, config: Config, capabilities: Capabilities, 
     gateway: undefined,
     dhcp: undefined,
     hosts: [],
+    taps: [],
   };
 }
 
@@ -237,6 +248,7 @@ function describe(
           }
         : undefined,
     hosts,
+    taps: [],
   };
 }
 

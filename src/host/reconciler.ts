@@ -65,6 +65,8 @@ export class Reconciler implements HostLayer {
   repairs = 0;
   private readonly floating: FloatingBindings;
   private readonly builds: NetworkBuilds;
+  /** The taps of this host's instances, by network: each goes into that network's bridge when it appears. */
+  private readonly taps = new Map<number, { bridge: string; names: string[] }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
@@ -258,6 +260,10 @@ export class Reconciler implements HostLayer {
         );
       }
     }
+    if (only === undefined) this.taps.clear();
+    for (const served of desired.networks) this.taps.set(served.network.id, { bridge: served.network.bridge!, names: served.taps });
+    for (const network of [...deleted, ...desired.notServed]) this.taps.delete(network.id);
+    await this.guardTaps(changes, errors);
     // Deleted networks, and networks that moved away (scrubbed, another --host).
     const movedAway = await this.builds.leftHere(desired.notServed, only === undefined);
     for (const network of [
@@ -289,6 +295,49 @@ export class Reconciler implements HostLayer {
           ? 'dhcp_release is not installed (Debian: dnsmasq-utils); leases are freed by expiry or fixed_ip_disassociate_timeout instead'
           : `dhcp_release ${address}: ${(error as Error).message}`,
       );
+    }
+  }
+
+  /**
+   * Every second (the service's tick): a tap of this host's instances that has appeared
+   * outside any bridge goes into its network's, as Neutron's Linux bridge agent plugs
+   * ports. One `ip` listing when there is nothing to do; a tap a hypervisor put into a
+   * bridge itself (libvirt's type='bridge') is left alone.
+   */
+  plugTaps(): Promise<void> {
+    if (this.taps.size === 0) return Promise.resolve();
+    return this.serialised(async () => {
+      const loose = await this.looseTaps();
+      if (loose.length > 0) await this.run('partial', (changes, errors) => this.attachTaps(loose, changes, errors));
+    });
+  }
+
+  /** The taps of this host's instances that exist outside any bridge, with the bridge each goes into. */
+  private async looseTaps(): Promise<{ tap: string; bridge: string }[]> {
+    const masters = await this.deps.drivers.links.masters();
+    return [...this.taps.values()].flatMap(({ bridge, names }) =>
+      names.filter((tap) => masters.has(tap) && masters.get(tap) === undefined).map((tap) => ({ tap, bridge })),
+    );
+  }
+
+  private async attachTaps(loose: { tap: string; bridge: string }[], changes: string[], errors: string[]): Promise<void> {
+    for (const { tap, bridge } of loose) {
+      try {
+        await this.deps.drivers.links.attach(tap, bridge);
+        changes.push(`plugged ${tap} into ${bridge}`);
+      } catch (error) {
+        errors.push(`${tap}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** After a reconcile's builds: the taps already there go in now. */
+  private async guardTaps(changes: string[], errors: string[]): Promise<void> {
+    if (![...this.taps.values()].some((entry) => entry.names.length > 0)) return;
+    try {
+      await this.attachTaps(await this.looseTaps(), changes, errors);
+    } catch (error) {
+      errors.push(`plugging taps: ${(error as Error).message}`);
     }
   }
 

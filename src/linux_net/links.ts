@@ -218,6 +218,21 @@ export class LinkDriver {
     return true;
   }
 
+  /** Every link on the host with the bridge it is in, if any: one listing for the tap watch. */
+  async masters(): Promise<Map<string, string | undefined>> {
+    const argv = ['ip', '-j', 'link', 'show'];
+    const links = jsonOutput<{ ifname: string; master?: string }[]>(argv, await this.executor.run({ argv }), []);
+    return new Map(links.map((link) => [link.ifname, link.master]));
+  }
+
+  /** Puts a VM's tap into its network's bridge and brings it up (what libvirt does for type='bridge'). */
+  async attach(device: string, bridge: string): Promise<void> {
+    interfaceName(device, 'tap');
+    interfaceName(bridge, 'bridge');
+    await this.ip(['link', 'set', 'dev', device, 'master', bridge]);
+    await this.ip(['link', 'set', 'dev', device, 'up']);
+  }
+
   /** The names of every bridge on the host. */
   async bridgeNames(): Promise<Set<string>> {
     const argv = ['ip', '-j', 'link', 'show', 'type', 'bridge'];

@@ -1,6 +1,6 @@
 import type { FixedIp } from '../db/fixedIps.js';
 import type { Network } from '../db/networks.js';
-import type { VirtualInterface } from '../db/virtualInterfaces.js';
+import { tapName, type VirtualInterface } from '../db/virtualInterfaces.js';
 import type { Capabilities } from '../host/layer.js';
 import { netmaskText, parseCidr } from '../ipam/cidr.js';
 import { eui64Address } from '../ipam/mac.js';
@@ -66,7 +66,7 @@ export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabili
       id: vif.uuid,
       address: vif.address,
       type: 'bridge',
-      devname: `tap${vif.uuid.slice(0, 11)}`,
+      devname: tapName(vif.uuid),
       network: {
         id: network.uuid,
         bridge: network.bridge,

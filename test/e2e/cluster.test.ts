@@ -154,6 +154,31 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
     expect(answer).toBe(`compute2vm ${lab.outsideAddress}`);
   });
 
+  it("puts a VM's tap, named as network_info's devname and made after the allocation, into its bridge within a second", async () => {
+    const info = await computeApi<NetworkInfo & { network_info: { devname: string }[] }>(0, 'POST', '/os-novanet/instances', {
+      instance: { uuid: '17171717-0000-4000-8000-000000000004', project_id: 'p1', host: 'compute1', hostname: 'late' },
+    });
+    const vif = info.network_info[0]!;
+    // The hypervisor makes the tap only now, under the VIF's devname, and plugs it nowhere.
+    const vm = await lab.addVm('late', hostNs[0]!, vif.devname);
+    await lab.boot(vm, vif.address);
+    await lab.exec(hostNs[0]!, ['ip', 'link', 'set', vif.devname, 'up']);
+    await eventually(
+      async () => ((await link(hostNs[0]!, vif.devname))?.master === 'br100' ? true : undefined),
+      `${vif.devname} in br100`,
+      3_000,
+    );
+    const lease = await eventually(
+      async () => {
+        const attempt = await lab.dhcp(vm, { tries: 2 });
+        return attempt.address === '' ? undefined : attempt;
+      },
+      'a lease for the late VM',
+      15_000,
+    );
+    expect(lease.address).toBe(vif.network.subnets[0]!.ips[0]!.address);
+  });
+
   it('host list shows the three services with their roles, up', async () => {
     const listed = await manage(['host', 'list']);
     expect(listed.code, listed.stderr).toBe(0);

@@ -41,6 +41,8 @@ class FakeDrivers {
   /** The bridges that exist, and devices in them other than the uplink (a VM's tap). */
   readonly bridges = new Set<string>();
   readonly ports = new Map<string, string[]>();
+  /** Links that exist, with the bridge each is in (what the tap watch lists). */
+  readonly links = new Map<string, string | undefined>();
   /** Bridges whose dnsmasq a "previous run" left running. */
   readonly dnsmasqRunning = new Set<string>();
   /** The floating DNAT rules of the last ruleset written. */
@@ -71,6 +73,11 @@ class FakeDrivers {
           return [];
         },
         bridgeNames: async () => new Set(this.bridges),
+        masters: async () => new Map(this.links),
+        attach: async (device: string, bridge: string) => {
+          calls.push(`plug ${device} into ${bridge}`);
+          this.links.set(device, bridge);
+        },
         ports: async (bridge: string) => [...(this.ports.get(bridge) ?? [])],
         ensureFirstAddress: async (bridge: string, address: string, prefix: number) => {
           calls.push(`address ${address}/${prefix} first on ${bridge}`);
@@ -238,6 +245,27 @@ describe('Reconciler with recording drivers', () => {
       fake.calls.length = 0;
       await reconciler.reconcileAll();
       expect(fake.calls.filter((call) => !call.startsWith('vlan') && !call.startsWith('bridge'))).toEqual([]);
+    });
+
+    it('puts a tap named after a VIF of this host into its bridge when it appears, and leaves one in a bridge alone', async () => {
+      const { manager, reconciler } = compute('flatdhcp');
+      await served(manager);
+      const info = await boot(manager, 1);
+      const devname = info.network_info[0]!.devname;
+      fake.calls.length = 0;
+      await reconciler.plugTaps();
+      expect(fake.calls, 'no tap yet').toEqual([]);
+      fake.links.set(devname, undefined);
+      fake.links.set('tap-of-nobody', undefined);
+      await reconciler.plugTaps();
+      expect(fake.calls).toEqual([`plug ${devname} into br100`]);
+      fake.calls.length = 0;
+      await reconciler.plugTaps();
+      expect(fake.calls, 'in its bridge: nothing more').toEqual([]);
+      // A hypervisor that put it into a bridge itself is left alone, even another one.
+      fake.links.set(devname, 'br-other');
+      await reconciler.reconcileAll();
+      expect(fake.calls.filter((call) => call.startsWith('plug'))).toEqual([]);
     });
 
     it('leaves an instance of another host alone, and builds nothing for it', async () => {

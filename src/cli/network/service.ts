@@ -148,6 +148,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         try {
           if (Date.now() - last >= config.reconcile_interval * 1000) await reconciler!.reconcileAll();
           else await watcher.poll();
+          await reconciler!.plugTaps();
         } catch (error) {
           log('reconcile.failed', { error: (error as Error).message });
         }
