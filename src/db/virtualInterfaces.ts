@@ -175,16 +175,20 @@ export async function vifStamps(
   servedNetworkIds: number[],
   options: { everyHolder?: boolean } = {},
 ): Promise<Map<number, string>> {
-  const rows = (await q('virtual_interfaces')
-    .where((where) => {
-      where.where('host', host);
-      if (servedNetworkIds.length > 0) where.orWhereIn('network_id', servedNetworkIds);
-      // VXLAN: every VIF of a network this host has an instance in, since a new holder is a new flood peer.
-      if (options.everyHolder) where.orWhereIn('network_id', q('virtual_interfaces').where('host', host).distinct('network_id'));
-    })
-    .groupBy('network_id')
-    .select('network_id', q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total'))) as Row[];
-  return new Map(rows.map((row) => [Number(row.network_id), `${Number(row.n)}:${Number(row.newest)}:${String(row.total)}`]));
+  // Two grouped reads, each a seek on its index (an OR of the two would scan one whole).
+  const grouped = (query: Knex.QueryBuilder) =>
+    query.groupBy('network_id').select('network_id', q.raw('COUNT(*) AS n'), q.raw('MAX(id) AS newest'), q.raw('SUM(id) AS total'));
+  const stampOf = (row: Row) => `${Number(row.n)}:${Number(row.newest)}:${String(row.total)}`;
+  const own = (await grouped(q('virtual_interfaces').where('host', host))) as Row[];
+  const stamps = new Map(own.map((row) => [Number(row.network_id), `own ${stampOf(row)}`]));
+  // VXLAN: every VIF of a network this host has an instance in, since a new holder is a new flood peer.
+  const whole = new Set([...servedNetworkIds, ...(options.everyHolder ? stamps.keys() : [])]);
+  if (whole.size > 0) {
+    for (const row of (await grouped(q('virtual_interfaces').whereIn('network_id', [...whole]))) as Row[]) {
+      stamps.set(Number(row.network_id), `all ${stampOf(row)}`);
+    }
+  }
+  return stamps;
 }
 
 /** Per network, the hosts with an instance in it (VXLAN floods to each). */
