@@ -83,7 +83,8 @@ export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabili
           mtu: network.mtu,
         },
       },
-      meta: {},
+      // The host the VIF is plugged on: its service builds the bridge there and plugs devname.
+      meta: { host: vif.host },
     };
   });
 }

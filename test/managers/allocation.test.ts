@@ -62,6 +62,8 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       expect(vif!.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(vif!.type).toBe('bridge');
       expect(vif!.devname).toBe(`tap${vif!.id.slice(0, 11)}`);
+      // The host whose service plugs devname into the bridge (issue 17).
+      expect(vif!.meta).toEqual({ host: 'compute1' });
       expect(vif!.network).toMatchObject({
         id: network!.uuid,
         label: 'private',
