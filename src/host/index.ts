@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import type { Executor } from '../linux_net/command.js';
+import { DhcpIsolation } from '../linux_net/dhcpIsolation.js';
 import { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import { processExecutor } from '../linux_net/executor.js';
 import { createFirewall } from '../linux_net/firewall/index.js';
@@ -42,6 +43,7 @@ export function createHostLayer(options: HostLayerOptions): Reconciler {
     drivers: {
       links: new LinkDriver(executor),
       vxlan: new VxlanDriver(executor),
+      dhcpIsolation: new DhcpIsolation(executor),
       firewall: createFirewall(config.firewall_backend, executor),
       dnsmasq: new DnsmasqDriver(executor, {
         statePath: config.state_path,

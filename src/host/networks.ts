@@ -138,6 +138,14 @@ export class NetworkBuilds {
     await this.deleteUplink(network, changes);
   }
 
+  /** The uplinks of the multi_host networks this host builds: DHCP frames stay off them (linux_net/dhcpIsolation.ts). */
+  isolatedUplinks(): string[] {
+    const uplinks = [...this.built.values()]
+      .filter(({ network, plugOnly }) => network.multiHost && !plugOnly)
+      .map(({ network }) => this.uplinkOf(network));
+    return uplinks.filter((uplink): uplink is string => uplink !== null);
+  }
+
   /**
    * A compute host's bridge of a network whose last instance here left: removed with its
    * uplink, unless a device other than the uplink is still in it (a VM's tap that is

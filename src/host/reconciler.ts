@@ -2,6 +2,7 @@ import type { Config } from '../config/options.js';
 import type { Database } from '../db/connection.js';
 import { listDeletedNetworks, listNetworks, type Network } from '../db/networks.js';
 import { CommandFailed } from '../linux_net/command.js';
+import type { DhcpIsolation } from '../linux_net/dhcpIsolation.js';
 import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
@@ -11,6 +12,7 @@ import { type DesiredHost, loadDesired, servedHere } from './desired.js';
 import { FloatingBindings } from './floating.js';
 import type { Capabilities, HostChange, HostLayer } from './layer.js';
 import { NetworkBuilds } from './networks.js';
+import { TapPlugging } from './taps.js';
 
 type DhcpHostChange = Extract<HostChange, { kind: 'dhcp-host' }>;
 
@@ -24,6 +26,7 @@ async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise
 export interface HostDrivers {
   links: LinkDriver;
   vxlan: VxlanDriver;
+  dhcpIsolation: DhcpIsolation;
   firewall: FirewallDriver;
   dnsmasq: DnsmasqDriver;
   floating: FloatingDriver;
@@ -65,12 +68,14 @@ export class Reconciler implements HostLayer {
   repairs = 0;
   private readonly floating: FloatingBindings;
   private readonly builds: NetworkBuilds;
-  /** The taps of this host's instances, by network: each goes into that network's bridge when it appears. */
-  private readonly taps = new Map<number, { bridge: string; names: string[] }>();
+  /** Whether this process has DHCP isolation in place (linux_net/dhcpIsolation.ts). */
+  private dhcpIsolated = false;
+  private readonly taps: TapPlugging;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
     this.builds = new NetworkBuilds(deps.config, deps.capabilities, deps.drivers);
+    this.taps = new TapPlugging(deps.drivers.links);
   }
 
   reconcileAll(): Promise<ReconcileReport> {
@@ -260,10 +265,8 @@ export class Reconciler implements HostLayer {
         );
       }
     }
-    if (only === undefined) this.taps.clear();
-    for (const served of desired.networks) this.taps.set(served.network.id, { bridge: served.network.bridge!, names: served.taps });
-    for (const network of [...deleted, ...desired.notServed]) this.taps.delete(network.id);
-    await this.guardTaps(changes, errors);
+    this.taps.update(desired, deleted, only === undefined);
+    await this.taps.attachLoose(changes, errors);
     // Deleted networks, and networks that moved away (scrubbed, another --host).
     const movedAway = await this.builds.leftHere(desired.notServed, only === undefined);
     for (const network of [
@@ -272,6 +275,7 @@ export class Reconciler implements HostLayer {
     ]) {
       await this.guard(errors, network, () => this.builds.teardown(network, desired, changes));
     }
+    await this.isolateDhcp(only === undefined, changes, errors);
     return { desired, dhcp: Promise.all(dhcp) };
   }
 
@@ -298,46 +302,24 @@ export class Reconciler implements HostLayer {
     }
   }
 
-  /**
-   * Every second (the service's tick): a tap of this host's instances that has appeared
-   * outside any bridge goes into its network's, as Neutron's Linux bridge agent plugs
-   * ports. One `ip` listing when there is nothing to do; a tap a hypervisor put into a
-   * bridge itself (libvirt's type='bridge') is left alone.
-   */
+  /** Every second (the service's tick): taps of this host's instances that appeared go into their bridges (taps.ts). */
   plugTaps(): Promise<void> {
-    if (this.taps.size === 0) return Promise.resolve();
+    if (!this.taps.any()) return Promise.resolve();
     return this.serialised(async () => {
-      const loose = await this.looseTaps();
-      if (loose.length > 0) await this.run('partial', (changes, errors) => this.attachTaps(loose, changes, errors));
+      const loose = await this.taps.loose();
+      if (loose.length > 0) await this.run('partial', (changes, errors) => this.taps.attach(loose, changes, errors));
     });
   }
 
-  /** The taps of this host's instances that exist outside any bridge, with the bridge each goes into. */
-  private async looseTaps(): Promise<{ tap: string; bridge: string }[]> {
-    const masters = await this.deps.drivers.links.masters();
-    return [...this.taps.values()].flatMap(({ bridge, names }) =>
-      names.filter((tap) => masters.has(tap) && masters.get(tap) === undefined).map((tap) => ({ tap, bridge })),
-    );
-  }
-
-  private async attachTaps(loose: { tap: string; bridge: string }[], changes: string[], errors: string[]): Promise<void> {
-    for (const { tap, bridge } of loose) {
-      try {
-        await this.deps.drivers.links.attach(tap, bridge);
-        changes.push(`plugged ${tap} into ${bridge}`);
-      } catch (error) {
-        errors.push(`${tap}: ${(error as Error).message}`);
-      }
-    }
-  }
-
-  /** After a reconcile's builds: the taps already there go in now. */
-  private async guardTaps(changes: string[], errors: string[]): Promise<void> {
-    if (![...this.taps.values()].some((entry) => entry.names.length > 0)) return;
+  /** multi_host: DHCP frames kept off the uplinks of this host's multi_host bridges (only once there are some). */
+  private async isolateDhcp(full: boolean, changes: string[], errors: string[]): Promise<void> {
+    const uplinks = this.deps.capabilities.dhcp ? this.builds.isolatedUplinks() : [];
+    if (uplinks.length === 0 && !this.dhcpIsolated) return;
     try {
-      await this.attachTaps(await this.looseTaps(), changes, errors);
+      changes.push(...(await this.deps.drivers.dhcpIsolation.sync(uplinks, full)));
+      this.dhcpIsolated = uplinks.length > 0;
     } catch (error) {
-      errors.push(`plugging taps: ${(error as Error).message}`);
+      errors.push(`DHCP isolation: ${(error as Error).message}`);
     }
   }
 
