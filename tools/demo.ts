@@ -1,15 +1,20 @@
 /**
  * `make demo`: novanet's main job on the embedded default, in a lab of network
- * namespaces (the machine's own network is never touched). A FlatDHCP network is
- * created with novanet-manage, the service runs with its host layer inside the lab,
- * two instances are allocated through the API, each VM takes its lease with a real
- * DHCP client, and the VMs ping each other and the outside. Everything is torn down
- * at the end, also on failure and on Ctrl-C.
+ * namespaces (the machine's own network is never touched): a small cloud of a network
+ * host and two compute hosts on one underlay, each running its own novanet-network on
+ * one SQLite database. A FlatDHCP network is created with novanet-manage; each compute
+ * host allocates a VM through its own API, the VM's tap appears under its devname and
+ * the compute host's service plugs it; each VM leases its address from the network
+ * host's dnsmasq across the underlay, pings the other VM and the outside (SNATed by the
+ * network host). Everything is torn down at the end, also on failure and on Ctrl-C.
  */
 import { BIN, eventually, Lab, type LabService, requireBuild, run } from './lab.js';
 
 const ECHO_PORT = 9000;
-const INSTANCES = ['d3e0a1f2-0000-4000-8000-000000000001', 'd3e0a1f2-0000-4000-8000-000000000002'];
+const COMPUTE = [
+  { name: 'compute1', address: '172.31.0.21', instance: 'd3e0a1f2-0000-4000-8000-000000000001' },
+  { name: 'compute2', address: '172.31.0.22', instance: 'd3e0a1f2-0000-4000-8000-000000000002' },
+];
 
 function say(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -23,6 +28,7 @@ async function manage(configFile: string, args: string[]): Promise<string> {
 
 interface Row {
   vm: string;
+  host: string;
   api: string;
   dhcp: string;
   pingPeer: string;
@@ -30,43 +36,71 @@ interface Row {
   snat: string;
 }
 
+interface NetworkInfo {
+  network_info: { address: string; devname: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[];
+}
+
 async function main(): Promise<number> {
   requireBuild();
-  say('novanet demo: building a lab of network namespaces (network host, 2 VMs, outside host)');
-  const lab = await Lab.create({ vms: 2, flatInterfaceAddress: '172.31.0.10/24' });
-  let service: LabService | undefined;
-  // On Ctrl-C the lab ends its processes (this service among them) by PID.
+  say('novanet demo: a lab of network namespaces (a network host and two compute hosts on one underlay, an outside host)');
+  const lab = await Lab.create({ vms: 0, underlay: true, flatInterfaceAddress: '172.31.0.10/24' });
+  const services: LabService[] = [];
+  // On Ctrl-C the lab ends its processes (these services among them) by PID.
   try {
-    const configFile = lab.writeConfig();
+    const configFile = lab.writeConfig({ tunnel_ip: '172.31.0.10' });
+    const configs = [configFile];
+    const hostNs: string[] = [];
+    for (const compute of COMPUTE) {
+      const ns = await lab.addComputeHost(compute.name, `${compute.address}/24`);
+      hostNs.push(ns);
+      configs.push(lab.writeConfig({ host: compute.name, network_host: 'false', my_ip: compute.address }, { ns, name: compute.name }));
+    }
     await manage(configFile, ['db', 'sync']);
-    say(`novanet-manage network create --label=demo --fixed_range_v4=10.0.0.0/24`);
+    say('novanet-manage network create --label=demo --fixed_range_v4=10.0.0.0/24');
     await manage(configFile, ['network', 'create', '--label=demo', '--fixed_range_v4=10.0.0.0/24']);
     const token = (await manage(configFile, ['token', 'create', '--project_id=demo', '--role=admin', '--description=demo'])).trim();
-    service = await lab.startService(configFile);
-    say(`novanet-network is up (API on ${service.api}, host layer in ${lab.netNs})`);
+    for (const config of configs) services.push(await lab.startService(config));
+    say(`novanet-network is up on nethost, ${COMPUTE.map((compute) => compute.name).join(' and ')} (one SQLite database)`);
     await lab.startEcho(ECHO_PORT);
 
     const rows: Row[] = [];
-    for (const [index, vm] of lab.vms.entries()) {
-      const response = await fetch(`${service.api}/v2.1/os-novanet/instances`, {
+    const vms = [];
+    for (const [index, compute] of COMPUTE.entries()) {
+      const response = await fetch(`${services[index + 1]!.api}/v2.1/os-novanet/instances`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'X-Auth-Token': token },
-        body: JSON.stringify({ instance: { uuid: INSTANCES[index], project_id: 'demo', host: 'compute1', hostname: vm.name } }),
+        body: JSON.stringify({ instance: { uuid: compute.instance, project_id: 'demo', host: compute.name, hostname: `vm${index + 1}` } }),
       });
-      if (!response.ok) throw new Error(`allocate ${vm.name}: HTTP ${response.status} ${await response.text()}`);
-      const info = (await response.json()) as {
-        network_info: { address: string; network: { bridge: string; subnets: { ips: { address: string }[] }[] } }[];
-      };
-      const vif = info.network_info[0]!;
+      if (!response.ok) throw new Error(`allocate vm${index + 1}: HTTP ${response.status} ${await response.text()}`);
+      const vif = ((await response.json()) as NetworkInfo).network_info[0]!;
       const address = vif.network.subnets[0]!.ips[0]!.address;
-      say(`${vm.name}: API allocated ${address} (MAC ${vif.address}) on ${vif.network.bridge}`);
-      await lab.plug(vm, vif.network.bridge, vif.address);
-      const lease = await lab.dhcp(vm);
-      say(`${vm.name}: udhcpc leased ${lease.address || 'nothing'}${lease.router ? ` (router ${lease.router})` : ''}`);
-      rows.push({ vm: vm.name, api: address, dhcp: lease.address || '-', pingPeer: '', pingOutside: '', snat: '' });
+      say(`vm${index + 1}: ${compute.name}'s API allocated ${address} (MAC ${vif.address}, tap ${vif.devname})`);
+      // The hypervisor's part: the VM's tap, under its devname; the compute host's service plugs it.
+      const vm = await lab.addVm(`vm${index + 1}`, hostNs[index]!, vif.devname);
+      await lab.boot(vm, vif.address);
+      await lab.exec(hostNs[index]!, ['ip', 'link', 'set', vif.devname, 'up']);
+      await eventually(
+        async () =>
+          (await lab.exec(hostNs[index]!, ['ip', '-o', 'link', 'show', 'master', vif.network.bridge])).stdout.includes(vif.devname)
+            ? true
+            : undefined,
+        `${vif.devname} plugged into ${vif.network.bridge}`,
+        5_000,
+      );
+      const lease = await eventually(
+        async () => {
+          const attempt = await lab.dhcp(vm, { tries: 2 });
+          return attempt.address === '' ? undefined : attempt;
+        },
+        `a lease for vm${index + 1}`,
+        15_000,
+      );
+      say(`vm${index + 1}: plugged by ${compute.name}, udhcpc leased ${lease.address} from ${lease.server ?? '?'} across the underlay`);
+      vms.push(vm);
+      rows.push({ vm: vm.name, host: compute.name, api: address, dhcp: lease.address, pingPeer: '', pingOutside: '', snat: '' });
     }
     for (const [index, row] of rows.entries()) {
-      const vm = lab.vms[index]!;
+      const vm = vms[index]!;
       const peer = rows[(index + 1) % rows.length]!;
       const ping = async (target: string) =>
         (await lab.exec(vm.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', target])).code === 0 ? 'ok' : 'FAILED';
@@ -76,11 +110,12 @@ async function main(): Promise<number> {
     }
 
     say('\nsummary');
-    say('vm   api address  dhcp lease   ping peer          ping outside      outside saw');
+    say('vm   host      api address  dhcp lease   ping peer          ping outside      outside saw');
     for (const row of rows)
       say(
-        `${row.vm}  ${row.api.padEnd(11)}  ${row.dhcp.padEnd(11)}  ${row.pingPeer.padEnd(17)}  ${row.pingOutside.padEnd(16)}  ${row.snat}`,
+        `${row.vm}  ${row.host}  ${row.api.padEnd(11)}  ${row.dhcp.padEnd(11)}  ${row.pingPeer.padEnd(17)}  ${row.pingOutside.padEnd(16)}  ${row.snat}`,
       );
+    say(`\n${(await manage(configFile, ['host', 'list'])).trimEnd()}`);
     const good = rows.every(
       (row) => row.api === row.dhcp && row.pingPeer.endsWith('ok') && row.pingOutside.endsWith('ok') && row.snat === lab.publicAddress,
     );
@@ -91,7 +126,7 @@ async function main(): Promise<number> {
     );
     return good ? 0 : 1;
   } finally {
-    await service?.stop();
+    for (const service of services) await service.stop();
     await lab.destroy();
     say('lab removed');
   }
