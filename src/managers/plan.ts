@@ -4,7 +4,7 @@ import type { Config } from '../config/options.js';
 import type { NewFixedIp } from '../db/fixedIps.js';
 import type { Network, NewNetwork } from '../db/networks.js';
 import { Conflict, Invalid } from '../errors.js';
-import { integerField, labelField, projectIdField, uuidField } from '../fields.js';
+import { hostnameField, integerField, labelField, projectIdField, uuidField } from '../fields.js';
 import { type Address, formatAddress, parseAddress } from '../ipam/address.js';
 import { broadcastText, type Cidr, cidrSize, cidrText, containsAddress, containsCidr, netmaskText, parseCidr } from '../ipam/cidr.js';
 import { planSubnets, planSubnetsV6 } from '../ipam/plan.js';
@@ -65,6 +65,11 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
     throw new Conflict(`uuid ${uuid} is already used by network ${JSON.stringify(existing.find((n) => n.uuid === uuid)?.label)}`);
   }
   const projectId = request.projectId === undefined ? null : projectIdField(request.projectId);
+  // The network host, named up front (issue 17); a multi_host network has none: every host serves its own.
+  const networkHost = request.host === undefined ? null : hostnameField(request.host, 'host');
+  if (networkHost !== null && (request.multiHost ?? config.multi_host)) {
+    throw new Invalid('host names the network host of a single-host network; a multi_host network has none');
+  }
   const priority = request.priority === undefined ? null : integerField(request.priority, 'priority', 0, 2 ** 31 - 1);
   const mtu = request.mtu === undefined ? null : integerField(request.mtu, 'mtu', 68, 65535);
   const dns1 = optionalAddress(request.dns1, 'dns1', 4);
@@ -164,7 +169,7 @@ export function planNetworks(request: CreateNetworksRequest, context: PlanContex
       rxtxBase: null,
       projectId,
       priority,
-      host: null,
+      host: networkHost,
       mtu,
       dhcpServer: text(dhcpServerValue),
       enableDhcp: request.enableDhcp ?? true,

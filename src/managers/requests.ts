@@ -20,6 +20,8 @@ export interface CreateNetworksRequest {
   uuid?: string | undefined;
   fixedCidr?: string | undefined;
   projectId?: string | undefined;
+  /** The network host of a single-host network (else the first service allowed to be one that uses it). */
+  host?: string | undefined;
   priority?: number | undefined;
   mtu?: number | undefined;
   dhcpServer?: string | undefined;

@@ -1,8 +1,9 @@
 /** networks.create in each mode: the layout src/managers/plan.ts computes (gateway, DHCP range, reserved addresses, VLANs, bridges) and the rows written. */
 import { describe, expect, it } from 'vitest';
 import type { Mode } from '../../src/config/options.js';
+import { Invalid } from '../../src/errors.js';
 import { BACKENDS } from '../support/databases.js';
-import { countRows, fixedRows, freeAddresses, harness, MODES, reservedAddresses, useDatabase } from '../support/managers.js';
+import { countRows, expectRefused, fixedRows, freeAddresses, harness, MODES, reservedAddresses, useDatabase } from '../support/managers.js';
 
 /** What a default 10.0.0.0/24 network looks like in each mode. */
 const LAYOUT: Record<Mode, { reserved: string[]; dhcpStart: string; vpnPrivate: string | null }> = {
@@ -49,6 +50,24 @@ describe.each(BACKENDS)('networks.create on %s', (backend) => {
       expect(rows.every((row) => row.instanceUuid === null && !row.allocated && !row.leased)).toBe(true);
       expect(await reservedAddresses(db(), network.id)).toEqual(LAYOUT[mode].reserved);
       expect(h.host.changes).toEqual([{ kind: 'network-updated', networkId: network.id }]);
+    });
+
+    it('takes the network host up front (issue 17), and refuses one for a multi_host network', async () => {
+      const h = harness(db(), mode);
+      const [network] = await h.manager.networks.create({ label: 'hosted', fixedRangeV4: '10.0.0.0/24', host: 'net2' });
+      expect(network!.host).toBe('net2');
+      await expectRefused(
+        db(),
+        () => h.manager.networks.create({ label: 'mh', fixedRangeV4: '10.1.0.0/24', host: 'net2', multiHost: true }),
+        Invalid,
+        /^host names the network host of a single-host network; a multi_host network has none$/,
+      );
+      await expectRefused(
+        db(),
+        () => h.manager.networks.create({ label: 'x', fixedRangeV4: '10.1.0.0/24', host: 'net_2' }),
+        Invalid,
+        /^host must be a DNS name/,
+      );
     });
 
     it('keeps cnt_vpn_clients addresses at the top in VLAN mode only', async () => {

@@ -56,6 +56,7 @@ export const NETWORK_CREATE: Record<string, FieldSpec> = {
   uuid: 'uuid',
   fixed_cidr: 'cidr4',
   project_id: 'project',
+  host: 'host',
   dhcp_server: 'ipv4',
   enable_dhcp: 'bool',
   share_address: 'bool',
