@@ -5,6 +5,7 @@
  */
 import { allocateBench } from './allocate.js';
 import { associateBench } from './associate.js';
+import { clusterBench } from './cluster.js';
 import { createNetworkBench } from './createNetwork.js';
 import { firewallApplyBench } from './firewallApply.js';
 import { scaleBench } from './scale.js';
@@ -16,6 +17,7 @@ const BENCHES: Record<string, Bench> = {
   associate: associateBench,
   firewallApply: firewallApplyBench,
   scale: scaleBench,
+  cluster: clusterBench,
 };
 
 function sequence(names: string[]): Bench {
