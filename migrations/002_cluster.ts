@@ -23,6 +23,9 @@ export async function up(knex: Knex): Promise<void> {
     table.datetime('last_reconcile_at', { precision: 6 }).nullable();
     // The last full reconcile's errors, one per line (empty when it was clean).
     table.text('last_reconcile_errors').nullable();
+    // The uuids of the networks whose bridge this host has built (served or plugged), comma-separated:
+    // what GET os-novanet/instances/{uuid} reports as each VIF's `active`.
+    table.text('built_networks').nullable();
     table.datetime('created_at', { precision: 6 }).nullable();
     table.datetime('updated_at', { precision: 6 }).nullable();
   });

@@ -79,7 +79,7 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
   });
 
   router.get('/v2.1/os-novanet/instances/:uuid', async (ctx) => {
-    ctx.body = await visible(ctx, ctx.params.uuid ?? '');
+    ctx.body = await manager.hosts.withActive(await visible(ctx, ctx.params.uuid ?? ''));
   });
 
   router.delete('/v2.1/os-novanet/instances/:uuid', async (ctx) => {

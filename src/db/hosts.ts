@@ -15,6 +15,8 @@ export interface HostRow {
   lastReconcileAt: Date | null;
   /** The last full reconcile's errors (empty when it was clean, or none yet). */
   lastReconcileErrors: string[];
+  /** The uuids of the networks whose bridge this host has built. */
+  builtNetworks: Set<string>;
 }
 
 type Row = Record<string, unknown>;
@@ -31,6 +33,7 @@ function fromRow(row: Row): HostRow {
     heartbeatAt: toDate(row.heartbeat_at)!,
     lastReconcileAt: toDate(row.last_reconcile_at),
     lastReconcileErrors: errors === '' ? [] : errors.split('\n'),
+    builtNetworks: new Set(typeof row.built_networks === 'string' && row.built_networks !== '' ? row.built_networks.split(',') : []),
   };
 }
 
@@ -76,6 +79,13 @@ export async function heartbeat(q: Queryable, name: string, beat: Heartbeat): Pr
       updated_at: beat.now,
       ...(beat.reconcile ? { last_reconcile_at: beat.reconcile.at, last_reconcile_errors: oneLineEach(beat.reconcile.errors) } : {}),
     });
+}
+
+/** The networks whose bridge `name` has built, as its service last found them (one update by the unique name). */
+export async function recordBuilt(q: Queryable, name: string, networkUuids: string[]): Promise<void> {
+  await q('hosts')
+    .where('name', name)
+    .update({ built_networks: [...networkUuids].sort().join(',') });
 }
 
 /** Every host, by name (a small table: one row per service). */

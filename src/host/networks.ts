@@ -34,6 +34,11 @@ export class NetworkBuilds {
     this.vxlan = drivers.vxlan;
   }
 
+  /** The uuids of the networks whose bridge this process has built (served or plugged). */
+  builtUuids(): string[] {
+    return [...this.built.values()].map(({ network }) => network.uuid);
+  }
+
   /** The network as this process built it, if it did. */
   get(networkId: number): Network | undefined {
     return this.built.get(networkId)?.network;

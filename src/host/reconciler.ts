@@ -47,7 +47,8 @@ export interface ReconcilerDeps {
   capabilities: Capabilities;
   drivers: HostDrivers;
   log: (event: string, fields?: Record<string, unknown>) => void;
-  onReport?: (report: ReconcileReport) => void;
+  /** Awaited before the reconcile's callers are released (the hosts table's built networks go in here). */
+  onReport?: (report: ReconcileReport) => void | Promise<void>;
 }
 
 /**
@@ -94,6 +95,11 @@ export class Reconciler implements HostLayer {
         }
       }),
     );
+  }
+
+  /** The uuids of the networks whose bridge this host has built. */
+  builtNetworks(): string[] {
+    return this.builds.builtUuids();
   }
 
   /** Whether this host carries the floating IP `address` now (the watcher's filter). */
@@ -350,7 +356,7 @@ export class Reconciler implements HostLayer {
       this.deps.log(errors.length > 0 ? 'reconcile.errors' : 'reconcile.done', { ...report, finishedAt: report.finishedAt.toISOString() });
     }
     this.lastReport = report;
-    this.deps.onReport?.(report);
+    await this.deps.onReport?.(report);
     return report;
   }
 

@@ -3,6 +3,7 @@ import * as hosts from '../db/hosts.js';
 import { Unavailable } from '../errors.js';
 import { hostnameField } from '../fields.js';
 import type { ManagerContext } from './context.js';
+import type { InstanceNetworkInfo } from './views.js';
 
 /** A host as `host list` and the API show it: its row, and whether it is up now. */
 export interface HostView extends HostRow {
@@ -21,6 +22,22 @@ export class Hosts {
     return (await hosts.listHosts(this.context.db.knex))
       .filter((row) => name === undefined || row.name === name)
       .map((row) => ({ ...row, state: now - row.heartbeatAt.getTime() <= downAfter ? 'up' : 'down' }));
+  }
+
+  /**
+   * An instance's network_info with, on each VIF, whether the service of its host has
+   * built the network's bridge there (`active`, the field Nova's VIF model has for a
+   * port that is ready): what a compute host polls when another service took the call.
+   */
+  async withActive(info: InstanceNetworkInfo): Promise<InstanceNetworkInfo> {
+    const built = new Map((await hosts.listHosts(this.context.db.knex)).map((host) => [host.name, host.builtNetworks]));
+    return {
+      ...info,
+      network_info: info.network_info.map((vif) => {
+        const host = typeof vif.meta.host === 'string' ? vif.meta.host : undefined;
+        return { ...vif, active: host !== undefined && (built.get(host)?.has(vif.network.id) ?? false) };
+      }),
+    };
   }
 
   /** This service's role, by its configuration. */

@@ -23,6 +23,8 @@ export interface VifModel {
     };
   };
   meta: Record<string, unknown>;
+  /** GET os-novanet/instances/{uuid} only: whether the VIF's host has built its network's bridge. */
+  active?: boolean;
 }
 
 export interface IpModel {

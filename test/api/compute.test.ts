@@ -4,6 +4,7 @@
  * backend; success and error paths, and what each caller may see.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recordBuilt, registerHost } from '../../src/db/hosts.js';
 import type { InstanceNetworkInfo } from '../../src/managers/views.js';
 import { type Api, expectFault, startApi, uuidOf } from '../support/api.js';
 import { BACKENDS } from '../support/databases.js';
@@ -87,7 +88,13 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
     const allocated = await api.call('POST', '/v2.1/os-novanet/instances', { token: p1, body: allocateBody(5) });
     const read = await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(5)}`, { token: p1 });
     expect(read.status).toBe(200);
-    expect(read.json).toEqual(allocated.json);
+    // The same, and each VIF says whether its host has built the bridge: no service of compute1 has (issue 17).
+    const expected = allocated.json as InstanceNetworkInfo;
+    expect(read.json).toEqual({ ...expected, network_info: expected.network_info.map((vif) => ({ ...vif, active: false })) });
+    await registerHost(db().knex, { name: 'compute1', role: 'compute', tunnelIp: null, version: '0.1.0', now: new Date() });
+    await recordBuilt(db().knex, 'compute1', [network.uuid]);
+    const built = (await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(5)}`, { token: p1 })).json as InstanceNetworkInfo;
+    expect(built.network_info.map((vif) => vif.active)).toEqual([true]);
     expectFault(
       await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(6)}`, { token: p1 }),
       404,

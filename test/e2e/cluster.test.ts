@@ -179,6 +179,22 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
     expect(lease.address).toBe(vif.network.subnets[0]!.ips[0]!.address);
   });
 
+  it("says when a VIF's host has built it, for an allocation another host's service took", async () => {
+    const uuid = '17171717-0000-4000-8000-000000000005';
+    // Through the network host's API, for compute 2: compute 2 hears of it through the database.
+    await callService(services[0]!.api, token, 'POST', '/os-novanet/instances', { instance: { uuid, project_id: 'p1', host: 'compute2' } });
+    const active = await eventually(
+      async () => {
+        const info = await computeApi<{ network_info: { active?: boolean }[] }>(1, 'GET', `/os-novanet/instances/${uuid}`);
+        return info.network_info[0]?.active === true ? true : undefined;
+      },
+      'compute 2 to report the network built',
+      5_000,
+    );
+    expect(active).toBe(true);
+    await computeApi(1, 'DELETE', `/os-novanet/instances/${uuid}`, undefined, 204);
+  });
+
   it('host list shows the three services with their roles, up', async () => {
     const listed = await manage(['host', 'list']);
     expect(listed.code, listed.stderr).toBe(0);

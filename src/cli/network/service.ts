@@ -3,7 +3,7 @@ import { createApp, createMetrics, healthCheck, listen, type RunningApi } from '
 import { TokenService } from '../../auth/tokens.js';
 import type { Config } from '../../config/options.js';
 import { type Database, openDatabase } from '../../db/connection.js';
-import { heartbeat, registerHost } from '../../db/hosts.js';
+import { heartbeat, recordBuilt, registerHost } from '../../db/hosts.js';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/migrate.js';
 import { Unavailable } from '../../errors.js';
 import { createHostLayer, type Reconciler } from '../../host/index.js';
@@ -63,6 +63,19 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const metrics = createMetrics();
   // The last full reconcile, for the hosts table (host list shows its time and errors).
   let lastFull: { at: Date; errors: string[] } | undefined;
+  // The networks whose bridge this host has built, as last written to its hosts row (once it has one).
+  let registered = false;
+  let builtRecorded: string | undefined;
+  const recordBuiltNetworks = async () => {
+    const built = reconciler!.builtNetworks().sort();
+    if (!registered || built.join(',') === builtRecorded) return;
+    try {
+      await recordBuilt(db.knex, config.host, built);
+      builtRecorded = built.join(',');
+    } catch (error) {
+      log('hosts.record_failed', { error: (error as Error).message });
+    }
+  };
   let metered = new Set<string>();
   let usageRefresh: Promise<void> = Promise.resolve();
   // Fixed IP and lease gauges, refreshed after each full reconcile (one grouped query).
@@ -91,12 +104,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     capabilities: capabilitiesOf(config.network_manager),
     configFile: options.configFile,
     log,
-    onReport: (report) => {
+    onReport: async (report) => {
       metrics.recordReconcile(report);
       if (report.kind === 'full') {
         usageRefresh = refreshUsage();
         lastFull = { at: report.finishedAt, errors: report.errors };
       }
+      await recordBuiltNetworks();
     },
     executor: options.executor ?? ownExecutor!,
   });
@@ -115,6 +129,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       version: VERSION,
       now: new Date(),
     });
+    registered = true;
+    await recordBuiltNetworks();
   } catch (error) {
     ownExecutor?.close();
     await db.close();
