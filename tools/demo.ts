@@ -87,14 +87,7 @@ async function main(): Promise<number> {
         `${vif.devname} plugged into ${vif.network.bridge}`,
         5_000,
       );
-      const lease = await eventually(
-        async () => {
-          const attempt = await lab.dhcp(vm, { tries: 2 });
-          return attempt.address === '' ? undefined : attempt;
-        },
-        `a lease for vm${index + 1}`,
-        15_000,
-      );
+      const lease = await lab.lease(vm);
       say(`vm${index + 1}: plugged by ${compute.name}, udhcpc leased ${lease.address} from ${lease.server ?? '?'} across the underlay`);
       vms.push(vm);
       rows.push({ vm: vm.name, host: compute.name, api: address, dhcp: lease.address, pingPeer: '', pingOutside: '', snat: '' });

@@ -349,6 +349,21 @@ export class Lab {
     return { address, router, server, mtu: mtu === undefined ? undefined : Number(mtu), code: result.code, output };
   }
 
+  /**
+   * A lease, asked for again until one comes (bounded): a host that learns of the VIF
+   * through the database serves it within a poll or so.
+   */
+  lease(vm: LabVm, timeoutMs = 15_000): ReturnType<Lab['dhcp']> {
+    return eventually(
+      async () => {
+        const attempt = await this.dhcp(vm, { tries: 2 });
+        return attempt.address === '' ? undefined : attempt;
+      },
+      `a lease for ${vm.name}`,
+      timeoutMs,
+    );
+  }
+
   /** iptables-save of the network host without comments and counters, for comparisons. */
   async ruleset(): Promise<string> {
     const saved = await this.exec(this.netNs, ['iptables-save']);

@@ -98,14 +98,7 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
     }
     for (const [index, vm] of vms.entries()) {
       // The network host hears of the VIF through the database (a compute host's API took the call).
-      const lease = await eventually(
-        async () => {
-          const attempt = await lab.dhcp(vm, { tries: 2 });
-          return attempt.address === '' ? undefined : attempt;
-        },
-        `a lease for ${vm.name}`,
-        15_000,
-      );
+      const lease = await lab.lease(vm);
       expect(lease.address, lease.output).toBe(addresses[index]);
       expect(lease.server).toBe(NETWORK.gateway);
       expect(lease.router).toBe(NETWORK.gateway);
@@ -168,14 +161,7 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
       `${vif.devname} in br100`,
       3_000,
     );
-    const lease = await eventually(
-      async () => {
-        const attempt = await lab.dhcp(vm, { tries: 2 });
-        return attempt.address === '' ? undefined : attempt;
-      },
-      'a lease for the late VM',
-      15_000,
-    );
+    const lease = await lab.lease(vm);
     expect(lease.address).toBe(vif.network.subnets[0]!.ips[0]!.address);
   });
 
