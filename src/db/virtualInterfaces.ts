@@ -212,17 +212,13 @@ export function tapName(vifUuid: string): string {
   return `tap${vifUuid.slice(0, 11)}`;
 }
 
-/** Per network, the tap names of `host`'s VIFs in it: the devices its service puts into the network's bridge. */
-export async function hostTaps(q: Queryable, host: string, networkIds: number[]): Promise<Map<number, string[]>> {
-  const byNetwork = new Map<number, string[]>(networkIds.map((id) => [id, []]));
-  if (networkIds.length === 0) return byNetwork;
-  const rows = (await q('virtual_interfaces').where('host', host).whereIn('network_id', networkIds).select('network_id', 'uuid')) as Row[];
-  for (const row of rows) byNetwork.get(Number(row.network_id))?.push(tapName(String(row.uuid)));
+/** Per network, the tap names of `host`'s VIFs in it: the networks its service plugs, and the devices it puts into their bridges. */
+export async function hostTaps(q: Queryable, host: string): Promise<Map<number, string[]>> {
+  const byNetwork = new Map<number, string[]>();
+  const rows = (await q('virtual_interfaces').where('host', host).select('network_id', 'uuid')) as Row[];
+  for (const row of rows) {
+    const id = Number(row.network_id);
+    byNetwork.set(id, [...(byNetwork.get(id) ?? []), tapName(String(row.uuid))]);
+  }
   return byNetwork;
-}
-
-/** The networks in which `host` has an instance: a compute host plugs their bridges. */
-export async function hostNetworkIds(q: Queryable, host: string): Promise<Set<number>> {
-  const rows = (await q('virtual_interfaces').where('host', host).distinct('network_id')) as Row[];
-  return new Set(rows.map((row) => Number(row.network_id)));
 }

@@ -72,7 +72,9 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     all.filter((network) => network.multiHost).map((network) => network.id),
   );
   const ownAddress = (network: Network) => (network.multiHost ? hostAddresses.get(network.id)?.get(config.host) : undefined);
-  const local = capabilities.createsBridge ? await vifs.hostNetworkIds(q, config.host) : new Set<number>();
+  // This host's instances: the networks it plugs, and their taps (one read by host).
+  const tapsOf = capabilities.createsBridge ? await vifs.hostTaps(q, config.host) : new Map<number, string[]>();
+  const local = new Set(tapsOf.keys());
   const plugged = new Set(all.filter((network) => plugsHere(network, config, local)).map((network) => network.id));
   const candidates = all.filter(
     (network) =>
@@ -128,13 +130,6 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
     hostsOf.set(fixed.networkId, list);
   }
   const peersOf = await vxlanPeers(q, config, capabilities, wanted);
-  const tapsOf = capabilities.createsBridge
-    ? await vifs.hostTaps(
-        q,
-        config.host,
-        wanted.map((network) => network.id),
-      )
-    : new Map();
   return {
     networks: wanted.map((network) => {
       const peers = peersOf.get(network.id) ?? [];
