@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { BIN, Lab, type LabService, REPO_ROOT, requireBuild, run } from '../tools/lab.js';
+import { Lab, type LabService, REPO_ROOT, requireBuild, run } from '../tools/lab.js';
 import { type Bench, type BenchEnv, markdownTable, millis, percentile, runIfMain } from './support/harness.js';
 
 const HOST_COUNTS = (process.env.BENCH_CLUSTER_HOSTS ?? '2,4,8').split(',').map(Number);
@@ -78,17 +78,21 @@ async function cell(env: BenchEnv, hosts: number): Promise<Figures> {
         ),
       );
     }
-    const manage = (args: string[]) => must([process.execPath, BIN.manage, '--config-file', netConfig, ...args]);
-    await manage([
-      'network',
-      'create',
-      '--label=c',
-      '--fixed_range_v4=10.128.0.0/16',
-      `--num_networks=${NETWORKS}`,
-      '--network_size=256',
-      `--vlan_start=${VLAN_START}`,
-    ]);
-    const token = (await manage(['token', 'create', '--project_id=ops', '--role=admin'])).trim();
+    const token = await lab.provision(
+      netConfig,
+      [
+        [
+          'network',
+          'create',
+          '--label=c',
+          '--fixed_range_v4=10.128.0.0/16',
+          `--num_networks=${NETWORKS}`,
+          '--network_size=256',
+          `--vlan_start=${VLAN_START}`,
+        ],
+      ],
+      'ops',
+    );
     for (const config of configs) services.push(await lab.startService(config));
 
     // Joins: project k takes network k (VLAN mode), on compute host k mod N, which does not hold it yet.

@@ -8,7 +8,7 @@
  * host's dnsmasq across the underlay, pings the other VM and the outside (SNATed by the
  * network host). Everything is torn down at the end, also on failure and on Ctrl-C.
  */
-import { BIN, eventually, Lab, type LabService, requireBuild, run } from './lab.js';
+import { eventually, Lab, type LabService, requireBuild } from './lab.js';
 
 const ECHO_PORT = 9000;
 const COMPUTE = [
@@ -18,12 +18,6 @@ const COMPUTE = [
 
 function say(text: string): void {
   process.stdout.write(`${text}\n`);
-}
-
-async function manage(configFile: string, args: string[]): Promise<string> {
-  const result = await run([process.execPath, BIN.manage, '--config-file', configFile, ...args]);
-  if (result.code !== 0) throw new Error(`novanet-manage ${args.join(' ')}: ${result.stderr.trim()}`);
-  return result.stdout;
 }
 
 interface Row {
@@ -55,10 +49,15 @@ async function main(): Promise<number> {
       hostNs.push(ns);
       configs.push(lab.writeConfig({ host: compute.name, network_host: 'false', my_ip: compute.address }, { ns, name: compute.name }));
     }
-    await manage(configFile, ['db', 'sync']);
     say('novanet-manage network create --label=demo --fixed_range_v4=10.0.0.0/24');
-    await manage(configFile, ['network', 'create', '--label=demo', '--fixed_range_v4=10.0.0.0/24']);
-    const token = (await manage(configFile, ['token', 'create', '--project_id=demo', '--role=admin', '--description=demo'])).trim();
+    const token = await lab.provision(
+      configFile,
+      [
+        ['db', 'sync'],
+        ['network', 'create', '--label=demo', '--fixed_range_v4=10.0.0.0/24'],
+      ],
+      'demo',
+    );
     for (const config of configs) services.push(await lab.startService(config));
     say(`novanet-network is up on nethost, ${COMPUTE.map((compute) => compute.name).join(' and ')} (one SQLite database)`);
     await lab.startEcho(ECHO_PORT);
@@ -108,7 +107,7 @@ async function main(): Promise<number> {
       say(
         `${row.vm}  ${row.host}  ${row.api.padEnd(11)}  ${row.dhcp.padEnd(11)}  ${row.pingPeer.padEnd(17)}  ${row.pingOutside.padEnd(16)}  ${row.snat}`,
       );
-    say(`\n${(await manage(configFile, ['host', 'list'])).trimEnd()}`);
+    say(`\n${(await lab.manage(configFile, ['host', 'list'])).trimEnd()}`);
     const good = rows.every(
       (row) => row.api === row.dhcp && row.pingPeer.endsWith('ok') && row.pingOutside.endsWith('ok') && row.snat === lab.publicAddress,
     );

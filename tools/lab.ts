@@ -287,6 +287,19 @@ export class Lab {
     return file;
   }
 
+  /** Runs novanet-manage with `configFile`; its stdout, or an error with its stderr. */
+  async manage(configFile: string, args: string[]): Promise<string> {
+    const result = await run([process.execPath, BIN.manage, '--config-file', configFile, ...args], { timeoutMs: 60_000 });
+    if (result.code !== 0) throw new Error(`novanet-manage ${args.join(' ')} failed (${result.code}): ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  /** Runs each novanet-manage command (db sync, network create, ...), then returns an admin token of `project`. */
+  async provision(configFile: string, commands: string[][], project: string): Promise<string> {
+    for (const args of commands) await this.manage(configFile, args);
+    return (await this.manage(configFile, ['token', 'create', `--project_id=${project}`, '--role=admin', '--description=lab'])).trim();
+  }
+
   /** Runs argv inside a namespace. */
   exec(ns: string, argv: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
     return run(['ip', 'netns', 'exec', ns, ...argv], options);

@@ -62,15 +62,15 @@ describe.each(['iptables', 'nftables'])('a network host and two compute hosts on
         ),
       );
     }
-    for (const args of [
-      ['db', 'sync'],
-      ['network', 'create', '--label=cluster', `--fixed_range_v4=${NETWORK.cidr}`],
-      ['floating', 'create', '--ip_range=192.0.2.64/28'],
-    ]) {
-      const result = await manage(args);
-      expect(result.code, result.stderr).toBe(0);
-    }
-    token = (await manage(['token', 'create', '--project_id=p1', '--role=admin'])).stdout.trim();
+    token = await lab.provision(
+      netConfig,
+      [
+        ['db', 'sync'],
+        ['network', 'create', '--label=cluster', `--fixed_range_v4=${NETWORK.cidr}`],
+        ['floating', 'create', '--ip_range=192.0.2.64/28'],
+      ],
+      'p1',
+    );
     await lab.startEcho(ECHO_PORT);
     // The network host first: a compute host's first allocation needs one up.
     for (const config of configs) services.push(await lab.startService(config));

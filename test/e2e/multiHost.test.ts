@@ -5,7 +5,7 @@
  * the other host's VMs, and its own VMs' established traffic, untouched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, eventually, Lab, type LabService, type LabVm, requireBuild, run } from '../../tools/lab.js';
+import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
 const ECHO_PORT = 9004;
@@ -28,7 +28,6 @@ describe('multi_host in network namespaces: two compute hosts, one database', ()
   let token: string;
   const booted: Booted[] = [];
 
-  const manage = (args: string[]) => run([process.execPath, BIN.manage, '--config-file', configs[0]!, ...args]);
   const api = <T>(method: string, path: string, body?: unknown, status = 200) =>
     callService<T>(services[0]!.api, token, method, path, body, status);
   const vms = () => [lab.vms[0]!, vm2];
@@ -41,15 +40,15 @@ describe('multi_host in network namespaces: two compute hosts, one database', ()
     vm2 = await lab.addVm('h2vm', host2Ns);
     configs.push(lab.writeConfig({ host: 'host1' }));
     configs.push(lab.writeConfig({ host: 'host2', my_ip: HOST2.address }, { ns: host2Ns, name: 'host2' }));
-    for (const args of [
-      ['db', 'sync'],
-      ['network', 'create', '--label=mh', '--fixed_range_v4=10.30.0.0/24', '--multi_host=T'],
-      ['floating', 'create', '--ip_range=198.51.100.64/28', '--pool=host2-side'],
-    ]) {
-      const result = await manage(args);
-      expect(result.code, result.stderr).toBe(0);
-    }
-    token = (await manage(['token', 'create', '--project_id=p1', '--role=admin'])).stdout.trim();
+    token = await lab.provision(
+      configs[0]!,
+      [
+        ['db', 'sync'],
+        ['network', 'create', '--label=mh', '--fixed_range_v4=10.30.0.0/24', '--multi_host=T'],
+        ['floating', 'create', '--ip_range=198.51.100.64/28', '--pool=host2-side'],
+      ],
+      'p1',
+    );
     await lab.startEcho(ECHO_PORT);
     for (const config of configs) services.push(await lab.startService(config));
   }, 120_000);

@@ -6,7 +6,7 @@
  * DHCP frame of host 1's VM reaches host 2's bridge.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, eventually, Lab, type LabService, type LabVm, requireBuild, run } from '../../tools/lab.js';
+import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
 const INSTANCES = ['19191919-0000-4000-8000-000000000001', '19191919-0000-4000-8000-000000000002'];
@@ -22,7 +22,6 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
   let token: string;
   const leased: { address: string; gateway: string; mac: string }[] = [];
 
-  const manage = (args: string[]) => run([process.execPath, BIN.manage, '--config-file', config, ...args]);
   /** Host 2's count of DHCP frames from `mac` that reached its bridge br100. */
   const seenOnHost2 = async (mac: string) => {
     const listed = await lab.exec(host2Ns, ['nft', 'list', 'table', 'bridge', CAPTURE]);
@@ -38,14 +37,14 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
     vms.push(await lab.addVm('h2vm', host2Ns));
     config = lab.writeConfig({ host: 'host1' });
     const host2Config = lab.writeConfig({ host: 'host2', my_ip: '172.31.0.22', network_host: 'false' }, { ns: host2Ns, name: 'host2' });
-    for (const args of [
-      ['db', 'sync'],
-      ['network', 'create', '--label=mhu', '--fixed_range_v4=10.60.0.0/24', '--multi_host=T'],
-    ]) {
-      const result = await manage(args);
-      expect(result.code, result.stderr).toBe(0);
-    }
-    token = (await manage(['token', 'create', '--project_id=p1', '--role=admin'])).stdout.trim();
+    token = await lab.provision(
+      config,
+      [
+        ['db', 'sync'],
+        ['network', 'create', '--label=mhu', '--fixed_range_v4=10.60.0.0/24', '--multi_host=T'],
+      ],
+      'p1',
+    );
     for (const file of [config, host2Config]) services.push(await lab.startService(file));
   }, 120_000);
 

@@ -6,7 +6,7 @@
  * it, with the MTU 50 bytes below the underlay's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, eventually, Lab, type LabService, type LabVm, requireBuild, run } from '../../tools/lab.js';
+import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
 const HOSTS = [
@@ -40,7 +40,6 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
   let token: string;
   const booted: Booted[] = [];
 
-  const manage = (args: string[]) => run([process.execPath, BIN.manage, '--config-file', netConfig, ...args]);
   /** The flood peers of vxlan<VNI> in `ns`, sorted. */
   const floodPeers = async (ns: string, vni: number) => {
     const shown = await lab.exec(ns, ['bridge', '-j', 'fdb', 'show', 'dev', `vxlan${vni}`]);
@@ -70,19 +69,21 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
         lab.writeConfig({ ...options(host.name, host.address), network_host: 'false', my_ip: host.address }, { ns, name: host.name }),
       );
     }
-    expect((await manage(['db', 'sync'])).code).toBe(0);
-    for (const { project, cidr, vlan } of PROJECTS) {
-      const created = await manage([
-        'network',
-        'create',
-        `--label=${project}net`,
-        `--fixed_range_v4=${cidr}`,
-        `--vlan=${vlan}`,
-        `--project_id=${project}`,
-      ]);
-      expect(created.code, created.stderr).toBe(0);
-    }
-    token = (await manage(['token', 'create', '--project_id=ops', '--role=admin'])).stdout.trim();
+    token = await lab.provision(
+      netConfig,
+      [
+        ['db', 'sync'],
+        ...PROJECTS.map(({ project, cidr, vlan }) => [
+          'network',
+          'create',
+          `--label=${project}net`,
+          `--fixed_range_v4=${cidr}`,
+          `--vlan=${vlan}`,
+          `--project_id=${project}`,
+        ]),
+      ],
+      'ops',
+    );
     for (const config of configs) services.push(await lab.startService(config));
   }, 120_000);
 
