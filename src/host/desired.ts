@@ -259,6 +259,7 @@ function firewallState(
     bridge: network.bridge!,
     gateway: bridgeAddress(network, ownAddress(network)),
     dhcp: capabilities.dhcp && network.enableDhcp,
+    isolated: capabilities.vlan,
     vpn:
       capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
         ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }

@@ -137,6 +137,24 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
     expect(arp.code, arp.stdout).not.toBe(0);
   });
 
+  it('routes nothing between projects through the network host, with either firewall backend', async () => {
+    const [p1h1, p1h2, p2h1, p2h2] = booted;
+    const reaches = async (from: Booted, to: string) => (await lab.exec(from.vm.ns, ['ping', '-c', '1', '-W', '1', to])).code === 0;
+    for (const backend of ['iptables', 'nftables']) {
+      if (backend !== 'iptables') {
+        // A restart on the other backend: it replaces the first one's rules.
+        await services[0]!.stop();
+        services[0] = await lab.startService(lab.writeConfig({ ...options('nethost', NET_HOST), firewall_backend: backend }));
+      }
+      expect(await reaches(p1h1!, p1h2!.address), `${backend}: same project`).toBe(true);
+      // Each VM's gateway is the network host: it still routes them out, but not to each other.
+      expect(await reaches(p1h1!, lab.outsideAddress), `${backend}: outside`).toBe(true);
+      expect(await reaches(p1h1!, p2h1!.address), `${backend}: p1 to p2, same compute host`).toBe(false);
+      expect(await reaches(p2h2!, p1h2!.address), `${backend}: p2 to p1`).toBe(false);
+      expect(await reaches(p2h2!, p1h1!.address), `${backend}: p2 to p1, across hosts`).toBe(false);
+    }
+  });
+
   it("drops a host out of every peer's flood list when its last VM of a network leaves", async () => {
     const leaving = booted.find((entry) => entry.project === 0 && entry.host === 1)!;
     await lab.exec(hostNs[1]!, ['ip', 'link', 'del', leaving.vm.tap]);

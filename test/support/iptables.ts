@@ -63,6 +63,7 @@ export const FIRST_SYNC_SCRIPT = `*filter
 :nova-filter-top - [0:0]
 :nova-network-FORWARD - [0:0]
 :nova-network-INPUT - [0:0]
+:nova-network-isolate - [0:0]
 -A nova-filter-top -j nova-network-FORWARD
 -A nova-network-FORWARD -i br100 -j ACCEPT
 -A nova-network-FORWARD -o br100 -j ACCEPT

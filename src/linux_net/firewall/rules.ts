@@ -31,6 +31,15 @@ export interface Purposes {
   'hairpin-snat': { cidr: string; gateway: string };
   /** The range leaves the public interface as routing_source_ip. */
   snat: { cidr: string; publicInterface: string; source: string };
+  /**
+   * VLAN mode: a project's bridge forwards to no other project's. What leaves an
+   * isolated bridge for another interface goes through the isolation chain...
+   */
+  'isolate-exit': { bridge: string };
+  /** ...which lets DNATed connections by (another project's floating IP is reachable, as from outside)... */
+  'isolate-dnat-pass': Record<string, never>;
+  /** ...and drops what would enter any isolated bridge. */
+  'isolate-entry': { bridge: string };
   /** Forwarding from and to the bridge. */
   'forward-in': { bridge: string };
   'forward-out': { bridge: string };
@@ -91,6 +100,11 @@ export function spellRules<Rule>(
     if (!isNoEqual(spell)) place(spell(need), purpose, network);
   };
   add('metadata-dnat', { host: state.metadataHost, port: state.metadataPort });
+  // Before any network's forward-in, which would accept the traffic first.
+  const isolated = state.networks.filter((network) => network.isolated);
+  for (const network of isolated) add('isolate-exit', { bridge: network.bridge }, network);
+  if (isolated.length > 0) add('isolate-dnat-pass', {});
+  for (const network of isolated) add('isolate-entry', { bridge: network.bridge }, network);
   for (const network of state.networks) {
     const { cidr, bridge } = network;
     add('snat-exempt-metadata', { cidr, host: state.metadataHost }, network);

@@ -12,6 +12,8 @@ export interface RuledNetwork {
   gateway: string;
   /** dnsmasq serves it: open DHCP/DNS to the bridge, fix UDP checksums of replies. */
   dhcp: boolean;
+  /** A project's network (VLAN mode): nothing is routed to it from another isolated network, bar DNAT. */
+  isolated?: boolean;
   vpn?: { publicAddress: string; publicPort: number; privateAddress: string } | undefined;
 }
 

@@ -22,7 +22,7 @@ import { FLOATING_PURPOSES, type FloatingPurpose, isNoEqual, spellRules } from '
 import type { FirewallState, FloatingRule, RuledNetwork } from '../../../src/linux_net/firewall/state.js';
 import { firewallState } from '../../support/firewall.js';
 
-/** Several networks with and without DHCP and VPN, two dmz ranges, floating IPs sharing a fixed address. */
+/** Several networks with and without DHCP, VPN and isolation, two dmz ranges, floating IPs sharing a fixed address. */
 const RICH = firewallState({
   dmzCidrs: ['10.128.0.0/24', '172.16.0.0/12'],
   networks: [
@@ -32,6 +32,7 @@ const RICH = firewallState({
       bridge: 'br101',
       gateway: '10.0.1.1',
       dhcp: false,
+      isolated: true,
       vpn: { publicAddress: '192.0.2.20', publicPort: 1000, privateAddress: '10.0.1.2' },
     },
     {
@@ -39,6 +40,7 @@ const RICH = firewallState({
       bridge: 'br102',
       gateway: '10.0.2.1',
       dhcp: true,
+      isolated: true,
       vpn: { publicAddress: '192.0.2.20', publicPort: 1001, privateAddress: '10.0.2.2' },
     },
     { cidr: '10.0.3.0/24', bridge: 'br103', gateway: '10.0.3.1', dhcp: false },
@@ -153,6 +155,7 @@ const CHAIN: Record<Section, string> = {
   snat: 'postrouting',
   forward: 'forward',
   input: 'input',
+  isolate: 'isolate',
 };
 
 /** Every rule nftables renders for `state`, by its chain and text, and every element of its maps. */
@@ -211,6 +214,8 @@ describe("the purposes of both backends' rules", () => {
       'forward-in',
       'forward-out',
       'hairpin-snat',
+      'isolate-entry',
+      'isolate-exit',
       'snat',
       'snat-exempt-dmz',
       'snat-exempt-internal',

@@ -20,7 +20,7 @@ interface Jump {
 
 /** nova's chain names, so operators' habits and scripts keep working. */
 export const CHAINS: Record<Table, string[]> = {
-  filter: ['nova-filter-top', 'nova-network-FORWARD', 'nova-network-INPUT'],
+  filter: ['nova-filter-top', 'nova-network-FORWARD', 'nova-network-INPUT', 'nova-network-isolate'],
   nat: [
     'nova-network-PREROUTING',
     'nova-network-OUTPUT',

@@ -38,6 +38,9 @@ export const SPELLING: Spelling<PlacedRule> = {
   'hairpin-snat': ({ cidr, gateway }) =>
     inNat('nova-network-snat', `-s ${cidr} -d ${cidr} -m conntrack --ctstate DNAT -j SNAT --to-source ${gateway}`),
   snat: ({ cidr, publicInterface, source }) => inNat('nova-network-snat', `-s ${cidr} -o ${publicInterface} -j SNAT --to-source ${source}`),
+  'isolate-exit': ({ bridge }) => inFilter('nova-network-FORWARD', `-i ${bridge} ! -o ${bridge} -j nova-network-isolate`),
+  'isolate-dnat-pass': () => inFilter('nova-network-isolate', '-m conntrack --ctstate DNAT -j RETURN'),
+  'isolate-entry': ({ bridge }) => inFilter('nova-network-isolate', `-o ${bridge} -j DROP`),
   'forward-in': ({ bridge }) => inFilter('nova-network-FORWARD', `-i ${bridge} -j ACCEPT`),
   'forward-out': ({ bridge }) => inFilter('nova-network-FORWARD', `-o ${bridge} -j ACCEPT`),
   'dhcp-input': ({ bridge }) => inFilter('nova-network-INPUT', `-i ${bridge} -p udp -m udp --dport 67 -j ACCEPT`),

@@ -4,6 +4,9 @@ export interface TableState {
   maps: Map<string, { type: string; elements: Map<string, string> }>;
 }
 
+/** A regular chain's "definition": it has no hook. */
+export const REGULAR_CHAIN = 'regular';
+
 /** A base chain's definition, as the desired and the installed table are compared. */
 export function chainHead(type: string, hook: string, priority: number, policy: string): string {
   return `type ${type} hook ${hook} priority ${priority}; policy ${policy};`;
@@ -24,7 +27,7 @@ export function parseListing(json: string): TableState {
   for (const object of objects) {
     if (object.chain) {
       const { name, type, hook, prio, policy } = object.chain;
-      state.chains.set(name, { head: type ? chainHead(type, hook ?? '', prio ?? 0, policy ?? 'accept') : 'regular', tags: [] });
+      state.chains.set(name, { head: type ? chainHead(type, hook ?? '', prio ?? 0, policy ?? 'accept') : REGULAR_CHAIN, tags: [] });
     } else if (object.rule) {
       state.chains.get(object.rule.chain)?.tags.push(object.rule.comment ?? 'untagged');
     } else if (object.map) {

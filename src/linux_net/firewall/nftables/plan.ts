@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sameList } from '../applied.js';
 import { type ElementChanges, type Elements, MAPS, type MapSpec, mapType } from './elements.js';
-import { chainHead, type TableState } from './parse.js';
+import { chainHead, REGULAR_CHAIN, type TableState } from './parse.js';
 import { type NftChain, quoted } from './render.js';
 
 /** novanet's table (`table ip novanet`): everything in it is ours, nothing outside it is. */
@@ -25,12 +25,7 @@ export function ruleTag(rule: string): string {
 /** The desired table in the form installed tables are read into. */
 export function desiredState(ruleset: NftRuleset): TableState {
   return {
-    chains: new Map(
-      ruleset.chains.map((chain) => [
-        chain.name,
-        { head: chainHead(chain.type, chain.hook, chain.priority, 'accept'), tags: chain.rules.map(ruleTag) },
-      ]),
-    ),
+    chains: new Map(ruleset.chains.map((chain) => [chain.name, { head: headOf(chain), tags: chain.rules.map(ruleTag) }])),
     maps: new Map(MAPS.map((spec) => [spec.name, { type: mapType(spec), elements: ruleset.elements[spec.name] }])),
   };
 }
@@ -117,12 +112,17 @@ function renderTable(ruleset: NftRuleset, replace: boolean): string {
   lines.push(`table ${TABLE} {`);
   for (const spec of MAPS) lines.push(`\tmap ${spec.name} {`, `\t\ttype ${mapType(spec)}`, '\t}');
   for (const chain of ruleset.chains) {
-    lines.push(`\tchain ${chain.name} {`, `\t\t${chainHead(chain.type, chain.hook, chain.priority, 'accept')}`);
+    lines.push(`\tchain ${chain.name} {`);
+    if (chain.type !== undefined) lines.push(`\t\t${headOf(chain)}`);
     lines.push(...chain.rules.map((rule) => `\t\t${tagged(rule)}`), '\t}');
   }
   lines.push('}');
   for (const spec of MAPS) lines.push(...elementEdit(spec, differences(new Map(), ruleset.elements[spec.name])));
   return `${lines.join('\n')}\n`;
+}
+
+function headOf(chain: NftChain): string {
+  return chain.type === undefined ? REGULAR_CHAIN : chainHead(chain.type, chain.hook, chain.priority, 'accept');
 }
 
 function tagged(rule: string): string {

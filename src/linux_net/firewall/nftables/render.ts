@@ -1,14 +1,15 @@
 import { type FloatingPurpose, type NoEqual, type Purpose, type Purposes, type Spelling, spellRules } from '../rules.js';
 import type { FirewallState } from '../state.js';
 
-/** A base chain: its hook and the rules in it, in order. */
-export interface NftChain {
-  name: string;
-  type: 'nat' | 'filter';
-  hook: 'prerouting' | 'output' | 'postrouting' | 'forward' | 'input';
-  priority: number;
-  rules: string[];
-}
+/** A chain and the rules in it, in order: a base chain has its hook; a regular one is reached by jumps. */
+export type NftChain = { name: string; rules: string[] } & (
+  | {
+      type: 'nat' | 'filter';
+      hook: 'prerouting' | 'output' | 'postrouting' | 'forward' | 'input';
+      priority: number;
+    }
+  | { type?: undefined }
+);
 
 const PRIORITY = { dstnat: -100, filter: 0, srcnat: 100 } as const;
 
@@ -16,7 +17,7 @@ const PRIORITY = { dstnat: -100, filter: 0, srcnat: 100 } as const;
  * Where a rule goes: a base chain, or a part of postrouting: the SNAT exemptions come
  * before the floating maps' rules, the networks' SNATs after them.
  */
-export type Section = 'prerouting' | 'output' | 'exempt' | 'snat' | 'forward' | 'input';
+export type Section = 'prerouting' | 'output' | 'exempt' | 'snat' | 'forward' | 'input' | 'isolate';
 
 /** A rule and where it goes. */
 export interface PlacedRule {
@@ -56,6 +57,9 @@ export const SPELLING: Spelling<PlacedRule, NoEqual> = {
   'snat-exempt-internal': ({ cidr }) => at('exempt', `ip saddr ${cidr} ip daddr ${cidr} ct status ! dnat accept`),
   'hairpin-snat': ({ cidr, gateway }) => at('snat', `ip saddr ${cidr} ip daddr ${cidr} ct status dnat snat to ${gateway}`),
   snat: ({ cidr, publicInterface, source }) => at('snat', `ip saddr ${cidr} oifname ${quoted(publicInterface)} snat to ${source}`),
+  'isolate-exit': ({ bridge }) => at('forward', `iifname ${quoted(bridge)} oifname != ${quoted(bridge)} jump isolate`),
+  'isolate-dnat-pass': () => at('isolate', 'ct status dnat return'),
+  'isolate-entry': ({ bridge }) => at('isolate', `oifname ${quoted(bridge)} drop`),
   'forward-in': ({ bridge }) => at('forward', `iifname ${quoted(bridge)} accept`),
   'forward-out': ({ bridge }) => at('forward', `oifname ${quoted(bridge)} accept`),
   'dhcp-input': ({ bridge }) => at('input', `iifname ${quoted(bridge)} udp dport 67 accept`),
@@ -88,9 +92,11 @@ export const MAP_LOOKUPS = {
  * the SNAT exemptions and the networks' own SNATs.
  */
 export function renderChains(state: FirewallState): NftChain[] {
-  const sections: Record<Section, string[]> = { prerouting: [], output: [], exempt: [], snat: [], forward: [], input: [] };
+  const sections: Record<Section, string[]> = { prerouting: [], output: [], exempt: [], snat: [], forward: [], input: [], isolate: [] };
   spellRules(state, SPELLING, ({ section, rule }) => sections[section].push(rule));
   return [
+    // A regular chain, defined before the forward rules that jump to it.
+    { name: 'isolate', rules: sections.isolate },
     { name: 'prerouting', type: 'nat', hook: 'prerouting', priority: PRIORITY.dstnat, rules: [...sections.prerouting, MAP_LOOKUPS.dnat] },
     { name: 'output', type: 'nat', hook: 'output', priority: PRIORITY.dstnat, rules: [...sections.output, MAP_LOOKUPS.dnat] },
     {

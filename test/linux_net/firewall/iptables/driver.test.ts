@@ -40,7 +40,7 @@ describe('IptablesDriver', () => {
 
   it('sync reads the ruleset and applies the difference in one iptables-restore --noflush', async () => {
     const changed = await driver.sync(firewall());
-    expect(changed).toHaveLength(17);
+    expect(changed).toHaveLength(18);
     expect(executor.commands).toEqual([
       { argv: ['iptables-save'] },
       { argv: RESTORE, session: SESSION, input: FIRST_SYNC_SCRIPT },

@@ -71,6 +71,7 @@ describe('renderRestore', () => {
       'filter/nova-filter-top',
       'filter/nova-network-FORWARD',
       'filter/nova-network-INPUT',
+      'filter/nova-network-isolate',
       'filter/FORWARD:-j nova-filter-top',
       'filter/INPUT:-j nova-network-INPUT',
       'nat/nova-network-PREROUTING',

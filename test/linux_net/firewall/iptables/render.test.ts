@@ -16,6 +16,7 @@ describe('renderRules', () => {
           '-i br100 -p udp -m udp --dport 53 -j ACCEPT',
           '-i br100 -p tcp -m tcp --dport 53 -j ACCEPT',
         ],
+        'nova-network-isolate': [],
       },
       nat: {
         'nova-network-PREROUTING': ['-d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8775'],
@@ -63,6 +64,26 @@ describe('renderRules', () => {
       '-s 10.0.0.0/24 -d 10.0.0.0/24 -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.0.1',
       '-s 10.0.0.0/24 -o eth0 -j SNAT --to-source 192.0.2.10',
     ]);
+  });
+
+  it("isolates VLAN mode's networks from each other before any forward accept, DNATed connections apart", () => {
+    const rules = renderRules(
+      state({
+        networks: [
+          { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, isolated: true },
+          { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: true, isolated: true },
+        ],
+      }),
+    );
+    expect(rules.filter['nova-network-FORWARD']).toEqual([
+      '-i br100 ! -o br100 -j nova-network-isolate',
+      '-i br101 ! -o br101 -j nova-network-isolate',
+      '-i br100 -j ACCEPT',
+      '-o br100 -j ACCEPT',
+      '-i br101 -j ACCEPT',
+      '-o br101 -j ACCEPT',
+    ]);
+    expect(rules.filter['nova-network-isolate']).toEqual(['-m conntrack --ctstate DNAT -j RETURN', '-o br100 -j DROP', '-o br101 -j DROP']);
   });
 
   it('renders each network in order', () => {

@@ -6,6 +6,7 @@ describe('renderChains and FloatingElements', () => {
   it("renders nova's rules into base chains, floating IPs into maps only", () => {
     const ruleset = wanted(firewallState({ dmzCidrs: ['10.128.0.0/24'], floating: FLOATING }));
     expect(Object.fromEntries(ruleset.chains.map((chain) => [chain.name, chain.rules]))).toEqual({
+      isolate: [],
       prerouting: ['ip daddr 169.254.169.254 tcp dport 80 dnat to 10.0.0.1:8775', 'dnat to ip daddr map @floating_dnat'],
       output: ['dnat to ip daddr map @floating_dnat'],
       postrouting: [
@@ -20,7 +21,8 @@ describe('renderChains and FloatingElements', () => {
       forward: ['iifname "br100" accept', 'oifname "br100" accept'],
       input: ['iifname "br100" udp dport 67 accept', 'iifname "br100" udp dport 53 accept', 'iifname "br100" tcp dport 53 accept'],
     });
-    expect(ruleset.chains.map((chain) => `${chain.type} ${chain.hook} ${chain.priority}`)).toEqual([
+    expect(ruleset.chains.map((chain) => (chain.type ? `${chain.type} ${chain.hook} ${chain.priority}` : 'regular'))).toEqual([
+      'regular',
       'nat prerouting -100',
       'nat output -100',
       'nat postrouting 100',
@@ -43,6 +45,27 @@ describe('renderChains and FloatingElements', () => {
     });
     // The floating IPs are data: the chains are the same with none.
     expect(wanted(firewallState({ dmzCidrs: ['10.128.0.0/24'] })).chains).toEqual(ruleset.chains);
+  });
+
+  it("isolates VLAN mode's networks from each other before any forward accept, DNATed connections apart", () => {
+    const ruleset = wanted(
+      firewallState({
+        networks: [
+          { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, isolated: true },
+          { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: true, isolated: true },
+        ],
+      }),
+    );
+    const chains = Object.fromEntries(ruleset.chains.map((chain) => [chain.name, chain.rules]));
+    expect(chains.forward).toEqual([
+      'iifname "br100" oifname != "br100" jump isolate',
+      'iifname "br101" oifname != "br101" jump isolate',
+      'iifname "br100" accept',
+      'oifname "br100" accept',
+      'iifname "br101" accept',
+      'oifname "br101" accept',
+    ]);
+    expect(chains.isolate).toEqual(['ct status dnat return', 'oifname "br100" drop', 'oifname "br101" drop']);
   });
 
   it('redirects metadata to a local port, adds the VPN DNAT and forward rule, and opens no DHCP without dnsmasq', () => {
