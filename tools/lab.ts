@@ -276,6 +276,9 @@ export class Lab {
       // dnsmasq forwards VM DNS queries only inside the lab, never to this machine's resolver.
       dns_server: this.outsideAddress,
       reconcile_interval: '3600',
+      // The services run in this namespace: wakes between them stay on loopback.
+      wake_address: '127.0.0.1',
+      wake_port: '0',
       ...options,
     };
     const lines = ['[DEFAULT]', ...Object.entries(values).map(([key, value]) => `${key} = ${value}`)];

@@ -215,6 +215,13 @@ export const OPTIONS = {
   },
   vxlan_port: { section: 'DEFAULT', parse: integer(1, 65535), default: '4789', help: 'UDP port of VXLAN (IANA 4789)' },
   tunnel_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'address other hosts reach this one on (VXLAN local)' },
+  wake_address: {
+    section: 'DEFAULT',
+    parse: ipv4,
+    default: '$tunnel_ip',
+    help: 'address this service takes wakes on from other hosts (a UDP datagram: poll the database now)',
+  },
+  wake_port: { section: 'DEFAULT', parse: integer(0, 65535), default: '8781', help: 'UDP port of wakes (0: any free port)' },
   report_interval: { section: 'DEFAULT', parse: integer(1, 3600), default: '10', help: 'seconds between heartbeats' },
   service_down_time: {
     section: 'DEFAULT',

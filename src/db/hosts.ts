@@ -17,6 +17,8 @@ export interface HostRow {
   lastReconcileErrors: string[];
   /** The uuids of the networks whose bridge this host has built. */
   builtNetworks: Set<string>;
+  /** Where its service takes wakes (`ADDRESS:PORT`), if it listens. */
+  wakeAddress: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -34,6 +36,7 @@ function fromRow(row: Row): HostRow {
     lastReconcileAt: toDate(row.last_reconcile_at),
     lastReconcileErrors: errors === '' ? [] : errors.split('\n'),
     builtNetworks: new Set(typeof row.built_networks === 'string' && row.built_networks !== '' ? row.built_networks.split(',') : []),
+    wakeAddress: typeof row.wake_address === 'string' && row.wake_address !== '' ? row.wake_address : null,
   };
 }
 
@@ -41,6 +44,7 @@ export interface Registration {
   name: string;
   role: HostRole;
   tunnelIp: string | null;
+  wakeAddress: string | null;
   version: string;
   now: Date;
 }
@@ -50,6 +54,7 @@ export async function registerHost(q: Queryable, host: Registration): Promise<vo
   const values = {
     role: host.role,
     tunnel_ip: host.tunnelIp,
+    wake_address: host.wakeAddress,
     version: host.version,
     started_at: host.now,
     heartbeat_at: host.now,

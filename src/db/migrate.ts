@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as initial from '../../migrations/001_initial.js';
 import * as cluster from '../../migrations/002_cluster.js';
+import * as wake from '../../migrations/003_wake.js';
 import type { Database } from './connection.js';
 
 interface Migration {
@@ -12,6 +13,7 @@ interface Migration {
 const MIGRATIONS: [string, Migration][] = [
   ['001_initial', initial],
   ['002_cluster', cluster],
+  ['003_wake', wake],
 ];
 
 const source: Knex.MigrationSource<[string, Migration]> = {

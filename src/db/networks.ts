@@ -201,6 +201,13 @@ export async function listNetworkStamps(q: Queryable): Promise<NetworkStamp[]> {
   }));
 }
 
+/** Each network's uuid and network host, deleted ones too (by primary key). */
+export async function networkHostsOf(q: Queryable, ids: number[]): Promise<{ id: number; uuid: string; host: string | null }[]> {
+  if (ids.length === 0) return [];
+  const rows = (await q('networks').whereIn('id', ids).select('id', 'uuid', 'host')) as Row[];
+  return rows.map((row) => ({ id: Number(row.id), uuid: String(row.uuid), host: row.host === null ? null : String(row.host) }));
+}
+
 export async function getDeletedNetwork(q: Queryable, id: number): Promise<Network> {
   const row = (await q('networks').where('id', id).whereNot('deleted', 0).first()) as Row | undefined;
   if (!row) throw new NetworkNotFound(`deleted network ${id} not found`);

@@ -33,7 +33,36 @@ export class NetworkWatcher {
     private readonly options: { everyHolder?: boolean } = {},
   ) {}
 
-  async poll(): Promise<number> {
+  /** The poll running now, and one asked for meanwhile, which waits for it. */
+  private running: Promise<number> | undefined;
+  private queued: Promise<number> | undefined;
+
+  /**
+   * Polls once; returns how many changes it applied. Never two at once: asked while
+   * one runs, it runs once more after it, and every ask meanwhile shares that one.
+   */
+  poll(): Promise<number> {
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start();
+    const next = this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
+    this.queued = next;
+    return next;
+  }
+
+  private start(): Promise<number> {
+    const run = this.pollOnce().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async pollOnce(): Promise<number> {
     const stamps = await listNetworkStamps(this.db.knex);
     const previous = this.seen;
     this.seen = new Map(stamps.map((stamp) => [stamp.id, stamp.updatedAt]));

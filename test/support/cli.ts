@@ -179,6 +179,9 @@ export async function cliDatabase(backend: Backend, options: { sync?: boolean } 
         // A service started by a CLI test must never change this machine's network:
         // any privileged command it might run fails on this helper instead.
         root_helper: '/nonexistent/novanet-test-no-root',
+        // Wakes on loopback, on a free port.
+        wake_address: '127.0.0.1',
+        wake_port: '0',
         ...overrides,
       };
       // Port 0: a service started by a test listens on a free port, never on 8774.

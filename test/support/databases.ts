@@ -47,7 +47,13 @@ export async function freshDatabase(backend: Backend, options: { maxPoolSize?: n
 
 /** Defaults plus overrides, without reading /etc or the environment. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  const env: Record<string, string> = { NOVANET_HOST: 'nethost', NOVANET_MY_IP: '192.0.2.10', NOVANET_STATE_PATH: '/tmp/novanet-test' };
+  const env: Record<string, string> = {
+    NOVANET_HOST: 'nethost',
+    NOVANET_MY_IP: '192.0.2.10',
+    NOVANET_STATE_PATH: '/tmp/novanet-test',
+    NOVANET_WAKE_ADDRESS: '127.0.0.1',
+    NOVANET_WAKE_PORT: '0',
+  };
   for (const [name, value] of Object.entries(overrides)) env[`NOVANET_${name.toUpperCase()}`] = value;
   return loadConfig({ file: '/dev/null', env, warn: () => undefined });
 }

@@ -7,6 +7,7 @@ import { heartbeat, recordBuilt, registerHost } from '../../db/hosts.js';
 import { LATEST_SCHEMA_VERSION, schemaVersion } from '../../db/migrate.js';
 import { Unavailable } from '../../errors.js';
 import { createHostLayer, type Reconciler } from '../../host/index.js';
+import { listenForWakes, WakingHostLayer } from '../../host/wake.js';
 import { NetworkWatcher } from '../../host/watch.js';
 import type { Executor } from '../../linux_net/command.js';
 import { processExecutor } from '../../linux_net/executor.js';
@@ -114,10 +115,31 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     },
     executor: options.executor ?? ownExecutor!,
   });
-  // The manager tells the reconciler what it changed.
-  const manager = createManager({ db, config, host: reconciler, log: (message) => log('manager', { message }) });
+  // The manager tells the other hosts concerned, then the reconciler, what it changed.
+  const hostLayer = new WakingHostLayer(reconciler, db, config.host, log);
+  const manager = createManager({ db, config, host: hostLayer, log: (message) => log('manager', { message }) });
   const watcher = new NetworkWatcher(db, reconciler, config.host, {
     everyHolder: config.network_manager === 'vlan' && config.vlan_transport === 'vxlan',
+  });
+  // Ticks in progress: stop() waits for them (node-cron's stop does not), so none finds
+  // the database closed under it.
+  const ticks = new Set<Promise<void>>();
+  const tracked = (work: () => Promise<void>) => () => {
+    const tick = work().finally(() => ticks.delete(tick));
+    ticks.add(tick);
+    return tick;
+  };
+  const pollNow = tracked(async () => {
+    try {
+      await watcher.poll();
+    } catch (error) {
+      log('reconcile.failed', { error: (error as Error).message });
+    }
+  });
+  // Without wakes (the address is not this host's, the port is taken) the one-second poll still serves.
+  const wakes = await listenForWakes(config.wake_address, config.wake_port, () => void pollNow()).catch((error: Error) => {
+    log('wake.listen_failed', { address: `${config.wake_address}:${config.wake_port}`, error: error.message });
+    return undefined;
   });
   try {
     await watcher.poll();
@@ -126,12 +148,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       name: config.host,
       role: manager.hosts.role,
       tunnelIp: config.tunnel_ip,
+      wakeAddress: wakes?.address ?? null,
       version: VERSION,
       now: new Date(),
     });
     registered = true;
     await recordBuiltNetworks();
   } catch (error) {
+    await wakes?.close();
     ownExecutor?.close();
     await db.close();
     throw error;
@@ -143,14 +167,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     warn: (message: string) => log('cron.warning', { message }),
     error: (message: string | Error) => log('cron.error', { message: String(message) }),
     debug: () => undefined,
-  };
-  // Ticks in progress: stop() waits for them (node-cron's stop does not), so none finds
-  // the database closed under it.
-  const ticks = new Set<Promise<void>>();
-  const tracked = (work: () => Promise<void>) => () => {
-    const tick = work().finally(() => ticks.delete(tick));
-    ticks.add(tick);
-    return tick;
   };
   let lastBeat = 0;
   const tasks: ScheduledTask[] = [
@@ -212,6 +228,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       api = await listen(app, { host: config.api_host, port: config.api_port });
     } catch (error) {
       for (const task of tasks) await task.stop();
+      await wakes?.close();
+      hostLayer.close();
       ownExecutor?.close();
       await db.close();
       throw new Unavailable(`cannot listen on ${config.api_host}:${config.api_port}: ${(error as Error).message}`);
@@ -229,10 +247,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       stopped = true;
       // The API first: no request may find the database closed.
       await api?.close();
+      await wakes?.close();
       for (const task of tasks) await task.stop();
       // Let a tick or reconcile in progress (and its metrics refresh) finish rather than cut it halfway.
       await Promise.all(ticks);
       await reconciler!.reconcileIdle();
+      hostLayer.close();
       ownExecutor?.close();
       await usageRefresh;
       await db.close();
