@@ -68,6 +68,15 @@ const ipv4: Parser<string> = (value, name) => {
   return value.trim();
 };
 
+/** Empty, or an IPv4 multicast address (224.0.0.0/4). */
+const multicastGroup: Parser<string | undefined> = (value, name) => {
+  if (value.trim() === '') return undefined;
+  const address = ipv4(value, name);
+  const first = Number(address.split('.')[0]);
+  if (first < 224 || first > 239) throw new Invalid(`${name} must be an IPv4 multicast address (224.0.0.0/4), got ${quote(address)}`);
+  return address;
+};
+
 function list<T>(item: Parser<T>): Parser<T[]> {
   return (value, name) =>
     value
@@ -214,6 +223,12 @@ export const OPTIONS = {
     help: "how VLAN-mode networks cross hosts: 8021q (nova's vlanNNN on vlan_interface) or vxlan (vxlanNNN, VNI = the VLAN id)",
   },
   vxlan_port: { section: 'DEFAULT', parse: integer(1, 65535), default: '4789', help: 'UDP port of VXLAN (IANA 4789)' },
+  vxlan_group: {
+    section: 'DEFAULT',
+    parse: multicastGroup,
+    default: '',
+    help: 'VXLAN floods to this multicast group (the underlay must route it) instead of to each peer (empty: head-end replication)',
+  },
   tunnel_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'address other hosts reach this one on (VXLAN local)' },
   wake_address: {
     section: 'DEFAULT',

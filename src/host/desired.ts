@@ -21,7 +21,7 @@ export interface ServedNetwork {
   /** VLAN mode: the 802.1Q interface to build on its parent and put into the bridge. */
   vlan: { id: number; parent: string } | undefined;
   /** VLAN mode over VXLAN (vlan_transport): the VXLAN interface instead, flooding to every other host that holds the network. */
-  vxlan: { id: number; local: string; dev: string; port: number; peers: string[] } | undefined;
+  vxlan: { id: number; local: string; dev: string; port: number; group: string | undefined; peers: string[] } | undefined;
   /** The interface to enslave to the bridge (flat_interface; none in VLAN mode). */
   bridgeInterface: string | null;
   /** The host's address on the bridge (none when plugOnly). */
@@ -168,7 +168,17 @@ function uplinkOf(network: Network, config: Config, capabilities: Capabilities, 
   const parent = network.bridgeInterface ?? config.vlan_interface ?? config.flat_interface ?? null;
   if (!capabilities.vlan || network.vlan === null || parent === null) return { vlan: undefined, vxlan: undefined };
   if (config.vlan_transport === 'vxlan') {
-    return { vlan: undefined, vxlan: { id: network.vlan, local: config.tunnel_ip, dev: parent, port: config.vxlan_port, peers } };
+    const group = config.vxlan_group;
+    // With a multicast group, the group is the one flood entry (the kernel's own).
+    const vxlan = {
+      id: network.vlan,
+      local: config.tunnel_ip,
+      dev: parent,
+      port: config.vxlan_port,
+      group,
+      peers: group ? [group] : peers,
+    };
+    return { vlan: undefined, vxlan };
   }
   return { vlan: { id: network.vlan, parent }, vxlan: undefined };
 }
@@ -179,7 +189,7 @@ function uplinkOf(network: Network, config: Config, capabilities: Capabilities, 
  */
 async function vxlanPeers(q: Queryable, config: Config, capabilities: Capabilities, wanted: Network[]): Promise<Map<number, string[]>> {
   const peers = new Map<number, string[]>();
-  if (!capabilities.vlan || config.vlan_transport !== 'vxlan' || wanted.length === 0) return peers;
+  if (!capabilities.vlan || config.vlan_transport !== 'vxlan' || config.vxlan_group || wanted.length === 0) return peers;
   const tunnels = new Map((await hosts.listHosts(q)).map((host) => [host.name, host.tunnelIp]));
   const holders = await vifs.networkHosts(
     q,

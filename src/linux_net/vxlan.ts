@@ -16,19 +16,25 @@ export interface VxlanSpec {
   dev: string;
   port: number;
   mtu: number;
+  /** A multicast group to flood to (the underlay routes it), instead of one entry per peer. */
+  group?: string | undefined;
 }
 
 interface VxlanLink {
   ifname: string;
   flags: string[];
   mtu: number;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number } };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; group?: string } };
 }
+
+/** How a spec floods, as change lines say it. */
+const flooding = (group: string | undefined) => (group ? `group ${group}` : 'head-end');
 
 /**
  * VXLAN interfaces for VLAN-mode networks where 802.1Q cannot carry them (Neutron's
  * Linux bridge agent's model): `vxlan<VNI>` on the underlay, flooding by head-end
- * replication, one all-zero FDB entry per peer; unicast MACs are learned.
+ * replication, one all-zero FDB entry per peer, or to a multicast group (the kernel's
+ * one entry, to the group); unicast MACs are learned.
  */
 export class VxlanDriver {
   constructor(private readonly executor: Executor) {}
@@ -40,14 +46,22 @@ export class VxlanDriver {
     const name = `vxlan${spec.id}`;
     const changes: string[] = [];
     let link = await this.show(name);
-    if (link) {
-      const data = link.linkinfo?.info_data;
-      if (link.linkinfo?.info_kind !== 'vxlan' || data?.id !== spec.id || data.local !== spec.local || data.port !== spec.port) {
-        throw new Conflict(
-          `${name} exists but is not VXLAN ${spec.id} from ${spec.local} port ${spec.port} (${link.linkinfo?.info_kind ?? 'no kind'} id ${data?.id ?? '-'} from ${data?.local ?? '-'} port ${data?.port ?? '-'}); remove it or fix tunnel_ip`,
-        );
-      }
-    } else {
+    const data = link?.linkinfo?.info_data;
+    if (link && (link.linkinfo?.info_kind !== 'vxlan' || data?.id !== spec.id)) {
+      throw new Conflict(
+        `${name} exists but is not VXLAN ${spec.id} (${link.linkinfo?.info_kind ?? 'no kind'} id ${data?.id ?? '-'}); remove it`,
+      );
+    }
+    // Ours by name and VNI, built for another tunnel address, port or flooding (the
+    // configuration changed): rebuilt, and the bridge takes it back.
+    if (link && (data?.local !== spec.local || data.port !== spec.port || data.group !== spec.group)) {
+      await this.run(['ip', 'link', 'del', name], [0, 1]);
+      changes.push(
+        `rebuilt ${name}: from ${spec.local} port ${spec.port}, ${flooding(spec.group)} (was ${data?.local ?? '-'} port ${data?.port ?? '-'}, ${flooding(data?.group)})`,
+      );
+      link = undefined;
+    }
+    if (!link) {
       await this.run([
         'ip',
         'link',
@@ -57,6 +71,7 @@ export class VxlanDriver {
         'vxlan',
         'id',
         String(spec.id),
+        ...(spec.group ? ['group', spec.group] : []),
         'local',
         spec.local,
         'dev',
@@ -64,7 +79,7 @@ export class VxlanDriver {
         'dstport',
         String(spec.port),
       ]);
-      changes.push(`created ${name} (VNI ${spec.id}) on ${spec.dev}`);
+      if (changes.length === 0) changes.push(`created ${name} (VNI ${spec.id}) on ${spec.dev}`);
       link = { ifname: name, flags: [], mtu: 0 };
     }
     if (link.mtu !== spec.mtu) {
@@ -86,7 +101,10 @@ export class VxlanDriver {
     return links[0]?.mtu ?? 1500;
   }
 
-  /** Makes the flood entries of `name` exactly one per peer: added, and removed when a peer left. */
+  /**
+   * Makes the flood entries of `name` exactly one per peer: added, and removed when a
+   * peer left. With a multicast group, the group is the one peer.
+   */
   async syncPeers(name: string, peers: string[]): Promise<string[]> {
     interfaceName(name, 'vxlan');
     for (const peer of peers) parseAddress(peer, 'tunnel_ip', 4);

@@ -175,11 +175,20 @@ describe('loadConfig', () => {
       /^network_manager must be one of flat, flatdhcp, vlan or a nova class path .*got "nova\.network\.neutronv2\.api\.API"$/,
     ],
     ['firewall_backend = pf', /^firewall_backend must be one of iptables, nftables, got "pf"$/],
+    ['vxlan_group = 10.0.0.1', /^vxlan_group must be an IPv4 multicast address \(224\.0\.0\.0\/4\), got "10\.0\.0\.1"$/],
+    ['vxlan_group = 240.0.0.1', /^vxlan_group must be an IPv4 multicast address/],
+    ['vxlan_group = 239.1', /^vxlan_group must be an IPv4 address, got "239\.1"$/],
+    ['wake_port = 65536', /^wake_port must be between 0 and 65535/],
     ['[database]\nmax_pool_size = lots', /^\[database\] max_pool_size must be an integer, got "lots"$/],
   ])('refuses %j with a message naming the option', (text, message) => {
     const error = loadError(`${text}\n`, {});
     expect(error).toBeInstanceOf(Invalid);
     expect(error.message).toMatch(message);
+  });
+
+  it('reads vxlan_group: empty (head-end replication) by default, else the group', () => {
+    expect(load('').config.vxlan_group).toBeUndefined();
+    expect(load('vxlan_group = 239.1.1.1\n').config.vxlan_group).toBe('239.1.1.1');
   });
 
   it.each([

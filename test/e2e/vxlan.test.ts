@@ -174,4 +174,27 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
     // The other project's network on compute2 is untouched.
     expect(await floodPeers(hostNs[1]!, PROJECTS[1]!.vlan)).toEqual([NET_HOST, HOSTS[0]!.address]);
   });
+
+  it('floods to a multicast group instead, once every host is configured with one', async () => {
+    const group = '239.1.1.1';
+    for (const service of services) await service.stop();
+    services[0] = await lab.startService(lab.writeConfig({ ...options('nethost', NET_HOST), vxlan_group: group }));
+    for (const [index, host] of HOSTS.entries()) {
+      const config = lab.writeConfig(
+        { ...options(host.name, host.address), network_host: 'false', my_ip: host.address, vxlan_group: group },
+        { ns: hostNs[index]!, name: host.name },
+      );
+      services[index + 1] = await lab.startService(config);
+    }
+    // Each host's start rebuilt its vxlan<VNI> with the group: the group is its one flood entry.
+    const vni = PROJECTS[1]!.vlan;
+    for (const ns of [lab.netNs, ...hostNs]) expect(await floodPeers(ns, vni)).toEqual([group]);
+    const p2 = booted.filter((entry) => entry.project === 1);
+    const ping = await lab.exec(p2[0]!.vm.ns, ['ping', '-c', '2', '-W', '2', p2[1]!.address]);
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    // DHCP's broadcasts cross by the group too.
+    const lease = await lab.lease(p2[1]!.vm);
+    expect(lease.address, lease.output).toBe(p2[1]!.address);
+    expect(lease.server).toBe(p2[1]!.gateway);
+  });
 });

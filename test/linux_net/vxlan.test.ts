@@ -34,13 +34,57 @@ describe('VxlanDriver', () => {
   });
 
   it.each([
-    ['another VNI', { id: 7, local: '172.31.0.21', port: 4789 }],
-    ['another local address', { id: 100, local: '172.31.0.99', port: 4789 }],
-    ['another port', { id: 100, local: '172.31.0.21', port: 8472 }],
-  ])('refuses to build on a vxlan100 with %s', async (_what, data) => {
-    const executor = new RecordingExecutor().on(SHOW, existing(data));
+    ['another kind', { stdout: JSON.stringify([{ ifname: 'vxlan100', flags: [], mtu: 1500, linkinfo: { info_kind: 'veth' } }]) }],
+    ['another VNI', existing({ id: 7, local: '172.31.0.21', port: 4789 })],
+  ])('refuses to build on a vxlan100 of %s', async (_what, shown) => {
+    const executor = new RecordingExecutor().on(SHOW, shown);
     await expect(new VxlanDriver(executor).ensure(SPEC)).rejects.toThrow(Conflict);
     expect(executor.argvs()).toEqual([SHOW]);
+  });
+
+  it.each([
+    ['another local address', { id: 100, local: '172.31.0.99', port: 4789 }, 'was 172.31.0.99 port 4789, head-end'],
+    ['another port', { id: 100, local: '172.31.0.21', port: 8472 }, 'was 172.31.0.21 port 8472, head-end'],
+    ['a multicast group', { id: 100, local: '172.31.0.21', port: 4789, group: '239.1.1.1' }, 'was 172.31.0.21 port 4789, group 239.1.1.1'],
+  ])('rebuilds its own vxlan100 built with %s (the configuration changed)', async (_what, data, was) => {
+    const executor = new RecordingExecutor().on(SHOW, existing(data));
+    const { changes } = await new VxlanDriver(executor).ensure(SPEC);
+    expect(executor.argvs().slice(1, 3)).toEqual([
+      ['ip', 'link', 'del', 'vxlan100'],
+      ['ip', 'link', 'add', 'vxlan100', 'type', 'vxlan', 'id', '100', 'local', '172.31.0.21', 'dev', 'eth1', 'dstport', '4789'],
+    ]);
+    expect(changes[0]).toBe(`rebuilt vxlan100: from 172.31.0.21 port 4789, head-end (${was})`);
+  });
+
+  it('floods to a multicast group when given one: created with it, and checked against it', async () => {
+    const spec = { ...SPEC, group: '239.1.1.1' };
+    const fresh = new RecordingExecutor().on(SHOW, { code: 1, stderr: 'Device "vxlan100" does not exist.' });
+    await new VxlanDriver(fresh).ensure(spec);
+    expect(fresh.argvs()[1]).toEqual([
+      'ip',
+      'link',
+      'add',
+      'vxlan100',
+      'type',
+      'vxlan',
+      'id',
+      '100',
+      'group',
+      '239.1.1.1',
+      'local',
+      '172.31.0.21',
+      'dev',
+      'eth1',
+      'dstport',
+      '4789',
+    ]);
+    const same = new RecordingExecutor().on(SHOW, existing({ id: 100, local: '172.31.0.21', port: 4789, group: '239.1.1.1' }));
+    expect((await new VxlanDriver(same).ensure(spec)).changes).toEqual([]);
+    // Head-end before: rebuilt with the group.
+    const before = new RecordingExecutor().on(SHOW, existing({ id: 100, local: '172.31.0.21', port: 4789 }));
+    expect((await new VxlanDriver(before).ensure(spec)).changes[0]).toBe(
+      'rebuilt vxlan100: from 172.31.0.21 port 4789, group 239.1.1.1 (was 172.31.0.21 port 4789, head-end)',
+    );
   });
 
   it('keeps exactly one flood entry per peer: the missing appended, a departed one removed, learned MACs left', async () => {
