@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { Database } from '../db/connection.js';
-import { listHosts } from '../db/hosts.js';
+import { type HostRow, listHosts } from '../db/hosts.js';
 import { networkHostsOf } from '../db/networks.js';
 import type { HostChange, HostLayer } from './layer.js';
 
@@ -57,28 +57,31 @@ export function listenForWakes(address: string, port: number, onWake: () => void
   });
 }
 
+/** How long the hosts table read for a wake serves the next ones. */
+const HOSTS_FRESH_MS = 1_000;
+
 /**
  * The host layer the managers talk to: wakes the other hosts a change concerns (each
- * network's network host, the hosts that hold the network, the instance's host), then
- * applies it here. Woken first, they work while this host builds.
+ * network's network host, the hosts that hold the network, the instance's host) while
+ * it applies the change here, so they work while this host builds.
  */
 export class WakingHostLayer implements HostLayer {
   private socket: Socket | undefined;
+  /** The hosts table as last read: a host that joined since is found by its own poll. */
+  private hosts: { at: number; rows: Promise<HostRow[]> } | undefined;
 
   constructor(
     private readonly local: HostLayer,
     private readonly db: Database,
     private readonly self: string,
     private readonly log: (event: string, fields?: Record<string, unknown>) => void,
+    private readonly hostsFreshMs = HOSTS_FRESH_MS,
   ) {}
 
   async apply(changes: HostChange[]): Promise<void> {
-    try {
-      await this.wake(changes);
-    } catch (error) {
-      this.log('wake.failed', { error: (error as Error).message });
-    }
-    await this.local.apply(changes);
+    // Not before the local apply: the reconciler batches changes that arrive together.
+    const woken = this.wake(changes).catch((error: Error) => this.log('wake.failed', { error: error.message }));
+    await Promise.all([woken, this.local.apply(changes)]);
   }
 
   close(): void {
@@ -95,15 +98,29 @@ export class WakingHostLayer implements HostLayer {
       if (change.kind === 'dhcp-host' && change.computeHost) named.add(change.computeHost);
     }
     if (networkIds.size === 0) return;
+    const others = (await this.otherHosts()).filter((host) => host.wakeAddress !== null);
+    // One host alone (or none listening) pays nothing more per change.
+    if (others.length === 0) return;
     const uuids = new Set<string>();
     for (const network of await networkHostsOf(this.db.knex, [...networkIds])) {
       uuids.add(network.uuid);
       if (network.host) named.add(network.host);
     }
-    for (const host of await listHosts(this.db.knex)) {
-      if (host.name === this.self || !host.wakeAddress) continue;
-      if (named.has(host.name) || [...uuids].some((uuid) => host.builtNetworks.has(uuid))) this.send(host.wakeAddress);
+    for (const host of others) {
+      if (named.has(host.name) || [...uuids].some((uuid) => host.builtNetworks.has(uuid))) this.send(host.wakeAddress!);
     }
+  }
+
+  private async otherHosts(): Promise<HostRow[]> {
+    if (!this.hosts || Date.now() - this.hosts.at >= this.hostsFreshMs) {
+      const rows = listHosts(this.db.knex);
+      // A failed read is not kept: the next change reads again.
+      rows.catch(() => {
+        this.hosts = undefined;
+      });
+      this.hosts = { at: Date.now(), rows };
+    }
+    return (await this.hosts.rows).filter((host) => host.name !== this.self);
   }
 
   private send(to: string): void {

@@ -82,7 +82,8 @@ describe('WakingHostLayer', () => {
   beforeEach(async () => {
     database = await freshDatabase('sqlite');
     local = new RecordingHost();
-    layer = new WakingHostLayer(local, database.db, 'apihost', () => undefined);
+    // Every change reads the hosts table afresh (the service keeps it a second).
+    layer = new WakingHostLayer(local, database.db, 'apihost', () => undefined, 0);
     manager = createManager({
       db: database.db,
       config: testConfig({ network_manager: 'flatdhcp', flat_interface: 'eth1', host: 'apihost' }),
@@ -122,6 +123,17 @@ describe('WakingHostLayer', () => {
     expect(woken.sort()).toEqual(['compute9', 'holder', 'nethost']);
     // ...and applies the change here too.
     expect(local.changes).toEqual([change]);
+  });
+
+  it('reads the hosts table at most once per freshness period', async () => {
+    const queries: string[] = [];
+    database.db.knex.on('query', (query: { sql: string }) => queries.push(query.sql));
+    const cached = new WakingHostLayer(local, database.db, 'apihost', () => undefined, 60_000);
+    await host('nethost');
+    const change: HostChange = { kind: 'network-updated', networkId: 1 };
+    for (let n = 0; n < 5; n++) await cached.apply([change]);
+    expect(queries.filter((sql) => /from [`"]hosts[`"]/.test(sql))).toHaveLength(1);
+    cached.close();
   });
 
   it('wakes nobody for a floating IP change, and still applies it', async () => {
