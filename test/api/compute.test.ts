@@ -91,7 +91,14 @@ describe.each(BACKENDS)('compute-host API on %s', (backend) => {
     // The same, and each VIF says whether its host has built the bridge: no service of compute1 has (issue 17).
     const expected = allocated.json as InstanceNetworkInfo;
     expect(read.json).toEqual({ ...expected, network_info: expected.network_info.map((vif) => ({ ...vif, active: false })) });
-    await registerHost(db().knex, { name: 'compute1', role: 'compute', tunnelIp: null, version: '0.1.0', now: new Date() });
+    await registerHost(db().knex, {
+      name: 'compute1',
+      role: 'compute',
+      tunnelIp: null,
+      wakeAddress: null,
+      version: '0.1.0',
+      now: new Date(),
+    });
     await recordBuilt(db().knex, 'compute1', [network.uuid]);
     const built = (await api.call('GET', `/v2.1/os-novanet/instances/${uuidOf(5)}`, { token: p1 })).json as InstanceNetworkInfo;
     expect(built.network_info.map((vif) => vif.active)).toEqual([true]);

@@ -23,9 +23,16 @@ describe.each(BACKENDS)('hosts API on %s', (backend) => {
   it('lists every host with its role, state, heartbeat and last reconcile', async () => {
     const now = api.h.clock.now();
     const long = new Date(now.getTime() - 3600_000);
-    await registerHost(db().knex, { name: 'net1', role: 'network', tunnelIp: '192.0.2.10', version: '0.1.0', now });
+    await registerHost(db().knex, { name: 'net1', role: 'network', tunnelIp: '192.0.2.10', wakeAddress: null, version: '0.1.0', now });
     await heartbeat(db().knex, 'net1', { now, reconcile: { at: now, errors: ['network a (10.0.0.0/24) is not served: x'] } });
-    await registerHost(db().knex, { name: 'compute1', role: 'compute', tunnelIp: '192.0.2.21', version: '0.1.0', now: long });
+    await registerHost(db().knex, {
+      name: 'compute1',
+      role: 'compute',
+      tunnelIp: '192.0.2.21',
+      wakeAddress: null,
+      version: '0.1.0',
+      now: long,
+    });
     const reply = await api.call('GET', '/v2.1/os-novanet/hosts', { token: await api.token('ops', 'admin') });
     expect(reply.status, reply.text).toBe(200);
     const { hosts } = reply.json as { hosts: Record<string, unknown>[] };

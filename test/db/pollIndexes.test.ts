@@ -42,7 +42,14 @@ describe('the polls of an idle service on MariaDB', () => {
       }
       await knex.batchInsert('virtual_interfaces', rows, 500);
       for (let n = 0; n < 50; n++) {
-        await registerHost(knex, { name: `compute${n}`, role: 'compute', tunnelIp: null, version: '0.1.0', now: new Date() });
+        await registerHost(knex, {
+          name: `compute${n}`,
+          role: 'compute',
+          tunnelIp: null,
+          wakeAddress: null,
+          version: '0.1.0',
+          now: new Date(),
+        });
       }
       await knex.raw('ANALYZE TABLE virtual_interfaces, hosts');
 

@@ -14,7 +14,7 @@ describe.each(BACKENDS)('hosts on %s', (backend) => {
   const db = useDatabase(backend);
 
   const register = (name: string, role: 'network' | 'compute', now: Date, tunnelIp: string | null = '192.0.2.10') =>
-    registerHost(db().knex, { name, role, tunnelIp, version: '0.1.0', now });
+    registerHost(db().knex, { name, role, tunnelIp, wakeAddress: null, version: '0.1.0', now });
 
   it('registers a host once, heartbeats it, and keeps its id and first sight when it registers again', async () => {
     const clock = new Clock();

@@ -38,15 +38,19 @@ export function listing(ruleset: NftRuleset, edit: (objects: object[]) => object
   }
   for (const chain of ruleset.chains) {
     objects.push({
-      chain: {
-        family: 'ip',
-        table: 'novanet',
-        name: chain.name,
-        type: chain.type,
-        hook: chain.hook,
-        prio: chain.priority,
-        policy: 'accept',
-      },
+      // nft lists a regular chain without type, hook, priority or policy.
+      chain:
+        chain.type === undefined
+          ? { family: 'ip', table: 'novanet', name: chain.name }
+          : {
+              family: 'ip',
+              table: 'novanet',
+              name: chain.name,
+              type: chain.type,
+              hook: chain.hook,
+              prio: chain.priority,
+              policy: 'accept',
+            },
     });
   }
   for (const chain of ruleset.chains) {
