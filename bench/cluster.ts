@@ -29,8 +29,25 @@ interface Figures {
   joinMs: number[];
   floodPerJoin: number[];
   coldStartMs: number;
-  rssMb: number;
+  rss: Rss;
+  /** The same host restarted with a young generation of 1 MB semi-spaces. */
+  smallYoungRss: Rss;
   queriesPerHost: number;
+}
+
+/** A compute host's service: all it has resident, and its own (anonymous) part of it, not node's shared file pages. */
+interface Rss {
+  totalMb: number;
+  privateMb: number;
+}
+
+/** The young generation's semi-space size a compute host may run with (NODE_OPTIONS in its unit). */
+const SMALL_YOUNG = '--max-semi-space-size=1';
+
+function rssOf(pid: number): Rss {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 'NaN');
+  return { totalMb: kb('VmRSS') / 1024, privateMb: kb('RssAnon') / 1024 };
 }
 
 async function must(argv: string[]): Promise<string> {
@@ -149,8 +166,12 @@ async function cell(env: BenchEnv, hosts: number): Promise<Figures> {
       .split('\n')
       .filter(Boolean).length;
     if (bridges !== NETWORKS) throw new Error(`compute1 has ${bridges} bridges after its cold start, not ${NETWORKS}`);
-    const status = readFileSync(`/proc/${services[1]!.child.pid}/status`, 'utf8');
-    const rssMb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') / 1024;
+    const rss = rssOf(services[1]!.child.pid!);
+    // Again with a small young generation (a warm restart: its links are in place).
+    await services[1]!.stop();
+    services[1] = await lab.startService(configs[1]!, undefined, [SMALL_YOUNG]);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const smallYoungRss = rssOf(services[1]!.child.pid!);
 
     // Idle: what every service's polls and heartbeats ask of the database.
     const questions = async () => {
@@ -170,7 +191,7 @@ async function cell(env: BenchEnv, hosts: number): Promise<Figures> {
     const after = await questions();
     // The two SHOW queries are this bench's own.
     const queriesPerHost = (after - before - 2) / (IDLE_MS / 1000) / (hosts + 1);
-    return { hosts, joinMs, floodPerJoin, coldStartMs, rssMb, queriesPerHost };
+    return { hosts, joinMs, floodPerJoin, coldStartMs, rss, smallYoungRss, queriesPerHost };
   } finally {
     for (const service of services) await service.stop();
     await lab.destroy();
@@ -194,7 +215,8 @@ export const clusterBench: Bench = async (env) => {
       millis(percentile(sorted, 95)),
       `${Math.max(...figure.floodPerJoin)}`,
       millis(figure.coldStartMs),
-      `${figure.rssMb.toFixed(0)} MB`,
+      `${figure.rss.totalMb.toFixed(0)} MB (${figure.rss.privateMb.toFixed(0)} MB)`,
+      `${figure.smallYoungRss.totalMb.toFixed(0)} MB (${figure.smallYoungRss.privateMb.toFixed(0)} MB)`,
       figure.queriesPerHost.toFixed(2),
     ];
   });
@@ -208,7 +230,8 @@ export const clusterBench: Bench = async (env) => {
         'join → offer p95',
         'flood entries a join adds (max)',
         `cold start, ${NETWORKS} networks`,
-        'compute RSS',
+        'compute RSS (private)',
+        `compute RSS with ${SMALL_YOUNG}`,
         'idle queries/s per host',
       ],
       rows,

@@ -426,12 +426,13 @@ export class Lab {
   }
 
   /**
-   * Starts novanet-network with `configFile` (whose [api] port should be 0) and
-   * resolves once it logs service.started, with the address its API listens on.
+   * Starts novanet-network with `configFile` (whose [api] port should be 0), node
+   * running with `nodeFlags`, and resolves once it logs service.started, with the
+   * address its API listens on.
    * destroy() stops it if the caller has not.
    */
-  startService(configFile: string, onLog?: (chunk: string) => void): Promise<LabService> {
-    const child = spawn(process.execPath, [BIN.network, '--config-file', configFile], {
+  startService(configFile: string, onLog?: (chunk: string) => void, nodeFlags: string[] = []): Promise<LabService> {
+    const child = spawn(process.execPath, [...nodeFlags, BIN.network, '--config-file', configFile], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: labEnv(),
     });
