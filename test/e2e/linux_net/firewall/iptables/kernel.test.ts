@@ -34,7 +34,7 @@ describe.runIf(kernel)('iptables backend on the real kernel (own network namespa
     inNs('iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '172.17.0.0/16', '!', '-o', 'docker0', '-j', 'MASQUERADE');
     const foreign = save();
     const driver = new IptablesDriver(executor);
-    expect(await driver.sync(STATE)).toHaveLength(19);
+    expect(await driver.sync(STATE)).toHaveLength(20);
     // The kernel prints our rules exactly as we render them: nothing left to change.
     expect(renderRestore(withWiring(renderRules(STATE)), parseSave(inNs('iptables-save'))).script).toBe('');
     const installed = save();
