@@ -111,6 +111,9 @@ export class Lab {
   readonly vms: LabVm[] = [];
   readonly publicAddress: string;
   readonly outsideAddress: string;
+  /** The public side's IPv6 /64 (documentation range), network host and outside. */
+  readonly publicAddressV6 = '2001:db8:ffff::10';
+  readonly outsideAddressV6 = '2001:db8:ffff::1';
   /** The underlay's switch: bridge sw0 in a namespace of its own (options.underlay). */
   readonly switchNs: string;
   private ports = 0;
@@ -167,6 +170,8 @@ export class Lab {
     await must(['ip', '-n', this.outsideNs, 'link', 'set', 'nnlpub1', 'name', 'eth0']);
     await must(['ip', '-n', this.netNs, 'addr', 'add', `${this.publicAddress}/24`, 'dev', 'eth0']);
     await must(['ip', '-n', this.outsideNs, 'addr', 'add', `${this.outsideAddress}/24`, 'dev', 'eth0']);
+    await must(['ip', '-n', this.netNs, 'addr', 'add', `${this.publicAddressV6}/64`, 'dev', 'eth0', 'nodad']);
+    await must(['ip', '-n', this.outsideNs, 'addr', 'add', `${this.outsideAddressV6}/64`, 'dev', 'eth0', 'nodad']);
     await must(['ip', '-n', this.netNs, 'link', 'set', 'eth0', 'up']);
     await must(['ip', '-n', this.outsideNs, 'link', 'set', 'eth0', 'up']);
     if (options.underlay) {

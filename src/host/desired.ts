@@ -26,6 +26,8 @@ export interface ServedNetwork {
   bridgeInterface: string | null;
   /** The host's address on the bridge (none when plugOnly). */
   gateway: { address: string; prefix: number } | undefined;
+  /** The network's IPv6 gateway on the bridge, when it has a /64 (none when plugOnly). */
+  gatewayV6: { address: string; prefix: number } | undefined;
   dhcp: DhcpNetwork | undefined;
   hosts: DhcpHost[];
   /** The taps of this host's instances in the network, put into its bridge when they appear. */
@@ -215,6 +217,7 @@ function plugOnly(network: Network, config: Config, capabilities: Capabilities, 
     ...uplinkOf(network, config, capabilities, peers),
     bridgeInterface: flatUplink(network, config, capabilities),
     gateway: undefined,
+    gatewayV6: undefined,
     dhcp: undefined,
     hosts: [],
     taps: [],
@@ -237,6 +240,8 @@ function describe(
     ...uplinkOf(network, config, capabilities, peers),
     bridgeInterface: flatUplink(network, config, capabilities),
     gateway: { address: dhcpServer, prefix: cidr.prefix },
+    gatewayV6:
+      network.cidrV6 && network.gatewayV6 ? { address: network.gatewayV6, prefix: parseCidr(network.cidrV6, 'cidr_v6').prefix } : undefined,
     dhcp:
       capabilities.dhcp && network.enableDhcp
         ? {
@@ -250,6 +255,7 @@ function describe(
             size: Number(cidrSize(cidr)),
             mtu: network.mtu,
             dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
+            ipv6: network.cidrV6 !== null && network.gatewayV6 !== null,
           }
         : undefined,
     hosts,

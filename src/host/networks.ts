@@ -104,6 +104,7 @@ export class NetworkBuilds {
     }
     changes.push(...(await this.links.ensureBridge(bridge, { interface: slave, mtu })));
     if (served.gateway) changes.push(...(await this.links.ensureFirstAddress(bridge, served.gateway.address, served.gateway.prefix)));
+    if (served.gatewayV6) changes.push(...(await this.links.ensureAddressV6(bridge, served.gatewayV6.address, served.gatewayV6.prefix)));
     this.built.set(served.network.id, { network: served.network, plugOnly: served.plugOnly });
     if (uplinkMissing && (full || !this.uplinkReported.has(served.network.id))) {
       this.uplinkReported.add(served.network.id);

@@ -250,6 +250,8 @@ export class Reconciler implements HostLayer {
       errors.push(`network ${network.label} (${network.cidr}) is built without an uplink: ${reason}`);
     }
     if (desired.networks.length > 0 && (await this.deps.drivers.links.ensureForwarding())) changes.push('ip_forward on');
+    if (desired.networks.some((served) => served.gatewayV6) && (await this.deps.drivers.links.ensureForwardingV6()))
+      changes.push('IPv6 forwarding on');
     const dhcp: Promise<void>[] = [];
     for (const served of desired.networks) {
       await this.guard(errors, served.network, () => this.builds.ensure(served, changes, only === undefined));

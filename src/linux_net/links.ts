@@ -1,5 +1,6 @@
 import { Conflict, NotFound, Unavailable } from '../errors.js';
 import { interfaceName } from '../fields.js';
+import { parseAddress } from '../ipam/address.js';
 import { CommandFailed, type Executor, jsonOutput } from './command.js';
 
 /** What `ip -j addr show` reports about one interface. */
@@ -159,6 +160,23 @@ export class LinkDriver {
     return [`gateway ${address}/${prefix} on ${bridge}`];
   }
 
+  /**
+   * The network's IPv6 gateway on the bridge, beside its IPv4 addresses. No duplicate
+   * address detection: the address is the network's own, never a VM's, and a bridge
+   * that is down would otherwise hold it tentative.
+   */
+  async ensureAddressV6(bridge: string, address: string, prefix: number): Promise<string[]> {
+    const link = await this.show(bridge);
+    if (!link) throw new NotFound(`bridge ${bridge} does not exist`);
+    const wanted = parseAddress(address, 'gateway_v6', 6).value;
+    const present = (link.addr_info ?? []).some(
+      (entry) => entry.family === 'inet6' && entry.prefixlen === prefix && parseAddress(entry.local, 'address', 6).value === wanted,
+    );
+    if (present) return [];
+    await this.ip(['-6', 'addr', 'add', `${address}/${prefix}`, 'dev', bridge, 'nodad'], IDEMPOTENT);
+    return [`gateway ${address}/${prefix} on ${bridge}`];
+  }
+
   /** Removes one address; an address already gone is fine (status 2). */
   async removeAddress(device: string, address: string, prefix: number): Promise<void> {
     interfaceName(device, 'interface');
@@ -262,9 +280,21 @@ export class LinkDriver {
 
   /** IPv4 forwarding on (per network namespace). */
   async ensureForwarding(): Promise<boolean> {
-    const current = await this.executor.run({ argv: ['sysctl', '-n', 'net.ipv4.ip_forward'] });
+    return this.ensureSysctl('net.ipv4.ip_forward');
+  }
+
+  /**
+   * IPv6 forwarding on (per network namespace). The host then ignores router
+   * advertisements on interfaces whose accept_ra is 1 (README: IPv6).
+   */
+  async ensureForwardingV6(): Promise<boolean> {
+    return this.ensureSysctl('net.ipv6.conf.all.forwarding');
+  }
+
+  private async ensureSysctl(key: string): Promise<boolean> {
+    const current = await this.executor.run({ argv: ['sysctl', '-n', key] });
     if (current.stdout.trim() === '1') return false;
-    await this.executor.run({ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'] });
+    await this.executor.run({ argv: ['sysctl', '-w', `${key}=1`] });
     return true;
   }
 

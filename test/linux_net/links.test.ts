@@ -317,6 +317,33 @@ describe('LinkDriver.ensureBridge', () => {
   });
 });
 
+describe('LinkDriver.ensureAddressV6', () => {
+  const withV6 = (local: string, prefixlen: number) =>
+    JSON.stringify([
+      { ifname: 'br100', flags: ['UP'], mtu: 1500, linkinfo: { info_kind: 'bridge' }, addr_info: [{ family: 'inet6', local, prefixlen }] },
+    ]);
+
+  it('adds the v6 gateway without duplicate address detection', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: bridgeJson({ up: true }) });
+    expect(await links.ensureAddressV6('br100', 'fd00:60::1', 64)).toEqual(['gateway fd00:60::1/64 on br100']);
+    expect(executor.argvs()).toEqual([showBridge, ['ip', '-6', 'addr', 'add', 'fd00:60::1/64', 'dev', 'br100', 'nodad']]);
+  });
+
+  it('recognises the address however it is written, and changes nothing', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: withV6('fd00:60:0:0::1', 64) });
+    expect(await links.ensureAddressV6('br100', 'fd00:60::1', 64)).toEqual([]);
+    expect(executor.argvs()).toEqual([showBridge]);
+  });
+
+  it('adds it beside the same address with another prefix', async () => {
+    const { executor, links } = setup();
+    executor.on(showBridge, { stdout: withV6('fd00:60::1', 48) });
+    expect(await links.ensureAddressV6('br100', 'fd00:60::1', 64)).toEqual(['gateway fd00:60::1/64 on br100']);
+  });
+});
+
 describe('LinkDriver.ensureFirstAddress', () => {
   it('runs no changing command when the gateway is already first', async () => {
     const { executor, links } = setup();

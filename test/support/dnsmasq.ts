@@ -15,6 +15,7 @@ export const NETWORK: DhcpNetwork = {
   size: 256,
   mtu: null,
   dns: [],
+  ipv6: false,
 };
 
 export const HOSTS: DhcpHost[] = [

@@ -18,7 +18,12 @@ export interface DhcpNetwork {
   size: number;
   mtu: number | null;
   dns: string[];
+  /** The network has an IPv6 /64 on the bridge: dnsmasq advertises it for SLAAC. */
+  ipv6: boolean;
 }
+
+/** nova's radvd sent an advertisement every 3 to 10 s; dnsmasq's interval is the longest. */
+const RA_INTERVAL_S = 10;
 
 export interface DhcpHost {
   mac: string;
@@ -86,6 +91,21 @@ export function optsFile(network: DhcpNetwork): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Router advertisements in place of nova's radvd: the bridge's /64 (dnsmasq builds the
+ * prefix from the bridge's own address, `constructor:`), on-link and autonomous
+ * (SLAAC, `ra-only`: no DHCPv6), with the network's MTU; dnsmasq names itself as the
+ * DNS server (RDNSS), as it serves DNS on the bridge.
+ */
+function routerAdvertisements(network: DhcpNetwork, options: DnsmasqOptions): string[] {
+  return [
+    '--enable-ra',
+    `--dhcp-range=set:net${network.id}v6,::,constructor:${network.bridge},ra-only,64,${options.leaseTime}s`,
+    // The MTU the network sets, else the bridge's own (dnsmasq reads it when it advertises).
+    `--ra-param=${network.bridge},mtu:${network.mtu ?? network.bridge},${RA_INTERVAL_S}`,
+  ];
+}
+
 /** nova's dnsmasq command line, with the tag named after the network id. */
 export function dnsmasqArgs(network: DhcpNetwork, files: NetworkFiles, options: DnsmasqOptions): string[] {
   const env = ['env', `NETWORK_ID=${network.id}`, ...(options.configFile ? [`NOVANET_CONFIG_FILE=${options.configFile}`] : [])];
@@ -108,6 +128,7 @@ export function dnsmasqArgs(network: DhcpNetwork, files: NetworkFiles, options: 
     `--dhcp-hostsfile=${files.hosts}`,
     `--dhcp-hostsdir=${files.hostsdir}`,
     `--dhcp-script=${options.dhcpScript}`,
+    ...(network.ipv6 ? routerAdvertisements(network, options) : []),
     '--no-hosts',
     '--leasefile-ro',
     `--domain=${options.domain}`,

@@ -55,6 +55,18 @@ describe('dnsmasqArgs', () => {
     expect(argv.at(-1)).toBe('--domain=example.org');
     expect(argv).not.toContain('--no-resolv');
   });
+
+  it("advertises a network's /64 for SLAAC in place of radvd, with the network's MTU or else the bridge's", () => {
+    const argv = dnsmasqArgs({ ...NETWORK, ipv6: true }, FILES, options('/var/lib/novanet'));
+    const ra = ['--enable-ra', '--dhcp-range=set:net1v6,::,constructor:br100,ra-only,64,86400s', '--ra-param=br100,mtu:br100,10'];
+    expect(argv.slice(argv.indexOf('--enable-ra'), argv.indexOf('--enable-ra') + 3)).toEqual(ra);
+    expect(dnsmasqArgs({ ...NETWORK, ipv6: true, mtu: 1450 }, FILES, options('/var/lib/novanet'))).toContain(
+      '--ra-param=br100,mtu:1450,10',
+    );
+    expect(
+      dnsmasqArgs(NETWORK, FILES, options('/var/lib/novanet')).filter((arg) => arg === '--enable-ra' || arg.startsWith('--ra-param')),
+    ).toEqual([]);
+  });
 });
 
 describe('hostsFile and optsFile', () => {

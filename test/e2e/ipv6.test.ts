@@ -1,0 +1,124 @@
+/**
+ * IPv6 on the real kernel (issue 18): a FlatDHCP network with a /64. The network
+ * host puts the network's v6 gateway on the bridge, forwards IPv6, and its dnsmasq
+ * advertises the prefix (SLAAC) with the MTU and itself as DNS server. A VM namespace
+ * with the kernel's default IPv6 settings forms exactly the address network_info gave
+ * it, routes through the host's link-local address, and reaches the outside (and is
+ * reached from it) over routed IPv6, no NAT.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
+import { callService } from '../support/serviceApi.js';
+
+const V6_RANGE = 'fd00:60::/48';
+const V6_PREFIX = 'fd00:60::/64';
+
+interface NetworkInfo {
+  network_info: {
+    address: string;
+    network: { bridge: string; subnets: { cidr: string; gateway: { address: string } | null; ips: { address: string }[] }[] };
+  }[];
+}
+
+describe('IPv6: a FlatDHCP network with a /64', () => {
+  let lab: Lab;
+  let service: LabService;
+  let vm: LabVm;
+  let bridge: string;
+  let v6: string;
+  let gatewayV6: string;
+
+  const json = async <T>(ns: string, argv: string[]): Promise<T> => {
+    const result = await lab.exec(ns, argv);
+    if (result.code !== 0) throw new Error(`${argv.join(' ')}: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+  };
+  /** The VM's global (SLAAC) IPv6 addresses that passed duplicate address detection. */
+  const globalAddresses = async () =>
+    (
+      await json<{ addr_info: { local?: string; tentative?: boolean }[] }[]>(vm.ns, [
+        'ip',
+        '-6',
+        '-j',
+        'addr',
+        'show',
+        'dev',
+        'eth0',
+        'scope',
+        'global',
+      ])
+    )
+      .flatMap((link) => link.addr_info)
+      .filter((entry) => entry.local !== undefined && !entry.tentative)
+      .map((entry) => entry.local!);
+
+  beforeAll(async () => {
+    requireBuild();
+    lab = await Lab.create({ vms: 1, flatInterfaceAddress: '172.31.0.10/24' });
+    vm = lab.vms[0]!;
+    const config = lab.writeConfig();
+    const token = await lab.provision(
+      config,
+      [
+        ['db', 'sync'],
+        ['network', 'create', '--label=v6net', '--fixed_range_v4=10.60.0.0/24', `--fixed_range_v6=${V6_RANGE}`, '--bridge=br100'],
+      ],
+      'p1',
+    );
+    service = await lab.startService(config);
+    const info = await callService<NetworkInfo>(service.api, token, 'POST', '/os-novanet/instances', {
+      instance: { uuid: '18181818-6666-4000-8000-000000000001', project_id: 'p1', host: 'nethost', hostname: 'v6vm' },
+    });
+    const vif = info.network_info[0]!;
+    bridge = vif.network.bridge;
+    const subnetV6 = vif.network.subnets.find((subnet) => subnet.cidr.includes(':'))!;
+    v6 = subnetV6.ips[0]!.address;
+    gatewayV6 = subnetV6.gateway!.address;
+    await lab.plug(vm, bridge, vif.address);
+  }, 120_000);
+
+  afterAll(async () => {
+    await service?.stop();
+    await lab?.destroy();
+  });
+
+  it("forms by SLAAC exactly the address network_info gave, routed through the host's link-local address", async () => {
+    expect(`${v6.split(':').slice(0, 2).join(':')}::/64`).toBe(V6_PREFIX);
+    await eventually(async () => ((await globalAddresses()).includes(v6) ? true : undefined), `the VM to form ${v6}`, 10_000);
+    expect(await globalAddresses()).toEqual([v6]);
+    const hostLinkLocal = (
+      await json<{ addr_info: { local?: string }[] }[]>(lab.netNs, ['ip', '-6', '-j', 'addr', 'show', 'dev', bridge, 'scope', 'link'])
+    )
+      .flatMap((link) => link.addr_info)
+      .find((entry) => entry.local !== undefined)?.local;
+    expect(hostLinkLocal).toMatch(/^fe80::/);
+    const routes = await json<{ dst: string; gateway?: string }[]>(vm.ns, ['ip', '-6', '-j', 'route', 'show', 'default']);
+    expect(routes.map((route) => route.gateway)).toEqual([hostLinkLocal]);
+    // The bridge holds the network's gateway address.
+    const onBridge = (
+      await json<{ addr_info: { local?: string }[] }[]>(lab.netNs, ['ip', '-6', '-j', 'addr', 'show', 'dev', bridge, 'scope', 'global'])
+    )
+      .flatMap((link) => link.addr_info)
+      .flatMap((entry) => (entry.local ? [entry.local] : []));
+    expect(onBridge).toEqual([gatewayV6]);
+  });
+
+  it('advertises the MTU and the host as DNS server', async () => {
+    const shown = await lab.exec(vm.ns, ['rdisc6', '-1', '-r', '3', 'eth0']);
+    expect(shown.code, shown.stderr).toBe(0);
+    const mtu = (await json<{ mtu: number }[]>(lab.netNs, ['ip', '-j', 'link', 'show', 'dev', bridge]))[0]!.mtu;
+    expect(shown.stdout).toMatch(new RegExp(`MTU\\s+:\\s+${mtu} bytes`));
+    expect(shown.stdout).toMatch(new RegExp(`Prefix\\s+:\\s+${V6_PREFIX.replace('/', '\\/')}`));
+    const from = /from (fe80::\S+)/.exec(shown.stdout)?.[1];
+    expect(shown.stdout).toMatch(new RegExp(`Recursive DNS server\\s+:\\s+${from}`));
+  });
+
+  it('reaches the outside over routed IPv6, and is reached from it', async () => {
+    // No NAT: the outside sees the VM's own address, and reaches the /64 by a route via the network host.
+    await lab.exec(lab.outsideNs, ['ip', '-6', 'route', 'replace', V6_PREFIX, 'via', lab.publicAddressV6]);
+    const out = await lab.exec(vm.ns, ['ping', '-6', '-c', '2', '-W', '2', lab.outsideAddressV6]);
+    expect(out.code, out.stdout + out.stderr).toBe(0);
+    const back = await lab.exec(lab.outsideNs, ['ping', '-6', '-c', '2', '-W', '2', v6]);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+  });
+});
