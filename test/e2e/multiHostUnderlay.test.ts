@@ -3,7 +3,8 @@
  * bridges are joined by their flat_interface on one switch. Their VMs reach each other
  * across it, and each VM leases and renews from its own host only: DHCP frames are
  * dropped where they would cross the uplink (a bridge-family nftables table), so no
- * DHCP frame of host 1's VM reaches host 2's bridge.
+ * DHCP frame of host 1's VM reaches host 2's bridge. Router advertisements too: each
+ * VM has its own host as its one IPv6 router.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
@@ -41,7 +42,7 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
       config,
       [
         ['db', 'sync'],
-        ['network', 'create', '--label=mhu', '--fixed_range_v4=10.60.0.0/24', '--multi_host=T'],
+        ['network', 'create', '--label=mhu', '--fixed_range_v4=10.60.0.0/24', '--fixed_range_v6=fd00:61::/48', '--multi_host=T'],
       ],
       'p1',
     );
@@ -101,5 +102,32 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
     expect(count(leased[1]!.mac, false), listed.join('\n')).toBeGreaterThan(0);
     expect(count(leased[0]!.mac, true), listed.join('\n')).toBe(0);
     expect(await seenOnHost2(leased[0]!.mac)).toBe(0);
+  });
+
+  it('gives each VM its own host as its one IPv6 router: no router advertisement crosses the uplink', async () => {
+    const hostNs = [lab.netNs, host2Ns];
+    for (const [index, vm] of vms.entries()) {
+      const bridgeLinkLocal = (
+        JSON.parse((await lab.exec(hostNs[index]!, ['ip', '-6', '-j', 'addr', 'show', 'dev', 'br100', 'scope', 'link'])).stdout) as {
+          addr_info: { local?: string }[];
+        }[]
+      )
+        .flatMap((link) => link.addr_info)
+        .find((entry) => entry.local)?.local;
+      // A solicitation: every router that hears it answers at once, another host's too if it crossed.
+      await lab.exec(vm.ns, ['rdisc6', '-1', '-r', '1', '-w', '3000', 'eth0']);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const routers = async () =>
+        (
+          JSON.parse((await lab.exec(vm.ns, ['ip', '-6', '-j', 'route', 'show', 'default'])).stdout) as {
+            gateway?: string;
+            nexthops?: { gateway: string }[];
+          }[]
+        )
+          .flatMap((route) => (route.nexthops ? route.nexthops.map((hop) => hop.gateway) : [route.gateway]))
+          .sort();
+      await eventually(async () => ((await routers()).length > 0 ? true : undefined), `a router for ${vm.name}`, 12_000);
+      expect(await routers(), vm.name).toEqual([bridgeLinkLocal]);
+    }
   });
 });
