@@ -4,8 +4,10 @@
  * advertises the prefix (SLAAC) with the MTU and itself as DNS server. A VM namespace
  * with the kernel's default IPv6 settings forms exactly the address network_info gave
  * it, routes through the host's link-local address, and reaches the outside (and is
- * reached from it) over routed IPv6, no NAT.
+ * reached from it) over routed IPv6, no NAT. Restarts lose no echo; drift is repaired.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
@@ -27,6 +29,13 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
   let bridge: string;
   let v6: string;
   let gatewayV6: string;
+  let config: string;
+  let log = '';
+  const start = async () => {
+    service = await lab.startService(config, (chunk) => {
+      log += chunk;
+    });
+  };
 
   const json = async <T>(ns: string, argv: string[]): Promise<T> => {
     const result = await lab.exec(ns, argv);
@@ -56,7 +65,7 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
     requireBuild();
     lab = await Lab.create({ vms: 1, flatInterfaceAddress: '172.31.0.10/24' });
     vm = lab.vms[0]!;
-    const config = lab.writeConfig();
+    config = lab.writeConfig({ reconcile_interval: '2' });
     const token = await lab.provision(
       config,
       [
@@ -65,7 +74,7 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
       ],
       'p1',
     );
-    service = await lab.startService(config);
+    await start();
     const info = await callService<NetworkInfo>(service.api, token, 'POST', '/os-novanet/instances', {
       instance: { uuid: '18181818-6666-4000-8000-000000000001', project_id: 'p1', host: 'nethost', hostname: 'v6vm' },
     });
@@ -120,5 +129,34 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
     expect(out.code, out.stdout + out.stderr).toBe(0);
     const back = await lab.exec(lab.outsideNs, ['ping', '-6', '-c', '2', '-W', '2', v6]);
     expect(back.code, back.stdout + back.stderr).toBe(0);
+  });
+
+  it('restarts twice without losing an echo of a VM pinging the outside over IPv6', async () => {
+    // 0.05 s apart for the length of two restarts; ping's own count bounds it.
+    const pinging = lab.exec(vm.ns, ['ping', '-6', '-i', '0.05', '-c', '80', '-W', '1', lab.outsideAddressV6], { timeoutMs: 60_000 });
+    for (let restart = 0; restart < 2; restart++) {
+      await service.stop();
+      await start();
+    }
+    expect((await pinging).stdout).toMatch(/80 packets transmitted, 80 received, 0% packet loss/);
+  });
+
+  it('puts back a removed v6 gateway and a killed dnsmasq at the next reconcile', async () => {
+    const pidFile = join(lab.dir, 'state', 'networks', `nova-${bridge}.pid`);
+    const killed = Number(readFileSync(pidFile, 'utf8').trim());
+    expect((await lab.exec(lab.netNs, ['ip', '-6', 'addr', 'del', `${gatewayV6}/64`, 'dev', bridge])).code).toBe(0);
+    // The dnsmasq our service started for this lab, by its PID.
+    process.kill(killed, 'SIGKILL');
+    const since = log.length;
+    await eventually(
+      async () => (/"kind":"full"[^\n]*gateway fd00:60::1\/64 on br100/.test(log.slice(since)) ? true : undefined),
+      'a full reconcile to put the v6 gateway back',
+      10_000,
+    );
+    const restarted = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(restarted).not.toBe(killed);
+    // Advertising again: the VM hears the prefix.
+    const shown = await lab.exec(vm.ns, ['rdisc6', '-1', '-r', '3', 'eth0']);
+    expect(shown.stdout).toMatch(/Prefix\s+:\s+fd00:60::\/64/);
   });
 });
