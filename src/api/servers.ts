@@ -73,7 +73,14 @@ export function serverRoutes(router: Router<ApiState>, deps: ServerRouteDeps): v
   router.get('/v2.1/servers/:id', async (ctx) => {
     const instance = await findServer(ctx, manager, ctx.params.id ?? '');
     ctx.body = {
-      server: { id: instance.uuid, name: nameOf(instance), tenant_id: instance.projectId, addresses: addressesView(instance) },
+      // metadata: Nova's view always has it (empty here), and `openstack server show` reads it.
+      server: {
+        id: instance.uuid,
+        name: nameOf(instance),
+        tenant_id: instance.projectId,
+        addresses: addressesView(instance),
+        metadata: {},
+      },
     };
   });
 

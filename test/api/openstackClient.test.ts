@@ -193,4 +193,23 @@ describe('the openstack CLI against novanet (compute API paths)', () => {
     expect(await floatingRow(database.db, ip)).toMatchObject({ projectId: null, fixedIpId: null });
     expect(api.h.host.changes).toEqual([{ kind: 'floating-updated', address: ip }]);
   });
+
+  it('server show and network show carry the IPv6 /64 and address', async () => {
+    // OSC's nova-network create takes no v6 range: made as novanet-manage network create --fixed_range_v6 makes it.
+    const [network] = await api.manager.networks.create({ label: 'dual', fixedRangeV4: '10.20.0.0/24', fixedRangeV6: 'fd00:20::/48' });
+    const info = await api.manager.allocation.allocate({ instanceUuid: uuidOf(7), projectId: 'p1', host: 'compute1', hostname: 'vm7' });
+    const v6 = info.network_info
+      .flatMap((vif) => vif.network.subnets)
+      .filter((subnet) => subnet.version === 6)
+      .flatMap((subnet) => subnet.ips.map((ip) => ip.address));
+    expect(v6).toHaveLength(1);
+    expect(v6[0]).toMatch(/^fd00:20::/);
+    const shown = await json('demo', ['server', 'show', uuidOf(7)]);
+    expect(JSON.stringify(shown.addresses)).toContain(v6[0]!);
+    expect(await json('demo', ['network', 'show', 'dual'])).toMatchObject({
+      id: network!.uuid,
+      cidr_v6: 'fd00:20::/64',
+      gateway_v6: 'fd00:20::1',
+    });
+  });
 });

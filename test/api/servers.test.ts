@@ -65,7 +65,7 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       expect(reply.status).toBe(200);
       const mac = await macOf(w.vm1);
       const fixed = { version: 4, addr: w.fixed.vm1, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': mac };
-      expect(reply.json).toEqual({ server: { id: w.vm1, name: 'vm1', tenant_id: 'p1', addresses: { private: [fixed] } } });
+      expect(reply.json).toEqual({ server: { id: w.vm1, name: 'vm1', tenant_id: 'p1', addresses: { private: [fixed] }, metadata: {} } });
       const floating = await allocate(w.p1);
       await w.api.manager.floating.associate({ address: floating, instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       const after = (await call('GET', `/v2.1/servers/${w.vm1.toUpperCase()}`, w.p1)).json as {

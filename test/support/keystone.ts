@@ -2,9 +2,11 @@
  * A minimal Keystone v3 for driving novanet with the stock `openstack` CLI: version
  * discovery (GET / and GET /v3, as keystoneauth1 asks) and password authentication
  * (POST /v3/auth/tokens). The token it hands out is a real novanet API token
- * (TokenService), and the catalog has only a `compute` service pointing at novanet,
+ * (TokenService), and the catalog has a `compute` service pointing at novanet,
  * so OSC takes its nova-network (compute) code paths: with no `network` service it
- * never looks for Neutron.
+ * never looks for Neutron. An `image` service is listed too, here with its version
+ * discovery only, because `server show` makes an image client before it looks at the
+ * server (novanet's servers name no image, so no image is ever asked for).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -125,6 +127,20 @@ export async function startKeystone(options: KeystoneOptions): Promise<Keystone>
                 { id: 'compute-public', interface: 'public', region: 'RegionOne', region_id: 'RegionOne', url: options.computeUrl },
               ],
             },
+            {
+              id: 'image',
+              type: 'image',
+              name: 'glance',
+              endpoints: [
+                {
+                  id: 'image-public',
+                  interface: 'public',
+                  region: 'RegionOne',
+                  region_id: 'RegionOne',
+                  url: `${base}/image`,
+                },
+              ],
+            },
           ],
         },
       },
@@ -136,6 +152,9 @@ export async function startKeystone(options: KeystoneOptions): Promise<Keystone>
     const path = (request.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
     if (request.method === 'GET' && path === '') return send(response, 300, { versions: { values: [version()] } });
     if (request.method === 'GET' && path === '/v3') return send(response, 200, { version: version() });
+    if (request.method === 'GET' && path === '/image') {
+      return send(response, 300, { versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base}/image/v2/` }] }] });
+    }
     if (request.method === 'POST' && path === '/v3/auth/tokens') {
       token(request, response).catch((error: unknown) => refuse(response, 500, 'Internal Server Error', String(error)));
       return;
