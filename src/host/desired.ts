@@ -276,6 +276,7 @@ function firewallState(
     gateway: bridgeAddress(network, ownAddress(network)),
     dhcp: capabilities.dhcp && network.enableDhcp,
     isolated: capabilities.vlan,
+    v6: network.cidrV6 !== null && network.gatewayV6 !== null,
     vpn:
       capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
         ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }

@@ -1,5 +1,5 @@
 import { CommandFailed, type Executor } from '../command.js';
-import { IptablesDriver } from './iptables/driver.js';
+import { IptablesBackend } from './iptables/driver.js';
 import { NftablesDriver } from './nftables/driver.js';
 import type { FirewallDriver, FirewallState } from './state.js';
 
@@ -18,7 +18,7 @@ interface BackendDriver extends FirewallDriver {
 
 /** nova's chains written with iptables-restore (iptables/); one table of novanet's, floating IPs in maps (nftables/). */
 const BACKENDS: Record<FirewallBackend, new (executor: Executor) => BackendDriver> = {
-  iptables: IptablesDriver,
+  iptables: IptablesBackend,
   nftables: NftablesDriver,
 };
 

@@ -14,6 +14,8 @@ export interface RuledNetwork {
   dhcp: boolean;
   /** A project's network (VLAN mode): nothing is routed to it from another isolated network, bar DNAT. */
   isolated?: boolean;
+  /** It has an IPv6 /64 here: the same forwarding (and isolation) for IPv6, and DHCPv6, DNS and ICMPv6 from the bridge. */
+  v6?: boolean;
   vpn?: { publicAddress: string; publicPort: number; privateAddress: string } | undefined;
 }
 

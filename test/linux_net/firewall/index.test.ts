@@ -28,7 +28,8 @@ describe('createFirewall', () => {
       'iptables nat/nova-network-PREROUTING removed',
       'iptables nat/nova-float-dnat-c00002 removed',
     ]);
-    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'env', 'iptables-save', 'iptables-restore']);
+    // ip6tables too: it has nothing of novanet's here, so nothing is restored.
+    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'env', 'iptables-save', 'iptables-restore', 'ip6tables-save']);
     expect(executor.commands[4]!.input).toBe(
       [
         '*nat',
@@ -58,12 +59,36 @@ describe('createFirewall', () => {
       'iptables-save',
       'iptables-restore -w 10 --noflush -v',
       'iptables-restore -w 10 --noflush -v',
+      // No network has IPv6: only a look for an earlier run's IPv6 rules.
+      'ip6tables-save',
       'nft list tables ip',
       'nft delete table ip novanet',
     ]);
     executor.clear();
     await firewall.apply(firewallState({ floating: FLOATING }));
     expect(executor.argvs().map((argv) => argv[0])).toEqual(['iptables-restore']);
+  });
+
+  it('iptables: IPv6 rules with ip6tables while a network has a /64, removed when none has', async () => {
+    const executor = new RecordingExecutor();
+    const firewall = createFirewall('iptables', executor);
+    const v6 = firewallState({ networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, v6: true }] });
+    const changes = await firewall.sync(v6);
+    expect(changes).toContain('ip6 filter/nova-network-FORWARD');
+    const restored = executor.commands.find((command) => command.argv[0] === 'ip6tables-restore' && command.input !== '')!;
+    expect(restored.input).toContain('-A nova-network-FORWARD -i br100 -j ACCEPT');
+    expect(restored.input).toContain('-A nova-network-INPUT -i br100 -p udp -m udp --dport 547 -j ACCEPT');
+    expect(restored.input).not.toContain('*nat');
+    executor.clear();
+    executor.on(['ip6tables-save'], {
+      stdout: `*filter\n:nova-network-FORWARD - [0:0]\n-A nova-network-FORWARD -i br100 -j ACCEPT\nCOMMIT\n`,
+    });
+    await firewall.apply(firewallState());
+    // IPv4's rules are the same; IPv6's go.
+    expect(executor.argvs().map((argv) => argv[0])).toEqual(['ip6tables-save', 'ip6tables-restore']);
+    executor.clear();
+    await firewall.apply(firewallState());
+    expect(executor.argvs()).toEqual([]);
   });
 
   it('iptables: a host without nft has nothing of it to remove', async () => {

@@ -46,19 +46,44 @@ const JUMPS: Jump[] = [
   { table: 'mangle', chain: 'POSTROUTING', rule: '-j nova-network-POSTROUTING', position: 'bottom' },
 ];
 
+/**
+ * One address family's chains and jumps, and its tools. IPv6 has nova's filter chains
+ * only: its fixed /64s are routed, never NATed (nova wrote no v6 NAT either).
+ */
+export interface IptablesFamily {
+  save: string;
+  restore: string;
+  chains: Record<Table, string[]>;
+  jumps: Jump[];
+  /** Before each change line (none for IPv4, as before IPv6 had rules). */
+  label: string;
+}
+
+export const IPV4: IptablesFamily = { save: 'iptables-save', restore: 'iptables-restore', chains: CHAINS, jumps: JUMPS, label: '' };
+
+export const IPV6: IptablesFamily = {
+  save: 'ip6tables-save',
+  restore: 'ip6tables-restore',
+  chains: { filter: CHAINS.filter, nat: [], mangle: [] },
+  jumps: JUMPS.filter((jump) => jump.table === 'filter'),
+  label: 'ip6 ',
+};
+
 /** The fixed wiring between novanet's own chains, added to every ruleset. */
-export function withWiring(ruleset: Ruleset): Ruleset {
-  const wired = emptyRuleset();
+export function withWiring(ruleset: Ruleset, family = IPV4): Ruleset {
+  const wired = emptyRuleset(family);
   for (const table of TABLES) Object.assign(wired[table], ruleset[table]);
   wired.filter['nova-filter-top'] = ['-j nova-network-FORWARD'];
-  wired.nat['nova-postrouting-bottom'] = ['-j nova-network-snat'];
-  wired.nat['nova-network-snat'] = ['-j nova-network-float-snat', ...(ruleset.nat['nova-network-snat'] ?? [])];
+  if (family.chains.nat.length > 0) {
+    wired.nat['nova-postrouting-bottom'] = ['-j nova-network-snat'];
+    wired.nat['nova-network-snat'] = ['-j nova-network-float-snat', ...(ruleset.nat['nova-network-snat'] ?? [])];
+  }
   return wired;
 }
 
-export function emptyRuleset(): Ruleset {
+export function emptyRuleset(family = IPV4): Ruleset {
   const ruleset = { filter: {}, nat: {}, mangle: {} } as Ruleset;
-  for (const table of TABLES) for (const chain of CHAINS[table]) ruleset[table][chain] = [];
+  for (const table of TABLES) for (const chain of family.chains[table]) ruleset[table][chain] = [];
   return ruleset;
 }
 
@@ -103,7 +128,7 @@ export function parseSave(text: string): Installed {
  * its rules differ; missing jumps are inserted. Nothing else is touched, so foreign
  * chains and rules keep their place. Returns '' when nothing differs.
  */
-export function renderRestore(desired: Ruleset, installed: Installed): { script: string; changed: string[] } {
+export function renderRestore(desired: Ruleset, installed: Installed, family = IPV4): { script: string; changed: string[] } {
   const sections: string[] = [];
   const changed: string[] = [];
   for (const table of TABLES) {
@@ -114,7 +139,7 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
     for (const [chain, wanted] of Object.entries(desired[table])) {
       const current = installed[table].get(chain);
       if (current && sameList(current, wanted)) continue;
-      changed.push(`${table}/${chain}`);
+      changed.push(`${family.label}${table}/${chain}`);
       const edit = current ? chainEdit(chain, current, wanted) : undefined;
       if (edit && edit.length <= wanted.length) {
         rules.push(...edit);
@@ -123,14 +148,14 @@ export function renderRestore(desired: Ruleset, installed: Installed): { script:
         rules.push(...wanted.map((rule) => `-A ${chain} ${rule}`));
       }
     }
-    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+    for (const jump of family.jumps.filter((candidate) => candidate.table === table)) {
       if (installed[table].get(jump.chain)?.includes(jump.rule)) continue;
-      changed.push(`${table}/${jump.chain}:${jump.rule}`);
+      changed.push(`${family.label}${table}/${jump.chain}:${jump.rule}`);
       rules.push(jump.position === 'top' ? `-I ${jump.chain} 1 ${jump.rule}` : `-A ${jump.chain} ${jump.rule}`);
     }
     // Floating chains no longer wanted go once their jumps have gone (above).
     for (const chain of staleChains(desired[table], installed[table])) {
-      changed.push(`${table}/${chain}`);
+      changed.push(`${family.label}${table}/${chain}`);
       rules.push(`-F ${chain}`, `-X ${chain}`);
     }
     if (declarations.length + rules.length > 0) sections.push(`*${table}`, ...declarations, ...rules, 'COMMIT');
@@ -171,31 +196,33 @@ function staleChains(desired: Record<string, string[]>, installed: Map<string, s
  * The iptables-restore --noflush input that removes every jump and chain of novanet's
  * from `installed` (the nftables backend has taken over). Foreign rules stay.
  */
-export function renderRemoval(installed: Installed): { script: string; changed: string[] } {
+export function renderRemoval(installed: Installed, family = IPV4): { script: string; changed: string[] } {
   const sections: string[] = [];
   const changed: string[] = [];
   for (const table of TABLES) {
     const lines: string[] = [];
-    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+    for (const jump of family.jumps.filter((candidate) => candidate.table === table)) {
       for (const rule of installed[table].get(jump.chain) ?? []) if (rule === jump.rule) lines.push(`-D ${jump.chain} ${jump.rule}`);
     }
-    const ours = [...installed[table].keys()].filter((chain) => CHAINS[table].includes(chain) || chain.startsWith(FLOATING_CHAIN_PREFIX));
+    const ours = [...installed[table].keys()].filter(
+      (chain) => family.chains[table].includes(chain) || chain.startsWith(FLOATING_CHAIN_PREFIX),
+    );
     // Flushed before any is deleted: our chains jump to each other.
     lines.push(...ours.map((chain) => `-F ${chain}`), ...ours.map((chain) => `-X ${chain}`));
-    changed.push(...ours.map((chain) => `${table}/${chain}`));
+    changed.push(...ours.map((chain) => `${family.label}${table}/${chain}`));
     if (lines.length > 0) sections.push(`*${table}`, ...lines, 'COMMIT');
   }
   return { script: sections.length === 0 ? '' : `${sections.join('\n')}\n`, changed };
 }
 
 /** What is installed once renderRestore's script for `desired` has run on `installed`. */
-export function installedAfter(desired: Ruleset, installed: Installed): Installed {
+export function installedAfter(desired: Ruleset, installed: Installed, family = IPV4): Installed {
   const next: Installed = { filter: new Map(installed.filter), nat: new Map(installed.nat), mangle: new Map(installed.mangle) };
   for (const table of TABLES) {
     for (const chain of staleChains(desired[table], installed[table])) next[table].delete(chain);
     // Rendered arrays are never changed afterwards: kept as they are, not copied.
     for (const [chain, rules] of Object.entries(desired[table])) next[table].set(chain, rules);
-    for (const jump of JUMPS.filter((candidate) => candidate.table === table)) {
+    for (const jump of family.jumps.filter((candidate) => candidate.table === table)) {
       const rules = next[table].get(jump.chain) ?? [];
       if (!rules.includes(jump.rule)) next[table].set(jump.chain, jump.position === 'top' ? [jump.rule, ...rules] : [...rules, jump.rule]);
     }

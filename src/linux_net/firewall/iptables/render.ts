@@ -1,7 +1,7 @@
 import { perRule } from '../applied.js';
 import { type FloatingSpelling, type Purposes, type Spelling, spellRules } from '../rules.js';
 import type { FirewallState, FloatingRule } from '../state.js';
-import { emptyRuleset, FLOATING_CHAIN_PREFIX, type Ruleset, type Table } from './plan.js';
+import { emptyRuleset, FLOATING_CHAIN_PREFIX, IPV6, type Ruleset, type Table } from './plan.js';
 
 /** Floating rules are kept in one chain per /24 (of the floating or of the fixed address). */
 const BUCKET_PREFIX = 24;
@@ -72,6 +72,33 @@ export function renderRules(state: FirewallState): Ruleset {
   const ruleset = emptyRuleset();
   spellRules(state, SPELLING, ({ table, chain, rule }) => ruleset[table][chain]!.push(rule));
   addFloatingChains(ruleset, state.floating);
+  return ruleset;
+}
+
+/**
+ * The IPv6 filter rules (ip6tables) of the networks with a /64: the forwarding and
+ * isolation rules as for IPv4 (the same text: they match interfaces only), and input
+ * from the bridge of DHCPv6, DNS and ICMPv6 (router solicitations, neighbour
+ * discovery). No NAT: the /64s are routed.
+ */
+export function renderRulesV6(state: FirewallState): Ruleset {
+  const ruleset = emptyRuleset(IPV6);
+  const networks = state.networks.filter((network) => network.v6);
+  const put = ({ chain, rule }: PlacedRule) => ruleset.filter[chain]!.push(rule);
+  const isolated = networks.filter((network) => network.isolated);
+  for (const { bridge } of isolated) put(SPELLING['isolate-exit']({ bridge }));
+  if (isolated.length > 0) put(SPELLING['isolate-dnat-pass']({}));
+  for (const { bridge } of isolated) put(SPELLING['isolate-entry']({ bridge }));
+  for (const { bridge, dhcp } of networks) {
+    put(SPELLING['forward-in']({ bridge }));
+    put(SPELLING['forward-out']({ bridge }));
+    if (dhcp) {
+      put(inFilter('nova-network-INPUT', `-i ${bridge} -p udp -m udp --dport 547 -j ACCEPT`));
+      put(SPELLING['dns-input-udp']({ bridge }));
+      put(SPELLING['dns-input-tcp']({ bridge }));
+    }
+    put(inFilter('nova-network-INPUT', `-i ${bridge} -p ipv6-icmp -j ACCEPT`));
+  }
   return ruleset;
 }
 

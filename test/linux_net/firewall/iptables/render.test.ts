@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CHAINS, TABLES } from '../../../../src/linux_net/firewall/iptables/plan.js';
-import { renderRules } from '../../../../src/linux_net/firewall/iptables/render.js';
+import { renderRules, renderRulesV6 } from '../../../../src/linux_net/firewall/iptables/render.js';
 import { firewallState } from '../../../support/firewall.js';
 
 const state = firewallState;
@@ -84,6 +84,41 @@ describe('renderRules', () => {
       '-o br101 -j ACCEPT',
     ]);
     expect(rules.filter['nova-network-isolate']).toEqual(['-m conntrack --ctstate DNAT -j RETURN', '-o br100 -j DROP', '-o br101 -j DROP']);
+  });
+
+  it('renders the IPv6 filter rules of the networks with a /64 only, isolation first, and no NAT', () => {
+    const rules = renderRulesV6(
+      state({
+        networks: [
+          { cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, isolated: true, v6: true },
+          { cidr: '10.0.1.0/24', bridge: 'br101', gateway: '10.0.1.1', dhcp: true, isolated: true },
+          { cidr: '10.0.2.0/24', bridge: 'br102', gateway: '10.0.2.1', dhcp: false, isolated: true, v6: true },
+        ],
+      }),
+    );
+    expect(rules).toEqual({
+      filter: {
+        'nova-filter-top': [],
+        'nova-network-FORWARD': [
+          '-i br100 ! -o br100 -j nova-network-isolate',
+          '-i br102 ! -o br102 -j nova-network-isolate',
+          '-i br100 -j ACCEPT',
+          '-o br100 -j ACCEPT',
+          '-i br102 -j ACCEPT',
+          '-o br102 -j ACCEPT',
+        ],
+        'nova-network-INPUT': [
+          '-i br100 -p udp -m udp --dport 547 -j ACCEPT',
+          '-i br100 -p udp -m udp --dport 53 -j ACCEPT',
+          '-i br100 -p tcp -m tcp --dport 53 -j ACCEPT',
+          '-i br100 -p ipv6-icmp -j ACCEPT',
+          '-i br102 -p ipv6-icmp -j ACCEPT',
+        ],
+        'nova-network-isolate': ['-m conntrack --ctstate DNAT -j RETURN', '-o br100 -j DROP', '-o br102 -j DROP'],
+      },
+      nat: {},
+      mangle: {},
+    });
   });
 
   it('renders each network in order', () => {
