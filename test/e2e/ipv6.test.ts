@@ -22,7 +22,13 @@ interface NetworkInfo {
   }[];
 }
 
-describe('IPv6: a FlatDHCP network with a /64', () => {
+/** What each firewall backend holds of IPv6, and the change line a rewrite of it logs. */
+const BACKENDS = [
+  { backend: 'iptables', listing: ['ip6tables-save'], changed: '"ip6 filter' },
+  { backend: 'nftables', listing: ['nft', 'list', 'table', 'ip6', 'novanet'], changed: '"ip6 novanet' },
+];
+
+describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ backend, listing, changed }) => {
   let lab: Lab;
   let service: LabService;
   let vm: LabVm;
@@ -65,7 +71,7 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
     requireBuild();
     lab = await Lab.create({ vms: 1, flatInterfaceAddress: '172.31.0.10/24' });
     vm = lab.vms[0]!;
-    config = lab.writeConfig({ reconcile_interval: '2' });
+    config = lab.writeConfig({ reconcile_interval: '2', firewall_backend: backend });
     const token = await lab.provision(
       config,
       [
@@ -122,12 +128,18 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
     expect(shown.stdout).toMatch(new RegExp(`Recursive DNS server\\s+:\\s+${from}`));
   });
 
-  it('reaches the outside over routed IPv6, and is reached from it, through an ip6tables FORWARD that drops', async () => {
-    // Only novanet's rules (ip6tables' nova-network-FORWARD) let the VM's traffic through.
-    expect((await lab.exec(lab.netNs, ['ip6tables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
-    const saved = (await lab.exec(lab.netNs, ['ip6tables-save'])).stdout;
-    expect(saved).toContain('-A nova-network-FORWARD -i br100 -j ACCEPT');
-    expect(saved).toContain('-A FORWARD -j nova-filter-top');
+  it('reaches the outside over routed IPv6, and is reached from it (iptables: through an ip6tables FORWARD that drops)', async () => {
+    const rules = (await lab.exec(lab.netNs, listing)).stdout;
+    if (backend === 'iptables') {
+      // Only novanet's rules (ip6tables' nova-network-FORWARD) let the VM's traffic through.
+      expect((await lab.exec(lab.netNs, ['ip6tables', '-P', 'FORWARD', 'DROP'])).code).toBe(0);
+      expect(rules).toContain('-A nova-network-FORWARD -i br100 -j ACCEPT');
+      expect(rules).toContain('-A FORWARD -j nova-filter-top');
+    } else {
+      // An accept in novanet's table overrides no other table's drop (as for IPv4): the rules are there.
+      expect(rules).toMatch(/iifname "br100" accept comment/);
+      expect(rules).toMatch(/iifname "br100" udp dport 547 accept comment/);
+    }
     // No NAT: the outside sees the VM's own address, and reaches the /64 by a route via the network host.
     await lab.exec(lab.outsideNs, ['ip', '-6', 'route', 'replace', V6_PREFIX, 'via', lab.publicAddressV6]);
     const out = await lab.exec(vm.ns, ['ping', '-6', '-c', '2', '-W', '2', lab.outsideAddressV6]);
@@ -139,15 +151,15 @@ describe('IPv6: a FlatDHCP network with a /64', () => {
   it('restarts twice without losing an echo of a VM pinging the outside over IPv6', async () => {
     // 0.05 s apart for the length of two restarts; ping's own count bounds it.
     const pinging = lab.exec(vm.ns, ['ping', '-6', '-i', '0.05', '-c', '80', '-W', '1', lab.outsideAddressV6], { timeoutMs: 60_000 });
-    const before = (await lab.exec(lab.netNs, ['ip6tables-save'])).stdout.replace(/^#.*\n/gm, '');
+    const before = (await lab.exec(lab.netNs, listing)).stdout.replace(/^#.*\n/gm, '');
     for (let restart = 0; restart < 2; restart++) {
       await service.stop();
       await start();
     }
     expect((await pinging).stdout).toMatch(/80 packets transmitted, 80 received, 0% packet loss/);
     // The restarts found the IPv6 rules as they wrote them: nothing rewritten.
-    expect((await lab.exec(lab.netNs, ['ip6tables-save'])).stdout.replace(/^#.*\n/gm, '')).toBe(before);
-    expect(log).not.toMatch(/"kind":"full"[^\n]*"ip6 filter/);
+    expect((await lab.exec(lab.netNs, listing)).stdout.replace(/^#.*\n/gm, '')).toBe(before);
+    expect(log).not.toMatch(new RegExp(`"kind":"full"[^\\n]*${changed}`));
   });
 
   it('puts back a removed v6 gateway and a killed dnsmasq at the next reconcile', async () => {

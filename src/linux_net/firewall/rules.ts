@@ -57,6 +57,14 @@ export interface Purposes {
 
 export type Purpose = keyof Purposes;
 
+/** IPv6's own purposes; its forwarding and isolation are IPv4's, spelled alike (they match interfaces only). */
+export interface PurposesV6 {
+  /** DHCPv6 from the bridge (dnsmasq). */
+  'dhcpv6-input': { bridge: string };
+  /** ICMPv6 from the bridge: router solicitations and neighbour discovery. */
+  'icmpv6-input': { bridge: string };
+}
+
 /**
  * The purposes of each floating IP's rules, spelled from its FloatingRule: DNAT of the
  * floating address to the fixed one (from outside and from the host); a VM with a
@@ -75,6 +83,9 @@ export interface NoEqual {
 
 /** A backend's rule for each purpose; `Gap` is NoEqual for a backend that may lack some. */
 export type Spelling<Rule, Gap extends NoEqual = never> = { [P in Purpose]: ((need: Purposes[P]) => Rule) | Gap };
+
+/** A backend's spelling of IPv6's own purposes. */
+export type SpellingV6<Rule> = { [P in keyof PurposesV6]: (need: PurposesV6[P]) => Rule };
 
 /** A backend's spelling of each floating purpose. */
 export type FloatingSpelling<Rule, Gap extends NoEqual = never> = Record<FloatingPurpose, Rule | Gap>;
@@ -125,5 +136,36 @@ export function spellRules<Rule>(
       add('vpn-dnat-local', network.vpn, network);
       add('vpn-forward', network.vpn, network);
     }
+  }
+}
+
+/**
+ * The IPv6 filter rules of the networks with a /64, in order: isolation first (VLAN
+ * mode; no DNAT exception, IPv6 is never NATed), then per network its forwarding and
+ * input. No NAT: the /64s are routed.
+ */
+export function spellRulesV6<Rule>(
+  state: FirewallState,
+  spelling: Spelling<Rule, NoEqual>,
+  v6: SpellingV6<Rule>,
+  place: (rule: Rule) => void,
+): void {
+  const add = <P extends Purpose>(purpose: P, need: Purposes[P]): void => {
+    const spell = spelling[purpose];
+    if (!isNoEqual(spell)) place(spell(need));
+  };
+  const networks = state.networks.filter((network) => network.v6);
+  const isolated = networks.filter((network) => network.isolated);
+  for (const { bridge } of isolated) add('isolate-exit', { bridge });
+  for (const { bridge } of isolated) add('isolate-entry', { bridge });
+  for (const { bridge, dhcp } of networks) {
+    add('forward-in', { bridge });
+    add('forward-out', { bridge });
+    if (dhcp) {
+      place(v6['dhcpv6-input']({ bridge }));
+      add('dns-input-udp', { bridge });
+      add('dns-input-tcp', { bridge });
+    }
+    place(v6['icmpv6-input']({ bridge }));
   }
 }

@@ -29,8 +29,16 @@ describe('createFirewall', () => {
       'iptables nat/nova-float-dnat-c00002 removed',
     ]);
     // ip6tables too: it has nothing of novanet's here, so nothing is restored.
-    expect(executor.argvs().map((argv) => argv[0])).toEqual(['nft', 'nft', 'env', 'iptables-save', 'iptables-restore', 'ip6tables-save']);
-    expect(executor.commands[4]!.input).toBe(
+    expect(executor.argvs().map((argv) => argv[0])).toEqual([
+      'nft',
+      'nft',
+      'env',
+      'nft',
+      'iptables-save',
+      'iptables-restore',
+      'ip6tables-save',
+    ]);
+    expect(executor.commands[5]!.input).toBe(
       [
         '*nat',
         '-D PREROUTING -j nova-network-PREROUTING',
@@ -61,6 +69,7 @@ describe('createFirewall', () => {
       'iptables-restore -w 10 --noflush -v',
       // No network has IPv6: only a look for an earlier run's IPv6 rules.
       'ip6tables-save',
+      'nft list tables ip6',
       'nft list tables ip',
       'nft delete table ip novanet',
     ]);

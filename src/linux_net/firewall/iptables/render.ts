@@ -1,5 +1,5 @@
 import { perRule } from '../applied.js';
-import { type FloatingSpelling, type Purposes, type Spelling, spellRules } from '../rules.js';
+import { type FloatingSpelling, type Purposes, type Spelling, type SpellingV6, spellRules, spellRulesV6 } from '../rules.js';
 import type { FirewallState, FloatingRule } from '../state.js';
 import { emptyRuleset, FLOATING_CHAIN_PREFIX, IPV6, type Ruleset, type Table } from './plan.js';
 
@@ -75,30 +75,16 @@ export function renderRules(state: FirewallState): Ruleset {
   return ruleset;
 }
 
-/**
- * The IPv6 filter rules (ip6tables) of the networks with a /64: the forwarding and
- * isolation rules as for IPv4 (the same text: they match interfaces only), and input
- * from the bridge of DHCPv6, DNS and ICMPv6 (router solicitations, neighbour
- * discovery). No NAT: the /64s are routed.
- */
+/** IPv6's own purposes in ip6tables-save's spelling. */
+export const SPELLING_V6: SpellingV6<PlacedRule> = {
+  'dhcpv6-input': ({ bridge }) => inFilter('nova-network-INPUT', `-i ${bridge} -p udp -m udp --dport 547 -j ACCEPT`),
+  'icmpv6-input': ({ bridge }) => inFilter('nova-network-INPUT', `-i ${bridge} -p ipv6-icmp -j ACCEPT`),
+};
+
+/** The IPv6 filter rules for ip6tables (firewall/rules.ts's spellRulesV6). */
 export function renderRulesV6(state: FirewallState): Ruleset {
   const ruleset = emptyRuleset(IPV6);
-  const networks = state.networks.filter((network) => network.v6);
-  const put = ({ chain, rule }: PlacedRule) => ruleset.filter[chain]!.push(rule);
-  const isolated = networks.filter((network) => network.isolated);
-  for (const { bridge } of isolated) put(SPELLING['isolate-exit']({ bridge }));
-  if (isolated.length > 0) put(SPELLING['isolate-dnat-pass']({}));
-  for (const { bridge } of isolated) put(SPELLING['isolate-entry']({ bridge }));
-  for (const { bridge, dhcp } of networks) {
-    put(SPELLING['forward-in']({ bridge }));
-    put(SPELLING['forward-out']({ bridge }));
-    if (dhcp) {
-      put(inFilter('nova-network-INPUT', `-i ${bridge} -p udp -m udp --dport 547 -j ACCEPT`));
-      put(SPELLING['dns-input-udp']({ bridge }));
-      put(SPELLING['dns-input-tcp']({ bridge }));
-    }
-    put(inFilter('nova-network-INPUT', `-i ${bridge} -p ipv6-icmp -j ACCEPT`));
-  }
+  spellRulesV6(state, SPELLING, SPELLING_V6, ({ chain, rule }) => ruleset.filter[chain]!.push(rule));
   return ruleset;
 }
 

@@ -2,6 +2,7 @@ import { CommandFailed, type CommandResult, type CommandSpec, type Executor } fr
 import { Applied } from '../applied.js';
 import type { FirewallDriver, FirewallState } from '../state.js';
 import { type ElementChanges, FloatingElements } from './elements.js';
+import { NftablesV6 } from './ipv6.js';
 import { parseListing, type TableState } from './parse.js';
 import { NFT_TABLE, type NftRuleset, planNftables } from './plan.js';
 import { renderChains } from './render.js';
@@ -28,8 +29,12 @@ export class NftablesDriver implements FirewallDriver {
   private readonly applied = new Applied<TableState>();
   /** The floating IPs' elements, kept from one apply to the next. */
   private readonly floating = new FloatingElements();
+  /** The IPv6 table, while a network has a /64 here. */
+  private readonly v6: NftablesV6;
 
-  constructor(private readonly executor: Executor) {}
+  constructor(private readonly executor: Executor) {
+    this.v6 = new NftablesV6(executor);
+  }
 
   async sync(state: FirewallState): Promise<string[]> {
     this.applied.forget();
@@ -39,14 +44,15 @@ export class NftablesDriver implements FirewallDriver {
     // The session is started (or found alive) now: the first change after a start does
     // not wait for nft -i to start.
     await this.executor.run({ ...NFT_SESSION, input: '' });
-    return changed;
+    return [...changed, ...(await this.v6.sync(state, true))];
   }
 
   async apply(state: FirewallState): Promise<string[]> {
     const installed = this.applied.get();
     if (!installed) return this.sync(state);
     const changes = this.floating.update(state.floating);
-    return this.write(this.ruleset(state), installed, changes);
+    const changed = await this.write(this.ruleset(state), installed, changes);
+    return [...changed, ...(await this.v6.sync(state, false))];
   }
 
   /** The table wanted: the chains rendered, the elements kept up to date instead of made anew. */
@@ -66,10 +72,11 @@ export class NftablesDriver implements FirewallDriver {
   /** Deletes novanet's table (the iptables backend has taken over); returns what went. */
   async remove(): Promise<string[]> {
     this.applied.forget();
+    const removed = await this.v6.remove();
     const listed = await this.executor.run({ argv: ['nft', 'list', 'tables', 'ip'] });
-    if (!listed.stdout.split('\n').some((line) => line.trim() === `table ip ${NFT_TABLE}`)) return [];
+    if (!listed.stdout.split('\n').some((line) => line.trim() === `table ip ${NFT_TABLE}`)) return removed;
     await this.executor.run({ argv: ['nft', 'delete', 'table', 'ip', NFT_TABLE] });
-    return [`table ip ${NFT_TABLE}`];
+    return [`table ip ${NFT_TABLE}`, ...removed];
   }
 
   /**

@@ -121,11 +121,11 @@ function renderTable(ruleset: NftRuleset, replace: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-function headOf(chain: NftChain): string {
+export function headOf(chain: NftChain): string {
   return chain.type === undefined ? REGULAR_CHAIN : chainHead(chain.type, chain.hook, chain.priority, 'accept');
 }
 
-function tagged(rule: string): string {
+export function tagged(rule: string): string {
   return `${rule} comment "${ruleTag(rule)}"`;
 }
 

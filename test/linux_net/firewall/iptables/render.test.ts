@@ -114,7 +114,8 @@ describe('renderRules', () => {
           '-i br100 -p ipv6-icmp -j ACCEPT',
           '-i br102 -p ipv6-icmp -j ACCEPT',
         ],
-        'nova-network-isolate': ['-m conntrack --ctstate DNAT -j RETURN', '-o br100 -j DROP', '-o br102 -j DROP'],
+        // No DNAT exception: IPv6 is never NATed.
+        'nova-network-isolate': ['-o br100 -j DROP', '-o br102 -j DROP'],
       },
       nat: {},
       mangle: {},

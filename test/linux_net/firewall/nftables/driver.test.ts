@@ -17,6 +17,8 @@ const SECOND_ADDED = [
 /** The session spec of nft -i, as the driver sends it. */
 const NFT_I = ['env', 'HOME=/nonexistent', 'nft', '-i'];
 const NFT_SESSION = { argv: NFT_I, session: { probe: 'describe ip saddr', failsOnStderr: true, oneShot: ['nft', '-f', '-'] } };
+/** The look for an IPv6 table left by an earlier run, which a sync without IPv6 networks makes. */
+const LIST_V6_TABLES = ['nft', 'list', 'tables', 'ip6'];
 /** A transaction: an `nft -f -` script, or an input to the session (not the empty one that opens it). */
 const isScript = (spec: CommandSpec) => ['nft -f -', NFT_I.join(' ')].includes(spec.argv.join(' ')) && spec.input !== '';
 /** Each transaction's commands one per line: the session's input has them on one line. */
@@ -39,7 +41,7 @@ describe('NftablesDriver', () => {
     expect(script).toContain('add element ip novanet floating_snat { 10.0.0.3 . "eth0" : 192.0.2.50 }\n');
     expect(script).not.toContain('delete table');
     // The session is opened after: the first change after a start does not wait for it.
-    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-'], NFT_I]);
+    expect(executor.argvs()).toEqual([LIST, ['nft', '-f', '-'], NFT_I, LIST_V6_TABLES]);
     expect(executor.commands[2]).toEqual({ ...NFT_SESSION, input: '' });
   });
 
@@ -50,6 +52,7 @@ describe('NftablesDriver', () => {
     expect(executor.commands).toEqual([
       { argv: LIST, accept: [0, 1] },
       { ...NFT_SESSION, input: '' },
+      { argv: LIST_V6_TABLES, accept: [0, 1] },
     ]);
   });
 
@@ -192,12 +195,32 @@ describe('NftablesDriver', () => {
   it('removes its table only when there is one', async () => {
     const present = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip filter\ntable ip novanet\n' });
     expect(await new NftablesDriver(present).remove()).toEqual(['table ip novanet']);
-    expect(present.argvs()).toEqual([
-      ['nft', 'list', 'tables', 'ip'],
-      ['nft', 'delete', 'table', 'ip', 'novanet'],
-    ]);
+    expect(present.argvs()).toEqual([LIST_V6_TABLES, ['nft', 'list', 'tables', 'ip'], ['nft', 'delete', 'table', 'ip', 'novanet']]);
     const absent = new RecordingExecutor().on(['nft', 'list', 'tables', 'ip'], { stdout: 'table ip filter\n' });
     expect(await new NftablesDriver(absent).remove()).toEqual([]);
-    expect(absent.argvs()).toEqual([['nft', 'list', 'tables', 'ip']]);
+    expect(absent.argvs()).toEqual([LIST_V6_TABLES, ['nft', 'list', 'tables', 'ip']]);
+  });
+
+  it('keeps an IPv6 table while a network has a /64: written whole, unchanged when the same, removed when none has', async () => {
+    const executor = new RecordingExecutor().on(LIST, noTable).on(['nft', '-j', 'list', 'table', 'ip6'], {
+      code: 1,
+      stderr: 'Error: No such file or directory',
+    });
+    const driver = new NftablesDriver(executor);
+    const v6 = firewallState({
+      networks: [{ cidr: '10.0.0.0/24', bridge: 'br100', gateway: '10.0.0.1', dhcp: true, isolated: true, v6: true }],
+    });
+    expect(await driver.sync(v6)).toEqual(['ip novanet/table', 'ip6 novanet']);
+    const table = scripts(executor).at(-1)!;
+    expect(table).toMatch(/^add table ip6 novanet\ndelete table ip6 novanet\ntable ip6 novanet \{\n\tchain isolate \{\n/);
+    expect(table).toContain(`\t\toifname "br100" drop comment "${ruleTag('oifname "br100" drop')}"`);
+    expect(table).toContain('iifname "br100" oifname != "br100" jump isolate');
+    expect(table).toContain('iifname "br100" udp dport 547 accept');
+    expect(table).toContain('iifname "br100" meta l4proto ipv6-icmp accept');
+    executor.clear();
+    expect(await driver.apply(v6)).toEqual([]);
+    expect(executor.argvs()).toEqual([]);
+    expect(await driver.apply(firewallState())).toContain('ip6 novanet removed');
+    expect(scripts(executor).at(-1)).toBe('add table ip6 novanet\ndelete table ip6 novanet\n');
   });
 });
