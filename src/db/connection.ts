@@ -62,15 +62,29 @@ const CONNECT_TIMEOUT_MS = 3000;
 const MySql2Client = createRequire(import.meta.url)('knex/lib/dialects/mysql2/index.js') as typeof knexFactory.Client;
 
 /**
+ * How long a node that answered "not serving" (stopping, or not yet prepared: it still
+ * completes handshakes) goes to the back of the list for new connections.
+ */
+const SHUN_MS = 5_000;
+
+/**
  * A mysql2 client for a host list (Galera): each new pooled connection goes to the first
  * host that completes a handshake, so a pool drifts back to the preferred node once it
- * is up again. Connections already open stay where they are until they fail.
+ * is up again. Connections already open stay where they are until they fail. A
+ * connection whose node answered as not serving (1047, 1053) is not handed out again,
+ * and its node is tried last for a while: a node that is leaving still greets, and
+ * every retry would otherwise find it again.
  */
 function failoverClient(settings: object, hosts: Endpoint[]): typeof knexFactory.Client {
+  const shunnedUntil = new Map<string, number>();
+  const unfit = new WeakSet<object>();
+  const key = (endpoint: { host?: unknown; port?: unknown }) => `${String(endpoint.host)}:${String(endpoint.port)}`;
   return class FailoverMySql2Client extends MySql2Client {
     override async acquireRawConnection(): Promise<unknown> {
       let lastError: unknown;
-      for (const endpoint of hosts) {
+      const now = Date.now();
+      const shunned = (endpoint: Endpoint) => (shunnedUntil.get(key(endpoint)) ?? 0) > now;
+      for (const endpoint of [...hosts.filter((one) => !shunned(one)), ...hosts.filter(shunned)]) {
         // Read synchronously by the driver's createConnection, so no other acquire interleaves.
         // From `settings`: knex hides the password of its own copy from spreading.
         this.connectionSettings = { ...settings, ...endpoint, connectTimeout: CONNECT_TIMEOUT_MS };
@@ -92,9 +106,24 @@ function failoverClient(settings: object, hosts: Endpoint[]): typeof knexFactory
       try {
         return await super.query(connection, query);
       } catch (error) {
-        if (!isConnectionLost(error) || !isLoneRead(connection, query)) throw error;
+        if (!isConnectionLost(error)) throw error;
+        this.shun(connection);
+        if (!isLoneRead(connection, query)) throw error;
         return this.readElsewhere(query, READ_ATTEMPTS - 1);
       }
+    }
+
+    /** Checked by the pool (awaited) before it hands a connection out. */
+    override async validateConnection(connection: unknown): Promise<boolean> {
+      return (await super.validateConnection(connection)) && !unfit.has(connection as object);
+    }
+
+    /** The connection is not handed out again, and its node is tried last for SHUN_MS. */
+    private shun(connection: unknown): void {
+      if (typeof connection !== 'object' || connection === null) return;
+      unfit.add(connection);
+      const config = (connection as { config?: { host?: unknown; port?: unknown } }).config;
+      if (config) shunnedUntil.set(key(config), Date.now() + SHUN_MS);
     }
 
     /** Without the pool's session settings (isolation, sql_mode): one autocommit SELECT does not need them. */
