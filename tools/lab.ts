@@ -485,9 +485,9 @@ export class Lab {
 /** udhcpc calls this with the lease in its environment; it configures eth0 and prints the lease. */
 const UDHCPC_SCRIPT = `#!/bin/sh
 case "$1" in
-  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
   bound|renew)
-    ip addr flush dev "$interface"
+    ip -4 addr flush dev "$interface"
     ip addr add "$ip/\${mask:-24}" dev "$interface"
     for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
     echo "lease-address $ip"

@@ -114,20 +114,21 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
       )
         .flatMap((link) => link.addr_info)
         .find((entry) => entry.local)?.local;
-      // A solicitation: every router that hears it answers at once, another host's too if it crossed.
-      await lab.exec(vm.ns, ['rdisc6', '-1', '-r', '1', '-w', '3000', 'eth0']);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const routers = async () =>
-        (
-          JSON.parse((await lab.exec(vm.ns, ['ip', '-6', '-j', 'route', 'show', 'default'])).stdout) as {
-            gateway?: string;
-            nexthops?: { gateway: string }[];
-          }[]
-        )
-          .flatMap((route) => (route.nexthops ? route.nexthops.map((hop) => hop.gateway) : [route.gateway]))
-          .sort();
-      await eventually(async () => ((await routers()).length > 0 ? true : undefined), `a router for ${vm.name}`, 12_000);
-      expect(await routers(), vm.name).toEqual([bridgeLinkLocal]);
+      // A solicitation, and every advertisement that answers it within 3 s: another host's
+      // too if the solicitation (or its answer) crossed the uplink.
+      const routers = async () => {
+        const shown = await lab.exec(vm.ns, ['rdisc6', '-m', '-r', '1', '-w', '3000', 'eth0']);
+        return [...new Set([...shown.stdout.matchAll(/from (fe80::\S+)/g)].map((match) => match[1]!))].sort();
+      };
+      const heard = await eventually(
+        async () => {
+          const found = await routers();
+          return found.length > 0 ? found : undefined;
+        },
+        `a router to answer ${vm.name}`,
+        15_000,
+      );
+      expect(heard, vm.name).toEqual([bridgeLinkLocal]);
     }
   });
 });
