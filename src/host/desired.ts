@@ -240,8 +240,7 @@ function describe(
     ...uplinkOf(network, config, capabilities, peers),
     bridgeInterface: flatUplink(network, config, capabilities),
     gateway: { address: dhcpServer, prefix: cidr.prefix },
-    gatewayV6:
-      network.cidrV6 && network.gatewayV6 ? { address: network.gatewayV6, prefix: parseCidr(network.cidrV6, 'cidr_v6').prefix } : undefined,
+    gatewayV6: hasV6(network) ? { address: network.gatewayV6!, prefix: parseCidr(network.cidrV6!, 'cidr_v6').prefix } : undefined,
     dhcp:
       capabilities.dhcp && network.enableDhcp
         ? {
@@ -255,12 +254,17 @@ function describe(
             size: Number(cidrSize(cidr)),
             mtu: network.mtu,
             dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
-            ipv6: network.cidrV6 !== null && network.gatewayV6 !== null,
+            ipv6: hasV6(network),
           }
         : undefined,
     hosts,
     taps: [],
   };
+}
+
+/** The network has an IPv6 /64 and a gateway in it: served on IPv6 here too. */
+function hasV6(network: Network): boolean {
+  return network.cidrV6 !== null && network.gatewayV6 !== null;
 }
 
 /** The rules cover every network this host serves, whichever subset is being applied. */
@@ -276,7 +280,7 @@ function firewallState(
     gateway: bridgeAddress(network, ownAddress(network)),
     dhcp: capabilities.dhcp && network.enableDhcp,
     isolated: capabilities.vlan,
-    v6: network.cidrV6 !== null && network.gatewayV6 !== null,
+    v6: hasV6(network),
     vpn:
       capabilities.vlan && network.vpnPublicAddress && network.vpnPublicPort && network.vpnPrivateAddress
         ? { publicAddress: network.vpnPublicAddress, publicPort: network.vpnPublicPort, privateAddress: network.vpnPrivateAddress }

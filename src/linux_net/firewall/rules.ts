@@ -111,11 +111,7 @@ export function spellRules<Rule>(
     if (!isNoEqual(spell)) place(spell(need), purpose, network);
   };
   add('metadata-dnat', { host: state.metadataHost, port: state.metadataPort });
-  // Before any network's forward-in, which would accept the traffic first.
-  const isolated = state.networks.filter((network) => network.isolated);
-  for (const network of isolated) add('isolate-exit', { bridge: network.bridge }, network);
-  if (isolated.length > 0) add('isolate-dnat-pass', {});
-  for (const network of isolated) add('isolate-entry', { bridge: network.bridge }, network);
+  spellIsolation(state.networks, add, true);
   for (const network of state.networks) {
     const { cidr, bridge } = network;
     add('snat-exempt-metadata', { cidr, host: state.metadataHost }, network);
@@ -155,9 +151,7 @@ export function spellRulesV6<Rule>(
     if (!isNoEqual(spell)) place(spell(need));
   };
   const networks = state.networks.filter((network) => network.v6);
-  const isolated = networks.filter((network) => network.isolated);
-  for (const { bridge } of isolated) add('isolate-exit', { bridge });
-  for (const { bridge } of isolated) add('isolate-entry', { bridge });
+  spellIsolation(networks, add, false);
   for (const { bridge, dhcp } of networks) {
     add('forward-in', { bridge });
     add('forward-out', { bridge });
@@ -168,4 +162,20 @@ export function spellRulesV6<Rule>(
     }
     place(v6['icmpv6-input']({ bridge }));
   }
+}
+
+/**
+ * VLAN mode's isolation, before any network's forward-in (which would accept the
+ * traffic first): a jump per isolated bridge, then the chain's DNAT exception (IPv4
+ * only: IPv6 is never NATed) and a drop per isolated bridge.
+ */
+function spellIsolation(
+  networks: RuledNetwork[],
+  add: <P extends 'isolate-exit' | 'isolate-dnat-pass' | 'isolate-entry'>(purpose: P, need: Purposes[P], network?: RuledNetwork) => void,
+  dnatPass: boolean,
+): void {
+  const isolated = networks.filter((network) => network.isolated);
+  for (const network of isolated) add('isolate-exit', { bridge: network.bridge }, network);
+  if (dnatPass && isolated.length > 0) add('isolate-dnat-pass', {});
+  for (const network of isolated) add('isolate-entry', { bridge: network.bridge }, network);
 }

@@ -2,7 +2,7 @@ import { CommandFailed, type Executor } from '../../command.js';
 import { type SpellingV6, spellRulesV6 } from '../rules.js';
 import type { FirewallState } from '../state.js';
 import { parseListing, type TableState } from './parse.js';
-import { headOf, NFT_TABLE, ruleTag, tagged } from './plan.js';
+import { chainDefinition, chainState, NFT_TABLE } from './plan.js';
 import { type NftChain, quoted, SPELLING } from './render.js';
 
 const TABLE = `ip6 ${NFT_TABLE}`;
@@ -53,9 +53,7 @@ export class NftablesV6 {
 
   async sync(state: FirewallState, full: boolean): Promise<string[]> {
     const chains = state.networks.some((network) => network.v6) ? renderChainsV6(state) : undefined;
-    const wanted = chains
-      ? signature(chains.map((chain) => ({ name: chain.name, head: headOf(chain), tags: chain.rules.map(ruleTag) })))
-      : '';
+    const wanted = chains ? signature(chains.map((chain) => ({ name: chain.name, ...chainState(chain) }))) : '';
     let current = full ? undefined : this.applied;
     // Without IPv6 networks only whether a table is left matters: `nft list tables`
     // answers that cheaply (and on a host whose nft has no ip6 family, with nothing).
@@ -68,11 +66,7 @@ export class NftablesV6 {
     const lines = [`add table ${TABLE}`, `delete table ${TABLE}`];
     if (chains) {
       lines.push(`table ${TABLE} {`);
-      for (const chain of chains) {
-        lines.push(`\tchain ${chain.name} {`);
-        if (chain.type !== undefined) lines.push(`\t\t${headOf(chain)}`);
-        lines.push(...chain.rules.map((rule) => `\t\t${tagged(rule)}`), '\t}');
-      }
+      for (const chain of chains) lines.push(...chainDefinition(chain));
       lines.push('}');
     }
     await this.executor.run({ argv: ['nft', '-f', '-'], input: `${lines.join('\n')}\n` });

@@ -25,7 +25,7 @@ export function ruleTag(rule: string): string {
 /** The desired table in the form installed tables are read into. */
 export function desiredState(ruleset: NftRuleset): TableState {
   return {
-    chains: new Map(ruleset.chains.map((chain) => [chain.name, { head: headOf(chain), tags: chain.rules.map(ruleTag) }])),
+    chains: new Map(ruleset.chains.map((chain) => [chain.name, chainState(chain)])),
     maps: new Map(MAPS.map((spec) => [spec.name, { type: mapType(spec), elements: ruleset.elements[spec.name] }])),
   };
 }
@@ -111,21 +111,30 @@ function renderTable(ruleset: NftRuleset, replace: boolean): string {
   const lines = replace ? [`add table ${TABLE}`, `delete table ${TABLE}`] : [];
   lines.push(`table ${TABLE} {`);
   for (const spec of MAPS) lines.push(`\tmap ${spec.name} {`, `\t\ttype ${mapType(spec)}`, '\t}');
-  for (const chain of ruleset.chains) {
-    lines.push(`\tchain ${chain.name} {`);
-    if (chain.type !== undefined) lines.push(`\t\t${headOf(chain)}`);
-    lines.push(...chain.rules.map((rule) => `\t\t${tagged(rule)}`), '\t}');
-  }
+  for (const chain of ruleset.chains) lines.push(...chainDefinition(chain));
   lines.push('}');
   for (const spec of MAPS) lines.push(...elementEdit(spec, differences(new Map(), ruleset.elements[spec.name])));
   return `${lines.join('\n')}\n`;
 }
 
-export function headOf(chain: NftChain): string {
+/** A chain as an installed one is read back: its definition and its rules' tags. */
+export function chainState(chain: NftChain): { head: string; tags: string[] } {
+  return { head: headOf(chain), tags: chain.rules.map(ruleTag) };
+}
+
+/** A chain's lines inside a `table { }` definition. */
+export function chainDefinition(chain: NftChain): string[] {
+  const lines = [`\tchain ${chain.name} {`];
+  if (chain.type !== undefined) lines.push(`\t\t${headOf(chain)}`);
+  lines.push(...chain.rules.map((rule) => `\t\t${tagged(rule)}`), '\t}');
+  return lines;
+}
+
+function headOf(chain: NftChain): string {
   return chain.type === undefined ? REGULAR_CHAIN : chainHead(chain.type, chain.hook, chain.priority, 'accept');
 }
 
-export function tagged(rule: string): string {
+function tagged(rule: string): string {
   return `${rule} comment "${ruleTag(rule)}"`;
 }
 
