@@ -117,11 +117,25 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
   });
 
   it("floods each network's VXLAN to exactly the other hosts that hold it", async () => {
-    for (const { vlan } of PROJECTS) {
-      expect(await floodPeers(lab.netNs, vlan)).toEqual(HOSTS.map((host) => host.address));
-      expect(await floodPeers(hostNs[0]!, vlan)).toEqual([NET_HOST, HOSTS[1]!.address]);
-      expect(await floodPeers(hostNs[1]!, vlan)).toEqual([NET_HOST, HOSTS[0]!.address]);
-    }
+    const wanted = (vlan: number) =>
+      [
+        [lab.netNs, HOSTS.map((host) => host.address)],
+        [hostNs[0]!, [NET_HOST, HOSTS[1]!.address]],
+        [hostNs[1]!, [NET_HOST, HOSTS[0]!.address]],
+      ] as const;
+    // A host learns that another one joined a network when woken, or at its next poll
+    // (a host that joined within the last second may not have been woken): a second.
+    await eventually(
+      async () => {
+        for (const { vlan } of PROJECTS) {
+          for (const [ns, peers] of wanted(vlan)) if ((await floodPeers(ns, vlan))?.join() !== peers.join()) return undefined;
+        }
+        return true;
+      },
+      'every flood list to be complete',
+      2_000,
+    );
+    for (const { vlan } of PROJECTS) for (const [ns, peers] of wanted(vlan)) expect(await floodPeers(ns, vlan)).toEqual(peers);
   });
 
   it('carries a project across hosts, 1422 bytes with DF set but not 1423, and nothing of it reaches the other project', async () => {
