@@ -14,7 +14,7 @@ SHELL := /bin/bash
 
 # NAME=VERSION pins a version: the OSC test checks novanet against that client's requests.
 APT_PACKAGES := mariadb-server mariadb-client galera-4 rsync iproute2 iptables dnsmasq-base \
-                nftables iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils ndisc6 \
+                nftables iputils-arping iputils-ping busybox conntrack procps dnsmasq-utils ndisc6 isc-dhcp-client \
                 python3-openstackclient=6.0.0-4
 
 .PHONY: all deps apt-deps npm-deps build test bench demo

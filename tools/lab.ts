@@ -385,6 +385,25 @@ export class Lab {
     );
   }
 
+  /**
+   * Takes an IPv6 address by stateful DHCPv6 with ISC dhclient (a real client; busybox
+   * has no udhcpc6), configured through a script of the lab's. The client stays on to
+   * renew, as on a VM, until the lab ends its namespace.
+   */
+  async dhcp6(vm: LabVm): Promise<{ address: string; code: number; output: string }> {
+    const script = join(this.dir, 'dhclient6.script');
+    writeFileSync(script, DHCLIENT6_SCRIPT);
+    chmodSync(script, 0o755);
+    const files = join(this.dir, `dhclient6-${vm.name}`);
+    const result = await this.exec(
+      vm.ns,
+      ['dhclient', '-6', '-1', '-sf', script, '-lf', `${files}.leases`, '-pf', `${files}.pid`, 'eth0'],
+      { timeoutMs: 30_000 },
+    );
+    const output = result.stdout + result.stderr;
+    return { address: /^lease6-address (\S+)$/m.exec(output)?.[1] ?? '', code: result.code, output };
+  }
+
   /** iptables-save of the network host without comments and counters, for comparisons. */
   async ruleset(): Promise<string> {
     const saved = await this.exec(this.netNs, ['iptables-save']);
@@ -494,6 +513,17 @@ case "$1" in
     for r in $router; do echo "lease-router $r"; break; done
     echo "lease-server $serverid"
     if [ -n "$mtu" ]; then ip link set "$interface" mtu "$mtu"; echo "lease-mtu $mtu"; fi
+    ;;
+esac
+exit 0
+`;
+
+/** dhclient -6 calls this with the lease in its environment; it puts the address on eth0 and prints it. */
+const DHCLIENT6_SCRIPT = `#!/bin/sh
+case "$reason" in
+  BOUND6|RENEW6|REBIND6)
+    ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" dev "$interface"
+    echo "lease6-address $new_ip6_address"
     ;;
 esac
 exit 0

@@ -3,6 +3,7 @@ import { Invalid } from '../errors.js';
 import { booleanText, hostnameField, integerText, interfaceName, labelField, quote } from '../fields.js';
 import { parseAddress } from '../ipam/address.js';
 import { parseCidr } from '../ipam/cidr.js';
+import { IPV6_BACKENDS } from '../ipam/ipv6.js';
 
 /** How one option's text becomes a value; throws with a message naming the option. */
 type Parser<T> = (text: string, name: string) => T;
@@ -178,6 +179,12 @@ export const OPTIONS = {
   num_networks: { section: 'DEFAULT', parse: integer(1, 4094), default: '1', help: 'networks per create' },
   fixed_range_v6: { section: 'DEFAULT', parse: cidrText, default: 'fd00::/48', help: 'IPv6 range of fixed networks' },
   use_ipv6: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'give networks IPv6 subnets' },
+  ipv6_backend: {
+    section: 'DEFAULT',
+    parse: choice(IPV6_BACKENDS),
+    default: 'rfc2462',
+    help: "VIFs' IPv6 addresses: rfc2462 (SLAAC from the MAC) or account_identifier (from project and MAC, handed out by DHCPv6)",
+  },
   dhcp_lease_time: { section: 'DEFAULT', parse: integer(120, 2 ** 31 - 1), default: '86400', help: 'DHCP lease seconds' },
   fixed_ip_disassociate_timeout: {
     section: 'DEFAULT',

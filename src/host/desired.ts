@@ -8,7 +8,7 @@ import * as vifs from '../db/virtualInterfaces.js';
 import { cidrSize, parseCidr } from '../ipam/cidr.js';
 import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq/index.js';
 import type { FirewallState, RuledNetwork } from '../linux_net/firewall/state.js';
-import type { Capabilities } from './layer.js';
+import { type Capabilities, dhcpEntry } from './layer.js';
 
 /**
  * One network this host builds: bridge, gateway address, dnsmasq and its hosts; or, on
@@ -122,13 +122,14 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   const addresses = ids.length === 0 ? [] : await fixedIps.listFixedIps(q, { networkIds: ids, associated: true });
   const vifById = new Map(interfaces.map((vif) => [vif.id, vif]));
   const multiHostIds = new Set(wanted.filter((network) => network.multiHost).map((network) => network.id));
+  const networkById = new Map(wanted.map((network) => [network.id, network]));
   const hostsOf = new Map<number, DhcpHost[]>();
   for (const fixed of addresses) {
     const vif = fixed.virtualInterfaceId === null ? undefined : vifById.get(fixed.virtualInterfaceId);
     // multi_host: this host's dnsmasq serves this host's instances only.
     if (!vif || !fixed.allocated || (multiHostIds.has(fixed.networkId) && vif.host !== config.host)) continue;
     const list = hostsOf.get(fixed.networkId) ?? [];
-    list.push({ mac: vif.address, hostname: vif.hostname, address: fixed.address });
+    list.push(dhcpEntry(vif, fixed.address, networkById.get(fixed.networkId)!, config.ipv6_backend));
     hostsOf.set(fixed.networkId, list);
   }
   const peersOf = await vxlanPeers(q, config, capabilities, wanted);
@@ -254,7 +255,7 @@ function describe(
             size: Number(cidrSize(cidr)),
             mtu: network.mtu,
             dns: [network.dns1, network.dns2].filter((entry): entry is string => entry !== null),
-            ipv6: hasV6(network),
+            ipv6: hasV6(network) ? (config.ipv6_backend === 'account_identifier' ? 'dhcpv6' : 'slaac') : undefined,
           }
         : undefined,
     hosts,

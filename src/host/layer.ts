@@ -1,4 +1,6 @@
 import type { Network } from '../db/networks.js';
+import type { VirtualInterface } from '../db/virtualInterfaces.js';
+import { dhcpAddressV6, type Ipv6Backend } from '../ipam/ipv6.js';
 
 /**
  * The host layer's contract with the managers: what a mode asks of the hosts, and the
@@ -27,10 +29,24 @@ export type HostChange =
       networkId: number;
       action: 'add' | 'remove';
       computeHost: string | null;
-      entry: { mac: string; hostname: string | null; address: string };
+      entry: DhcpEntry;
     }
   /** A floating IP was associated, moved or disassociated: (un)bind and (re)rule it. */
   | { kind: 'floating-updated'; address: string };
+
+/** A VIF's line in its network's DHCP hosts; `addressV6`: what DHCPv6 hands it (account_identifier). */
+export interface DhcpEntry {
+  mac: string;
+  hostname: string | null;
+  address: string;
+  addressV6?: string;
+}
+
+/** The DHCP entry of a VIF holding fixed IP `address` in `network`. */
+export function dhcpEntry(vif: VirtualInterface, address: string, network: Network, ipv6Backend: Ipv6Backend): DhcpEntry {
+  const addressV6 = dhcpAddressV6(ipv6Backend, network.cidrV6, vif.address, vif.projectId);
+  return { mac: vif.address, hostname: vif.hostname, address, ...(addressV6 ? { addressV6 } : {}) };
+}
 
 export interface HostLayer {
   apply(changes: HostChange[]): Promise<void>;

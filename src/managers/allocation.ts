@@ -5,8 +5,9 @@ import { withRetry } from '../db/retry.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { Invalid, NoMoreNetworks, NotFound } from '../errors.js';
 import { hostnameField, projectIdField, uuidField } from '../fields.js';
-import type { HostChange } from '../host/layer.js';
+import { dhcpEntry, type HostChange } from '../host/layer.js';
 import { canonicalAddress } from '../ipam/address.js';
+import type { Ipv6Backend } from '../ipam/ipv6.js';
 import { AllocationBatches, type AllocationWritten } from './allocationBatches.js';
 import type { ManagerContext } from './context.js';
 import type { FloatingIps } from './floating.js';
@@ -88,7 +89,7 @@ export class Allocation {
         );
       }
     }
-    await context.notify(allocationChanges(chosen, written));
+    await context.notify(allocationChanges(chosen, written, context.config.ipv6_backend));
     const autoAssigned = await this.floating.afterAllocate(instanceUuid, projectId, written?.fixed[0]);
     // What this call wrote is in hand: no read-back.
     if (written === undefined) return this.networkInfo(instanceUuid);
@@ -137,7 +138,7 @@ export class Allocation {
 
   /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
   listInstances(filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
-    return listInstances(this.context.db.knex, {
+    return listInstances(this.context.db.knex, this.context.config.ipv6_backend, {
       ...(filter.projectId === undefined ? {} : { projectId: projectIdField(filter.projectId) }),
       ...(filter.instanceUuid === undefined ? {} : { instanceUuid: uuidField(filter.instanceUuid, 'instance_uuid') }),
     });
@@ -183,7 +184,7 @@ export class Allocation {
 
   /** network_info from the instance's VIFs, networks, fixed IPs, floating IPs and (multi_host) its host's addresses. */
   private describe(instanceUuid: string, parts: NetworkInfoParts): InstanceNetworkInfo {
-    const info = buildNetworkInfo(parts, this.context.policy.capabilities);
+    const info = buildNetworkInfo(parts, this.context.policy.capabilities, this.context.config.ipv6_backend);
     const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, project_id: parts.vifs[0]?.projectId ?? null, network_info: info };
     if (parts.networks.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
     return result;
@@ -219,7 +220,7 @@ function checkRequested(requested: RequestedNetwork[] | undefined): RequestedNet
  * or the whole network where that is not enough (its first instance on a network
  * host, a multi_host network, a write that lost to a concurrent one).
  */
-function allocationChanges(chosen: Network[], written: AllocationWritten | undefined): HostChange[] {
+function allocationChanges(chosen: Network[], written: AllocationWritten | undefined, ipv6Backend: Ipv6Backend): HostChange[] {
   const whole = new Set(
     chosen.filter((network) => written === undefined || network.multiHost || network.host === null).map((network) => network.id),
   );
@@ -232,7 +233,7 @@ function allocationChanges(chosen: Network[], written: AllocationWritten | undef
       networkId: vif.networkId,
       action: 'add',
       computeHost: vif.host,
-      entry: { mac: vif.address, hostname: vif.hostname, address: fixed.address },
+      entry: dhcpEntry(vif, fixed.address, chosen.find((network) => network.id === vif.networkId)!, ipv6Backend),
     });
   }
   return changes;

@@ -2,8 +2,7 @@ import * as floating from '../db/floatingIps.js';
 import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
 import * as vifs from '../db/virtualInterfaces.js';
-import { parseCidr } from '../ipam/cidr.js';
-import { eui64Address } from '../ipam/mac.js';
+import { type Ipv6Backend, vifAddressV6 } from '../ipam/ipv6.js';
 import type { InstanceAddress, InstanceListing } from './views.js';
 
 /**
@@ -12,7 +11,11 @@ import type { InstanceAddress, InstanceListing } from './views.js';
  * (OSC looks a server up before it adds a floating IP to it). Three queries, whatever
  * the number of instances.
  */
-export async function listInstances(q: Queryable, filter: { projectId?: string; instanceUuid?: string } = {}): Promise<InstanceListing[]> {
+export async function listInstances(
+  q: Queryable,
+  ipv6Backend: Ipv6Backend,
+  filter: { projectId?: string; instanceUuid?: string } = {},
+): Promise<InstanceListing[]> {
   const { vifs: found, fixed } = await vifs.listVirtualInterfacesWithFixedIps(q, filter);
   if (found.length === 0) return [];
   const floatingByFixed = groupBy(
@@ -45,7 +48,7 @@ export async function listInstances(q: Queryable, filter: { projectId?: string; 
       instance.addresses.push(address(entry.address, 4, 'fixed'));
       for (const row of floatingByFixed.get(entry.id) ?? []) instance.addresses.push(address(row.address, 4, 'floating'));
     }
-    if (network.cidrV6) instance.addresses.push(address(eui64Address(parseCidr(network.cidrV6, 'cidr_v6'), vif.address), 6, 'fixed'));
+    if (network.cidrV6) instance.addresses.push(address(vifAddressV6(ipv6Backend, network.cidrV6, vif.address, vif.projectId), 6, 'fixed'));
   }
   return [...instances.values()];
 }

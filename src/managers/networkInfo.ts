@@ -3,7 +3,7 @@ import type { Network } from '../db/networks.js';
 import { tapName, type VirtualInterface } from '../db/virtualInterfaces.js';
 import type { Capabilities } from '../host/layer.js';
 import { netmaskText, parseCidr } from '../ipam/cidr.js';
-import { eui64Address } from '../ipam/mac.js';
+import { type Ipv6Backend, vifAddressV6 } from '../ipam/ipv6.js';
 import type { IpModel, SubnetModel, VifModel } from './views.js';
 
 function ip(address: string, type: IpModel['type'], version: 4 | 6): IpModel {
@@ -12,8 +12,8 @@ function ip(address: string, type: IpModel['type'], version: 4 | 6): IpModel {
 
 /**
  * nova's network_info for one instance: a VIF per VIF row, IPv4 subnet first (each
- * fixed IP with its floating IPs), then IPv6 (SLAAC address from the MAC) when the
- * network has one.
+ * fixed IP with its floating IPs), then IPv6 (the VIF's address by `ipv6_backend`) when
+ * the network has one.
  */
 export interface NetworkInfoParts {
   vifs: VirtualInterface[];
@@ -25,7 +25,7 @@ export interface NetworkInfoParts {
   hostAddressOf: Map<number, string>;
 }
 
-export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabilities): VifModel[] {
+export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabilities, ipv6Backend: Ipv6Backend): VifModel[] {
   const { fixedIps, floatingOf } = parts;
   const networks = new Map(parts.networks.map((network) => [network.id, network]));
   return parts.vifs.map((vif) => {
@@ -57,7 +57,7 @@ export function buildNetworkInfo(parts: NetworkInfoParts, capabilities: Capabili
         version: 6,
         gateway: network.gatewayV6 ? ip(network.gatewayV6, 'gateway', 6) : null,
         dns: dns.filter((entry) => entry.includes(':')).map((entry) => ip(entry, 'dns', 6)),
-        ips: [ip(eui64Address(parseCidr(network.cidrV6, 'cidr_v6'), vif.address), 'fixed', 6)],
+        ips: [ip(vifAddressV6(ipv6Backend, network.cidrV6, vif.address, vif.projectId), 'fixed', 6)],
         routes: [],
         meta: {},
       });

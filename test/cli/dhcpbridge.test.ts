@@ -53,6 +53,18 @@ const USAGE_CASES: Case[] = [
     `--config-file given more than once ${USAGE}`,
   ],
   ['an option that only starts like --config-file', (a) => ['--config-filename=/nonexistent.conf', 'add', a.mac, a.address], {}, USAGE],
+  [
+    'a DHCPv6 lease of a bad address',
+    () => ['add', '00:01:00:01:32:aa:04:b7:fa:16:3e:01:02:03', 'fd00::zz'],
+    {},
+    'address must be an IPv6 address, got "fd00::zz"',
+  ],
+  [
+    'a DHCPv6 lease from no DUID',
+    () => ['old', 'fa16-3e', 'fd00::a94a:8fe5:ff01:203'],
+    {},
+    'DUID must be hex bytes separated by colons, got "fa16-3e"',
+  ],
   ['init without NETWORK_ID', () => ['init'], {}, 'init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)'],
   [
     'init with a NETWORK_ID that is no id',
@@ -173,6 +185,16 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
     const result = await bridge(['del', 'fa:16:3e:ff:ff:fe', a.address]);
     expect(result.status).toBe(0);
     expect(result.stderr).toBe(`lease report for ${a.address} from fa:16:3e:ff:ff:fe ignored: the address now belongs to ${a.mac}\n`);
+    expect(await snapshot(cli.db)).toEqual(before);
+  });
+
+  it.sequential('a DHCPv6 lease (account_identifier: a DUID and the static address) is taken and changes nothing', async () => {
+    const before = await snapshot(cli.db);
+    for (const action of ['add', 'old', 'del']) {
+      const result = await bridge([action, '00:01:00:01:32:aa:04:b7:fa:16:3e:01:02:03', 'fd00::a94a:8fe5:ff01:203', a.hostname]);
+      expectOk(result);
+      expect(result.stdout + result.stderr).toBe('');
+    }
     expect(await snapshot(cli.db)).toEqual(before);
   });
 

@@ -9,11 +9,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vifAddressV6 } from '../../src/ipam/ipv6.js';
 import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
 const V6_RANGE = 'fd00:60::/48';
 const V6_PREFIX = 'fd00:60::/64';
+const INSTANCE = '18181818-6666-4000-8000-000000000001';
 
 interface NetworkInfo {
   network_info: {
@@ -35,6 +37,8 @@ describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ bac
   let bridge: string;
   let v6: string;
   let gatewayV6: string;
+  let mac: string;
+  let token: string;
   let config: string;
   let log = '';
   const start = async () => {
@@ -72,7 +76,7 @@ describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ bac
     lab = await Lab.create({ vms: 1, flatInterfaceAddress: '172.31.0.10/24' });
     vm = lab.vms[0]!;
     config = lab.writeConfig({ reconcile_interval: '2', firewall_backend: backend });
-    const token = await lab.provision(
+    token = await lab.provision(
       config,
       [
         ['db', 'sync'],
@@ -82,9 +86,10 @@ describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ bac
     );
     await start();
     const info = await callService<NetworkInfo>(service.api, token, 'POST', '/os-novanet/instances', {
-      instance: { uuid: '18181818-6666-4000-8000-000000000001', project_id: 'p1', host: 'nethost', hostname: 'v6vm' },
+      instance: { uuid: INSTANCE, project_id: 'p1', host: 'nethost', hostname: 'v6vm' },
     });
     const vif = info.network_info[0]!;
+    mac = vif.address;
     bridge = vif.network.bridge;
     const subnetV6 = vif.network.subnets.find((subnet) => subnet.cidr.includes(':'))!;
     v6 = subnetV6.ips[0]!.address;
@@ -179,5 +184,27 @@ describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ bac
     // Advertising again: the VM hears the prefix.
     const shown = await lab.exec(vm.ns, ['rdisc6', '-1', '-r', '3', 'eth0']);
     expect(shown.stdout).toMatch(/Prefix\s+:\s+fd00:60::\/64/);
+  });
+
+  it("account_identifier: hands the VM nova's project-and-MAC address by DHCPv6, and routes it", async () => {
+    await service.stop();
+    config = lab.writeConfig({ reconcile_interval: '2', firewall_backend: backend, ipv6_backend: 'account_identifier' });
+    await start();
+    const expected = vifAddressV6('account_identifier', V6_PREFIX, mac, 'p1');
+    expect(expected).not.toBe(v6);
+    const info = await callService<NetworkInfo>(service.api, token, 'GET', `/os-novanet/instances/${INSTANCE}`);
+    const subnetV6 = info.network_info[0]!.network.subnets.find((subnet) => subnet.cidr.includes(':'))!;
+    expect(subnetV6.ips.map((ip) => ip.address)).toEqual([expected]);
+    // The advertisement now says: addresses from DHCPv6, not SLAAC.
+    const shown = await lab.exec(vm.ns, ['rdisc6', '-1', '-r', '3', 'eth0']);
+    expect(shown.stdout).toMatch(/Stateful address conf\.\s+:\s+Yes/);
+    expect(shown.stdout).toMatch(/Autonomous address conf\.\s*:\s+No/);
+    const lease = await lab.dhcp6(vm);
+    expect(lease.address, lease.output).toBe(expected);
+    await eventually(async () => ((await globalAddresses()).includes(expected) ? true : undefined), `${expected} to pass DAD`, 5_000);
+    const out = await lab.exec(vm.ns, ['ping', '-6', '-c', '2', '-W', '2', '-I', expected, lab.outsideAddressV6]);
+    expect(out.code, out.stdout + out.stderr).toBe(0);
+    const back = await lab.exec(lab.outsideNs, ['ping', '-6', '-c', '2', '-W', '2', expected]);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
   });
 });

@@ -15,7 +15,7 @@ export const NETWORK: DhcpNetwork = {
   size: 256,
   mtu: null,
   dns: [],
-  ipv6: false,
+  ipv6: undefined,
 };
 
 export const HOSTS: DhcpHost[] = [

@@ -18,8 +18,11 @@ export interface DhcpNetwork {
   size: number;
   mtu: number | null;
   dns: string[];
-  /** The network has an IPv6 /64 on the bridge: dnsmasq advertises it for SLAAC. */
-  ipv6: boolean;
+  /**
+   * The network has an IPv6 /64 on the bridge, advertised by dnsmasq: for SLAAC, or
+   * (dhcpv6) as on-link with the managed flag, each VIF's address handed out by DHCPv6.
+   */
+  ipv6: 'slaac' | 'dhcpv6' | undefined;
 }
 
 /** nova's radvd sent an advertisement every 3 to 10 s; dnsmasq's interval is the longest. */
@@ -29,6 +32,8 @@ export interface DhcpHost {
   mac: string;
   hostname: string | null;
   address: string;
+  /** Its static DHCPv6 address, when the network hands them out. */
+  addressV6?: string;
 }
 
 export interface DnsmasqOptions {
@@ -71,9 +76,15 @@ export function networkFiles(statePath: string, bridge: string): NetworkFiles {
   };
 }
 
-/** dnsmasq's static host line: `MAC,hostname.domain,IP` (nova's format). */
+/** dnsmasq's static host line: `MAC,hostname.domain,IP` (nova's format), then `,[IPv6]` for DHCPv6. */
 export function hostLine(host: DhcpHost, domain: string): string {
-  return `${host.mac},${host.hostname ? `${host.hostname}.${domain}` : `host-${host.address.replace(/[.:]/g, '-')}.${domain}`},${host.address}\n`;
+  const name = host.hostname ? `${host.hostname}.${domain}` : `host-${host.address.replace(/[.:]/g, '-')}.${domain}`;
+  return `${host.mac},${name},${host.address}${host.addressV6 ? `,[${host.addressV6}]` : ''}\n`;
+}
+
+/** The IPv4 address of a line hostLine wrote. */
+export function lineAddress(line: string): string {
+  return line.trimEnd().split(',')[2]!;
 }
 
 export function hostsFile(hosts: DhcpHost[], domain: string): string {
@@ -93,14 +104,15 @@ export function optsFile(network: DhcpNetwork): string {
 
 /**
  * Router advertisements in place of nova's radvd: the bridge's /64 (dnsmasq builds the
- * prefix from the bridge's own address, `constructor:`), on-link and autonomous
- * (SLAAC, `ra-only`: no DHCPv6), with the network's MTU; dnsmasq names itself as the
- * DNS server (RDNSS), as it serves DNS on the bridge.
+ * prefix from the bridge's own address, `constructor:`), with the network's MTU;
+ * dnsmasq names itself as the DNS server (RDNSS), as it serves DNS on the bridge.
+ * SLAAC: on-link and autonomous, no DHCPv6 (`ra-only`). DHCPv6: the managed flag, and
+ * addresses for the hosts file's entries only (`static`).
  */
-function routerAdvertisements(network: DhcpNetwork, options: DnsmasqOptions): string[] {
+function routerAdvertisements(network: DhcpNetwork, mode: 'slaac' | 'dhcpv6', options: DnsmasqOptions): string[] {
   return [
     '--enable-ra',
-    `--dhcp-range=set:net${network.id}v6,::,constructor:${network.bridge},ra-only,64,${options.leaseTime}s`,
+    `--dhcp-range=set:net${network.id}v6,::,constructor:${network.bridge},${mode === 'slaac' ? 'ra-only' : 'static'},64,${options.leaseTime}s`,
     // The MTU the network sets, else the bridge's own (dnsmasq reads it when it advertises).
     `--ra-param=${network.bridge},mtu:${network.mtu ?? network.bridge},${RA_INTERVAL_S}`,
   ];
@@ -128,7 +140,7 @@ export function dnsmasqArgs(network: DhcpNetwork, files: NetworkFiles, options: 
     `--dhcp-hostsfile=${files.hosts}`,
     `--dhcp-hostsdir=${files.hostsdir}`,
     `--dhcp-script=${options.dhcpScript}`,
-    ...(network.ipv6 ? routerAdvertisements(network, options) : []),
+    ...(network.ipv6 ? routerAdvertisements(network, network.ipv6, options) : []),
     '--no-hosts',
     '--leasefile-ro',
     `--domain=${options.domain}`,

@@ -2,7 +2,15 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { interfaceName } from '../../fields.js';
 import type { Executor } from '../command.js';
-import { type DhcpHost, type DhcpNetwork, type DnsmasqOptions, dnsmasqArgs, type NetworkFiles, networkFiles } from './config.js';
+import {
+  type DhcpHost,
+  type DhcpNetwork,
+  type DnsmasqOptions,
+  dnsmasqArgs,
+  lineAddress,
+  type NetworkFiles,
+  networkFiles,
+} from './config.js';
 import { readText, writeAtomically, writeIfChanged } from './files.js';
 import { runningPid, sameCommandLine, stopDnsmasq } from './process.js';
 import { addHostLines, consolidate, fingerprint, removeHostLines, type Served, servedState } from './state.js';
@@ -177,8 +185,7 @@ export class DnsmasqDriver {
     const wanted = new Map(hosts.map((host) => [host.mac, host.address]));
     const gone: { mac: string; address: string }[] = [];
     for (const [mac, line] of served.lines) {
-      // A line is MAC,NAME,ADDRESS (config.ts hostLine).
-      const address = line.trimEnd().split(',').at(-1)!;
+      const address = lineAddress(line);
       if (wanted.get(mac) !== address) gone.push({ mac, address });
     }
     return gone;

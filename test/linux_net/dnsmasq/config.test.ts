@@ -57,15 +57,21 @@ describe('dnsmasqArgs', () => {
   });
 
   it("advertises a network's /64 for SLAAC in place of radvd, with the network's MTU or else the bridge's", () => {
-    const argv = dnsmasqArgs({ ...NETWORK, ipv6: true }, FILES, options('/var/lib/novanet'));
+    const argv = dnsmasqArgs({ ...NETWORK, ipv6: 'slaac' }, FILES, options('/var/lib/novanet'));
     const ra = ['--enable-ra', '--dhcp-range=set:net1v6,::,constructor:br100,ra-only,64,86400s', '--ra-param=br100,mtu:br100,10'];
     expect(argv.slice(argv.indexOf('--enable-ra'), argv.indexOf('--enable-ra') + 3)).toEqual(ra);
-    expect(dnsmasqArgs({ ...NETWORK, ipv6: true, mtu: 1450 }, FILES, options('/var/lib/novanet'))).toContain(
+    expect(dnsmasqArgs({ ...NETWORK, ipv6: 'slaac', mtu: 1450 }, FILES, options('/var/lib/novanet'))).toContain(
       '--ra-param=br100,mtu:1450,10',
     );
     expect(
       dnsmasqArgs(NETWORK, FILES, options('/var/lib/novanet')).filter((arg) => arg === '--enable-ra' || arg.startsWith('--ra-param')),
     ).toEqual([]);
+  });
+
+  it("hands out the hosts' static IPv6 addresses by DHCPv6 (managed flag) instead, under account_identifier", () => {
+    const argv = dnsmasqArgs({ ...NETWORK, ipv6: 'dhcpv6' }, FILES, options('/var/lib/novanet'));
+    expect(argv).toContain('--dhcp-range=set:net1v6,::,constructor:br100,static,64,86400s');
+    expect(argv.filter((arg) => arg.includes('ra-only'))).toEqual([]);
   });
 });
 
@@ -75,6 +81,12 @@ describe('hostsFile and optsFile', () => {
       'fa:16:3e:00:00:01,web-1.novalocal,10.0.0.3\nfa:16:3e:00:00:02,host-10-0-0-4.novalocal,10.0.0.4\n',
     );
     expect(hostsFile([], 'novalocal')).toBe('');
+  });
+
+  it("adds a host's DHCPv6 address in brackets", () => {
+    expect(hostsFile([{ ...HOSTS[0]!, addressV6: 'fd00::a94a:8fe5:ff00:1' }], 'novalocal')).toBe(
+      'fa:16:3e:00:00:01,web-1.novalocal,10.0.0.3,[fd00::a94a:8fe5:ff00:1]\n',
+    );
   });
 
   it('names a host without a hostname after its IPv6 address too', () => {

@@ -216,7 +216,8 @@ describe('DnsmasqDriver', () => {
       expect(driver.departing('br100', [])).toEqual([]);
       await driver.ensure(NETWORK, HOSTS);
       await fakeDnsmasq(argvFor());
-      await driver.addHosts('br100', [NEW]);
+      // A line with a DHCPv6 address: its IPv4 address is still the third field.
+      await driver.addHosts('br100', [{ ...NEW, addressV6: 'fd00::a94a:8fe5:ff00:5' }]);
       const [first, ...rest] = HOSTS;
       const moved = { ...rest[0]!, address: '10.0.0.99' };
       expect(driver.departing('br100', [moved, ...rest.slice(1)])).toEqual([

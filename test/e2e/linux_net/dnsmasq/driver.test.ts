@@ -56,7 +56,7 @@ describe.runIf(kernel)('DnsmasqDriver with a real dnsmasq (own network namespace
       size: 256,
       mtu: null,
       dns: [],
-      ipv6: false,
+      ipv6: undefined,
     };
     const hosts = [{ mac: 'fa:16:3e:00:00:01', hostname: 'vm1', address: '10.0.0.3' }];
     const files = driver.files('br100');
