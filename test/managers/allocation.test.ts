@@ -145,6 +145,33 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
       });
     });
 
+    it('account_identifier: the project-and-MAC address in network_info, /servers and the DHCP entry', async () => {
+      let mac = 0;
+      const h = harness(db(), mode, {
+        newMac: () => `02:16:3e:33:44:${String(55 + mac++)}`,
+        config: { ipv6_backend: 'account_identifier' },
+      });
+      const [network] = await h.manager.networks.create({ label: 'dual', fixedRangeV4: '10.0.0.0/24', fixedRangeV6: '2001:db8::/48' });
+      if (mode === 'vlan') await h.manager.networks.modify({ id: network!.id }, { project: 'test' });
+      const allocated = (n: number) =>
+        h.manager.allocation.allocate({ instanceUuid: instance(n), projectId: 'test', host: 'compute1', hostname: `vm${n}` });
+      // sha1("test") begins a94a8fe5: nova's own example.
+      const first = await allocated(1);
+      expect(first.network_info[0]!.network.subnets[1]!.ips).toEqual([
+        { address: '2001:db8::a94a:8fe5:ff33:4455', type: 'fixed', version: 6, meta: {} },
+      ]);
+      const [listed] = await h.manager.allocation.listInstances({ instanceUuid: instance(1) });
+      expect(listed!.addresses.filter((entry) => entry.version === 6).map((entry) => entry.address)).toEqual([
+        '2001:db8::a94a:8fe5:ff33:4455',
+      ]);
+      // The next VIF reaches the host as one DHCP entry, with the address DHCPv6 is to hand it.
+      h.host.clear();
+      await allocated(2);
+      expect(h.host.changes).toMatchObject([
+        { kind: 'dhcp-host', action: 'add', entry: { mac: '02:16:3e:33:44:56', addressV6: '2001:db8::a94a:8fe5:ff33:4456' } },
+      ]);
+    });
+
     it('gives one VIF per network, each with its own MAC and address (multinic)', async () => {
       const h = harness(db(), mode);
       const nets = await h.manager.networks.create({ label: 'multi', fixedRangeV4: '10.0.0.0/16', numNetworks: 3, networkSize: 256 });
