@@ -387,21 +387,42 @@ export class Lab {
 
   /**
    * Takes an IPv6 address by stateful DHCPv6 with ISC dhclient (a real client; busybox
-   * has no udhcpc6), configured through a script of the lab's. The client stays on to
-   * renew, as on a VM, until the lab ends its namespace.
+   * has no udhcpc6), configured through a script of the lab's; says which servers
+   * answered. The client stays on to renew, as on a VM, until the lab ends its namespace.
    */
-  async dhcp6(vm: LabVm): Promise<{ address: string; code: number; output: string }> {
+  async dhcp6(vm: LabVm): Promise<{ address: string; servers: string[]; code: number; output: string }> {
     const script = join(this.dir, 'dhclient6.script');
     writeFileSync(script, DHCLIENT6_SCRIPT);
     chmodSync(script, 0o755);
     const files = join(this.dir, `dhclient6-${vm.name}`);
     const result = await this.exec(
       vm.ns,
-      ['dhclient', '-6', '-1', '-sf', script, '-lf', `${files}.leases`, '-pf', `${files}.pid`, 'eth0'],
+      ['dhclient', '-6', '-1', '-v', '-sf', script, '-lf', `${files}.leases`, '-pf', `${files}.pid`, 'eth0'],
       { timeoutMs: 30_000 },
     );
     const output = result.stdout + result.stderr;
-    return { address: /^lease6-address (\S+)$/m.exec(output)?.[1] ?? '', code: result.code, output };
+    // Every server whose message reached the VM (dhclient -v: "RCV: Advertise message on eth0 from fe80::...").
+    const servers = [...new Set([...output.matchAll(/^RCV: \w+ message on \S+ from (\S+?)\.?$/gm)].map((match) => match[1]!))].sort();
+    return { address: /^lease6-address (\S+)$/m.exec(output)?.[1] ?? '', servers, code: result.code, output };
+  }
+
+  /** The IPv6 addresses on `dev` in `ns` of `scope` that passed duplicate address detection. */
+  async addressesV6(ns: string, dev: string, scope: 'global' | 'link'): Promise<string[]> {
+    const shown = await this.exec(ns, ['ip', '-6', '-j', 'addr', 'show', 'dev', dev, 'scope', scope]);
+    if (shown.code !== 0) throw new Error(`ip addr show dev ${dev} in ${ns}: ${shown.stderr}`);
+    return (JSON.parse(shown.stdout) as { addr_info: { local?: string; tentative?: boolean }[] }[])
+      .flatMap((link) => link.addr_info)
+      .flatMap((entry) => (entry.local !== undefined && !entry.tentative ? [entry.local] : []));
+  }
+
+  /**
+   * A router solicitation from the VM, and every advertisement that answers it within
+   * 3 s (rdisc6): what they said, and the routers' link-local addresses, sorted.
+   */
+  async solicitRouters(vm: LabVm): Promise<{ routers: string[]; output: string }> {
+    const shown = await this.exec(vm.ns, ['rdisc6', '-m', '-r', '1', '-w', '3000', 'eth0']);
+    const routers = [...new Set([...shown.stdout.matchAll(/from (fe80::\S+)/g)].map((match) => match[1]!))].sort();
+    return { routers, output: shown.stdout };
   }
 
   /** iptables-save of the network host without comments and counters, for comparisons. */

@@ -52,24 +52,8 @@ describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ bac
     if (result.code !== 0) throw new Error(`${argv.join(' ')}: ${result.stderr}`);
     return JSON.parse(result.stdout) as T;
   };
-  /** The VM's global (SLAAC) IPv6 addresses that passed duplicate address detection. */
-  const globalAddresses = async () =>
-    (
-      await json<{ addr_info: { local?: string; tentative?: boolean }[] }[]>(vm.ns, [
-        'ip',
-        '-6',
-        '-j',
-        'addr',
-        'show',
-        'dev',
-        'eth0',
-        'scope',
-        'global',
-      ])
-    )
-      .flatMap((link) => link.addr_info)
-      .filter((entry) => entry.local !== undefined && !entry.tentative)
-      .map((entry) => entry.local!);
+  /** The VM's global IPv6 addresses that passed duplicate address detection. */
+  const globalAddresses = () => lab.addressesV6(vm.ns, 'eth0', 'global');
 
   beforeAll(async () => {
     requireBuild();
@@ -106,20 +90,12 @@ describe.each(BACKENDS)('IPv6: a FlatDHCP network with a /64 ($backend)', ({ bac
     expect(`${v6.split(':').slice(0, 2).join(':')}::/64`).toBe(V6_PREFIX);
     await eventually(async () => ((await globalAddresses()).includes(v6) ? true : undefined), `the VM to form ${v6}`, 10_000);
     expect(await globalAddresses()).toEqual([v6]);
-    const hostLinkLocal = (
-      await json<{ addr_info: { local?: string }[] }[]>(lab.netNs, ['ip', '-6', '-j', 'addr', 'show', 'dev', bridge, 'scope', 'link'])
-    )
-      .flatMap((link) => link.addr_info)
-      .find((entry) => entry.local !== undefined)?.local;
+    const [hostLinkLocal] = await lab.addressesV6(lab.netNs, bridge, 'link');
     expect(hostLinkLocal).toMatch(/^fe80::/);
     const routes = await json<{ dst: string; gateway?: string }[]>(vm.ns, ['ip', '-6', '-j', 'route', 'show', 'default']);
     expect(routes.map((route) => route.gateway)).toEqual([hostLinkLocal]);
     // The bridge holds the network's gateway address.
-    const onBridge = (
-      await json<{ addr_info: { local?: string }[] }[]>(lab.netNs, ['ip', '-6', '-j', 'addr', 'show', 'dev', bridge, 'scope', 'global'])
-    )
-      .flatMap((link) => link.addr_info)
-      .flatMap((entry) => (entry.local ? [entry.local] : []));
+    const onBridge = await lab.addressesV6(lab.netNs, bridge, 'global');
     expect(onBridge).toEqual([gatewayV6]);
   });
 

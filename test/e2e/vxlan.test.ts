@@ -3,9 +3,12 @@
  * hosts on one IPv4 underlay, `vlan_transport = vxlan`, two projects with a VM of each
  * on both compute hosts. Each project's network is a vxlan<VLAN id> on every host that
  * holds it, flooding to exactly the others; DHCP comes from the network host across
- * it, with the MTU 50 bytes below the underlay's.
+ * it, with the MTU 50 bytes below the underlay's. Each network has a /64 as well (issue
+ * 18): advertised by the network host across VXLAN to its own project only, routed
+ * out and in, isolated between projects, and (account_identifier) by DHCPv6.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vifAddressV6 } from '../../src/ipam/ipv6.js';
 import { eventually, Lab, type LabService, type LabVm, requireBuild } from '../../tools/lab.js';
 import { callService } from '../support/serviceApi.js';
 
@@ -15,12 +18,15 @@ const HOSTS = [
 ];
 const NET_HOST = '172.31.0.10';
 const PROJECTS = [
-  { project: 'p1', cidr: '10.50.0.0/24', vlan: 100 },
-  { project: 'p2', cidr: '10.51.0.0/24', vlan: 101 },
+  { project: 'p1', cidr: '10.50.0.0/24', cidrV6: 'fd00:50::/64', vlan: 100 },
+  { project: 'p2', cidr: '10.51.0.0/24', cidrV6: 'fd00:51::/64', vlan: 101 },
 ];
 
 interface NetworkInfo {
-  network_info: { address: string; network: { bridge: string; subnets: { gateway: { address: string }; ips: { address: string }[] }[] } }[];
+  network_info: {
+    address: string;
+    network: { bridge: string; subnets: { version: number; gateway: { address: string }; ips: { address: string }[] }[] };
+  }[];
 }
 
 interface Booted {
@@ -28,8 +34,11 @@ interface Booted {
   project: number;
   host: number;
   uuid: string;
+  mac: string;
+  bridge: string;
   address: string;
   gateway: string;
+  v6: string;
 }
 
 describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
@@ -73,11 +82,12 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
       netConfig,
       [
         ['db', 'sync'],
-        ...PROJECTS.map(({ project, cidr, vlan }) => [
+        ...PROJECTS.map(({ project, cidr, cidrV6, vlan }) => [
           'network',
           'create',
           `--label=${project}net`,
           `--fixed_range_v4=${cidr}`,
+          `--fixed_range_v6=${cidrV6}`,
           `--vlan=${vlan}`,
           `--project_id=${project}`,
         ]),
@@ -103,9 +113,19 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
           instance: { uuid, project_id: PROJECTS[project]!.project, host: name, hostname: vm.name },
         });
         const vif = info.network_info[0]!;
-        const subnet = vif.network.subnets[0]!;
+        const [subnet, subnetV6] = vif.network.subnets;
         await lab.plug(vm, vif.network.bridge, vif.address);
-        booted.push({ vm, project, host, uuid, address: subnet.ips[0]!.address, gateway: subnet.gateway.address });
+        booted.push({
+          vm,
+          project,
+          host,
+          uuid,
+          mac: vif.address,
+          bridge: vif.network.bridge,
+          address: subnet!.ips[0]!.address,
+          gateway: subnet!.gateway.address,
+          v6: subnetV6!.ips[0]!.address,
+        });
       }
     }
     for (const entry of booted) {
@@ -117,25 +137,59 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
   });
 
   it("floods each network's VXLAN to exactly the other hosts that hold it", async () => {
-    const wanted = (vlan: number) =>
-      [
-        [lab.netNs, HOSTS.map((host) => host.address)],
-        [hostNs[0]!, [NET_HOST, HOSTS[1]!.address]],
-        [hostNs[1]!, [NET_HOST, HOSTS[0]!.address]],
-      ] as const;
+    const wanted = [
+      [lab.netNs, HOSTS.map((host) => host.address)],
+      [hostNs[0]!, [NET_HOST, HOSTS[1]!.address]],
+      [hostNs[1]!, [NET_HOST, HOSTS[0]!.address]],
+    ] as const;
     // A host learns that another one joined a network when woken, or at its next poll
     // (a host that joined within the last second may not have been woken): a second.
     await eventually(
       async () => {
         for (const { vlan } of PROJECTS) {
-          for (const [ns, peers] of wanted(vlan)) if ((await floodPeers(ns, vlan))?.join() !== peers.join()) return undefined;
+          for (const [ns, peers] of wanted) if ((await floodPeers(ns, vlan))?.join() !== peers.join()) return undefined;
         }
         return true;
       },
       'every flood list to be complete',
       2_000,
     );
-    for (const { vlan } of PROJECTS) for (const [ns, peers] of wanted(vlan)) expect(await floodPeers(ns, vlan)).toEqual(peers);
+    for (const { vlan } of PROJECTS) for (const [ns, peers] of wanted) expect(await floodPeers(ns, vlan)).toEqual(peers);
+  });
+
+  it("gives each VM its project's IPv6 by SLAAC from the network host's advertisements across VXLAN, and only those", async () => {
+    // Side by side: each solicitation listens 3 s for every answer.
+    await Promise.all(
+      booted.map(async (entry) => {
+        const { cidrV6 } = PROJECTS[entry.project]!;
+        await eventually(
+          async () => ((await lab.addressesV6(entry.vm.ns, 'eth0', 'global')).includes(entry.v6) ? true : undefined),
+          `${entry.vm.name} to form ${entry.v6}`,
+          15_000,
+        );
+        expect(await lab.addressesV6(entry.vm.ns, 'eth0', 'global')).toEqual([entry.v6]);
+        // One router answers: the network host, on this project's bridge; with the VXLAN's
+        // MTU, itself as DNS server, and this project's prefix only.
+        const router = await lab.addressesV6(lab.netNs, entry.bridge, 'link');
+        const { routers, output } = await lab.solicitRouters(entry.vm);
+        expect(routers, output).toEqual(router);
+        expect(output).toMatch(/MTU\s+:\s+1450 bytes/);
+        expect(output).toMatch(new RegExp(`Recursive DNS server\\s+:\\s+${router[0]}`));
+        expect([...new Set([...output.matchAll(/Prefix\s+:\s+(\S+)/g)].map((match) => match[1]))]).toEqual([cidrV6]);
+        const routes = JSON.parse((await lab.exec(entry.vm.ns, ['ip', '-6', '-j', 'route', 'show', 'default'])).stdout) as {
+          gateway?: string;
+        }[];
+        expect(routes.map((route) => route.gateway)).toEqual(router);
+      }),
+    );
+    // Routed, not NATed: the outside reaches each /64 through the network host.
+    for (const { cidrV6 } of PROJECTS) await lab.exec(lab.outsideNs, ['ip', '-6', 'route', 'replace', cidrV6, 'via', lab.publicAddressV6]);
+    for (const entry of booted) {
+      const out = await lab.exec(entry.vm.ns, ['ping', '-6', '-c', '1', '-W', '2', lab.outsideAddressV6]);
+      expect(out.code, out.stdout + out.stderr).toBe(0);
+      const back = await lab.exec(lab.outsideNs, ['ping', '-6', '-c', '1', '-W', '2', entry.v6]);
+      expect(back.code, back.stdout + back.stderr).toBe(0);
+    }
   });
 
   it('carries a project across hosts, 1422 bytes with DF set but not 1423, and nothing of it reaches the other project', async () => {
@@ -153,6 +207,7 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
 
   it('routes nothing between projects through the network host, with either firewall backend', async () => {
     const [p1h1, p1h2, p2h1, p2h2] = booted;
+    // ping picks the family from the address.
     const reaches = async (from: Booted, to: string) => (await lab.exec(from.vm.ns, ['ping', '-c', '1', '-W', '1', to])).code === 0;
     for (const backend of ['iptables', 'nftables']) {
       if (backend !== 'iptables') {
@@ -160,12 +215,21 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
         await services[0]!.stop();
         services[0] = await lab.startService(lab.writeConfig({ ...options('nethost', NET_HOST), firewall_backend: backend }));
       }
-      expect(await reaches(p1h1!, p1h2!.address), `${backend}: same project`).toBe(true);
       // Each VM's gateway is the network host: it still routes them out, but not to each other.
-      expect(await reaches(p1h1!, lab.outsideAddress), `${backend}: outside`).toBe(true);
-      expect(await reaches(p1h1!, p2h1!.address), `${backend}: p1 to p2, same compute host`).toBe(false);
-      expect(await reaches(p2h2!, p1h2!.address), `${backend}: p2 to p1`).toBe(false);
-      expect(await reaches(p2h2!, p1h1!.address), `${backend}: p2 to p1, across hosts`).toBe(false);
+      const cases: [string, Booted, string, boolean][] = [
+        ['same project', p1h1!, p1h2!.address, true],
+        ['outside', p1h1!, lab.outsideAddress, true],
+        ['p1 to p2, same compute host', p1h1!, p2h1!.address, false],
+        ['p2 to p1', p2h2!, p1h2!.address, false],
+        ['p2 to p1, across hosts', p2h2!, p1h1!.address, false],
+        ['same project, IPv6', p1h1!, p1h2!.v6, true],
+        ['outside, IPv6', p1h1!, lab.outsideAddressV6, true],
+        ['p1 to p2, same compute host, IPv6', p1h1!, p2h1!.v6, false],
+        ['p2 to p1, across hosts, IPv6', p2h2!, p1h1!.v6, false],
+      ];
+      // Side by side: each refused ping waits its second out.
+      const reached = await Promise.all(cases.map(([, from, to]) => reaches(from, to)));
+      for (const [index, [what, , , expected]] of cases.entries()) expect(reached[index], `${backend}: ${what}`).toBe(expected);
     }
   });
 
@@ -191,11 +255,13 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
 
   it('floods to a multicast group instead, once every host is configured with one', async () => {
     const group = '239.1.1.1';
+    // And DHCPv6 addresses (account_identifier), for the last test.
+    const changed = { vxlan_group: group, ipv6_backend: 'account_identifier' };
     for (const service of services) await service.stop();
-    services[0] = await lab.startService(lab.writeConfig({ ...options('nethost', NET_HOST), vxlan_group: group }));
+    services[0] = await lab.startService(lab.writeConfig({ ...options('nethost', NET_HOST), ...changed }));
     for (const [index, host] of HOSTS.entries()) {
       const config = lab.writeConfig(
-        { ...options(host.name, host.address), network_host: 'false', my_ip: host.address, vxlan_group: group },
+        { ...options(host.name, host.address), network_host: 'false', my_ip: host.address, ...changed },
         { ns: hostNs[index]!, name: host.name },
       );
       services[index + 1] = await lab.startService(config);
@@ -210,5 +276,22 @@ describe('VLAN mode over VXLAN: two projects on two compute hosts', () => {
     const lease = await lab.lease(p2[1]!.vm);
     expect(lease.address, lease.output).toBe(p2[1]!.address);
     expect(lease.server).toBe(p2[1]!.gateway);
+  });
+
+  it("hands each VM its account_identifier address by DHCPv6 from its own project's network only", async () => {
+    // Both projects' dnsmasqs now answer DHCPv6 (to a client they do not know as well): a
+    // message from p1's would mean its bridge and p2's share a segment.
+    const entry = booted.find((candidate) => candidate.project === 1 && candidate.host === 1)!;
+    const expected = vifAddressV6('account_identifier', PROJECTS[1]!.cidrV6, entry.mac, PROJECTS[1]!.project);
+    const lease = await lab.dhcp6(entry.vm);
+    expect(lease.address, lease.output).toBe(expected);
+    expect(lease.servers, lease.output).toEqual(await lab.addressesV6(lab.netNs, entry.bridge, 'link'));
+    await eventually(
+      async () => ((await lab.addressesV6(entry.vm.ns, 'eth0', 'global')).includes(expected) ? true : undefined),
+      `${expected} to pass DAD`,
+      5_000,
+    );
+    const out = await lab.exec(entry.vm.ns, ['ping', '-6', '-c', '1', '-W', '2', '-I', expected, lab.outsideAddressV6]);
+    expect(out.code, out.stdout + out.stderr).toBe(0);
   });
 });
