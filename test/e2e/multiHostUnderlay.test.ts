@@ -21,7 +21,7 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
   const services: LabService[] = [];
   let config: string;
   let token: string;
-  const leased: { address: string; gateway: string; mac: string }[] = [];
+  const leased: { address: string; gateway: string; mac: string; v6: string }[] = [];
 
   /** Host 2's count of DHCP frames from `mac` that reached its bridge br100. */
   const seenOnHost2 = async (mac: string) => {
@@ -69,7 +69,8 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
         `br100 on ${host}`,
         5_000,
       );
-      leased.push({ address: vif.network.subnets[0]!.ips[0]!.address, gateway: vif.network.subnets[0]!.gateway.address, mac: vif.address });
+      const [subnet, subnetV6] = vif.network.subnets;
+      leased.push({ address: subnet!.ips[0]!.address, gateway: subnet!.gateway.address, mac: vif.address, v6: subnetV6!.ips[0]!.address });
     }
     // Counting starts before the first DHCP frame: each VM's MAC, as it reaches host 2's bridge.
     const rules = leased.map(
@@ -119,5 +120,17 @@ describe('multi_host over a shared underlay: two hosts, DHCP kept on each', () =
       );
       expect(heard, vm.name).toEqual(bridgeLinkLocal);
     }
+  });
+
+  it('still carries IPv6 between the hosts: neighbour discovery crosses the uplink, only router and DHCPv6 messages do not', async () => {
+    for (const [index, vm] of vms.entries()) {
+      await eventually(
+        async () => ((await lab.addressesV6(vm.ns, 'eth0', 'global')).includes(leased[index]!.v6) ? true : undefined),
+        `${vm.name} to form ${leased[index]!.v6}`,
+        10_000,
+      );
+    }
+    const ping = await lab.exec(vms[0]!.ns, ['ping', '-6', '-c', '2', '-W', '2', leased[1]!.v6]);
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
   });
 });
