@@ -56,13 +56,13 @@ const USAGE_CASES: Case[] = [
   [
     'a DHCPv6 lease of a bad address',
     () => ['add', '00:01:00:01:32:aa:04:b7:fa:16:3e:01:02:03', 'fd00::zz'],
-    {},
+    { DNSMASQ_IAID: '1040253443' },
     'address must be an IPv6 address, got "fd00::zz"',
   ],
   [
     'a DHCPv6 lease from no DUID',
     () => ['old', 'fa16-3e', 'fd00::a94a:8fe5:ff01:203'],
-    {},
+    { DNSMASQ_IAID: '1040253443' },
     'DUID must be hex bytes separated by colons, got "fa16-3e"',
   ],
   ['init without NETWORK_ID', () => ['init'], {}, 'init needs NETWORK_ID in the environment (set by the service when it starts dnsmasq)'],
@@ -188,10 +188,12 @@ describe.each(BACKENDS)('novanet-dhcpbridge on %s', { concurrent: true }, (backe
     expect(await snapshot(cli.db)).toEqual(before);
   });
 
-  it.sequential('a DHCPv6 lease (account_identifier: a DUID and the static address) is taken and changes nothing', async () => {
+  it.sequential('a DHCPv6 lease (account_identifier: DNSMASQ_IAID set, a DUID and the static address) is taken and changes nothing', async () => {
     const before = await snapshot(cli.db);
     for (const action of ['add', 'old', 'del']) {
-      const result = await bridge([action, '00:01:00:01:32:aa:04:b7:fa:16:3e:01:02:03', 'fd00::a94a:8fe5:ff01:203', a.hostname]);
+      const result = await bridge([action, '00:01:00:01:32:aa:04:b7:fa:16:3e:01:02:03', 'fd00::a94a:8fe5:ff01:203', a.hostname], {
+        DNSMASQ_IAID: '1040253443',
+      });
       expectOk(result);
       expect(result.stdout + result.stderr).toBe('');
     }

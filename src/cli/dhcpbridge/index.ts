@@ -41,7 +41,8 @@ export async function dhcpbridge(argv: string[], io: Io): Promise<number> {
     if (!['add', 'old', 'del'].includes(action ?? '') || mac === undefined || ip === undefined || args.length > 4) {
       throw new UsageError(USAGE);
     }
-    if (ip.includes(':')) return ipv6Lease(mac, ip);
+    // dnsmasq names the IA of a DHCPv6 lease; a v4 lease has none.
+    if (io.env.DNSMASQ_IAID !== undefined) return ipv6Lease(mac, ip);
     return withContext(configFile, io, async ({ manager }) => {
       // `old` is a renewal or dnsmasq re-reading a lease at start: the lease is live.
       if (action === 'del') await manager.leases.release(ip, mac);
