@@ -203,6 +203,18 @@ export const OPTIONS = {
     default: '10',
     help: 'floating IPs per project (-1 unlimited)',
   },
+  quota_security_groups: {
+    section: 'DEFAULT',
+    parse: integer(-1, 2 ** 31 - 1),
+    default: '10',
+    help: 'security groups per project (-1 unlimited)',
+  },
+  quota_security_group_rules: {
+    section: 'DEFAULT',
+    parse: integer(-1, 2 ** 31 - 1),
+    default: '20',
+    help: 'rules per security group (-1 unlimited)',
+  },
   multi_host: { section: 'DEFAULT', parse: boolean, default: 'false', help: 'default for new networks' },
   dmz_cidr: { section: 'DEFAULT', parse: list(dmzCidr), default: '', help: 'destinations exempt from SNAT' },
   routing_source_ip: { section: 'DEFAULT', parse: ipv4, default: '$my_ip', help: 'SNAT source address' },

@@ -54,8 +54,15 @@ export function isConnectionLost(error: unknown): boolean {
   return (typeof code === 'string' && CONNECTION_LOST.has(code)) || errno === CONNECTION_KILLED;
 }
 
+/**
+ * A row another transaction wrote meanwhile (a unique key it took first): the same
+ * transaction, run again, finds that row and goes on from there.
+ */
+export class WrittenMeanwhile extends Error {}
+
 /** Errors after which the same transaction, run again, may succeed. */
 export function isRetryable(error: unknown): boolean {
+  if (error instanceof WrittenMeanwhile) return true;
   const { code } = fieldsOf(error);
   return (typeof code === 'string' && CONFLICTS.has(code)) || isConnectionLost(error);
 }

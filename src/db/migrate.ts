@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as initial from '../../migrations/001_initial.js';
 import * as cluster from '../../migrations/002_cluster.js';
 import * as wake from '../../migrations/003_wake.js';
+import * as securityGroups from '../../migrations/004_security_groups.js';
 import type { Database } from './connection.js';
 
 interface Migration {
@@ -14,6 +15,7 @@ const MIGRATIONS: [string, Migration][] = [
   ['001_initial', initial],
   ['002_cluster', cluster],
   ['003_wake', wake],
+  ['004_security_groups', securityGroups],
 ];
 
 const source: Knex.MigrationSource<[string, Migration]> = {

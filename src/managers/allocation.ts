@@ -15,6 +15,7 @@ import type { Hosts } from './hosts.js';
 import { listInstances } from './instances.js';
 import { buildNetworkInfo, injectedInterfaces, type NetworkInfoParts } from './networkInfo.js';
 import type { AllocateRequest, RequestedNetwork } from './requests.js';
+import { allocationGroupNames, allocationGroups, type SecurityGroups } from './securityGroups.js';
 import type { InstanceListing, InstanceNetworkInfo } from './views.js';
 
 /**
@@ -29,6 +30,7 @@ export class Allocation {
     private readonly context: ManagerContext,
     private readonly floating: FloatingIps,
     private readonly hosts: Hosts,
+    private readonly securityGroups: SecurityGroups,
   ) {
     this.batches = new AllocationBatches(context, floating);
   }
@@ -41,8 +43,19 @@ export class Allocation {
     const host = hostnameField(request.host, 'host');
     const hostname = request.hostname === undefined ? null : hostnameField(request.hostname);
     const requested = checkRequested(request.requestedNetworks);
+    const q = context.db.knex;
 
-    const { existing, defaults } = await this.batches.read({ instanceUuid, projectId, defaultNetworks: requested === undefined });
+    const groupNames = allocationGroupNames(request.securityGroups);
+    const {
+      existing,
+      defaults,
+      groups: found,
+    } = await this.batches.read({
+      instanceUuid,
+      projectId,
+      defaultNetworks: requested === undefined,
+      securityGroups: groupNames,
+    });
     if (existing.length > 0) {
       if (existing.some((vif) => vif.host !== host)) await this.move(existing, host);
       return this.networkInfo(instanceUuid);
@@ -59,6 +72,8 @@ export class Allocation {
       if (!network.multiHost && network.host === null)
         networkHostOf.set(network.id, await this.hosts.networkHostForFirstUse(network.label));
     }
+    // Checked before anything is written; the members are written with the ports.
+    const groups = allocationGroups(groupNames, found);
     const now = context.now();
     let written: AllocationWritten | undefined;
     try {
@@ -70,6 +85,7 @@ export class Allocation {
         networks: chosen,
         now,
         addresses: new Map((requested ?? []).flatMap((entry) => (entry.address === undefined ? [] : [[entry.networkUuid, entry.address]]))),
+        securityGroups: groups,
       });
     } catch (error) {
       // A concurrent call for the same instance won the unique (instance, network) key.
@@ -94,7 +110,11 @@ export class Allocation {
     // What this call wrote is in hand: no read-back.
     if (written === undefined) return this.networkInfo(instanceUuid);
     const floatingOf = new Map(autoAssigned === undefined ? [] : [[written.fixed[0]!.id, [autoAssigned]]]);
-    return this.describe(instanceUuid, { vifs: written.vifs, networks: chosen, fixedIps: written.fixed, floatingOf, hostAddressOf });
+    return this.describe(
+      instanceUuid,
+      { vifs: written.vifs, networks: chosen, fixedIps: written.fixed, floatingOf, hostAddressOf },
+      groups.names,
+    );
   }
 
   /**
@@ -115,7 +135,7 @@ export class Allocation {
     const q = this.context.db.knex;
     const { vifs: found, fixed: held } = await vifs.listVirtualInterfacesWithFixedIps(q, { instanceUuid: uuid });
     if (found.length === 0)
-      return this.describe(uuid, { vifs: [], networks: [], fixedIps: [], floatingOf: new Map(), hostAddressOf: new Map() });
+      return this.describe(uuid, { vifs: [], networks: [], fixedIps: [], floatingOf: new Map(), hostAddressOf: new Map() }, []);
     const used = await networks.listNetworks(q, { ids: [...new Set(found.map((vif) => vif.networkId))] });
     const hostAddresses = await fixedIps.listHostAddresses(
       q,
@@ -127,13 +147,17 @@ export class Allocation {
         return address === undefined ? [] : [[vif.networkId, address] as const];
       }),
     );
-    return this.describe(uuid, {
-      vifs: found,
-      networks: used,
-      fixedIps: held,
-      floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)),
-      hostAddressOf,
-    });
+    return this.describe(
+      uuid,
+      {
+        vifs: found,
+        networks: used,
+        fixedIps: held,
+        floatingOf: await this.floating.byFixedIp(held.map((fixed) => fixed.id)),
+        hostAddressOf,
+      },
+      (await this.securityGroups.ofInstance(uuid)).map((view) => view.group.name),
+    );
   }
 
   /** Instances that have networking, oldest first; `projectId` or `instanceUuid` narrow it. */
@@ -183,9 +207,14 @@ export class Allocation {
   }
 
   /** network_info from the instance's VIFs, networks, fixed IPs, floating IPs and (multi_host) its host's addresses. */
-  private describe(instanceUuid: string, parts: NetworkInfoParts): InstanceNetworkInfo {
+  private describe(instanceUuid: string, parts: NetworkInfoParts, groupNames: string[]): InstanceNetworkInfo {
     const info = buildNetworkInfo(parts, this.context.policy.capabilities, this.context.config.ipv6_backend);
-    const result: InstanceNetworkInfo = { instance_uuid: instanceUuid, project_id: parts.vifs[0]?.projectId ?? null, network_info: info };
+    const result: InstanceNetworkInfo = {
+      instance_uuid: instanceUuid,
+      project_id: parts.vifs[0]?.projectId ?? null,
+      network_info: info,
+      security_groups: groupNames.map((name) => ({ name })),
+    };
     if (parts.networks.some((network) => network.injected)) result.injected_config = injectedInterfaces(info);
     return result;
   }

@@ -1,12 +1,14 @@
 import * as fixedIps from '../db/fixedIps.js';
 import type { Network } from '../db/networks.js';
 import { withRetry } from '../db/retry.js';
+import * as secgroups from '../db/securityGroups.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import type { HostChange } from '../host/layer.js';
 import { Batcher } from './batcher.js';
 import type { ManagerContext } from './context.js';
 import type { FloatingIps } from './floating.js';
 import { groupBy } from './instances.js';
+import { type AllocationGroups, defaultGroup } from './securityGroups.js';
 
 /** One allocation's writes: a VIF per network, a fixed IP per VIF. */
 export interface AllocationWrite {
@@ -17,6 +19,8 @@ export interface AllocationWrite {
   networks: Network[];
   /** Addresses the caller asked for, by network uuid; the others come from the pool. */
   addresses: Map<string, string>;
+  /** Its security groups: these, and the project's `default` made in the same transaction if asked for and missing. */
+  securityGroups: AllocationGroups;
   now: Date;
 }
 
@@ -31,12 +35,16 @@ export interface AllocationRead {
   instanceUuid: string;
   projectId: string;
   defaultNetworks: boolean;
+  /** Security group names it asks for (checked). */
+  securityGroups: string[];
 }
 
 /** The instance's VIFs (an allocation before), and its project's default networks if it is new and named none. */
 export interface AllocationStart {
   existing: vifs.VirtualInterface[];
   defaults: Network[] | undefined;
+  /** If it is new: its project's groups of the names it asks for. */
+  groups: secgroups.SecurityGroup[];
 }
 
 /** One deallocation: with `onlyProject`, another project's instance is left alone. */
@@ -108,9 +116,19 @@ export class AllocationBatches {
     for (const project of new Set(items.filter(isNew).map((item) => item.projectId))) {
       networksOf.set(project, await context.policy.defaultNetworks(context, context.db.knex, project));
     }
+    // One read of the groups for all new instances of the batch.
+    const fresh = items.filter((item) => !existing.has(item.instanceUuid));
+    const found =
+      fresh.length === 0
+        ? []
+        : await secgroups.listGroups(context.db.knex, {
+            projectIds: [...new Set(fresh.map((item) => item.projectId))],
+            names: [...new Set(fresh.flatMap((item) => item.securityGroups))],
+          });
     return items.map((item) => ({
       existing: existing.get(item.instanceUuid) ?? [],
       defaults: isNew(item) ? [...networksOf.get(item.projectId)!] : undefined,
+      groups: found.filter((group) => group.projectId === item.projectId && item.securityGroups.includes(group.name)),
     }));
   }
 
@@ -152,6 +170,14 @@ export class AllocationBatches {
           const skip = attempt === 1 ? 0 : Math.floor(Math.random() * 2 * ALLOCATION_BATCH * (attempt - 1));
           for (const taken of await fixedIps.claimFixedIps(trx, network, claims, { skip })) fixed.set(taken.virtualInterfaceId!, taken);
         }
+        // Members in the same transaction as their ports: a refused allocation leaves no trace.
+        const memberships: secgroups.Membership[] = [];
+        for (const item of items) {
+          const { ids, makeDefault } = item.securityGroups;
+          const made = makeDefault ? [(await defaultGroup(trx, item.projectId, item.now)).id] : [];
+          for (const groupId of [...ids, ...made]) memberships.push({ groupId, instanceUuid: item.instanceUuid });
+        }
+        await secgroups.insertMemberships(trx, memberships, items[0]!.now);
         let next = 0;
         return items.map((item) => {
           const mine = created.slice(next, (next += item.networks.length));
@@ -191,6 +217,8 @@ export class AllocationBatches {
           now,
         );
         await vifs.deleteVirtualInterfaces(trx, ids);
+        // Its memberships go with its networking (nova: with the instance).
+        await secgroups.removeInstances(trx, [...freedBy.keys()]);
 
         const vifOf = new Map(freed.map((vif) => [vif.id, vif]));
         const changesOf = new Map<string, HostChange[]>();

@@ -6,6 +6,7 @@ import type { FloatingIps } from './floating.js';
 import type { Hosts } from './hosts.js';
 import type { Leases } from './leases.js';
 import type { Networks } from './networks.js';
+import type { SecurityGroups } from './securityGroups.js';
 
 /**
  * The network manager of the configured mode: one service per concern, the same in
@@ -26,4 +27,6 @@ export interface NetworkManager {
   readonly floating: FloatingIps;
   /** the cluster's services: roles, heartbeats, the network host of a network's first use. */
   readonly hosts: Hosts;
+  /** groups, rules, membership of instances, default rules. */
+  readonly securityGroups: SecurityGroups;
 }

@@ -11,6 +11,7 @@ import { Leases } from './leases.js';
 import type { NetworkManager } from './manager.js';
 import { Networks } from './networks.js';
 import type { ModePolicy } from './policy.js';
+import { SecurityGroups } from './securityGroups.js';
 import { VLAN } from './vlan/index.js';
 
 /** network_manager → the mode's policy: the one place a mode name becomes behaviour. */
@@ -27,14 +28,16 @@ export function createManager(deps: ManagerDeps): NetworkManager {
   const context = new ManagerContext(deps, policy);
   const floating = new FloatingIps(context);
   const hosts = new Hosts(context);
+  const securityGroups = new SecurityGroups(context);
   return {
     mode: policy.mode,
     capabilities: policy.capabilities,
     networks: new Networks(context),
-    allocation: new Allocation(context, floating, hosts),
+    allocation: new Allocation(context, floating, hosts, securityGroups),
     leases: new Leases(context),
     fixedIps: new FixedIps(context),
     floating,
     hosts,
+    securityGroups,
   };
 }

@@ -46,6 +46,8 @@ export interface AllocateRequest {
   host: string;
   hostname?: string | undefined;
   requestedNetworks?: RequestedNetwork[] | undefined;
+  /** Security group names of the instance's project; none: `default`. */
+  securityGroups?: string[] | undefined;
 }
 
 export interface ModifyNetworkRequest {
@@ -56,11 +58,12 @@ export interface ModifyNetworkRequest {
 }
 
 /**
- * Who acts on a floating IP: a project (sees and touches only its own addresses) or an
- * admin. A wrapped project id, so a project that happens to be named "admin" gets no
- * admin powers.
+ * Who acts on a floating IP or a security group: a project (sees and touches only its
+ * own) or an admin. A wrapped project id, so a project that happens to be named
+ * "admin" gets no admin powers.
  */
-export type FloatingActor = { projectId: string } | 'admin';
+export type Actor = { projectId: string } | 'admin';
+export type FloatingActor = Actor;
 
 export interface AssociateFloatingIpRequest {
   address: string;

@@ -1,3 +1,5 @@
+import type { SecurityGroup, SecurityGroupRule } from '../db/securityGroups.js';
+
 /** What the managers answer: nova's network_info model and the listings the CLI and the API show. */
 
 /** nova's network_info model: a list of VIFs, each with its network, subnets and IPs. */
@@ -50,6 +52,8 @@ export interface InstanceNetworkInfo {
   /** The project the instance was allocated for (null when it has no VIF). */
   project_id: string | null;
   network_info: VifModel[];
+  /** The instance's security groups, as Nova's server view names them. */
+  security_groups: { name: string }[];
   /** With flat_injected: the Debian /etc/network/interfaces the image should get. */
   injected_config?: string;
 }
@@ -116,4 +120,21 @@ export interface InstanceAddress {
   type: 'fixed' | 'floating';
   /** The MAC of the VIF the address reaches the instance through. */
   mac: string;
+}
+
+/** A security group with its rules. */
+export interface SecurityGroupView {
+  group: SecurityGroup;
+  rules: SecurityGroupRuleView[];
+}
+
+/** A rule, with the name and project of its source group when it has one. */
+export interface SecurityGroupRuleView {
+  rule: SecurityGroupRule;
+  source: { name: string; projectId: string } | null;
+}
+
+/** A group with its member instances and the hosts their ports are on (where it is enforced). */
+export interface SecurityGroupMembers extends SecurityGroupView {
+  members: { instanceUuid: string; hosts: string[] }[];
 }

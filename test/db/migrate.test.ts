@@ -61,8 +61,9 @@ describe.each(BACKENDS)('schema upgrades on %s', (backend) => {
       const [network] = await manager.networks.create({ label: 'kept', fixedRangeV4: '10.0.0.0/28', networkSize: 16 });
 
       expect(await syncSchema(db)).toBe(LATEST_SCHEMA_VERSION);
-      expect(LATEST_SCHEMA_VERSION).toBe(3);
+      expect(LATEST_SCHEMA_VERSION).toBe(4);
       expect((await manager.networks.get({ uuid: network!.uuid })).label).toBe('kept');
+      expect(await manager.securityGroups.list({ projectId: 'p1' }, { projectId: 'p1' })).toMatchObject([{ group: { name: 'default' } }]);
       expect(await manager.hosts.list()).toEqual([]);
     } finally {
       await close();

@@ -303,6 +303,7 @@ describe.each(BACKENDS)('allocation.allocate on %s', (backend) => {
         instance_uuid: instance(99),
         project_id: null,
         network_info: [],
+        security_groups: [],
       });
     });
 
@@ -558,6 +559,7 @@ describe.each(BACKENDS)('deallocation on %s', (backend) => {
           instance_uuid: instance(1),
           project_id: null,
           network_info: [],
+          security_groups: [],
         });
         // Each address leaves its network's DHCP hosts; nothing else of the networks changed.
         expect(h.host.changes.filter((change) => change.kind === 'network-updated')).toEqual([]);
@@ -622,7 +624,7 @@ describe.each(BACKENDS)('deallocation on %s', (backend) => {
         expect(h.host.changes).toEqual([]);
       });
 
-      it('frees an instance with four statements besides BEGIN and COMMIT: its VIFs and their fixed IPs are one read', async () => {
+      it('frees an instance with five statements besides BEGIN and COMMIT: its VIFs and their fixed IPs are one read', async () => {
         const h = harness(db(), mode);
         await h.manager.networks.create({ label: 'd', fixedRangeV4: '10.0.0.0/24' });
         await h.manager.allocation.allocate({ instanceUuid: instance(1), projectId: 'p1', host: 'compute1' });
@@ -634,6 +636,8 @@ describe.each(BACKENDS)('deallocation on %s', (backend) => {
           'select',
           'update',
           'select',
+          'delete',
+          // Its security group memberships.
           'delete',
         ]);
       });

@@ -2,7 +2,19 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../../src/db/connection.js';
 
 /** Every table of the schema that holds domain state, children before parents. */
-export const TABLES = ['fixed_ips', 'virtual_interfaces', 'floating_ips', 'api_tokens', 'quotas', 'networks', 'hosts'] as const;
+export const TABLES = [
+  'fixed_ips',
+  'virtual_interfaces',
+  'floating_ips',
+  'api_tokens',
+  'quotas',
+  'networks',
+  'hosts',
+  'security_group_instance_association',
+  'security_group_rules',
+  'security_group_default_rules',
+  'security_groups',
+] as const;
 
 export interface Snapshot {
   counts: Record<string, number>;
