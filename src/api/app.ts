@@ -14,6 +14,7 @@ import { healthRoutes } from './health.js';
 import { hostRoutes } from './hosts.js';
 import type { Metrics } from './metrics.js';
 import { networkRoutes } from './networks.js';
+import { securityGroupRoutes, securityGroupServerActions } from './securityGroups.js';
 import { serverRoutes } from './servers.js';
 import type { ApiDeps, ApiLog, ApiState } from './types.js';
 
@@ -154,7 +155,8 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
   fixedIpRoutes(api, routeDeps);
   hostRoutes(api, routeDeps);
   floatingIpRoutes(api, routeDeps);
-  serverRoutes(api, { ...routeDeps, actions: floatingIpServerActions(deps.manager) });
+  securityGroupRoutes(api, routeDeps);
+  serverRoutes(api, { ...routeDeps, actions: { ...floatingIpServerActions(deps.manager), ...securityGroupServerActions(deps.manager) } });
 
   app.use(requestLog(deps.log, deps.metrics, [open, api]));
   app.use(faults(deps.log));

@@ -23,6 +23,8 @@ const AllocateBody = z.strictObject({
       )
       .max(64)
       .nullish(),
+    // Names of the project's groups (Nova's boot request); none: `default`.
+    security_groups: z.array(z.string().max(255)).max(64).nullish(),
   }),
 });
 
@@ -69,6 +71,7 @@ export function computeRoutes(router: Router<ApiState>, deps: ComputeRouteDeps):
       host: instance.host,
       hostname: instance.hostname,
       requestedNetworks: instance.requested_networks?.map((entry) => ({ networkUuid: entry.uuid, address: entry.fixed_ip })),
+      securityGroups: instance.security_groups ?? undefined,
     });
     // Allocation is idempotent per instance: a repeat returns what exists, which
     // must not be another project's instance.

@@ -80,6 +80,7 @@ export function serverRoutes(router: Router<ApiState>, deps: ServerRouteDeps): v
         tenant_id: instance.projectId,
         addresses: addressesView(instance),
         metadata: {},
+        security_groups: (await manager.securityGroups.ofInstance(instance.uuid)).map((view) => ({ name: view.group.name })),
       },
     };
   });

@@ -26,6 +26,10 @@ interface World {
   floating: { id: number; address: string };
   /** The host that binds p1's associated floating IP (for os-floating-ips-bulk/{host}). */
   floatingHost: string;
+  /** p1's group `web` (no members) with one rule, and a default rule. */
+  group: number;
+  rule: number;
+  defaultRule: number;
   tokens: Record<Caller, string | undefined>;
 }
 
@@ -190,6 +194,89 @@ const ENDPOINTS: Endpoint[] = [
     body: (w) => ({ addFloatingIp: { address: w.floating.address } }),
     expected: { owner: 202, other: 404, admin: 202 },
   },
+  {
+    name: 'add a security group to a server',
+    route: 'POST /v2.1/servers/:id/action',
+    path: () => `/v2.1/servers/${uuidOf(1)}/action`,
+    body: () => ({ addSecurityGroup: { name: 'web' } }),
+    expected: { owner: 202, other: 404, admin: 202 },
+  },
+  {
+    name: "list a server's security groups",
+    route: 'GET /v2.1/servers/:id/os-security-groups',
+    path: () => `/v2.1/servers/${uuidOf(1)}/os-security-groups`,
+    expected: { owner: 200, other: 404, admin: 200 },
+  },
+  {
+    name: 'list security groups',
+    route: 'GET /v2.1/os-security-groups',
+    path: () => '/v2.1/os-security-groups',
+    expected: { owner: 200, other: 200, admin: 200 },
+  },
+  {
+    name: 'create a security group (in the caller project)',
+    route: 'POST /v2.1/os-security-groups',
+    path: () => '/v2.1/os-security-groups',
+    body: () => ({ security_group: { name: 'db', description: 'db' } }),
+    expected: { owner: 200, other: 200, admin: 200 },
+  },
+  {
+    name: "show p1's security group",
+    route: 'GET /v2.1/os-security-groups/:id',
+    path: (w) => `/v2.1/os-security-groups/${w.group}`,
+    expected: { owner: 200, other: 404, admin: 200 },
+  },
+  {
+    name: "rename p1's security group",
+    route: 'PUT /v2.1/os-security-groups/:id',
+    path: (w) => `/v2.1/os-security-groups/${w.group}`,
+    body: () => ({ security_group: { name: 'www', description: 'www' } }),
+    expected: { owner: 200, other: 404, admin: 200 },
+  },
+  {
+    name: "delete p1's security group",
+    route: 'DELETE /v2.1/os-security-groups/:id',
+    path: (w) => `/v2.1/os-security-groups/${w.group}`,
+    expected: { owner: 202, other: 404, admin: 202 },
+  },
+  {
+    name: "add a rule to p1's security group",
+    route: 'POST /v2.1/os-security-group-rules',
+    path: () => '/v2.1/os-security-group-rules',
+    body: (w) => ({ security_group_rule: { parent_group_id: w.group, ip_protocol: 'tcp', from_port: 22, to_port: 22 } }),
+    expected: { owner: 200, other: 404, admin: 200 },
+  },
+  {
+    name: "delete a rule of p1's security group",
+    route: 'DELETE /v2.1/os-security-group-rules/:id',
+    path: (w) => `/v2.1/os-security-group-rules/${w.rule}`,
+    expected: { owner: 202, other: 404, admin: 202 },
+  },
+  {
+    name: 'list default security group rules',
+    route: 'GET /v2.1/os-security-group-default-rules',
+    path: () => '/v2.1/os-security-group-default-rules',
+    expected: { owner: 403, other: 403, admin: 200 },
+  },
+  {
+    name: 'add a default security group rule',
+    route: 'POST /v2.1/os-security-group-default-rules',
+    path: () => '/v2.1/os-security-group-default-rules',
+    body: () => ({ security_group_default_rule: { ip_protocol: 'tcp', from_port: 22, to_port: 22 } }),
+    expected: { owner: 403, other: 403, admin: 200 },
+  },
+  {
+    name: 'show a default security group rule',
+    route: 'GET /v2.1/os-security-group-default-rules/:id',
+    path: (w) => `/v2.1/os-security-group-default-rules/${w.defaultRule}`,
+    expected: { owner: 403, other: 403, admin: 200 },
+  },
+  {
+    name: 'delete a default security group rule',
+    route: 'DELETE /v2.1/os-security-group-default-rules/:id',
+    path: (w) => `/v2.1/os-security-group-default-rules/${w.defaultRule}`,
+    expected: { owner: 403, other: 403, admin: 204 },
+  },
   { name: 'health', route: 'GET /healthz', path: () => '/healthz', expected: { none: 200, bad: 200, owner: 200, other: 200, admin: 200 } },
   { name: 'metrics', route: 'GET /metrics', path: () => '/metrics', expected: { none: 200, bad: 200, owner: 200, other: 200, admin: 200 } },
 ];
@@ -226,6 +313,14 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
     const [boundRow] = await api.manager.floating
       .list({ projectId: 'p1' })
       .then((rows) => rows.filter((row) => row.address === bound.address));
+    const web = await api.manager.securityGroups.create('p1', { name: 'web', description: 'web' });
+    const rule = await api.manager.securityGroups.addRule('admin', {
+      parentGroupId: web.group.id,
+      ipProtocol: 'udp',
+      fromPort: 53,
+      toPort: 53,
+    });
+    const defaultRule = await api.manager.securityGroups.createDefaultRule({ ipProtocol: 'icmp', fromPort: -1, toPort: -1 });
     return {
       shared: shared!,
       owned: owned!,
@@ -233,6 +328,9 @@ describe.each(BACKENDS)('authorization on %s', (backend) => {
       address: info.network_info[0]!.network.subnets[0]!.ips[0]!.address,
       floating: { id: floating.id, address: floating.address },
       floatingHost: boundRow!.host!,
+      group: web.group.id,
+      rule: rule.rule.id,
+      defaultRule: defaultRule.id,
       tokens: {
         none: undefined,
         bad: 'x'.repeat(43),

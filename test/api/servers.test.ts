@@ -65,7 +65,16 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
       expect(reply.status).toBe(200);
       const mac = await macOf(w.vm1);
       const fixed = { version: 4, addr: w.fixed.vm1, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': mac };
-      expect(reply.json).toEqual({ server: { id: w.vm1, name: 'vm1', tenant_id: 'p1', addresses: { private: [fixed] }, metadata: {} } });
+      expect(reply.json).toEqual({
+        server: {
+          id: w.vm1,
+          name: 'vm1',
+          tenant_id: 'p1',
+          addresses: { private: [fixed] },
+          metadata: {},
+          security_groups: [{ name: 'default' }],
+        },
+      });
       const floating = await allocate(w.p1);
       await w.api.manager.floating.associate({ address: floating, instanceUuid: w.vm1, actor: { projectId: 'p1' } });
       const after = (await call('GET', `/v2.1/servers/${w.vm1.toUpperCase()}`, w.p1)).json as {
@@ -194,7 +203,7 @@ describe.each(BACKENDS)('/servers and the floating IP server actions on %s', (ba
     await expectRefusals(400, [
       [
         () => action(uuidOf(55), w.p1, { reboot: { type: 'HARD' } }),
-        /^There is no such action: "reboot"; server actions are addFloatingIp, removeFloatingIp$/,
+        /^There is no such action: "reboot"; server actions are addFloatingIp, removeFloatingIp, addSecurityGroup, removeSecurityGroup$/,
       ],
       [
         () => action(w.vm1, w.p1, { addFloatingIp: { address: floating }, removeFloatingIp: { address: floating } }),

@@ -71,7 +71,11 @@ const TYPO_CASES: Case[] = [
     'network modify: --disassociate_project takes no value',
   ],
   ['unexpected positional', ['network', 'list', 'extra'], 'network list: unexpected argument "extra"'],
-  ['unknown category', ['netwrk', 'list'], 'unknown category "netwrk"; categories are network, fixed, floating, project, db, token, host'],
+  [
+    'unknown category',
+    ['netwrk', 'list'],
+    'unknown category "netwrk"; categories are network, fixed, floating, project, db, token, host, secgroup',
+  ],
   ['unknown action', ['network', 'lst'], 'network: unknown action "lst"; actions are create, list, delete, modify'],
   ['missing action', ['network'], 'network: give an action (create, list, delete, modify)'],
   ['missing --label', ['network', 'create', '--fixed_range_v4=10.5.0.0/24'], 'network create: --label is required'],

@@ -29,6 +29,11 @@ export interface World {
   floating: string;
   bound: string;
   boundHost: string;
+  /** p1's security groups: `web` (one rule, no members) and `app`; a rule of web's; a default rule. */
+  group: string;
+  sourceGroup: string;
+  rule: string;
+  defaultRule: string;
 }
 
 /** A field's bad values: a kind of string, or an integer range. */
@@ -74,6 +79,9 @@ export const NETWORK_FIELDS: Record<string, FieldSpec> = {
   'network.num_networks': { min: 1, max: 4094 },
   'network.network_size': { min: 4, max: 2 ** 24 },
 };
+
+const GROUP_ID = { min: 1, max: 2 ** 31 - 1 };
+const PORT = { min: 1, max: 65535 };
 
 export const ROUTES: RouteCase[] = [
   { route: 'GET /healthz', what: 'health', fields: {} },
@@ -214,6 +222,110 @@ export const ROUTES: RouteCase[] = [
     params: () => ({ id: uuidOf(1) }),
     body: (w) => ({ removeFloatingIp: { address: w.bound } }),
     fields: { 'removeFloatingIp.address': 'ipv4' },
+  },
+  {
+    route: 'POST /v2.1/servers/:id/action',
+    what: 'add a security group',
+    params: () => ({ id: uuidOf(1) }),
+    body: () => ({ addSecurityGroup: { name: 'web' } }),
+    fields: { 'addSecurityGroup.name': 'text' },
+  },
+  {
+    route: 'POST /v2.1/servers/:id/action',
+    what: 'remove a security group',
+    params: () => ({ id: uuidOf(1) }),
+    body: () => ({ removeSecurityGroup: { name: 'default' } }),
+    fields: { 'removeSecurityGroup.name': 'text' },
+  },
+  {
+    route: 'GET /v2.1/servers/:id/os-security-groups',
+    what: "a server's security groups",
+    params: () => ({ id: uuidOf(1) }),
+    fields: { 'path:id': 'uuid' },
+  },
+  { route: 'GET /v2.1/os-security-groups', what: 'list security groups', fields: { 'url:project_id': 'project' } },
+  {
+    route: 'POST /v2.1/os-security-groups',
+    what: 'create a security group',
+    body: () => ({ security_group: { name: 'db', description: 'databases' } }),
+    fields: { 'security_group.name': 'text', 'security_group.description': 'text', 'url:project_id': 'project' },
+  },
+  {
+    route: 'GET /v2.1/os-security-groups/:id',
+    what: 'show a security group',
+    params: (w) => ({ id: w.group }),
+    fields: { 'path:id': GROUP_ID },
+  },
+  {
+    route: 'PUT /v2.1/os-security-groups/:id',
+    what: 'rename a security group',
+    params: (w) => ({ id: w.group }),
+    body: () => ({ security_group: { name: 'www', description: 'renamed' } }),
+    fields: { 'path:id': GROUP_ID, 'security_group.name': 'text', 'security_group.description': 'text' },
+  },
+  {
+    route: 'DELETE /v2.1/os-security-groups/:id',
+    what: 'delete a security group',
+    params: (w) => ({ id: w.group }),
+    fields: { 'path:id': GROUP_ID },
+  },
+  {
+    route: 'POST /v2.1/os-security-group-rules',
+    what: 'add a CIDR rule',
+    body: (w) => ({
+      security_group_rule: { parent_group_id: Number(w.group), ip_protocol: 'tcp', from_port: 22, to_port: 22, cidr: '10.0.0.0/8' },
+    }),
+    fields: {
+      'security_group_rule.parent_group_id': GROUP_ID,
+      'security_group_rule.ip_protocol': 'text',
+      'security_group_rule.from_port': PORT,
+      'security_group_rule.to_port': PORT,
+      'security_group_rule.cidr': 'cidr',
+    },
+  },
+  {
+    route: 'POST /v2.1/os-security-group-rules',
+    what: 'add a group rule',
+    body: (w) => ({
+      security_group_rule: {
+        parent_group_id: Number(w.group),
+        ip_protocol: 'tcp',
+        from_port: 5432,
+        to_port: 5432,
+        group_id: Number(w.sourceGroup),
+      },
+    }),
+    fields: { 'security_group_rule.group_id': GROUP_ID },
+  },
+  {
+    route: 'DELETE /v2.1/os-security-group-rules/:id',
+    what: 'delete a rule',
+    params: (w) => ({ id: w.rule }),
+    fields: { 'path:id': GROUP_ID },
+  },
+  { route: 'GET /v2.1/os-security-group-default-rules', what: 'list default rules', fields: {} },
+  {
+    route: 'POST /v2.1/os-security-group-default-rules',
+    what: 'add a default rule',
+    body: () => ({ security_group_default_rule: { ip_protocol: 'tcp', from_port: 80, to_port: 80, cidr: '0.0.0.0/0' } }),
+    fields: {
+      'security_group_default_rule.ip_protocol': 'text',
+      'security_group_default_rule.from_port': PORT,
+      'security_group_default_rule.to_port': PORT,
+      'security_group_default_rule.cidr': 'cidr',
+    },
+  },
+  {
+    route: 'GET /v2.1/os-security-group-default-rules/:id',
+    what: 'show a default rule',
+    params: (w) => ({ id: w.defaultRule }),
+    fields: { 'path:id': GROUP_ID },
+  },
+  {
+    route: 'DELETE /v2.1/os-security-group-default-rules/:id',
+    what: 'delete a default rule',
+    params: (w) => ({ id: w.defaultRule }),
+    fields: { 'path:id': GROUP_ID },
   },
 ];
 
@@ -361,6 +473,15 @@ export async function fixture(backend: Backend = 'sqlite'): Promise<Fixture> {
   await manager.floating.associate({ address: bound.address, instanceUuid: uuidOf(1), actor: 'admin' });
   const boundRow = (await manager.floating.list()).find((row) => row.address === bound.address)!;
   const fixed = info.network_info[0]!.network.subnets[0]!.ips[0]!.address;
+  const web = await manager.securityGroups.create('p1', { name: 'web', description: 'web servers' });
+  const app = await manager.securityGroups.create('p1', { name: 'app', description: 'app servers' });
+  const rule = await manager.securityGroups.addRule('admin', {
+    parentGroupId: web.group.id,
+    ipProtocol: 'tcp',
+    fromPort: 443,
+    toPort: 443,
+  });
+  const defaultRule = await manager.securityGroups.createDefaultRule({ ipProtocol: 'icmp', fromPort: -1, toPort: -1 });
   const w: World = {
     shared: shared!.uuid,
     spare: spare!.uuid,
@@ -369,6 +490,10 @@ export async function fixture(backend: Backend = 'sqlite'): Promise<Fixture> {
     floating: floating.address,
     bound: bound.address,
     boundHost: boundRow.host!,
+    group: String(web.group.id),
+    sourceGroup: String(app.group.id),
+    rule: String(rule.rule.id),
+    defaultRule: String(defaultRule.id),
   };
   const token = await api.token('ops', 'admin');
   // The world was built through the host layer; from here on the tests watch it.
@@ -401,7 +526,19 @@ export function send(f: Fixture, request: Request): Promise<Reply> {
 }
 
 /** Stands in for the world when only the names of the cases are wanted (at collection time). */
-export const PLACEHOLDER: World = { shared: 's', spare: 's', fixed: 'f', freeFixed: 'f', floating: 'f', bound: 'b', boundHost: 'h' };
+export const PLACEHOLDER: World = {
+  shared: 's',
+  spare: 's',
+  fixed: 'f',
+  freeFixed: 'f',
+  floating: 'f',
+  bound: 'b',
+  boundHost: 'h',
+  group: '1',
+  sourceGroup: '2',
+  rule: '1',
+  defaultRule: '1',
+};
 
 /** Every file under `dir` with a hash of its content and its mtime: equal twice means nothing was written. */
 export function filesUnder(dir: string): Record<string, string> {

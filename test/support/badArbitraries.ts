@@ -128,6 +128,8 @@ function brokenOfKind(kind: Kind, valid: string): fc.Arbitrary<string>[] {
       return [brokenIpv4];
     case 'cidr4':
       return [brokenCidr4, specialRange.filter((range) => range.includes('/')), brokenIpv4];
+    case 'cidr':
+      return [brokenCidr4, brokenIpv4];
     case 'range4':
       return [brokenCidr4, specialRange];
     case 'ipv6':
@@ -158,6 +160,7 @@ const EXAMPLES: Record<Kind, string> = {
   ipv6: '2001:db8::5',
   cidr4: '10.9.0.0/28',
   cidr6: '2001:db8::/64',
+  cidr: '10.9.0.0/28',
   range4: '192.0.2.64/29',
   mac: 'fa:16:3e:00:00:09',
   bool: 'true',

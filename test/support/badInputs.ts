@@ -24,6 +24,7 @@ export type Kind =
   | 'ipv6' // one IPv6 address
   | 'cidr4' // an IPv4 network (no host bits)
   | 'cidr6' // an IPv6 network
+  | 'cidr' // a network of either family (a security group rule's source)
   | 'range4' // a floating range: an IPv4 network or one IPv4 address
   | 'mac'
   | 'bool'
@@ -161,6 +162,12 @@ const CIDR6: Bad[] = [
   bad('no prefix', '2001:db8::'),
 ];
 
+/** Bad in both families: each list without what the other family takes. */
+const CIDR_EITHER: Bad[] = [
+  ...CIDR4.filter((entry) => !/IPv6/.test(entry.name)),
+  ...CIDR6.filter((entry) => !/IPv4 range|IPv4-mapped/.test(entry.name)).map((entry) => ({ ...entry, name: `IPv6 ${entry.name}` })),
+];
+
 /** A floating range also takes one address: a bare address is fine, the rest is not. */
 const RANGE4: Bad[] = CIDR4.filter((entry) => entry.name !== 'no prefix').concat(IPV4.filter((entry) => entry.name !== 'with a prefix'));
 
@@ -214,6 +221,8 @@ function valuesOf(kind: Kind): Bad[] {
       return [...CIDR4, ...INJECTION, ...NOT_A_STRING];
     case 'cidr6':
       return [...CIDR6, ...INJECTION, ...NOT_A_STRING];
+    case 'cidr':
+      return [...CIDR_EITHER, ...INJECTION, ...NOT_A_STRING];
     case 'range4':
       return [...RANGE4, ...INJECTION, ...NOT_A_STRING];
     case 'mac':

@@ -28,6 +28,8 @@ export interface World {
   mac: string;
   freeFixed: string;
   tokenId: string;
+  /** A security group of p1's. */
+  group: string;
 }
 
 export type FieldSpec = Kind | { min: number; max: number };
@@ -110,6 +112,9 @@ export const VERBS: VerbCase[] = [
   { verb: 'floating list', what: 'of a host', args: () => ({ host: 'nethost' }), fields: { host: 'host' } },
   { verb: 'floating delete', what: 'a range', args: () => ({ ip_range: '203.0.113.0/29' }), fields: { ip_range: 'range4' } },
   { verb: 'host list', what: 'of a host', args: () => ({ host: 'nethost' }), fields: { host: 'host' } },
+  { verb: 'secgroup list', what: 'of a project', args: () => ({ project_id: 'p1' }), fields: { project_id: 'project' } },
+  { verb: 'secgroup show', what: 'by id', args: (w) => ({ id: w.group }), fields: { id: { min: 1, max: 2 ** 31 - 1 } } },
+  { verb: 'secgroup show', what: 'positional', args: (w) => ({ $0: w.group }), fields: { $0: { min: 1, max: 2 ** 31 - 1 } } },
   { verb: 'project scrub', what: 'a project', args: () => ({ project: 'p2' }), fields: { project: 'project' } },
   { verb: 'db sync', what: 'the schema', args: () => ({}), fields: { $0: 'text' } },
   { verb: 'db version', what: 'the version', args: () => ({}), fields: { $0: 'text' } },
@@ -177,6 +182,7 @@ export async function fixture(backend: Backend = 'sqlite'): Promise<Fixture> {
   const vif = info.network_info[0]!;
   const fixed = vif.network.subnets[0]!.ips[0]!.address;
   const token = await new TokenService({ db: cli.db }).create('p1', 'member');
+  const group = await manager.securityGroups.create('p1', { name: 'web', description: 'web servers' });
   return {
     cli,
     config,
@@ -187,6 +193,7 @@ export async function fixture(backend: Backend = 'sqlite'): Promise<Fixture> {
       mac: vif.address,
       freeFixed: fixed === '10.0.0.9' ? '10.0.0.10' : '10.0.0.9',
       tokenId: String(token.info.id),
+      group: String(group.group.id),
     },
     stateDir,
     async close() {

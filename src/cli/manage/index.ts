@@ -7,6 +7,7 @@ import { floatingCommands } from './floating.js';
 import { hostCommands } from './host.js';
 import { networkCommands } from './network.js';
 import { projectCommands } from './project.js';
+import { secgroupCommands } from './secgroup.js';
 import { tokenCommands } from './token.js';
 
 /** nova-manage's categories and actions. */
@@ -18,6 +19,7 @@ export const CATEGORIES: Record<string, Category> = {
   db: dbCommands,
   token: tokenCommands,
   host: hostCommands,
+  secgroup: secgroupCommands,
 };
 
 function overview(): string {
