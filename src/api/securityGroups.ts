@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DefaultRule } from '../db/securityGroups.js';
 import { booleanText } from '../fields.js';
 import type { NetworkManager } from '../managers/manager.js';
+import type { RuleRequest } from '../managers/securityGroupRules.js';
 import type { SecurityGroupRuleView, SecurityGroupView } from '../managers/views.js';
 import { projectOf, requireAdmin } from './auth.js';
 import { requireJson } from './body.js';
@@ -59,6 +60,11 @@ const RuleBody = z.strictObject({
 
 const DefaultRuleBody = z.strictObject({ security_group_default_rule: z.strictObject(RuleFields) });
 
+/** A rule body's protocol, ports and CIDR, as the manager takes them. */
+function ruleRequest(wanted: z.output<z.ZodObject<typeof RuleFields>>): RuleRequest {
+  return { ipProtocol: wanted.ip_protocol, fromPort: wanted.from_port, toPort: wanted.to_port, cidr: wanted.cidr };
+}
+
 /** `?all_tenants` as Nova read it: present and not false. */
 function allTenants(value: string | string[] | undefined): boolean {
   if (value === undefined) return false;
@@ -103,12 +109,9 @@ export function securityGroupRoutes(router: Router<ApiState>, deps: SecurityGrou
   router.post('/v2.1/os-security-group-rules', async (ctx) => {
     const { security_group_rule: wanted } = parseBody(RuleBody, await requireJson(ctx, deps.maxBodyBytes));
     const view = await groups.addRule(actorOf(ctx), {
+      ...ruleRequest(wanted),
       parentGroupId: wanted.parent_group_id,
       groupId: wanted.group_id,
-      ipProtocol: wanted.ip_protocol,
-      fromPort: wanted.from_port,
-      toPort: wanted.to_port,
-      cidr: wanted.cidr,
     });
     ctx.body = { security_group_rule: ruleView(view) };
   });
@@ -132,12 +135,7 @@ export function securityGroupRoutes(router: Router<ApiState>, deps: SecurityGrou
   router.post('/v2.1/os-security-group-default-rules', async (ctx) => {
     requireAdmin(ctx, DEFAULT_RULES_POLICY);
     const { security_group_default_rule: wanted } = parseBody(DefaultRuleBody, await requireJson(ctx, deps.maxBodyBytes));
-    const created = await groups.createDefaultRule({
-      ipProtocol: wanted.ip_protocol,
-      fromPort: wanted.from_port,
-      toPort: wanted.to_port,
-      cidr: wanted.cidr,
-    });
+    const created = await groups.createDefaultRule(ruleRequest(wanted));
     ctx.body = { security_group_default_rule: defaultRuleView(created) };
   });
 
