@@ -271,4 +271,27 @@ describe.each(BACKENDS)('security groups on %s', (backend) => {
     expect(await groups.ofInstance(instance(2))).toEqual([]);
     await groups.delete(String(web.group.id), P1);
   });
+
+  it("makes one default group per project when the projects' first allocations race through four services", async () => {
+    const services = Array.from({ length: 4 }, () => harness(db(), 'flatdhcp'));
+    // A network per service: no fixed IP row that one service's transaction locks holds another back.
+    const nets = await services[0]!.manager.networks.create({ label: 'n', fixedRangeV4: '10.0.0.0/22', numNetworks: 4, networkSize: 256 });
+    // Three rounds of five new projects: the race is not won the same way every time.
+    for (let round = 0; round < 3; round++) {
+      const projects = Array.from({ length: 5 }, (_, index) => `r${round}p${index}`);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, n) =>
+          services[n % 4]!.manager.allocation.allocate({
+            instanceUuid: instance(round * 40 + n + 1),
+            projectId: projects[n % 5]!,
+            host: 'compute1',
+            requestedNetworks: [{ networkUuid: nets[n % 4]!.uuid }],
+          }),
+        ),
+      );
+      for (const result of results) expect(result.security_groups).toEqual([{ name: 'default' }]);
+      for (const project of projects) expect((await db().knex('security_groups').where({ project_id: project })).length, project).toBe(1);
+    }
+    expect((await db().knex('security_group_instance_association')).length).toBe(120);
+  });
 });
