@@ -256,6 +256,12 @@ export const OPTIONS = {
     help: 'address this service takes wakes on from other hosts (a UDP datagram: poll the database now)',
   },
   wake_port: { section: 'DEFAULT', parse: integer(0, 65535), default: '8781', help: 'UDP port of wakes (0: any free port)' },
+  anti_spoofing: {
+    section: 'DEFAULT',
+    parse: boolean,
+    default: 'true',
+    help: "each VM's port passes only its own MAC and addresses, and no DHCP server or router advertisement",
+  },
   report_interval: { section: 'DEFAULT', parse: integer(1, 3600), default: '10', help: 'seconds between heartbeats' },
   service_down_time: {
     section: 'DEFAULT',

@@ -212,13 +212,37 @@ export function tapName(vifUuid: string): string {
   return `tap${vifUuid.slice(0, 11)}`;
 }
 
-/** Per network, the tap names of `host`'s VIFs in it: the networks its service plugs, and the devices it puts into their bridges. */
-export async function hostTaps(q: Queryable, host: string): Promise<Map<number, string[]>> {
-  const byNetwork = new Map<number, string[]>();
-  const rows = (await q('virtual_interfaces').where('host', host).select('network_id', 'uuid')) as Row[];
+/** One of a host's VIFs as its port: the tap (devname), the MAC, the project, its fixed IPv4 addresses. */
+export interface HostPort {
+  networkId: number;
+  tap: string;
+  mac: string;
+  projectId: string | null;
+  addresses: string[];
+}
+
+/**
+ * `host`'s VIFs with their fixed IPs, in one read: the networks its service plugs, the
+ * taps it puts into their bridges, and what each port may send (linux_net/portGuard.ts).
+ */
+export async function hostPorts(q: Queryable, host: string): Promise<HostPort[]> {
+  const rows = (await q('virtual_interfaces as v')
+    .leftJoin('fixed_ips as f', 'f.virtual_interface_id', 'v.id')
+    .where('v.host', host)
+    .orderBy('v.id')
+    .select('v.network_id', 'v.uuid', 'v.address as mac', 'v.project_id', 'f.address as fixed')) as Row[];
+  const ports = new Map<string, HostPort>();
   for (const row of rows) {
-    const id = Number(row.network_id);
-    byNetwork.set(id, [...(byNetwork.get(id) ?? []), tapName(String(row.uuid))]);
+    const uuid = String(row.uuid);
+    const port = ports.get(uuid) ?? {
+      networkId: Number(row.network_id),
+      tap: tapName(uuid),
+      mac: String(row.mac),
+      projectId: (row.project_id as string | null) ?? null,
+      addresses: [],
+    };
+    if (row.fixed !== null && row.fixed !== undefined) port.addresses.push(String(row.fixed));
+    ports.set(uuid, port);
   }
-  return byNetwork;
+  return [...ports.values()];
 }

@@ -4,10 +4,13 @@ import * as hosts from '../db/hosts.js';
 import type { Network } from '../db/networks.js';
 import * as networks from '../db/networks.js';
 import type { Queryable } from '../db/rows.js';
+import type { HostPort } from '../db/virtualInterfaces.js';
 import * as vifs from '../db/virtualInterfaces.js';
 import { cidrSize, parseCidr } from '../ipam/cidr.js';
+import { type Ipv6Backend, vifAddressV6 } from '../ipam/ipv6.js';
 import type { DhcpHost, DhcpNetwork } from '../linux_net/dnsmasq/index.js';
 import type { FirewallState, RuledNetwork } from '../linux_net/firewall/state.js';
+import type { GuardedPort } from '../linux_net/portGuard.js';
 import { type Capabilities, dhcpEntry } from './layer.js';
 
 /**
@@ -46,6 +49,8 @@ export interface DesiredHost {
   /** Networks built without their uplink (its interface is another bridge's), with the reason. */
   withoutUplink: { network: Network; reason: string }[];
   firewall: FirewallState;
+  /** Every port of this host's instances in the networks it builds, with what it may send (anti_spoofing). */
+  guardedPorts: GuardedPort[];
 }
 
 /**
@@ -75,7 +80,9 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
   );
   const ownAddress = (network: Network) => (network.multiHost ? hostAddresses.get(network.id)?.get(config.host) : undefined);
   // This host's instances: the networks it plugs, and their taps (one read by host).
-  const tapsOf = capabilities.createsBridge ? await vifs.hostTaps(q, config.host) : new Map<number, string[]>();
+  const ports = capabilities.createsBridge ? await vifs.hostPorts(q, config.host) : [];
+  const tapsOf = new Map<number, string[]>();
+  for (const port of ports) tapsOf.set(port.networkId, [...(tapsOf.get(port.networkId) ?? []), port.tap]);
   const local = new Set(tapsOf.keys());
   const plugged = new Set(all.filter((network) => plugsHere(network, config, local)).map((network) => network.id));
   const candidates = all.filter(
@@ -153,7 +160,19 @@ export async function loadDesired(q: Queryable, config: Config, capabilities: Ca
       capabilities,
       ownAddress,
     ),
+    guardedPorts: config.anti_spoofing ? guarded(ports, served, config.ipv6_backend) : [],
   };
+}
+
+/** The ports in networks this host builds, each with its MAC and addresses (IPv6: the VIF's, by ipv6_backend). */
+function guarded(ports: HostPort[], served: Network[], backend: Ipv6Backend): GuardedPort[] {
+  const byId = new Map(served.map((network) => [network.id, network]));
+  return ports.flatMap((port) => {
+    const network = byId.get(port.networkId);
+    if (!network) return [];
+    const ipv6 = hasV6(network) ? [vifAddressV6(backend, network.cidrV6!, port.mac, port.projectId)] : [];
+    return [{ tap: port.tap, mac: port.mac, ipv4: port.addresses, ipv6 }];
+  });
 }
 
 /** The interface enslaved to the bridge in the flat modes (VLAN mode builds a vlanNNN instead). */

@@ -8,6 +8,7 @@ import { processExecutor } from '../linux_net/executor.js';
 import { createFirewall } from '../linux_net/firewall/index.js';
 import { FloatingDriver } from '../linux_net/floating.js';
 import { LinkDriver } from '../linux_net/links.js';
+import { PortGuard } from '../linux_net/portGuard.js';
 import { VxlanDriver } from '../linux_net/vxlan.js';
 import type { Capabilities } from './layer.js';
 import { type ReconcileReport, Reconciler } from './reconciler.js';
@@ -44,6 +45,7 @@ export function createHostLayer(options: HostLayerOptions): Reconciler {
       links: new LinkDriver(executor),
       vxlan: new VxlanDriver(executor),
       dhcpIsolation: new DhcpIsolation(executor),
+      portGuard: new PortGuard(executor),
       firewall: createFirewall(config.firewall_backend, executor),
       dnsmasq: new DnsmasqDriver(executor, {
         statePath: config.state_path,

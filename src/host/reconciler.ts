@@ -7,6 +7,7 @@ import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { LinkDriver } from '../linux_net/links.js';
+import type { GuardedPort, PortGuard } from '../linux_net/portGuard.js';
 import type { VxlanDriver } from '../linux_net/vxlan.js';
 import { type DesiredHost, loadDesired, servedHere } from './desired.js';
 import { FloatingBindings } from './floating.js';
@@ -27,6 +28,7 @@ export interface HostDrivers {
   links: LinkDriver;
   vxlan: VxlanDriver;
   dhcpIsolation: DhcpIsolation;
+  portGuard: PortGuard;
   firewall: FirewallDriver;
   dnsmasq: DnsmasqDriver;
   floating: FloatingDriver;
@@ -71,6 +73,9 @@ export class Reconciler implements HostLayer {
   private readonly builds: NetworkBuilds;
   /** Whether this process has DHCP isolation in place (linux_net/dhcpIsolation.ts). */
   private dhcpIsolated = false;
+  /** Whether this process has port guards in place (linux_net/portGuard.ts). */
+  private portsGuarded = false;
+  private portsLooked = false;
   private readonly taps: TapPlugging;
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -284,6 +289,7 @@ export class Reconciler implements HostLayer {
       await this.guard(errors, network, () => this.builds.teardown(network, desired, changes));
     }
     await this.isolateDhcp(only === undefined, changes, errors);
+    await this.guardPorts(desired.guardedPorts, only === undefined, changes, errors);
     return { desired, dhcp: Promise.all(dhcp) };
   }
 
@@ -328,6 +334,22 @@ export class Reconciler implements HostLayer {
       this.dhcpIsolated = uplinks.length > 0;
     } catch (error) {
       errors.push(`DHCP isolation: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Anti-spoofing at this host's VM ports (once there are some). With anti_spoofing
+   * off, the first full reconcile removes a table an earlier run left.
+   */
+  private async guardPorts(ports: GuardedPort[], full: boolean, changes: string[], errors: string[]): Promise<void> {
+    const turnedOff = full && !this.portsLooked && !this.deps.config.anti_spoofing;
+    if (ports.length === 0 && !this.portsGuarded && !turnedOff) return;
+    try {
+      changes.push(...(await this.deps.drivers.portGuard.sync(ports, full)));
+      this.portsGuarded = ports.length > 0;
+      if (full) this.portsLooked = true;
+    } catch (error) {
+      errors.push(`port guards: ${(error as Error).message}`);
     }
   }
 
