@@ -77,7 +77,7 @@ export class SecurityGroups {
 
   /**
    * For operators: groups (one project's, or all) with their members and the hosts where
-   * each member's ports are, which is where the group is enforced.
+   * each member's ports are (where its rules are to be enforced).
    */
   async withMembers(filter: { projectId?: string; id?: string } = {}): Promise<SecurityGroupMembers[]> {
     const q = this.context.db.knex;

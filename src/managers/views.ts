@@ -134,7 +134,7 @@ export interface SecurityGroupRuleView {
   source: { name: string; projectId: string } | null;
 }
 
-/** A group with its member instances and the hosts their ports are on (where it is enforced). */
+/** A group with its member instances and the hosts their ports are on. */
 export interface SecurityGroupMembers extends SecurityGroupView {
   members: { instanceUuid: string; hosts: string[] }[];
 }

@@ -1,7 +1,7 @@
 /**
  * novanet-manage secgroup list/show (issue 19), run as the built program: what an
  * operator without the openstack client sees of security groups, their rules, their
- * members and the hosts that enforce them.
+ * members and the hosts their members' ports are on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManager } from '../../src/managers/registry.js';
@@ -40,7 +40,7 @@ describe.each(BACKENDS)('novanet-manage secgroup on %s', { concurrent: true }, (
     await cli?.close();
   });
 
-  it('lists each group with its counts and the hosts enforcing it', async () => {
+  it('lists each group with its counts and the hosts its members are on', async () => {
     const listed = await manage(['secgroup', 'list', '--project_id=p1']);
     expectOk(listed);
     const line = listed.stdout.split('\n').find((entry) => / web /.test(entry));

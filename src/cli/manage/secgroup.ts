@@ -17,7 +17,7 @@ function ruleCells({ rule, source }: SecurityGroupRuleView): string[] {
 export const secgroupCommands: Category = {
   list: {
     usage: 'novanet-manage secgroup list [--project_id=PROJECT]',
-    summary: 'List security groups: rules, members, and the hosts enforcing them.',
+    summary: 'List security groups: rules, members, and the hosts their members are on.',
     options: { project_id: { type: 'string', meta: 'PROJECT', help: 'only this project' } },
     async run(parsed, { manager }, io) {
       noMorePositionals(parsed, 0, 'secgroup list');
@@ -29,7 +29,7 @@ export const secgroupCommands: Category = {
       }
       io.stdout(
         formatTable(
-          ['id', 'project', 'name', 'description', 'rules', 'members', 'enforced on'],
+          ['id', 'project', 'name', 'description', 'rules', 'members', 'hosts'],
           found.map((entry) => [
             entry.group.id,
             entry.group.projectId,
@@ -62,7 +62,7 @@ export const secgroupCommands: Category = {
         entry!.members.length === 0
           ? 'No members.\n'
           : formatTable(
-              ['member instance', 'enforced on'],
+              ['member instance', 'hosts'],
               entry!.members.map((member) => [member.instanceUuid, member.hosts.join(',')]),
             ),
       );
