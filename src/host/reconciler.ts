@@ -161,8 +161,12 @@ export class Reconciler implements HostLayer {
       for (const [networkId, group] of hosts) {
         if (!updated.has(networkId) && !(await this.applyHosts(networkId, group, done))) updated.add(networkId);
       }
-      // DHCP hosts alone change neither links nor rules.
-      if (updated.size === 0 && deleted.length === 0 && floating.length === 0) return;
+      // DHCP hosts alone change neither links nor rules; a port of this host's own is guarded now.
+      if (updated.size === 0 && deleted.length === 0 && floating.length === 0) {
+        const own = [...hosts.values()].flat().some((change) => change.action === 'add' && change.computeHost === this.deps.config.host);
+        if (own && this.deps.config.anti_spoofing) await this.guardOwnPorts(done, errors);
+        return;
+      }
       const { desired, dhcp } = await this.converge([...updated], deleted, done, errors);
       try {
         const { bind } = floating.length > 0 ? await this.floating.update(this.deps.db.knex, floating, done, errors) : { bind: undefined };
@@ -351,6 +355,12 @@ export class Reconciler implements HostLayer {
     } catch (error) {
       errors.push(`port guards: ${(error as Error).message}`);
     }
+  }
+
+  /** This host's ports as the database has them now, guarded (a converge of no network: no link or dnsmasq work). */
+  private async guardOwnPorts(changes: string[], errors: string[]): Promise<void> {
+    const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, []);
+    await this.guardPorts(desired.guardedPorts, false, changes, errors);
   }
 
   /** A failure in one network is logged and the others go on (one bad VLAN must not stop DHCP elsewhere). */

@@ -47,6 +47,8 @@ class FakeDrivers {
   readonly dnsmasqRunning = new Set<string>();
   /** The floating DNAT rules of the last ruleset written. */
   dnat: string[] = [];
+  /** The taps the port guard holds. */
+  guarded = '';
   /** While set, floating binds wait for it. */
   bindHold: Promise<void> | undefined;
   /** The floating DNAT rules written when the last bind was asked for. */
@@ -118,6 +120,14 @@ class FakeDrivers {
         unbindAll: async (addresses: string[], device: string) => this.unbindFrom(addresses, device),
         forget: async (address: string) => {
           calls.push(`flush conntrack of ${address}`);
+        },
+      },
+      portGuard: {
+        sync: async (ports: { tap: string }[]) => {
+          const taps = ports.map((port) => port.tap).join(',');
+          if (taps !== this.guarded) calls.push(`guard ${taps}`);
+          this.guarded = taps;
+          return [];
         },
       },
       dnsmasq: {
@@ -239,9 +249,9 @@ describe('Reconciler with recording drivers', () => {
       await served(manager);
       await reconciler.reconcileAll();
       expect(fake.calls, 'no instance here yet: nothing').toEqual([]);
-      await boot(manager, 1);
-      // No address, no dnsmasq, no rules: the network host routes, serves DHCP and NATs.
-      expect(fake.calls).toEqual(built);
+      const info = await boot(manager, 1);
+      // No address, no dnsmasq, no rules: the network host routes, serves DHCP and NATs. The VM's port is guarded here.
+      expect(fake.calls).toEqual([...built, `guard ${info.network_info[0]!.devname}`]);
       fake.calls.length = 0;
       await reconciler.reconcileAll();
       expect(fake.calls.filter((call) => !call.startsWith('vlan') && !call.startsWith('bridge'))).toEqual([]);
@@ -405,6 +415,23 @@ describe('Reconciler with recording drivers', () => {
     fake.calls.length = 0;
     await manager.networks.delete({ uuid: spare!.uuid });
     expect(fake.calls.filter((call) => /stop|remove|delete/.test(call))).toEqual([]);
+  });
+
+  it("guards the port of a VM of the network host's own at its allocation, not at the next full reconcile", async () => {
+    const { manager, reconciler } = setup('flatdhcp', { host: 'nethost' });
+    await manager.networks.create({ label: 'a', fixedRangeV4: '10.0.0.0/24' });
+    const own = (n: number) =>
+      manager.allocation.allocate({ instanceUuid: `cccccccc-0000-4000-8000-00000000000${n}`, projectId: 'p1', host: 'nethost' });
+    const first = await own(1);
+    await reconciler.reconcileAll();
+    fake.calls.length = 0;
+    // The second one reaches the host as a DHCP host alone (no rebuild of the network).
+    const second = await own(2);
+    const taps = [first, second].map((info) => info.network_info[0]!.devname);
+    expect(fake.calls).toEqual([
+      `dhcp host ${second.network_info[0]!.network.subnets[0]!.ips[0]!.address} added on br100`,
+      `guard ${taps.join(',')}`,
+    ]);
   });
 
   it('sends dhcp_release before dnsmasq drops the host (a reload may drop the lease silently)', async () => {
@@ -708,13 +735,19 @@ describe('Reconciler and multi_host networks', () => {
       expect(hosts.flatMap(({ fake }) => fake.calls)).toEqual([]);
 
       const first = await boot(1, 'compute1');
-      await boot(2, 'compute1');
+      const second = await boot(2, 'compute1');
       const subnet = first.network_info[0]!.network.subnets[0]!;
       // compute1 took the first free address as its own: the VMs' gateway and DHCP server.
       expect(subnet.gateway?.address).toBe('10.0.0.3');
       expect(subnet.meta).toEqual({ dhcp_server: '10.0.0.3' });
       for (const { reconciler } of hosts) await reconciler.reconcileAll();
-      expect(hosts[0]!.fake.calls).toEqual(['bridge br100 with eth1', 'address 10.0.0.3/24 first on br100', 'dnsmasq on br100']);
+      const taps = [first, second].map((info) => info.network_info[0]!.devname).join(',');
+      expect(hosts[0]!.fake.calls).toEqual([
+        'bridge br100 with eth1',
+        'address 10.0.0.3/24 first on br100',
+        'dnsmasq on br100',
+        `guard ${taps}`,
+      ]);
       expect(hosts[0]!.fake.lastHosts).toBe(2);
       expect(hosts[1]!.fake.calls).toEqual([]);
 
@@ -722,7 +755,12 @@ describe('Reconciler and multi_host networks', () => {
       expect(third.network_info[0]!.network.subnets[0]!.gateway?.address).not.toBe('10.0.0.3');
       const own = third.network_info[0]!.network.subnets[0]!.gateway!.address;
       for (const { reconciler } of hosts) await reconciler.reconcileAll();
-      expect(hosts[1]!.fake.calls).toEqual(['bridge br100 with eth1', `address ${own}/24 first on br100`, 'dnsmasq on br100']);
+      expect(hosts[1]!.fake.calls).toEqual([
+        'bridge br100 with eth1',
+        `address ${own}/24 first on br100`,
+        'dnsmasq on br100',
+        `guard ${third.network_info[0]!.devname}`,
+      ]);
       expect(hosts[1]!.fake.lastHosts).toBe(1);
       // Reading it again gives the same answer, and compute1 still serves its two only.
       expect(
@@ -740,8 +778,9 @@ describe('Reconciler and multi_host networks', () => {
         fake.calls.length = 0;
         await reconciler.reconcileAll();
       }
-      expect(hosts[0]!.fake.calls).toEqual(['stop dnsmasq on br100', 'remove 10.0.0.3 from br100', 'delete bridge br100']);
-      expect(hosts[1]!.fake.calls).toEqual(['stop dnsmasq on br100', `remove ${own} from br100`, 'delete bridge br100']);
+      // Their last ports gone, the port guards go too.
+      expect(hosts[0]!.fake.calls).toEqual(['guard ', 'stop dnsmasq on br100', 'remove 10.0.0.3 from br100', 'delete bridge br100']);
+      expect(hosts[1]!.fake.calls).toEqual(['guard ', 'stop dnsmasq on br100', `remove ${own} from br100`, 'delete bridge br100']);
     } finally {
       await database.close();
     }
