@@ -161,10 +161,10 @@ export class Reconciler implements HostLayer {
       for (const [networkId, group] of hosts) {
         if (!updated.has(networkId) && !(await this.applyHosts(networkId, group, done))) updated.add(networkId);
       }
-      // DHCP hosts alone change neither links nor rules; a port of this host's own is guarded now.
+      // DHCP hosts alone change neither links nor rules; a port of this host's own is plugged and guarded now.
       if (updated.size === 0 && deleted.length === 0 && floating.length === 0) {
-        const own = [...hosts.values()].flat().some((change) => change.action === 'add' && change.computeHost === this.deps.config.host);
-        if (own && this.deps.config.anti_spoofing) await this.guardOwnPorts(done, errors);
+        const own = [...hosts.values()].flat().filter((change) => change.action === 'add' && change.computeHost === this.deps.config.host);
+        if (own.length > 0) await this.ownPortsAdded([...new Set(own.map((change) => change.networkId))], done, errors);
         return;
       }
       const { desired, dhcp } = await this.converge([...updated], deleted, done, errors);
@@ -357,9 +357,14 @@ export class Reconciler implements HostLayer {
     }
   }
 
-  /** This host's ports as the database has them now, guarded (a converge of no network: no link or dnsmasq work). */
-  private async guardOwnPorts(changes: string[], errors: string[]): Promise<void> {
-    const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, []);
+  /**
+   * New ports of this host's own in networks it already built: their taps are plugged
+   * once they appear, and guarded, without the network's rebuild (no link or dnsmasq work).
+   */
+  private async ownPortsAdded(networkIds: number[], changes: string[], errors: string[]): Promise<void> {
+    const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, networkIds);
+    this.taps.update(desired, [], false);
+    await this.taps.attachLoose(changes, errors);
     await this.guardPorts(desired.guardedPorts, false, changes, errors);
   }
 
