@@ -177,7 +177,7 @@ describe.each(['iptables', 'nftables'])('anti-spoofing at VM ports (%s)', (backe
     const listing = async () =>
       (await lab.exec(lab.netNs, ['nft', 'list', 'table', 'bridge', 'novanet_ports'])).stdout.replace(/packets \d+ bytes \d+/g, '');
     const before = await listing();
-    expect(before).toContain(`iifname vmap { "${a.vm.tap}" : jump port_${a.vm.tap}, "${b.vm.tap}" : jump port_${b.vm.tap} }`);
+    for (const { vm } of [a, b]) expect(before).toContain(`"${vm.tap}" : jump port_${vm.tap}`);
     await service.stop();
     const since = log.length;
     await start();
