@@ -7,8 +7,9 @@ import type { DnsmasqDriver } from '../linux_net/dnsmasq/index.js';
 import type { FirewallDriver, FirewallState } from '../linux_net/firewall/state.js';
 import type { FloatingDriver } from '../linux_net/floating.js';
 import type { LinkDriver } from '../linux_net/links.js';
-import type { GuardedPort, PortGuard } from '../linux_net/portGuard.js';
+import type { PortGuard } from '../linux_net/portGuard.js';
 import type { VxlanDriver } from '../linux_net/vxlan.js';
+import { BridgeFilters } from './bridgeFilters.js';
 import { type DesiredHost, loadDesired, servedHere } from './desired.js';
 import { FloatingBindings } from './floating.js';
 import type { Capabilities, HostChange, HostLayer } from './layer.js';
@@ -71,17 +72,14 @@ export class Reconciler implements HostLayer {
   repairs = 0;
   private readonly floating: FloatingBindings;
   private readonly builds: NetworkBuilds;
-  /** Whether this process has DHCP isolation in place (linux_net/dhcpIsolation.ts). */
-  private dhcpIsolated = false;
-  /** Whether this process has port guards in place (linux_net/portGuard.ts). */
-  private portsGuarded = false;
-  private portsLooked = false;
+  private readonly filters: BridgeFilters;
   private readonly taps: TapPlugging;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.floating = new FloatingBindings(deps.config, deps.drivers.floating);
     this.builds = new NetworkBuilds(deps.config, deps.capabilities, deps.drivers);
     this.taps = new TapPlugging(deps.drivers.links);
+    this.filters = new BridgeFilters(deps.drivers, deps.config);
   }
 
   reconcileAll(): Promise<ReconcileReport> {
@@ -292,8 +290,9 @@ export class Reconciler implements HostLayer {
     ]) {
       await this.guard(errors, network, () => this.builds.teardown(network, desired, changes));
     }
-    await this.isolateDhcp(only === undefined, changes, errors);
-    await this.guardPorts(desired.guardedPorts, only === undefined, changes, errors);
+    const isolated = this.deps.capabilities.dhcp ? this.builds.isolatedUplinks() : [];
+    await this.filters.isolateDhcp(isolated, only === undefined, changes, errors);
+    await this.filters.guardPorts(desired.guardedPorts, only === undefined, changes, errors);
     return { desired, dhcp: Promise.all(dhcp) };
   }
 
@@ -329,34 +328,6 @@ export class Reconciler implements HostLayer {
     });
   }
 
-  /** multi_host: DHCP frames kept off the uplinks of this host's multi_host bridges (only once there are some). */
-  private async isolateDhcp(full: boolean, changes: string[], errors: string[]): Promise<void> {
-    const uplinks = this.deps.capabilities.dhcp ? this.builds.isolatedUplinks() : [];
-    if (uplinks.length === 0 && !this.dhcpIsolated) return;
-    try {
-      changes.push(...(await this.deps.drivers.dhcpIsolation.sync(uplinks, full)));
-      this.dhcpIsolated = uplinks.length > 0;
-    } catch (error) {
-      errors.push(`DHCP isolation: ${(error as Error).message}`);
-    }
-  }
-
-  /**
-   * Anti-spoofing at this host's VM ports (once there are some). With anti_spoofing
-   * off, the first full reconcile removes a table an earlier run left.
-   */
-  private async guardPorts(ports: GuardedPort[], full: boolean, changes: string[], errors: string[]): Promise<void> {
-    const turnedOff = full && !this.portsLooked && !this.deps.config.anti_spoofing;
-    if (ports.length === 0 && !this.portsGuarded && !turnedOff) return;
-    try {
-      changes.push(...(await this.deps.drivers.portGuard.sync(ports, full)));
-      this.portsGuarded = ports.length > 0;
-      if (full) this.portsLooked = true;
-    } catch (error) {
-      errors.push(`port guards: ${(error as Error).message}`);
-    }
-  }
-
   /**
    * New ports of this host's own in networks it already built: their taps are plugged
    * once they appear, and guarded, without the network's rebuild (no link or dnsmasq work).
@@ -365,7 +336,7 @@ export class Reconciler implements HostLayer {
     const desired = await loadDesired(this.deps.db.knex, this.deps.config, this.deps.capabilities, networkIds);
     this.taps.update(desired, [], false);
     await this.taps.attachLoose(changes, errors);
-    await this.guardPorts(desired.guardedPorts, false, changes, errors);
+    await this.filters.guardPorts(desired.guardedPorts, false, changes, errors);
   }
 
   /** A failure in one network is logged and the others go on (one bad VLAN must not stop DHCP elsewhere). */
