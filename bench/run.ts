@@ -8,6 +8,7 @@ import { associateBench } from './associate.js';
 import { clusterBench } from './cluster.js';
 import { createNetworkBench } from './createNetwork.js';
 import { firewallApplyBench } from './firewallApply.js';
+import { portGuardsBench } from './portGuards.js';
 import { scaleBench } from './scale.js';
 import { type Bench, runIfMain } from './support/harness.js';
 
@@ -18,6 +19,7 @@ const BENCHES: Record<string, Bench> = {
   firewallApply: firewallApplyBench,
   scale: scaleBench,
   cluster: clusterBench,
+  portGuards: portGuardsBench,
 };
 
 function sequence(names: string[]): Bench {

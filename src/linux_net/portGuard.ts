@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { interfaceName } from '../fields.js';
 import { parseAddress } from '../ipam/address.js';
 import { isMac } from '../ipam/mac.js';
@@ -15,53 +14,94 @@ export interface GuardedPort {
   ipv6: string[];
 }
 
+/** The sets the guard chain checks, each element `"TAP" . VALUE` (guarded: `"TAP"`). */
+const SETS = {
+  guarded: 'ifname',
+  macs: 'ifname . ether_addr',
+  ipv4: 'ifname . ipv4_addr',
+  ipv6: 'ifname . ipv6_addr',
+} as const;
+type SetName = keyof typeof SETS;
+type Elements = Record<SetName, Set<string>>;
+
+/** The one chain every guarded port's frames pass; a frame from any other port leaves it at once. */
+const GUARD_RULES = [
+  'iifname != @guarded accept',
+  'iifname . ether saddr != @macs counter drop',
+  'ether type vlan counter drop',
+  'iifname . arp saddr ether != @macs counter drop',
+  // An ARP probe and a DHCP request come from 0.0.0.0; DAD from ::.
+  'arp saddr ip 0.0.0.0 accept',
+  'iifname . arp saddr ip != @ipv4 counter drop',
+  'ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept',
+  'iifname . ip saddr != @ipv4 counter drop',
+  'udp sport 67 counter drop',
+  // Link-local and unspecified sources pass for every port: no interval set, whose every change reads it whole.
+  'iifname . ip6 saddr != @ipv6 ip6 saddr != { ::, fe80::/10 } counter drop',
+  'icmpv6 type nd-router-advert counter drop',
+  'udp sport 547 counter drop',
+];
+
 /**
  * Anti-spoofing at each VM's port, as libvirt's nova-base nwfilter did: a frame from a
  * tap must carry the VIF's MAC; its IPv4 (and ARP) only the VIF's fixed addresses
  * (a DHCP request from 0.0.0.0 and an ARP probe pass), its IPv6 only the VIF's address,
  * link-local or unspecified ones; no DHCP or DHCPv6 server replies, no router
  * advertisements, no VLAN tags. Stateless, so a bridge-family table serves both
- * firewall backends; written whole, in one transaction, when the ports change.
+ * firewall backends. One chain for all ports; what each port may send is set
+ * elements keyed by its tap, so a port's change adds and deletes its own elements
+ * only, whatever the number of ports.
  */
 export class PortGuard {
-  /** The fingerprint of the table this process last wrote or found. */
-  private applied: string | undefined;
+  /** The elements this process last wrote (undefined: read the kernel's first). */
+  private applied: Elements | undefined;
 
   constructor(private readonly executor: Executor) {}
 
-  /** The table for exactly these ports (none: no table). `full`: read the kernel's first, so drift is repaired. */
+  /** Exactly these ports guarded (none: no table). `full`: read the kernel's table first, so drift is repaired. */
   async sync(ports: GuardedPort[], full: boolean): Promise<string[]> {
-    const sorted = [...ports].sort((a, b) => a.tap.localeCompare(b.tap));
-    for (const port of sorted) check(port);
-    const wanted = fingerprint(sorted);
-    const current = full ? await this.read(sorted.length) : this.applied;
-    if (current === wanted) {
-      this.applied = wanted;
-      return [];
-    }
-    // Created empty first, so the delete in the same transaction cannot fail on a missing table.
-    const lines = [`add table bridge ${PORTS_TABLE}`, `delete table bridge ${PORTS_TABLE}`];
-    if (sorted.length > 0) lines.push(...tableText(sorted, wanted));
-    await this.executor.run({ argv: ['nft', '-f', '-'], input: `${lines.join('\n')}\n` });
+    for (const port of ports) check(port);
+    const wanted = elementsOf(ports);
+    const current = full || !this.applied ? await this.read() : { base: true, elements: this.applied };
     this.applied = wanted;
-    return [sorted.length === 0 ? 'port guards removed' : `ports guarded: ${sorted.map((port) => port.tap).join(', ')}`];
+    if (ports.length === 0) {
+      if (!current.base) return [];
+      await this.write([`add table bridge ${PORTS_TABLE}`, `delete table bridge ${PORTS_TABLE}`]);
+      return ['port guards removed'];
+    }
+    // Without its sets or with its chain edited, the table is made again whole.
+    const have = current.base ? current.elements : elementsOf([]);
+    const lines = current.base ? [] : baseTable();
+    for (const name of Object.keys(SETS) as SetName[]) {
+      const gone = [...have[name]].filter((element) => !wanted[name].has(element));
+      const added = [...wanted[name]].filter((element) => !have[name].has(element));
+      if (gone.length > 0) lines.push(`delete element bridge ${PORTS_TABLE} ${name} { ${gone.join(', ')} }`);
+      if (added.length > 0) lines.push(`add element bridge ${PORTS_TABLE} ${name} { ${added.join(', ')} }`);
+    }
+    if (lines.length === 0) return [];
+    await this.write(lines);
+    return describeChange(have, wanted, ports);
   }
 
-  /**
-   * The fingerprint the kernel's table was written with, if it is whole: every port's
-   * chain still holds its rules (a flushed or edited table reads as undefined: rewritten).
-   */
-  private async read(ports: number): Promise<string | undefined> {
-    const listed = await this.executor.run({ argv: ['nft', 'list', 'table', 'bridge', PORTS_TABLE], accept: [0, 1] });
-    if (listed.code !== 0) return ports === 0 ? fingerprint([]) : undefined;
-    const comment = /comment "novanet ([0-9a-f]+)"/.exec(listed.stdout)?.[1];
-    const drops = listed.stdout.match(/ drop$/gm)?.length ?? 0;
-    return drops === ports * RULES_PER_PORT ? comment : undefined;
+  private async write(lines: string[]): Promise<void> {
+    await this.executor.run({ argv: ['nft', '-f', '-'], input: `${lines.join('\n')}\n` });
+  }
+
+  /** The table's elements as the kernel has them, and whether its sets and chain are as written (`base`). */
+  private async read(): Promise<{ base: boolean; elements: Elements }> {
+    const listed = await this.executor.run({ argv: ['nft', '-j', 'list', 'table', 'bridge', PORTS_TABLE], accept: [0, 1] });
+    const elements = elementsOf([]);
+    if (listed.code !== 0) return { base: false, elements };
+    const items = (JSON.parse(listed.stdout) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+    const sets = items.flatMap((item) => (item.set ? [item.set as { name: string; elem?: unknown[] }] : []));
+    for (const set of sets) {
+      if (set.name in SETS) for (const entry of set.elem ?? []) elements[set.name as SetName].add(elementText(entry));
+    }
+    const rules = items.filter((item) => item.rule).length;
+    const base = Object.keys(SETS).every((name) => sets.some((set) => set.name === name)) && rules === GUARD_RULES.length;
+    return { base, elements };
   }
 }
-
-/** The drops each port's chain has (tableText): a listing with fewer was flushed or edited. */
-const RULES_PER_PORT = 9;
 
 function check(port: GuardedPort): void {
   interfaceName(port.tap, 'tap');
@@ -70,38 +110,58 @@ function check(port: GuardedPort): void {
   for (const address of port.ipv6) parseAddress(address, 'port address', 6);
 }
 
-function fingerprint(ports: GuardedPort[]): string {
-  return createHash('sha256').update(JSON.stringify(ports)).digest('hex').slice(0, 32);
+function elementsOf(ports: GuardedPort[]): Elements {
+  const sets: Elements = { guarded: new Set(), macs: new Set(), ipv4: new Set(), ipv6: new Set() };
+  for (const port of ports) {
+    const tap = JSON.stringify(port.tap);
+    sets.guarded.add(tap);
+    sets.macs.add(`${tap} . ${port.mac}`);
+    for (const address of port.ipv4) sets.ipv4.add(`${tap} . ${address}`);
+    for (const address of port.ipv6) sets.ipv6.add(`${tap} . ${address}`);
+  }
+  return sets;
 }
 
-function tableText(ports: GuardedPort[], wanted: string): string[] {
-  const jumps = ports.map((port) => `${JSON.stringify(port.tap)} : jump port_${port.tap}`).join(', ');
-  const lines = [
+/** One element of `nft -j` in the form elementsOf writes. */
+function elementText(entry: unknown): string {
+  const part = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const prefix = (value as { prefix?: { addr: string; len: number } }).prefix;
+    return prefix ? `${prefix.addr}/${prefix.len}` : JSON.stringify(value);
+  };
+  if (typeof entry === 'string') return JSON.stringify(entry);
+  const concat = (entry as { concat?: unknown[] }).concat;
+  if (!Array.isArray(concat)) return JSON.stringify(entry);
+  return [JSON.stringify(concat[0]), ...concat.slice(1).map(part)].join(' . ');
+}
+
+function baseTable(): string[] {
+  return [
+    // Created empty first, so the delete in the same transaction cannot fail on a missing table.
+    `add table bridge ${PORTS_TABLE}`,
+    `delete table bridge ${PORTS_TABLE}`,
     `table bridge ${PORTS_TABLE} {`,
-    `  comment "novanet ${wanted}"`,
-    // Before the bridge forwards or delivers it, and before the DHCP isolation table.
+    ...Object.entries(SETS).map(([name, type]) => `  set ${name} { type ${type}; }`),
+    // Before the bridge forwards or delivers a frame, and before the DHCP isolation table.
     '  chain guard { type filter hook prerouting priority -250; policy accept;',
-    `    iifname vmap { ${jumps} }`,
+    ...GUARD_RULES.map((rule) => `    ${rule}`),
     '  }',
+    '}',
   ];
-  for (const port of ports) {
-    // An ARP probe and a DHCP request come from 0.0.0.0; DAD from ::.
-    const arpSources = ['0.0.0.0', ...port.ipv4].join(', ');
-    lines.push(
-      `  chain port_${port.tap} {`,
-      `    ether saddr != ${port.mac} counter drop`,
-      '    ether type vlan counter drop',
-      `    arp saddr ether != ${port.mac} counter drop`,
-      `    arp saddr ip != { ${arpSources} } counter drop`,
-      '    ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept',
-      port.ipv4.length > 0 ? `    ip saddr != { ${port.ipv4.join(', ')} } counter drop` : '    ether type ip counter drop',
-      '    udp sport 67 counter drop',
-      `    ip6 saddr != { ${['::', 'fe80::/10', ...port.ipv6].join(', ')} } counter drop`,
-      '    icmpv6 type nd-router-advert counter drop',
-      '    udp sport 547 counter drop',
-      '  }',
-    );
-  }
-  lines.push('}');
-  return lines;
+}
+
+/** The ports whose elements were added or changed, and those that went. */
+function describeChange(have: Elements, wanted: Elements, ports: GuardedPort[]): string[] {
+  const same = (port: GuardedPort) => {
+    const one = elementsOf([port]);
+    return (Object.keys(SETS) as SetName[]).every((name) => [...one[name]].every((element) => have[name].has(element)));
+  };
+  const changed = ports.filter((port) => !same(port)).map((port) => port.tap);
+  const gone = [...have.guarded].filter((tap) => !wanted.guarded.has(tap)).map((tap) => JSON.parse(tap) as string);
+  const lines = [
+    ...(changed.length > 0 ? [`ports guarded: ${changed.join(', ')}`] : []),
+    ...(gone.length > 0 ? [`port guards removed: ${gone.join(', ')}`] : []),
+  ];
+  // A port that only lost an address.
+  return lines.length > 0 ? lines : ['port guards narrowed'];
 }

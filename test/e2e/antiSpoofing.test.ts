@@ -177,7 +177,7 @@ describe.each(['iptables', 'nftables'])('anti-spoofing at VM ports (%s)', (backe
     const listing = async () =>
       (await lab.exec(lab.netNs, ['nft', 'list', 'table', 'bridge', 'novanet_ports'])).stdout.replace(/packets \d+ bytes \d+/g, '');
     const before = await listing();
-    for (const { vm } of [a, b]) expect(before).toContain(`"${vm.tap}" : jump port_${vm.tap}`);
+    for (const { vm, mac } of [a, b]) expect(before).toContain(`"${vm.tap}" . ${mac}`);
     await service.stop();
     const since = log.length;
     await start();
