@@ -53,8 +53,10 @@ const GUARD_RULES = [
  * only, whatever the number of ports.
  */
 export class PortGuard {
-  /** The elements this process last wrote (undefined: read the kernel's first). */
+  /** The elements this process last wrote; undefined: read the kernel's first. */
   private applied: Elements | undefined;
+  /** This process removed the table (or found none) and wrote nothing since. */
+  private absent = false;
 
   constructor(private readonly executor: Executor) {}
 
@@ -62,13 +64,19 @@ export class PortGuard {
   async sync(ports: GuardedPort[], full: boolean): Promise<string[]> {
     for (const port of ports) check(port);
     const wanted = elementsOf(ports);
-    const current = full || !this.applied ? await this.read() : { base: true, elements: this.applied };
-    this.applied = wanted;
+    const known = this.applied
+      ? { exists: true, base: true, elements: this.applied }
+      : { exists: false, base: false, elements: elementsOf([]) };
+    const current = full || (!this.applied && !this.absent) ? await this.read() : known;
     if (ports.length === 0) {
-      if (!current.base) return [];
+      this.applied = undefined;
+      this.absent = true;
+      if (!current.exists) return [];
       await this.write([`add table bridge ${PORTS_TABLE}`, `delete table bridge ${PORTS_TABLE}`]);
       return ['port guards removed'];
     }
+    this.applied = wanted;
+    this.absent = false;
     // Without its sets or with its chain edited, the table is made again whole.
     const have = current.base ? current.elements : elementsOf([]);
     const lines = current.base ? [] : baseTable();
@@ -87,11 +95,11 @@ export class PortGuard {
     await this.executor.run({ argv: ['nft', '-f', '-'], input: `${lines.join('\n')}\n` });
   }
 
-  /** The table's elements as the kernel has them, and whether its sets and chain are as written (`base`). */
-  private async read(): Promise<{ base: boolean; elements: Elements }> {
+  /** The table's elements as the kernel has them, whether it exists, and whether its sets and chain are as written (`base`). */
+  private async read(): Promise<{ exists: boolean; base: boolean; elements: Elements }> {
     const listed = await this.executor.run({ argv: ['nft', '-j', 'list', 'table', 'bridge', PORTS_TABLE], accept: [0, 1] });
     const elements = elementsOf([]);
-    if (listed.code !== 0) return { base: false, elements };
+    if (listed.code !== 0) return { exists: false, base: false, elements };
     const items = (JSON.parse(listed.stdout) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
     const sets = items.flatMap((item) => (item.set ? [item.set as { name: string; elem?: unknown[] }] : []));
     for (const set of sets) {
@@ -99,7 +107,7 @@ export class PortGuard {
     }
     const rules = items.filter((item) => item.rule).length;
     const base = Object.keys(SETS).every((name) => sets.some((set) => set.name === name)) && rules === GUARD_RULES.length;
-    return { base, elements };
+    return { exists: true, base, elements };
   }
 }
 

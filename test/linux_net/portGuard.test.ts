@@ -97,6 +97,13 @@ describe('PortGuard', () => {
     expect(await guard.sync([moved], false)).toEqual(['port guards removed: tap99999999-00']);
     expect(await guard.sync([], false)).toEqual(['port guards removed']);
     expect(executor.commands.at(-1)!.input).toBe('add table bridge novanet_ports\ndelete table bridge novanet_ports\n');
+    // Gone, and known to be: nothing read or written until a port comes, then the table whole.
+    executor.clear();
+    expect(await guard.sync([], false)).toEqual([]);
+    expect(executor.argvs()).toEqual([]);
+    expect(await guard.sync([A], false)).toEqual(['ports guarded: tap1a2b3c4d-5e']);
+    expect(executor.argvs()).toEqual([['nft', '-f', '-']]);
+    expect(executor.commands.at(-1)!.input).toContain('table bridge novanet_ports {');
   });
 
   it('at a full reconcile (a restart), leaves a table as wanted alone and repairs one that drifted', async () => {
