@@ -80,15 +80,32 @@ export class PortGuard {
     // Without its sets or with its chain edited, the table is made again whole.
     const have = current.base ? current.elements : elementsOf([]);
     const lines = current.base ? [] : baseTable();
+    // The taps whose elements are added (new or changed ports), and those no longer guarded.
+    const changed = new Set<string>();
+    let released: string[] = [];
     for (const name of Object.keys(SETS) as SetName[]) {
       const gone = [...have[name]].filter((element) => !wanted[name].has(element));
       const added = [...wanted[name]].filter((element) => !have[name].has(element));
       if (gone.length > 0) lines.push(`delete element bridge ${PORTS_TABLE} ${name} { ${gone.join(', ')} }`);
       if (added.length > 0) lines.push(`add element bridge ${PORTS_TABLE} ${name} { ${added.join(', ')} }`);
+      for (const element of added) changed.add(tapOf(element));
+      if (name === 'guarded') released = gone.map(tapOf);
     }
     if (lines.length === 0) return [];
     await this.write(lines);
-    return describeChange(have, wanted, ports);
+    const told = [
+      ...(changed.size > 0
+        ? [
+            `ports guarded: ${ports
+              .filter((port) => changed.has(port.tap))
+              .map((port) => port.tap)
+              .join(', ')}`,
+          ]
+        : []),
+      ...(released.length > 0 ? [`port guards removed: ${released.join(', ')}`] : []),
+    ];
+    // A port that only lost an address.
+    return told.length > 0 ? told : ['port guards narrowed'];
   }
 
   private async write(lines: string[]): Promise<void> {
@@ -158,18 +175,7 @@ function baseTable(): string[] {
   ];
 }
 
-/** The ports whose elements were added or changed, and those that went. */
-function describeChange(have: Elements, wanted: Elements, ports: GuardedPort[]): string[] {
-  const same = (port: GuardedPort) => {
-    const one = elementsOf([port]);
-    return (Object.keys(SETS) as SetName[]).every((name) => [...one[name]].every((element) => have[name].has(element)));
-  };
-  const changed = ports.filter((port) => !same(port)).map((port) => port.tap);
-  const gone = [...have.guarded].filter((tap) => !wanted.guarded.has(tap)).map((tap) => JSON.parse(tap) as string);
-  const lines = [
-    ...(changed.length > 0 ? [`ports guarded: ${changed.join(', ')}`] : []),
-    ...(gone.length > 0 ? [`port guards removed: ${gone.join(', ')}`] : []),
-  ];
-  // A port that only lost an address.
-  return lines.length > 0 ? lines : ['port guards narrowed'];
+/** The tap an element is keyed by (its first part, quoted). */
+function tapOf(element: string): string {
+  return JSON.parse(element.split(' . ')[0]!) as string;
 }

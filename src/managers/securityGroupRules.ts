@@ -103,9 +103,15 @@ export function groupText(value: unknown, what: 'name' | 'description'): string 
   return labelField(value, `Security group ${what}`);
 }
 
+/** A database id as text or number, if it is one (1 to 2^31-1 digits only); else undefined. */
+export function idValue(value: unknown): number | undefined {
+  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value : '';
+  return /^\d{1,10}$/.test(text) && Number(text) <= 2 ** 31 - 1 ? Number(text) : undefined;
+}
+
 /** Nova's ids are integers: anything else is refused before a lookup (OSC then searches by name). */
 export function groupId(value: unknown, what = 'Security group id'): number {
-  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value : '';
-  if (!/^\d{1,10}$/.test(text) || Number(text) > 2 ** 31 - 1) throw new Invalid(`${what} should be integer`);
-  return Number(text);
+  const id = idValue(value);
+  if (id === undefined) throw new Invalid(`${what} should be integer`);
+  return id;
 }

@@ -9,7 +9,7 @@ import { Conflict, Invalid, NotFound, QuotaExceeded } from '../errors.js';
 import { projectIdField, quote } from '../fields.js';
 import type { ManagerContext } from './context.js';
 import type { Actor } from './requests.js';
-import { buildRule, groupId, groupText, isDuplicateRule, type RuleRequest, ruleCidr, rulePorts } from './securityGroupRules.js';
+import { buildRule, groupId, groupText, idValue, isDuplicateRule, type RuleRequest, ruleCidr, rulePorts } from './securityGroupRules.js';
 import type { SecurityGroupMembers, SecurityGroupRuleView, SecurityGroupView } from './views.js';
 
 /** The group every project has, created on first use; neither renamed nor deleted. */
@@ -225,8 +225,9 @@ export class SecurityGroups {
     const project = instance.projectId ?? '';
     const [byName] = await groups.listGroups(q, { projectId: project, names: [name] });
     if (byName) return byName;
-    if (/^\d{1,10}$/.test(name)) {
-      const [byId] = await groups.listGroups(q, { ids: [Number(name)], projectId: project });
+    const id = idValue(name);
+    if (id !== undefined) {
+      const [byId] = await groups.listGroups(q, { ids: [id], projectId: project });
       if (byId) return byId;
     }
     throw new NotFound(`Security group ${name} not found for project ${project}.`);
